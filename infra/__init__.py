@@ -1,0 +1,1 @@
+"""Infrastructure helpers: the one reader of template.yaml, local bootstrap, OpenAPI generation."""

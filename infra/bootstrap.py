@@ -1,0 +1,253 @@
+"""Create the stack's data-plane resources (bucket, table, queues) for local use and tests.
+
+Everything is taken from template.yaml: the table's keys and billing mode, the queue's
+VisibilityTimeout, retention and RedrivePolicy, the bucket's versioning/encryption/public-access
+settings, and the environment variable names the functions read.
+
+Works against moto (``mock_aws`` in-process, or a moto server), LocalStack or real AWS: with
+``endpoint_url=None`` boto3 picks its default, which honours ``AWS_ENDPOINT_URL``. Idempotent:
+re-running reuses what exists and re-applies the queue attributes.
+
+CLI (prints ``KEY=value`` lines, e.g. for ``.env`` files or ``export $(...)``)::
+
+    AWS_ENDPOINT_URL=http://localhost:4566 python -m infra.bootstrap [--visibility-timeout 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from infra.template import Template, TemplateError, load_template
+
+
+def _env_names(template: Template | None = None) -> tuple[str, str, str]:
+    """Names of the Globals environment variables that Ref the bucket, table and queue."""
+    template = template or load_template()
+    ids = logical_ids(template)
+    return (
+        template.env_var_referencing(ids.bucket),
+        template.env_var_referencing(ids.table),
+        template.env_var_referencing(ids.queue),
+    )
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    bucket: str
+    table: str
+    queue_url: str
+    dead_letter_queue_url: str
+    env_names: tuple[str, str, str] = field(default_factory=_env_names, repr=False)
+    """(bucket, table, queue) variable names, from template.yaml's Globals environment."""
+
+    def environment(self) -> dict[str, str]:
+        """The functions' environment variables that point at these resources, e.g.
+        ``{"DOCUMENTS_BUCKET": ..., "DOCUMENTS_TABLE": ..., "SUMMARIZE_QUEUE_URL": ...}``."""
+        bucket_env, table_env, queue_env = self.env_names
+        return {bucket_env: self.bucket, table_env: self.table, queue_env: self.queue_url}
+
+
+@dataclass(frozen=True)
+class _LogicalIds:
+    bucket: str
+    table: str
+    queue: str
+    dead_letter_queue: str
+
+
+def _single(template: Template, resource_type: str) -> str:
+    ids = template.logical_ids(resource_type)
+    if len(ids) != 1:
+        raise TemplateError(f"expected exactly one {resource_type}, found {ids}")
+    return ids[0]
+
+
+def logical_ids(template: Template) -> _LogicalIds:
+    """The bucket, table, work queue (the one with a RedrivePolicy) and its DLQ."""
+    redriven = {
+        lid: dlq
+        for lid in template.logical_ids("AWS::SQS::Queue")
+        if (dlq := template.queue(lid).dead_letter_queue_logical_id) is not None
+    }
+    if len(redriven) != 1:
+        raise TemplateError(f"expected exactly one queue with a RedrivePolicy, found {redriven}")
+    ((queue, dead_letter_queue),) = redriven.items()
+    return _LogicalIds(
+        bucket=_single(template, "AWS::S3::Bucket"),
+        table=_single(template, "AWS::DynamoDB::Table"),
+        queue=queue,
+        dead_letter_queue=dead_letter_queue,
+    )
+
+
+def physical_name(name_prefix: str, logical_id: str) -> str:
+    """``docsum`` + ``SummarizeDeadLetterQueue`` -> ``docsum-summarize-dead-letter-queue``."""
+    kebab = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", logical_id).lower()
+    return f"{name_prefix}-{kebab}"
+
+
+def create_resources(
+    template: Template | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str = "us-east-1",
+    name_prefix: str = "docsum",
+    visibility_timeout: int | None = None,
+) -> LocalResources:
+    """Create (or reuse) the bucket, table, DLQ and queue described by ``template``.
+
+    ``visibility_timeout`` overrides the template's queue VisibilityTimeout (one hour) so local
+    retry tests need not wait for it.
+    """
+    template = template or load_template()
+    ids = logical_ids(template)
+    session = boto3.session.Session(region_name=region)
+    kwargs: dict[str, Any] = {"endpoint_url": endpoint_url} if endpoint_url else {}
+    s3 = session.client("s3", **kwargs)
+    dynamodb = session.client("dynamodb", **kwargs)
+    sqs = session.client("sqs", **kwargs)
+
+    bucket = _create_bucket(s3, template, ids.bucket, physical_name(name_prefix, ids.bucket))
+    table = _create_table(dynamodb, template, ids.table, physical_name(name_prefix, ids.table))
+
+    dlq_spec = template.queue(ids.dead_letter_queue)
+    dlq_attributes: dict[str, str] = {}
+    if dlq_spec.message_retention is not None:
+        dlq_attributes["MessageRetentionPeriod"] = str(dlq_spec.message_retention)
+    dlq_url = _create_queue(sqs, physical_name(name_prefix, ids.dead_letter_queue), dlq_attributes)
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+
+    spec = template.queue(ids.queue)
+    attributes = {
+        "VisibilityTimeout": str(
+            spec.visibility_timeout if visibility_timeout is None else visibility_timeout
+        ),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+        ),
+    }
+    if spec.message_retention is not None:
+        attributes["MessageRetentionPeriod"] = str(spec.message_retention)
+    queue_url = _create_queue(sqs, physical_name(name_prefix, ids.queue), attributes)
+
+    return LocalResources(
+        bucket=bucket,
+        table=table,
+        queue_url=queue_url,
+        dead_letter_queue_url=dlq_url,
+        env_names=_env_names(template),
+    )
+
+
+def _create_bucket(s3: Any, template: Template, logical_id: str, name: str) -> str:
+    props = template.resource(logical_id)
+    try:
+        s3.head_bucket(Bucket=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+            raise
+        region = s3.meta.region_name
+        create: dict[str, Any] = {"Bucket": name}
+        if region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        s3.create_bucket(**create)
+    # Mirror the template's settings that change behaviour the code can observe.
+    if "VersioningConfiguration" in props:
+        s3.put_bucket_versioning(
+            Bucket=name, VersioningConfiguration=props["VersioningConfiguration"]
+        )
+    if "PublicAccessBlockConfiguration" in props:
+        s3.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"],
+        )
+    if "BucketEncryption" in props:
+        # CloudFormation's ServerSideEncryptionByDefault is the API's ApplyServerSideEncryption...
+        rules = [
+            {("Apply" + k if k == "ServerSideEncryptionByDefault" else k): v for k, v in r.items()}
+            for r in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        ]
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    return name
+
+
+def _create_table(dynamodb: Any, template: Template, logical_id: str, name: str) -> str:
+    spec = template.table(logical_id)
+    try:
+        dynamodb.describe_table(TableName=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        create: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": [dict(k) for k in spec.key_schema],
+            "AttributeDefinitions": [dict(a) for a in spec.attribute_definitions],
+            "BillingMode": spec.billing_mode,
+        }
+        props = template.resource(logical_id)
+        if spec.billing_mode == "PROVISIONED":
+            create["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        dynamodb.create_table(**create)
+    dynamodb.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    return name
+
+
+def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:
+    try:
+        url: str = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if "NonExistentQueue" not in code and code != "QueueDoesNotExist":
+            raise
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        return url
+    if attributes:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    return url
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.bootstrap",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        default=None,
+        help="AWS endpoint (default: boto3's, which honours AWS_ENDPOINT_URL)",
+    )
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--name-prefix", default="docsum")
+    parser.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=None,
+        help="override the template's queue VisibilityTimeout (seconds)",
+    )
+    args = parser.parse_args(argv)
+    resources = create_resources(
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        name_prefix=args.name_prefix,
+        visibility_timeout=args.visibility_timeout,
+    )
+    for key, value in resources.environment().items():
+        sys.stdout.write(f"{key}={value}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
