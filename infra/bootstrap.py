@@ -16,6 +16,7 @@ CLI (prints ``KEY=value`` lines, e.g. for ``.env`` files or ``export $(...)``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -28,15 +29,18 @@ from botocore.exceptions import ClientError
 from infra.template import Template, TemplateError, load_template
 
 
-def _env_names(template: Template | None = None) -> tuple[str, str, str]:
-    """Names of the Globals environment variables that Ref the bucket, table and queue."""
+def _env_names(template: Template | None = None) -> tuple[str, ...]:
+    """Globals environment variables that Ref the bucket, table, queue and (if any) the DLQ."""
     template = template or load_template()
     ids = logical_ids(template)
-    return (
+    names = [
         template.env_var_referencing(ids.bucket),
         template.env_var_referencing(ids.table),
         template.env_var_referencing(ids.queue),
-    )
+    ]
+    with contextlib.suppress(TemplateError):
+        names.append(template.env_var_referencing(ids.dead_letter_queue))
+    return tuple(names)
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,15 @@ class LocalResources:
     table: str
     queue_url: str
     dead_letter_queue_url: str
-    env_names: tuple[str, str, str] = field(default_factory=_env_names, repr=False)
-    """(bucket, table, queue) variable names, from template.yaml's Globals environment."""
+    env_names: tuple[str, ...] = field(default_factory=_env_names, repr=False)
+    """Variable names for (bucket, table, queue[, dead-letter queue]), from template.yaml."""
 
     def environment(self) -> dict[str, str]:
-        """The functions' environment variables that point at these resources, e.g.
-        ``{"DOCUMENTS_BUCKET": ..., "DOCUMENTS_TABLE": ..., "SUMMARIZE_QUEUE_URL": ...}``."""
-        bucket_env, table_env, queue_env = self.env_names
-        return {bucket_env: self.bucket, table_env: self.table, queue_env: self.queue_url}
+        """The functions' environment variables that point at these resources: ``{
+        "DOCUMENTS_BUCKET": ..., "DOCUMENTS_TABLE": ..., "SUMMARIZE_QUEUE_URL": ...,
+        "DEAD_LETTER_QUEUE_URL": ...}`` (names as template.yaml's Globals spell them)."""
+        values = (self.bucket, self.table, self.queue_url, self.dead_letter_queue_url)
+        return dict(zip(self.env_names, values, strict=False))
 
 
 @dataclass(frozen=True)
