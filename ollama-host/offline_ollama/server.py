@@ -1,0 +1,653 @@
+"""An HTTP server that speaks the part of Ollama's REST API the ``ollama`` client uses.
+
+Standard library only (``ThreadingHTTPServer``): one thread per connection, generation runs in
+that thread; a scheduler bounds parallel generations per model (``slots``, like
+``OLLAMA_NUM_PARALLEL``) and the number waiting (``max_queue``, like ``OLLAMA_MAX_QUEUE``;
+beyond it: 503 with Ollama's message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+
+from . import __version__
+from .engine import Engine, Options, PromptTooLong, Stats
+from .models import ModelSpec
+
+MAX_QUEUE_MESSAGE = "server busy, please try again.  maximum pending requests exceeded"
+SHUTTING_DOWN_MESSAGE = "server shutting down"
+FOREVER = float("inf")
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def now_iso(ts: float | None = None) -> str:
+    """Go's RFC 3339 (nano) UTC timestamp, as Ollama's ``created_at``."""
+    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_keep_alive(value: object, default: float) -> float:
+    """Seconds to keep a model loaded: a number of seconds or a Go duration ("5m", "1h30m").
+    Negative means forever."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise HTTPError(400, f"invalid keep_alive {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text.replace("+", ""):
+                raise HTTPError(400, f"time: invalid duration {text!r}") from None
+            seconds = sum(float(n) * _UNIT[u] for n, u in parts)
+            if text.startswith("-"):
+                seconds = -abs(seconds)
+    return FOREVER if seconds < 0 else seconds
+
+
+def human_params(n: int) -> str:
+    """Ollama's parameter_size formatting (999885952 -> "999.89M")."""
+    if n >= 1_000_000_000:
+        return f"{n / 1e9:.1f}B"
+    if n >= 1_000_000:
+        return f"{n / 1e6:.2f}M"
+    return f"{n / 1e3:.2f}K"
+
+
+class Runner:
+    """One served model: its engine (loaded on demand), slots, waiters and keep-alive."""
+
+    def __init__(self, spec: ModelSpec, slots: int, n_threads: int, keep_alive: float) -> None:
+        self.spec = spec
+        self.slots = slots
+        self.n_threads = n_threads
+        self.default_keep_alive = keep_alive
+        self.engine: Engine | None = None
+        self.free = list(range(slots - 1, -1, -1))
+        self.waiters: deque[object] = deque()
+        self.refs = 0  # requests that currently use the engine
+        self.load_lock = threading.Lock()
+        self.expires_at = FOREVER
+        self.num_ctx_seen = 0
+        self.file_size = spec.path.stat().st_size
+        self.modified_at = spec.path.stat().st_mtime
+        # Opaque, stable id (Ollama's is the manifest digest); hashing 250 MB would slow startup.
+        ident = f"{spec.name}|{spec.path}|{self.file_size}|{self.modified_at}"
+        self.digest = hashlib.sha256(ident.encode()).hexdigest()
+
+    def details(self) -> dict[str, Any]:
+        engine = self.engine
+        family = engine.architecture if engine else ""
+        return {
+            "parent_model": "",
+            "format": "gguf",
+            "family": family,
+            "families": [family] if family else None,
+            "parameter_size": human_params(engine.n_params) if engine else "",
+            "quantization_level": engine.file_type if engine else "",
+        }
+
+
+class Scheduler:
+    def __init__(self, runners: Mapping[str, Runner], max_queue: int) -> None:
+        self.runners = dict(runners)
+        self.max_queue = max_queue
+        self.cond = threading.Condition()
+        self.waiting = 0
+        self.inflight = 0  # requests holding a runner reference
+        self.closing = False
+        self.aborting = False
+
+    def lookup(self, name: object) -> Runner:
+        from .models import normalize_name
+
+        if not isinstance(name, str) or not name.strip():
+            raise HTTPError(400, "model is required")
+        runner = self.runners.get(name) or self.runners.get(normalize_name(name))
+        if runner is None:
+            raise HTTPError(404, f"model '{name}' not found")
+        return runner
+
+    def enter(self, runner: Runner) -> Engine:
+        """Take a reference on ``runner`` and make sure its model is loaded."""
+        with self.cond:
+            if self.closing:
+                raise HTTPError(503, SHUTTING_DOWN_MESSAGE)
+            runner.refs += 1
+            self.inflight += 1
+        try:
+            with runner.load_lock:  # the reaper never unloads while refs > 0
+                if runner.engine is None:
+                    runner.engine = Engine(runner.spec, runner.slots, runner.n_threads)
+                return runner.engine
+        except BaseException:
+            with self.cond:
+                runner.refs -= 1
+                self.inflight -= 1
+                self.cond.notify_all()
+            raise
+
+    def leave(self, runner: Runner, keep_alive: float) -> None:
+        with self.cond:
+            runner.refs -= 1
+            self.inflight -= 1
+            runner.expires_at = time.time() + keep_alive
+            self.cond.notify_all()
+        self.reap()
+
+    def acquire(self, runner: Runner) -> int:
+        """A free slot of ``runner``, first come first served; 503 beyond ``max_queue``."""
+        with self.cond:
+            if runner.free and not runner.waiters:
+                return runner.free.pop()
+            if self.waiting >= self.max_queue:
+                raise HTTPError(503, MAX_QUEUE_MESSAGE)
+            ticket = object()
+            runner.waiters.append(ticket)
+            self.waiting += 1
+            try:
+                while not (runner.free and runner.waiters[0] is ticket):
+                    if self.closing:
+                        raise HTTPError(503, SHUTTING_DOWN_MESSAGE)
+                    self.cond.wait(0.25)
+                return runner.free.pop()
+            finally:
+                runner.waiters.remove(ticket)
+                self.waiting -= 1
+                self.cond.notify_all()
+
+    def release(self, runner: Runner, slot: int) -> None:
+        with self.cond:
+            runner.free.append(slot)
+            self.cond.notify_all()
+
+    def reap(self) -> None:
+        """Unload models whose keep-alive has expired and that nobody is using."""
+        with self.cond:
+            for runner in self.runners.values():
+                if runner.engine and runner.refs == 0 and time.time() >= runner.expires_at:
+                    runner.engine.close()
+                    runner.engine = None
+
+    def ps(self) -> list[dict[str, Any]]:
+        out = []
+        with self.cond:
+            for runner in self.runners.values():
+                if runner.engine is None:
+                    continue
+                expires = runner.expires_at
+                # Ollama shows "forever" as a date ~290 years ahead.
+                ts = time.time() + 290 * 365 * 86400 if expires == FOREVER else expires
+                out.append(
+                    {
+                        "name": runner.spec.name,
+                        "model": runner.spec.name,
+                        "size": runner.file_size,
+                        "digest": runner.digest,
+                        "details": runner.details(),
+                        "expires_at": now_iso(ts),
+                        "size_vram": 0,
+                        "context_length": runner.num_ctx_seen or 4096,
+                    }
+                )
+        return out
+
+
+class OllamaHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        scheduler: Scheduler,
+        default_num_ctx: int = 4096,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.default_num_ctx = default_num_ctx
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        super().__init__(address, Handler)
+        self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
+        self._reaper.start()
+
+    def _reap_loop(self) -> None:
+        while not self.scheduler.closing:
+            time.sleep(0.5)
+            self.scheduler.reap()
+
+    def drain(self, grace: float) -> bool:
+        """Stop admitting work, let in-flight requests finish for ``grace`` seconds, then abort
+        the rest. Returns True if everything finished on its own."""
+        sched = self.scheduler
+        deadline = time.monotonic() + grace
+        with sched.cond:
+            sched.closing = True
+            sched.cond.notify_all()
+            while sched.inflight and time.monotonic() < deadline:
+                sched.cond.wait(0.1)
+            clean = sched.inflight == 0
+            if not clean:
+                sched.aborting = True
+                for runner in sched.runners.values():
+                    if runner.engine:
+                        runner.engine.cancel_all()
+            while sched.inflight and time.monotonic() < deadline + 10:
+                sched.cond.wait(0.1)
+            for runner in sched.runners.values():
+                if runner.engine and runner.refs == 0:
+                    runner.engine.close()
+                    runner.engine = None
+        return clean
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "offline-ollama/" + __version__
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    @property
+    def app(self) -> OllamaHTTPServer:
+        return cast(OllamaHTTPServer, self.server)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per request is written by _dispatch
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: object) -> None:
+        body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+        self._send(status, body, "application/json; charset=utf-8")
+
+    def _start_stream(self) -> None:
+        self._started_stream = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _chunk(self, obj: object) -> None:
+        data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _body(self) -> dict[str, Any]:
+        raw = self._raw_body
+        if not raw.strip():
+            raise HTTPError(400, "missing request body")
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise HTTPError(400, f"invalid character in request body: {exc.msg}") from None
+        if not isinstance(body, dict):
+            raise HTTPError(400, "request body must be a JSON object")
+        return body
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        started = time.perf_counter()
+        path = self.path.split("?", 1)[0]
+        # Always consume the body, so a keep-alive connection stays in sync after an error.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._raw_body = self.rfile.read(length) if length > 0 else b""
+        routes: dict[str, dict[str, Callable[[], None]]] = {
+            "/": {"GET": self._root, "HEAD": self._root},
+            "/api/version": {"GET": self._version, "HEAD": self._version},
+            "/api/tags": {"GET": self._tags, "HEAD": self._tags},
+            "/api/ps": {"GET": self._ps},
+            "/api/show": {"POST": self._show},
+            "/api/chat": {"POST": self._chat},
+            "/api/generate": {"POST": self._generate},
+            "/api/pull": {"POST": self._pull},
+            "/offline-ollama/status": {"GET": self._status},
+        }
+        status = 200
+        self._started_stream = False
+        try:
+            if path not in routes:
+                status = 404
+                self._send(404, b"404 page not found", "text/plain")
+            elif self.command not in routes[path]:
+                status = 405
+                self._send(405, b"405 method not allowed", "text/plain")
+            else:
+                routes[path][self.command]()
+        except HTTPError as exc:
+            status = exc.status
+            self._json(exc.status, {"error": exc.message})
+        except (BrokenPipeError, ConnectionResetError):
+            status = 499
+            self.close_connection = True
+        except Exception as exc:  # an engine failure must not kill the connection thread
+            status = 500
+            self.app.log(f"[offline-ollama] error: {exc!r}")
+            if not self._started_stream:
+                self._json(500, {"error": str(exc)})
+            self.close_connection = True
+        finally:
+            self.app.log(
+                f"[offline-ollama] {status} | {time.perf_counter() - started:8.3f}s | "
+                f"{self.client_address[0]} | {self.command} {path}"
+            )
+
+    # -- simple endpoints ----------------------------------------------------------------------
+
+    def _root(self) -> None:
+        self._send(200, b"Ollama is running", "text/plain; charset=utf-8")
+
+    def _version(self) -> None:
+        self._json(200, {"version": __version__})
+
+    def _tags(self) -> None:
+        sched = self.app.scheduler
+        models = []
+        for runner in sched.runners.values():
+            models.append(
+                {
+                    "name": runner.spec.name,
+                    "model": runner.spec.name,
+                    "modified_at": now_iso(runner.modified_at),
+                    "size": runner.file_size,
+                    "digest": runner.digest,
+                    "details": runner.details(),
+                }
+            )
+        self._json(200, {"models": models})
+
+    def _status(self) -> None:
+        """Not part of Ollama's API: slot and queue occupancy, for tests and operators."""
+        sched = self.app.scheduler
+        with sched.cond:
+            models = {
+                name: {
+                    "loaded": r.engine is not None,
+                    "slots": r.slots,
+                    "busy": r.slots - len(r.free),
+                    "waiting": len(r.waiters),
+                }
+                for name, r in sched.runners.items()
+            }
+            body = {"models": models, "waiting": sched.waiting, "max_queue": sched.max_queue}
+        self._json(200, body)
+
+    def _ps(self) -> None:
+        self._json(200, {"models": self.app.scheduler.ps()})
+
+    def _show(self) -> None:
+        body = self._body()
+        sched = self.app.scheduler
+        runner = sched.lookup(body.get("model") or body.get("name"))
+        engine = sched.enter(runner)
+        try:
+            params = "\n".join(
+                f"{key:<30} {json.dumps(v)}"
+                for key, value in runner.spec.defaults.items()
+                for v in (value if isinstance(value, list) else [value])
+            )
+            modelfile = (
+                '# Modelfile generated by "ollama show"\n'
+                f"# offline-ollama stand-in: {runner.spec.description}\n"
+                f"FROM {runner.spec.path}\n"
+                f'TEMPLATE """{engine.template_text}"""\n'
+                + "".join(f"PARAMETER {line}\n" for line in params.splitlines())
+            )
+            self._json(
+                200,
+                {
+                    "license": runner.spec.license,
+                    "modelfile": modelfile,
+                    "parameters": params,
+                    "template": engine.template_text,
+                    "details": runner.details(),
+                    "model_info": engine.model_info,
+                    "capabilities": ["completion"],
+                    "modified_at": now_iso(runner.modified_at),
+                },
+            )
+        finally:
+            sched.leave(runner, runner.default_keep_alive)
+
+    def _pull(self) -> None:
+        body = self._body()
+        name = body.get("model") or body.get("name")
+        try:
+            self.app.scheduler.lookup(name)
+        except HTTPError as exc:
+            if exc.status != 404:
+                raise
+            raise HTTPError(
+                500, f"offline host cannot pull {name!r}: it serves only the configured models"
+            ) from None
+        if body.get("stream", True):
+            self._start_stream()
+            self._chunk({"status": "success"})
+            self._end_stream()
+        else:
+            self._json(200, {"status": "success"})
+
+    # -- inference -----------------------------------------------------------------------------
+
+    def _chat(self) -> None:
+        body = self._body()
+        runner = self.app.scheduler.lookup(body.get("model"))
+        messages = body.get("messages") or []
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages
+        ):
+            raise HTTPError(400, "messages must be a list of objects with a role")
+        if body.get("tools"):
+            raise HTTPError(400, f"{runner.spec.name} does not support tools")
+        if any(m.get("images") for m in messages):
+            raise HTTPError(400, f"{runner.spec.name} does not support images")
+        self._infer(body, runner, "chat", messages=messages)
+
+    def _generate(self) -> None:
+        body = self._body()
+        runner = self.app.scheduler.lookup(body.get("model"))
+        raw = bool(body.get("raw"))
+        if raw and (body.get("template") or body.get("system") or body.get("context")):
+            raise HTTPError(400, "raw mode does not support template, system, or context")
+        if body.get("suffix"):
+            raise HTTPError(400, f"{runner.spec.name} does not support insert")
+        if body.get("template"):
+            raise HTTPError(400, "the offline host does not support custom templates")
+        if body.get("images"):
+            raise HTTPError(400, f"{runner.spec.name} does not support images")
+        self._infer(body, runner, "generate", messages=None)
+
+    def _infer(
+        self, body: dict[str, Any], runner: Runner, kind: str, messages: list[Any] | None
+    ) -> None:
+        started = time.perf_counter_ns()
+        name = str(body.get("model"))
+        stream = body.get("stream", True) is not False
+        if body.get("think"):
+            raise HTTPError(400, f'"{name}" does not support thinking')
+        if body.get("format"):
+            raise HTTPError(400, "the offline host does not implement structured output (format)")
+        options = body.get("options") or {}
+        if not isinstance(options, dict):
+            raise HTTPError(400, "options must be an object")
+        keep_alive = parse_keep_alive(body.get("keep_alive"), runner.default_keep_alive)
+        sched = self.app.scheduler
+        prompt_text = body.get("prompt") or ""
+        empty = not messages if kind == "chat" else not prompt_text
+
+        engine = sched.enter(runner)
+        slot: int | None = None
+        try:
+            try:
+                opts = Options.build(
+                    {"num_ctx": self.app.default_num_ctx}, runner.spec.defaults, options
+                )
+            except ValueError as exc:
+                raise HTTPError(400, str(exc)) from None
+            if empty:  # Ollama: load (or, with keep_alive 0, unload) the model and say so
+                reason = "unload" if keep_alive == 0 else "load"
+                done = self._base(name, kind, "", True)
+                done["done_reason"] = reason
+                self._json(200, done)
+                return
+            if kind == "chat":
+                assert messages is not None
+                try:
+                    tokens = engine.tokenize(engine.render_chat(messages))
+                except ValueError as exc:
+                    raise HTTPError(400, str(exc)) from None
+            elif body.get("raw"):
+                tokens = engine.tokenize(str(prompt_text))
+            else:
+                msgs = [{"role": "user", "content": str(prompt_text)}]
+                if body.get("system"):
+                    msgs.insert(0, {"role": "system", "content": str(body["system"])})
+                rendered = engine.render_chat(msgs)
+                context = [int(t) for t in body.get("context") or []]
+                tokens = context + engine.tokenize(rendered, bos=not context)
+            try:
+                engine.check_fits(len(tokens), opts)
+            except PromptTooLong as exc:
+                raise HTTPError(400, str(exc)) from None
+            slot = sched.acquire(runner)
+            engine.prepare(slot, opts)
+            runner.num_ctx_seen = engine.window(opts)
+            load_ns = time.perf_counter_ns() - started
+            stats = Stats()
+            cancel = threading.Event()
+
+            def cancelled() -> bool:
+                return cancel.is_set() or sched.aborting
+
+            pieces = engine.generate(slot, tokens, opts, stats, cancelled)
+            if stream:
+                self._stream(name, kind, pieces, cancel, stats, started, load_ns, tokens)
+            else:
+                try:
+                    text = "".join(pieces)
+                except InterruptedError:
+                    raise HTTPError(503, SHUTTING_DOWN_MESSAGE) from None
+                self._json(200, self._final(name, kind, text, stats, started, load_ns, tokens))
+        finally:
+            if slot is not None:
+                sched.release(runner, slot)
+            sched.leave(runner, keep_alive)
+
+    def _stream(
+        self,
+        name: str,
+        kind: str,
+        pieces: Iterator[str],
+        cancel: threading.Event,
+        stats: Stats,
+        started: int,
+        load_ns: int,
+        tokens: list[int],
+    ) -> None:
+        self._start_stream()
+        try:
+            try:
+                for piece in pieces:
+                    self._chunk(self._base(name, kind, piece, False))
+            except InterruptedError:
+                self._chunk({"error": SHUTTING_DOWN_MESSAGE})
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as exc:  # after the 200 header, errors travel in the stream
+                self._chunk({"error": str(exc)})
+            else:
+                self._chunk(self._final(name, kind, "", stats, started, load_ns, tokens))
+            self._end_stream()
+        except (BrokenPipeError, ConnectionResetError):
+            cancel.set()  # the client went away: stop generating, free the slot
+            raise
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+
+    @staticmethod
+    def _base(name: str, kind: str, text: str, done: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": name, "created_at": now_iso()}
+        if kind == "chat":
+            out["message"] = {"role": "assistant", "content": text}
+        else:
+            out["response"] = text
+        out["done"] = done
+        return out
+
+    def _final(
+        self,
+        name: str,
+        kind: str,
+        text: str,
+        stats: Stats,
+        started: int,
+        load_ns: int,
+        tokens: list[int],
+    ) -> dict[str, Any]:
+        out = self._base(name, kind, text, True)
+        out.update(
+            {
+                "done_reason": stats.done_reason,
+                "total_duration": time.perf_counter_ns() - started,
+                "load_duration": load_ns,
+                "prompt_eval_count": stats.prompt_eval_count,
+                "prompt_eval_duration": stats.prompt_eval_duration,
+                "eval_count": stats.eval_count,
+                "eval_duration": stats.eval_duration,
+            }
+        )
+        if kind == "generate":
+            out["context"] = tokens + stats.output_tokens
+        return out
