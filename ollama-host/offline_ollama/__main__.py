@@ -13,7 +13,8 @@ from types import FrameType
 from . import __version__
 from .engine import default_threads
 from .models import PRODUCTION_MODEL, ModelNotAvailable, resolve
-from .server import OllamaHTTPServer, Runner, Scheduler, parse_keep_alive
+from .scheduler import Runner, Scheduler, parse_keep_alive
+from .server import OllamaHTTPServer
 
 
 def _env_int(name: str, default: int) -> int:

@@ -1,0 +1,153 @@
+"""Slots, the bounded queue (503 like Ollama), client disconnects and graceful shutdown."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import ollama
+import pytest
+from offline_ollama import OfflineOllama, start_in_subprocess
+
+from .conftest import SMALLEST_MODEL, requires_smollm2
+
+pytestmark = [pytest.mark.llm, requires_smollm2]
+
+OLLAMA_503 = "server busy, please try again.  maximum pending requests exceeded"
+PROMPT = [{"role": "user", "content": "Write a long story about a dragon."}]
+# A generation that runs for a long time: a flat distribution practically never samples EOS.
+ENDLESS: dict[str, Any] = {
+    "num_predict": 4000,
+    "num_ctx": 4096,
+    "temperature": 2.0,
+    "top_k": 0,
+    "top_p": 1.0,
+    "seed": 3,
+}
+
+
+def status(url: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(url + "/offline-ollama/status").json()
+    return body
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def port_is_free(url: str) -> bool:
+    """True if a new server could listen on the port (as Ollama would: with SO_REUSEADDR,
+    since the closed connections leave TIME_WAIT entries behind)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, int(port)))
+            sock.listen()
+        except OSError:
+            return False
+    return True
+
+
+@pytest.fixture
+def one_slot(tmp_path: Path) -> Iterator[OfflineOllama]:
+    """slots=1, max_queue=1, a short shutdown grace."""
+    handle = start_in_subprocess(
+        model=SMALLEST_MODEL,
+        slots=1,
+        max_queue=1,
+        extra_args=["--shutdown-grace", "1.5"],
+        log_path=tmp_path / "host.log",
+    )
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def test_queue_full_is_503_and_a_disconnect_frees_the_slot(one_slot: OfflineOllama) -> None:
+    url = one_slot.url
+    client = ollama.Client(host=url)
+    running = client.chat(model=SMALLEST_MODEL, messages=PROMPT, options=ENDLESS, stream=True)
+    first = next(running)  # the only slot is now generating
+    assert first.done is False
+    assert status(url)["models"][SMALLEST_MODEL]["busy"] == 1
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        queued = pool.submit(
+            ollama.Client(host=url).chat,
+            model=SMALLEST_MODEL,
+            messages=PROMPT,
+            options={"num_predict": 3, "temperature": 0},
+        )
+        wait_until(lambda: status(url)["waiting"] == 1)
+
+        refused: list[Callable[[], object]] = [
+            lambda: client.chat(model=SMALLEST_MODEL, messages=PROMPT),
+            lambda: list(client.chat(model=SMALLEST_MODEL, messages=PROMPT, stream=True)),
+            lambda: client.generate(model=SMALLEST_MODEL, prompt="hi"),
+        ]
+        for call in refused:
+            with pytest.raises(ollama.ResponseError) as info:
+                call()
+            assert info.value.status_code == 503
+            assert info.value.error == OLLAMA_503
+        assert not queued.done()
+
+        running.close()  # the streaming client goes away; its generation must stop
+        answer = queued.result(timeout=60)
+    assert answer.done is True
+    assert answer.eval_count == 3
+    wait_until(lambda: status(url)["models"][SMALLEST_MODEL]["busy"] == 0)
+    assert status(url)["waiting"] == 0
+
+
+def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
+    handle = start_in_subprocess(
+        model=SMALLEST_MODEL,
+        slots=1,
+        extra_args=["--shutdown-grace", "60"],
+        log_path=tmp_path / "host.log",
+    )
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(
+                ollama.Client(host=handle.url).chat,
+                model=SMALLEST_MODEL,
+                messages=PROMPT,
+                options={**ENDLESS, "num_predict": 40},
+            )
+            wait_until(lambda: status(handle.url)["models"][SMALLEST_MODEL]["busy"] == 1)
+            handle.proc.send_signal(signal.SIGTERM)
+            answer = pending.result(timeout=60)
+        assert answer.done is True
+        assert answer.eval_count == 40
+        assert handle.proc.wait(timeout=30) == 0
+        assert "all requests finished" in handle.log()
+        assert port_is_free(handle.url)
+    finally:
+        handle.stop()
+
+
+def test_sigterm_aborts_what_outlives_the_grace(one_slot: OfflineOllama) -> None:
+    client = ollama.Client(host=one_slot.url)
+    running = client.chat(model=SMALLEST_MODEL, messages=PROMPT, options=ENDLESS, stream=True)
+    assert next(running).done is False
+    one_slot.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(ollama.ResponseError) as info:
+        for _ in running:
+            pass
+    assert info.value.error == "server shutting down"
+    assert one_slot.proc.wait(timeout=30) == 0
+    assert "in-flight requests aborted" in one_slot.log()
+    assert port_is_free(one_slot.url)
