@@ -1,0 +1,165 @@
+"""infra.bootstrap creates what template.yaml describes, idempotently (moto, in-process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.bootstrap import LocalResources, create_resources, physical_name
+from infra.template import REPO_ROOT, Template
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield
+
+
+def test_physical_names() -> None:
+    assert physical_name("docsum", "SummarizeDeadLetterQueue") == (
+        "docsum-summarize-dead-letter-queue"
+    )
+    assert physical_name("t1", "DocumentsBucket") == "t1-documents-bucket"
+
+
+@pytest.mark.usefixtures("aws")
+def test_creates_the_template_resources(template: Template) -> None:
+    resources = create_resources(template, region=REGION)
+
+    table = boto3.client("dynamodb", region_name=REGION).describe_table(TableName=resources.table)[
+        "Table"
+    ]
+    spec = template.table("DocumentsTable")
+    assert table["KeySchema"] == list(spec.key_schema)
+    assert table["AttributeDefinitions"] == list(spec.attribute_definitions)
+    assert table["BillingModeSummary"]["BillingMode"] == spec.billing_mode
+    assert table["TableStatus"] == "ACTIVE"
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    attributes = sqs.get_queue_attributes(QueueUrl=resources.queue_url, AttributeNames=["All"])[
+        "Attributes"
+    ]
+    queue = template.queue("SummarizeQueue")
+    assert int(attributes["VisibilityTimeout"]) == queue.visibility_timeout
+    assert int(attributes["MessageRetentionPeriod"]) == queue.message_retention
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=resources.dead_letter_queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": queue.max_receive_count,
+    }
+    dlq_attributes = sqs.get_queue_attributes(
+        QueueUrl=resources.dead_letter_queue_url, AttributeNames=["MessageRetentionPeriod"]
+    )["Attributes"]
+    assert int(dlq_attributes["MessageRetentionPeriod"]) == 14 * 24 * 3600
+
+    s3 = boto3.client("s3", region_name=REGION)
+    assert s3.get_bucket_versioning(Bucket=resources.bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=resources.bucket)
+    assert all(block["PublicAccessBlockConfiguration"].values())
+
+
+@pytest.mark.usefixtures("aws")
+def test_environment_uses_the_template_variable_names(template: Template) -> None:
+    resources = create_resources(template, region=REGION)
+    env = resources.environment()
+    assert env == {
+        template.env_var_referencing("DocumentsBucket"): resources.bucket,
+        template.env_var_referencing("DocumentsTable"): resources.table,
+        template.env_var_referencing("SummarizeQueue"): resources.queue_url,
+        template.env_var_referencing("SummarizeDeadLetterQueue"): resources.dead_letter_queue_url,
+    }
+    assert set(env) == {
+        "DOCUMENTS_BUCKET",
+        "DOCUMENTS_TABLE",
+        "SUMMARIZE_QUEUE_URL",
+        "DEAD_LETTER_QUEUE_URL",
+    }
+    # Built by hand (e.g. for LocalStack), the names still come from template.yaml.
+    assert LocalResources("b", "t", "q", "d").environment() == {
+        "DOCUMENTS_BUCKET": "b",
+        "DOCUMENTS_TABLE": "t",
+        "SUMMARIZE_QUEUE_URL": "q",
+        "DEAD_LETTER_QUEUE_URL": "d",
+    }
+
+
+@pytest.mark.usefixtures("aws")
+def test_is_idempotent_and_applies_the_visibility_override(template: Template) -> None:
+    first = create_resources(template, region=REGION, visibility_timeout=5)
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=first.bucket, Key="documents/x.txt", Body=b"kept"
+    )
+    second = create_resources(template, region=REGION, visibility_timeout=7)
+    assert second == first
+    sqs = boto3.client("sqs", region_name=REGION)
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=second.queue_url, AttributeNames=["VisibilityTimeout"]
+    )["Attributes"]
+    assert attributes["VisibilityTimeout"] == "7"
+    body = (
+        boto3.client("s3", region_name=REGION)
+        .get_object(Bucket=first.bucket, Key="documents/x.txt")["Body"]
+        .read()
+    )
+    assert body == b"kept"
+    assert len(sqs.list_queues()["QueueUrls"]) == 2
+
+
+@pytest.mark.usefixtures("aws")
+def test_name_prefix_separates_stacks(template: Template) -> None:
+    a = create_resources(template, region=REGION, name_prefix="a")
+    b = create_resources(template, region=REGION, name_prefix="b")
+    assert {a.bucket, a.table, a.queue_url}.isdisjoint({b.bucket, b.table, b.queue_url})
+
+
+def test_cli_prints_the_environment() -> None:
+    """`python -m infra.bootstrap` against a moto server prints KEY=value lines."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.bootstrap", "--visibility-timeout", "30"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert set(lines) == {
+        "DOCUMENTS_BUCKET",
+        "DOCUMENTS_TABLE",
+        "SUMMARIZE_QUEUE_URL",
+        "DEAD_LETTER_QUEUE_URL",
+    }
+    assert lines["SUMMARIZE_QUEUE_URL"].endswith("/docsum-summarize-queue")
