@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -115,6 +116,13 @@ def create_resources(
     template = template or load_template()
     ids = logical_ids(template)
     session = boto3.session.Session(region_name=region)
+    if session.get_credentials() is None and (endpoint_url or os.environ.get("AWS_ENDPOINT_URL")):
+        # An emulator (moto, LocalStack) accepts any credentials; real AWS never gets here.
+        session = boto3.session.Session(
+            region_name=region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106
+        )
     kwargs: dict[str, Any] = {"endpoint_url": endpoint_url} if endpoint_url else {}
     s3 = session.client("s3", **kwargs)
     dynamodb = session.client("dynamodb", **kwargs)

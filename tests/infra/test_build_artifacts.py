@@ -1,0 +1,316 @@
+"""`sam build` artifacts run on a bare Python 3.12: catches a requirement missing from a
+requirements.txt (the dev venv would hide it) and records the artifact sizes.
+
+Each function's artifact (code dir + the layer's python/ dir, as Lambda mounts them) is imported
+by a clean interpreter (``python3.12 -S``: no site-packages at all, empty environment) and invoked
+with the sample events in events/, against a moto server holding the template's resources.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.bootstrap import LocalResources, create_resources
+from infra.template import REPO_ROOT, FunctionSpec, Template
+
+pytestmark = pytest.mark.iac
+
+INGEST = "IngestFunction"
+SUMMARIZE = "SummarizeFunction"
+EVENTS = REPO_ROOT / "events"
+REGION = "us-east-1"
+API_TOKEN = "local-dev-token"  # the token in events/*.json
+SIZES_FILE = REPO_ROOT / ".aws-sam" / "artifact-sizes.json"
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function + layers, unzipped
+# Parameters without a default need a local value; the summarize tests never reach Ollama.
+LOCAL_PARAMETER_VALUES = {"OllamaHost": "http://127.0.0.1:9"}
+
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3.12"
+
+# Runs inside the clean interpreter: import the handler like the Lambda runtime, invoke it with
+# each event in turn (one warm container), report results and where every module came from.
+RUNNER = r"""
+import importlib, json, sys, time, uuid
+out_path, handler_spec, *event_paths = sys.argv[1:]
+module_name, _, function_name = handler_spec.rpartition(".")
+
+class Context:
+    def __init__(self, name):
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "2026/11/22/[$LATEST]0123456789abcdef"
+        self._deadline = time.monotonic() + 60
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+started = time.perf_counter()
+handler = getattr(importlib.import_module(module_name), function_name)
+import_seconds = time.perf_counter() - started
+results = []
+for path in event_paths:
+    with open(path) as f:
+        event = json.load(f)
+    results.append(handler(event, Context(module_name)))
+files = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""})
+with open(out_path, "w") as f:
+    json.dump({"results": results, "files": files, "import_seconds": import_seconds}, f)
+"""
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _zip_size(path: Path, target: Path) -> int:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(path.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(path))
+    return target.stat().st_size
+
+
+@pytest.fixture(scope="module")
+def build_dir(
+    tmp_path_factory: pytest.TempPathFactory,
+    iac_tool: Callable[[str], Path],
+    run_tool: Callable[..., subprocess.CompletedProcess[str]],
+    offline_aws_env: dict[str, str],
+) -> Path:
+    assert BASE_PYTHON.exists(), f"no python3.12 at {BASE_PYTHON}"
+    out = tmp_path_factory.mktemp("sam-build")
+    result = run_tool(
+        [
+            iac_tool("sam"),
+            "build",
+            "--template-file",
+            "template.yaml",
+            "--build-dir",
+            out,
+            "--cache-dir",
+            REPO_ROOT / ".aws-sam" / "cache-tests",
+            "--cached",
+            "--parallel",
+        ],
+        # `sam build` (no container) runs pip with the runtime's interpreter from PATH.
+        env={**offline_aws_env, "PATH": f"{BASE_PYTHON.parent}:{os.environ['PATH']}"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-6000:]
+    return out
+
+
+def artifact_paths(build_dir: Path, function: FunctionSpec) -> list[Path]:
+    """sys.path entries Lambda gives the function: /var/task, then each layer's python/."""
+    paths = [build_dir / function.logical_id]
+    paths += [build_dir / layer.logical_id / "python" for layer in function.layers]
+    for path in paths:
+        assert path.is_dir(), f"missing build output {path}"
+    return paths
+
+
+def test_build_outputs_and_sizes(build_dir: Path, template: Template, tmp_path: Path) -> None:
+    sizes: dict[str, dict[str, int]] = {}
+    for function_id in template.logical_ids("AWS::Serverless::Function"):
+        function = template.function(function_id)
+        code = build_dir / function_id
+        assert (code / f"{function.handler_module}.py").is_file()
+        total = 0
+        for path in [code, *(build_dir / layer.logical_id for layer in function.layers)]:
+            name = path.name
+            if name not in sizes:
+                sizes[name] = {
+                    "unzipped_bytes": _dir_size(path),
+                    "zipped_bytes": _zip_size(path, tmp_path / f"{name}.zip"),
+                }
+            total += sizes[name]["unzipped_bytes"]
+        assert total < LAMBDA_UNZIPPED_LIMIT, (function_id, total)
+    for layer_id in template.logical_ids("AWS::Serverless::LayerVersion"):
+        # Python layers must put packages under python/ (what /opt/python on sys.path needs).
+        assert (build_dir / layer_id / "python" / "docsum" / "__init__.py").is_file()
+    SIZES_FILE.parent.mkdir(exist_ok=True)
+    SIZES_FILE.write_text(json.dumps(sizes, indent=2, sort_keys=True) + "\n")
+    print(f"\nartifact sizes ({SIZES_FILE}):\n{json.dumps(sizes, indent=2, sort_keys=True)}")
+
+
+# ------------------------------------------------------------------------------ invoking
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def _aws_env(endpoint: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
+def _resources(template: Template, endpoint: str, prefix: str) -> LocalResources:
+    resources = create_resources(
+        template, endpoint_url=endpoint, region=REGION, name_prefix=prefix, visibility_timeout=30
+    )
+    ssm = boto3.client("ssm", region_name=REGION, **_client_args(endpoint))
+    parameter = template.parameter_default("ApiTokenParameterName")
+    ssm.put_parameter(Name=parameter, Value=API_TOKEN, Type="SecureString", Overwrite=True)
+    return resources
+
+
+def _client_args(endpoint: str) -> dict[str, str]:
+    return {
+        "endpoint_url": endpoint,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+
+
+def invoke(
+    build_dir: Path,
+    function: FunctionSpec,
+    resources: LocalResources,
+    endpoint: str,
+    events: list[str],
+    tmp_path: Path,
+) -> dict[str, Any]:
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **_aws_env(endpoint)}
+    for name, value in function.environment.items():
+        if isinstance(value, str):
+            env[name] = value
+        elif value.get("Ref") in LOCAL_PARAMETER_VALUES:
+            env[name] = LOCAL_PARAMETER_VALUES[value["Ref"]]
+    env.update(resources.environment())
+    unresolved = set(function.environment) - set(env)
+    assert not unresolved, f"no local value for {unresolved}"
+    paths = artifact_paths(build_dir, function)
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(str(p) for p in paths),
+            "LAMBDA_TASK_ROOT": str(paths[0]),
+            "_HANDLER": function.handler,
+            "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "API_TOKEN": API_TOKEN,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        }
+    )
+    out = tmp_path / f"{function.logical_id}-result.json"
+    result = subprocess.run(
+        [
+            str(BASE_PYTHON),
+            "-S",
+            "-B",
+            "-c",
+            RUNNER,
+            str(out),
+            function.handler,
+            *(str(EVENTS / e) for e in events),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
+    report: dict[str, Any] = json.loads(out.read_text())
+    # Every imported module came from the artifact or the standard library, nothing else.
+    stdlib = Path(sysconfig.get_paths(vars={"base": sys.base_prefix})["stdlib"])
+
+    def allowed(file: str) -> bool:
+        path = Path(file)
+        if any(path.is_relative_to(p) for p in paths):
+            return True
+        return path.is_relative_to(stdlib) and "site-packages" not in path.parts
+
+    strays = [f for f in report["files"] if not allowed(f)]
+    assert strays == [], strays[:20]
+    return report
+
+
+def test_ingest_artifact_serves_the_api_events(
+    build_dir: Path, template: Template, moto_endpoint: str, tmp_path: Path
+) -> None:
+    function = template.function(INGEST)
+    resources = _resources(template, moto_endpoint, "artifact-ingest")
+    report = invoke(
+        build_dir,
+        function,
+        resources,
+        moto_endpoint,
+        ["post-document.json", "get-document.json", "resummarize-document.json"],
+        tmp_path,
+    )
+    post, get, resummarize = report["results"]
+    assert post["statusCode"] == 202, post
+    document_id = json.loads(post["body"])["document_id"]
+    posted = json.loads(json.loads((EVENTS / "post-document.json").read_text())["body"])
+    assert get["statusCode"] == 200, get
+    got = json.loads(get["body"])
+    assert got["document_id"] == document_id
+    assert got["status"] == "queued"
+    assert json.loads((EVENTS / "get-document.json").read_text())["pathParameters"] == {
+        "document_id": document_id
+    }, "events/get-document.json should name the document events/post-document.json creates"
+    assert resummarize["statusCode"] == 202, resummarize
+
+    # The POST really went through S3, DynamoDB and SQS.
+    s3 = boto3.client("s3", region_name=REGION, **_client_args(moto_endpoint))
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=resources.bucket).get("Contents", [])]
+    assert len(keys) == 1
+    stored = s3.get_object(Bucket=resources.bucket, Key=keys[0])["Body"].read().decode()
+    assert " ".join(stored.split()) == " ".join(posted["text"].split())
+    sqs = boto3.client("sqs", region_name=REGION, **_client_args(moto_endpoint))
+    messages = sqs.receive_message(
+        QueueUrl=resources.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+    ).get("Messages", [])
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert {b["document_id"] for b in bodies} == {document_id}
+    assert sorted(b["generation"] for b in bodies) == [1, 2]  # POST, then re-summarize
+
+
+def test_summarize_artifact_handles_an_sqs_batch(
+    build_dir: Path, template: Template, moto_endpoint: str, tmp_path: Path
+) -> None:
+    function = template.function(SUMMARIZE)
+    resources = _resources(template, moto_endpoint, "artifact-summarize")
+    report = invoke(build_dir, function, resources, moto_endpoint, ["sqs-batch.json"], tmp_path)
+    (response,) = report["results"]
+    # Partial batch response shape (ReportBatchItemFailures). Neither record's document exists
+    # in the fresh table: the worker parks both in the DLQ, so nothing is left to retry.
+    assert set(response) == {"batchItemFailures"}, response
+    assert response["batchItemFailures"] == []
+    sqs = boto3.client("sqs", region_name=REGION, **_client_args(moto_endpoint))
+    parked = sqs.receive_message(
+        QueueUrl=resources.dead_letter_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+    ).get("Messages", [])
+    records = json.loads((EVENTS / "sqs-batch.json").read_text())["Records"]
+    assert sorted(m["Body"] for m in parked) == sorted(r["body"] for r in records)
