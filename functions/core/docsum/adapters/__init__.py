@@ -1,0 +1,1 @@
+"""Adapters: the ports implemented with AWS services and the Ollama client."""

@@ -1,0 +1,89 @@
+"""The domain's data: the document record, the queue message and the summary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DOCUMENT_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Progress(BaseModel):
+    """Where a long (chunked) summarization stands."""
+
+    chunks_done: int = 0
+    chunks_total: int = 0
+
+
+class Summary(BaseModel):
+    """A finished summary and what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    model_seconds: float
+    llm_calls: int = 1
+
+
+class Document(BaseModel):
+    """One submitted document, as stored in DynamoDB (the text itself lives in S3).
+
+    `generation` counts summarization requests: the first POST is 1, each re-summarize adds 1.
+    Queue messages carry the generation they were sent for, so stale or duplicate deliveries
+    can be recognised, and `summary_generation` says which request the stored summary answers.
+    """
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    id: str
+    title: str | None = None
+    status: Status = Status.QUEUED
+    text_key: str
+    text_chars: int
+    created_at: datetime
+    updated_at: datetime
+    enqueued_at: datetime
+    generation: int = 1
+    attempts: int = 0
+    error: str | None = None
+    correlation_id: str | None = None
+    processing_until: datetime | None = None
+    summary: str | None = None
+    summary_generation: int = 0
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    model_seconds: float | None = None
+    summarized_at: datetime | None = None
+    progress: Progress | None = None
+    # Partial results of a chunked summarization, kept so a retry does not redo finished chunks.
+    chunk_summaries: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def summary_is_current(self) -> bool:
+        return self.summary_generation >= self.generation
+
+
+class SummarizeRequest(BaseModel):
+    """The SQS message body: summarize `document_id` for request number `generation`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    document_id: str = Field(pattern=DOCUMENT_ID_PATTERN)
+    generation: int = Field(ge=1)
+    correlation_id: str | None = None
+    enqueued_at: datetime | None = None

@@ -1,0 +1,105 @@
+"""The small interfaces the domain needs. AWS and Ollama adapters implement them in
+`docsum.adapters`; tests use the in-memory fakes in `tests/fakes.py`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from docsum.models import Document, Progress, SummarizeRequest, Summary
+
+
+class TextStore(Protocol):
+    def put_text(self, key: str, text: str) -> None: ...
+
+    def get_text(self, key: str) -> str:
+        """Raises `TextMissing` when the object does not exist."""
+        ...
+
+
+class DocumentRepository(Protocol):
+    """DynamoDB semantics: every state change is a conditional write, so concurrent or late
+    deliveries cannot undo each other's work."""
+
+    def create(self, document: Document) -> bool:
+        """Insert if no document has this id; False when one already exists."""
+        ...
+
+    def get(self, document_id: str) -> Document | None: ...
+
+    def request_summary(self, document_id: str, now: datetime, correlation_id: str) -> Document:
+        """Start a new generation (re-summarize): status `queued`, attempts 0. The current
+        summary stays readable. Raises `DocumentNotFound`."""
+        ...
+
+    def mark_enqueued(self, document_id: str, generation: int, now: datetime) -> None: ...
+
+    def claim(
+        self, document_id: str, generation: int, now: datetime, lease_until: datetime
+    ) -> Document | None:
+        """`processing` for this generation, unless it is stale, already summarized or leased
+        by another live worker (then None)."""
+        ...
+
+    def save_progress(
+        self, document_id: str, generation: int, progress: Progress, chunk_summaries: dict[str, str]
+    ) -> None: ...
+
+    def release(self, document_id: str, generation: int, now: datetime, reason: str) -> None:
+        """Back to `queued` after a transient failure (a retry follows)."""
+        ...
+
+    def save_summary(
+        self, document_id: str, generation: int, summary: Summary, now: datetime
+    ) -> bool:
+        """Store the summary and mark `done`, unless a newer generation was requested or this
+        generation's summary is already stored (False: a late duplicate never overwrites)."""
+        ...
+
+    def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
+        """`failed` with the reason, unless the generation is stale or already done."""
+        ...
+
+
+class WorkQueue(Protocol):
+    def send(self, request: SummarizeRequest) -> None: ...
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        """Make a received message visible again after `delay_seconds` (retry backoff)."""
+        ...
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        """Park a message that can never be processed in the dead-letter queue."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """One chat completion request, with every option explicit."""
+
+    system: str
+    user: str
+    num_ctx: int
+    num_predict: int
+    temperature: float
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    model_seconds: float
+    done_reason: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+class LanguageModel(Protocol):
+    name: str
+
+    def chat(self, call: ChatCall) -> ChatAnswer:
+        """Raises `LLMError` (transient or not) or `ContextOverflow`."""
+        ...

@@ -1,0 +1,63 @@
+"""Every setting in one place, read from the environment (template.yaml sets them in Lambda)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    # AWS resources (names come from template.yaml: Globals.Function.Environment).
+    documents_bucket: str = "docsum-documents"
+    documents_table: str = "docsum-documents"
+    summarize_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    max_receive_count: int = Field(default=5, ge=1)
+
+    # API: the stage prefix API Gateway puts before every path (/docs needs it), and limits.
+    api_root_path: str = ""
+    max_document_chars: int = Field(default=500_000, ge=1)
+    max_title_chars: int = Field(default=300, ge=1)
+    # A duplicate POST of a document still `queued` after this long re-sends its message: it
+    # covers a crash between the DynamoDB write and the SQS send (the worker ignores extras).
+    requeue_after_seconds: int = Field(default=60, ge=0)
+
+    # Auth: comma-separated bearer tokens (rotation: old and new both listed), or the name of
+    # an SSM SecureString holding them. Neither set → auth is off (local use only).
+    api_token: SecretStr | None = None
+    api_token_parameter: str | None = None
+
+    # LLM (Ollama).
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_model: str = "gemma3:1b"
+    ollama_timeout_seconds: float = Field(default=300.0, gt=0)
+    ollama_keep_alive: str = "-1"
+    # Context budget per call, prompt and answer included; gemma3:1b supports 32K.
+    llm_context_tokens: int = Field(default=8192, ge=1024)
+    llm_num_predict: int = Field(default=640, ge=16)
+    llm_temperature: float = Field(default=0.2, ge=0)
+    llm_seed: int | None = None
+    # Token estimate before the call; deliberately low chars/token so estimates err high.
+    llm_chars_per_token: float = Field(default=3.0, gt=0)
+    summary_max_chars: int = Field(default=1500, ge=100)
+    # Concurrent chunk calls for long documents: at most what the Ollama host serves at once.
+    llm_parallel_calls: int = Field(default=2, ge=1)
+
+    # Retries: a transient failure makes the message visible again after
+    # retry_base_seconds * 2**(attempt-1), capped, instead of the queue's full visibility timeout.
+    retry_base_seconds: int = Field(default=10, ge=0)
+    retry_max_seconds: int = Field(default=900, ge=0)
+
+    def api_tokens(self) -> list[str]:
+        if self.api_token is None:
+            return []
+        return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

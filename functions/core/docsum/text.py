@@ -1,0 +1,58 @@
+"""Pure text rules: document identity and the shape of a stored summary."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_SENTENCE_END = re.compile(r"[.!?…。！？](?:[\"'”’)\]]*)(?=\s|$)")
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:sure|certainly|okay|ok)[,!.]?\s*)?"
+    r"(?:here(?:'s| is| are)|below is|the following is)[^\n:]{0,80}:\s*",
+    re.IGNORECASE,
+)
+_LABEL = re.compile(
+    r"^\s*(?:\*\*|__)?(?:summary|résumé|resumen|zusammenfassung)(?:\*\*|__)?\s*:\s*", re.IGNORECASE
+)
+_HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s.*$", re.MULTILINE)
+_LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+", re.MULTILINE)
+_EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
+
+
+def normalize_whitespace(text: str) -> str:
+    return " ".join(text.split())
+
+
+def document_id(text: str) -> str:
+    """Content address: the same text (whitespace aside) always gets the same id."""
+    return hashlib.sha256(normalize_whitespace(text).encode("utf-8")).hexdigest()[:32]
+
+
+def clean_summary(raw: str) -> str:
+    """Plain prose: no "Here is a summary:" preamble, no headings, lists or emphasis marks."""
+    text = _HEADING_LINE.sub("", raw)
+    text = _PREAMBLE.sub("", text.strip())
+    text = _LABEL.sub("", text)
+    text = _LIST_MARKER.sub("", text)
+    text = _EMPHASIS.sub(r"\2", text)
+    return normalize_whitespace(text)
+
+
+def fit_to_limit(text: str, limit: int) -> str:
+    """At most `limit` characters, never cut inside a word, ending on a sentence boundary when
+    one exists within the limit; otherwise on a word boundary with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    window = text[: limit + 1]  # one extra char: a sentence may end exactly at the limit
+    ends = [m.end() for m in _SENTENCE_END.finditer(window) if m.end() <= limit]
+    if ends:
+        return text[: ends[-1]].rstrip()
+    budget = limit - 1  # room for the ellipsis
+    spaces = [m.start() for m in re.finditer(r"\s", text[: budget + 1])]
+    # Scripts written without spaces (e.g. Chinese) have no word boundary to respect.
+    cut = text[: spaces[-1]] if spaces else text[:budget]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
+def shape_summary(raw: str, limit: int) -> str:
+    return fit_to_limit(clean_summary(raw), limit)

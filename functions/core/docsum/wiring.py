@@ -1,0 +1,62 @@
+"""Composition root: real adapters built from settings. Handlers call these once, at import,
+so clients are reused across warm invocations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from docsum.adapters.aws import DynamoDocumentRepository, S3TextStore, SqsWorkQueue
+from docsum.documents import DocumentService
+from docsum.settings import Settings
+from docsum.summarizer import Summarizer
+from docsum.worker import SummarizeWorker
+
+_BOTO_CONFIG = Config(
+    connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
+)
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    s3: Any
+    sqs: Any
+    dynamodb: Any
+
+    @classmethod
+    def create(cls) -> AwsClients:
+        return cls(
+            s3=boto3.client("s3", config=_BOTO_CONFIG),
+            sqs=boto3.client("sqs", config=_BOTO_CONFIG),
+            dynamodb=boto3.resource("dynamodb", config=_BOTO_CONFIG),
+        )
+
+
+def document_service(settings: Settings, clients: AwsClients) -> DocumentService:
+    return DocumentService(
+        S3TextStore(clients.s3, settings.documents_bucket),
+        DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),
+        SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
+        settings,
+    )
+
+
+def summarize_worker(settings: Settings, clients: AwsClients) -> SummarizeWorker:
+    from docsum.adapters.ollama_llm import OllamaLanguageModel  # only the worker needs ollama
+
+    llm = OllamaLanguageModel(
+        settings.ollama_host,
+        settings.ollama_model,
+        settings.ollama_timeout_seconds,
+        settings.ollama_keep_alive,
+    )
+    return SummarizeWorker(
+        S3TextStore(clients.s3, settings.documents_bucket),
+        DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),
+        SqsWorkQueue(clients.sqs, settings.summarize_queue_url, settings.dead_letter_queue_url),
+        Summarizer(llm, settings),
+        settings,
+    )

@@ -1,0 +1,228 @@
+"""Summarize-side use case: one SQS delivery of a `SummarizeRequest`.
+
+SQS delivers at least once and retries what fails, so every step is idempotent and every
+state change a conditional write. What the worker does with each kind of failure:
+- transient (LLM unreachable, 5xx, timeout, or an unexpected error): back to `queued` with the
+  reason, the message made visible again after a backoff and reported failed, so SQS
+  redelivers it; on the last attempt (receive count ≥ maxReceiveCount) the document is marked
+  `failed` first and the message goes on to the DLQ, from where it can be redriven;
+- permanent, for a known document (text missing, text too long for the model): `failed` with
+  the reason, message consumed (retrying cannot help; re-summarize is the way back);
+- a message that cannot be processed at all (malformed, unknown document): parked in the DLQ
+  at once, its document (if it can be identified) marked `failed`;
+- duplicate or stale deliveries: consumed without an LLM call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+from docsum.errors import ContextOverflow, LLMError, TextMissing
+from docsum.models import DOCUMENT_ID_PATTERN, Document, SummarizeRequest, utc_now
+from docsum.observability import MetricUnit, count, logger, metrics
+from docsum.ports import DocumentRepository, TextStore, WorkQueue
+from docsum.settings import Settings
+from docsum.summarizer import Summarizer
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the worker needs of one SQS record."""
+
+    body: str
+    receive_count: int
+    receipt_handle: str
+    message_id: str = ""
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    SUPERSEDED = "superseded"
+    PARKED = "parked"  # moved to the dead-letter queue at once
+
+
+class RetryLater(Exception):
+    """Report this record as failed so SQS delivers it again."""
+
+
+class SummarizeWorker:
+    def __init__(
+        self,
+        store: TextStore,
+        repository: DocumentRepository,
+        queue: WorkQueue,
+        summarizer: Summarizer,
+        settings: Settings,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._repository = repository
+        self._queue = queue
+        self._summarizer = summarizer
+        self._settings = settings
+        self._clock = clock
+
+    def process(self, delivery: Delivery, lease_seconds: float) -> Outcome:
+        """`lease_seconds`: how long this invocation can still run; another worker may take the
+        document over only after that (a crashed worker's lease simply expires)."""
+        try:
+            request = SummarizeRequest.model_validate_json(delivery.body)
+        except ValidationError as exc:
+            return self._park_malformed(delivery, exc)
+        logger.set_correlation_id(request.correlation_id)
+        logger.append_keys(document_id=request.document_id, generation=request.generation)
+        try:
+            return self._process(request, delivery, lease_seconds)
+        finally:
+            logger.remove_keys(["document_id", "generation"])
+
+    def _process(
+        self, request: SummarizeRequest, delivery: Delivery, lease_seconds: float
+    ) -> Outcome:
+        document = self._repository.get(request.document_id)
+        if document is None:
+            self._queue.dead_letter(delivery.body, "unknown document")
+            logger.error("message for an unknown document parked in the DLQ")
+            return Outcome.PARKED
+        skip = self._skip_reason(document, request)
+        if skip is not None:
+            return skip
+
+        now = self._clock()
+        claimed = self._repository.claim(
+            document.id, request.generation, now, now + timedelta(seconds=lease_seconds)
+        )
+        if claimed is None:
+            return self._not_claimed(request)
+
+        try:
+            text = self._store.get_text(claimed.text_key)
+            summary = self._summarizer.summarize(text, claimed.title)
+        except (TextMissing, ContextOverflow) as exc:
+            return self._fail(claimed, request, f"{type(exc).__name__}: {exc}")
+        except LLMError as exc:
+            count(f"LLMErrors_{exc.kind}")
+            if not exc.transient:
+                return self._fail(claimed, request, str(exc))
+            return self._retry_or_fail(claimed, request, delivery, str(exc))
+        except Exception as exc:  # a bug or an unforeseen outage: retry, then the DLQ
+            logger.exception("unexpected error")
+            return self._retry_or_fail(claimed, request, delivery, f"{type(exc).__name__}: {exc}")
+
+        if not self._repository.save_summary(
+            claimed.id, request.generation, summary, self._clock()
+        ):
+            logger.info("summary not saved: a newer request or summary exists")
+            return Outcome.SUPERSEDED
+        self._record_done(
+            claimed, summary.model_seconds, summary.prompt_tokens, summary.completion_tokens
+        )
+        logger.info(
+            "summary stored",
+            extra={
+                "summary_chars": len(summary.text),
+                "model": summary.model,
+                "model_seconds": summary.model_seconds,
+            },
+        )
+        return Outcome.DONE
+
+    def _skip_reason(self, document: Document, request: SummarizeRequest) -> Outcome | None:
+        if request.generation < document.generation:
+            logger.info("stale message: a newer summarize request exists")
+            return Outcome.STALE
+        if document.summary_generation >= request.generation:
+            logger.info("duplicate delivery: already summarized")
+            count("DuplicateDeliveries")
+            return Outcome.DUPLICATE
+        return None
+
+    def _not_claimed(self, request: SummarizeRequest) -> Outcome:
+        current = self._repository.get(request.document_id)
+        if current is not None:
+            skip = self._skip_reason(current, request)
+            if skip is not None:
+                return skip
+        # Another live worker holds the lease: try again later; if it dies, this retry
+        # takes over once the lease has expired.
+        logger.info("document is being summarized by another worker; retrying later")
+        raise RetryLater("in progress elsewhere")
+
+    def _retry_or_fail(
+        self, document: Document, request: SummarizeRequest, delivery: Delivery, reason: str
+    ) -> Outcome:
+        attempt = delivery.receive_count
+        if attempt >= self._settings.max_receive_count:
+            self._fail(document, request, f"gave up after {attempt} attempts: {reason}")
+            # Visible at once, so SQS moves it to the DLQ now rather than after the timeout.
+            self._queue.retry_later(delivery.receipt_handle, 0)
+            raise RetryLater(reason)
+        self._repository.release(
+            document.id,
+            request.generation,
+            self._clock(),
+            f"attempt {attempt} failed, will retry: {reason}",
+        )
+        delay = min(
+            self._settings.retry_max_seconds,
+            self._settings.retry_base_seconds * 2 ** (attempt - 1),
+        )
+        self._queue.retry_later(delivery.receipt_handle, delay)
+        logger.warning(
+            "transient failure, retrying",
+            extra={"attempt": attempt, "retry_in_seconds": delay, "reason": reason},
+        )
+        raise RetryLater(reason)
+
+    def _park_malformed(self, delivery: Delivery, exc: ValidationError) -> Outcome:
+        reason = f"malformed message: {exc.errors()[0]['msg'] if exc.errors() else exc}"
+        self._queue.dead_letter(delivery.body, reason)
+        count("MalformedMessages")
+        logger.error(
+            "malformed message parked in the DLQ",
+            extra={"message_id": delivery.message_id, "reason": reason},
+        )
+        document = self._identify(delivery.body)
+        if document is not None:
+            self._repository.mark_failed(document.id, document.generation, reason, self._clock())
+        return Outcome.PARKED
+
+    def _identify(self, body: str) -> Document | None:
+        """The document a malformed message names, if it names one that exists."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        doc_id = data.get("document_id") if isinstance(data, dict) else None
+        if not isinstance(doc_id, str) or not re.fullmatch(DOCUMENT_ID_PATTERN, doc_id):
+            return None
+        return self._repository.get(doc_id)
+
+    def _fail(self, document: Document, request: SummarizeRequest, reason: str) -> Outcome:
+        self._repository.mark_failed(document.id, request.generation, reason, self._clock())
+        count("SummariesFailed")
+        logger.error("summarization failed", extra={"reason": reason})
+        return Outcome.FAILED
+
+    def _record_done(
+        self, document: Document, model_seconds: float, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        count("SummariesCompleted")
+        end_to_end = (self._clock() - document.enqueued_at).total_seconds()
+        metrics.add_metric(name="EndToEndLatency", unit=MetricUnit.Seconds, value=end_to_end)
+        metrics.add_metric(name="ModelTime", unit=MetricUnit.Seconds, value=model_seconds)
+        count("PromptTokens", prompt_tokens)
+        count("CompletionTokens", completion_tokens)
+
+
+__all__ = ["Delivery", "Outcome", "RetryLater", "SummarizeWorker"]

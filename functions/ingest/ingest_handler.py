@@ -1,0 +1,51 @@
+"""Lambda entry point of the ingest function: API Gateway event → FastAPI app (Mangum).
+
+Clients are created at import and reused by warm invocations; lifespan is off because Mangum
+would otherwise run it on every call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from docsum.observability import tracer
+from docsum.settings import get_settings
+from docsum.wiring import AwsClients, document_service
+from ingest_api import ReadinessCheck, create_app
+from mangum import Mangum
+
+settings = get_settings()
+clients = AwsClients.create()
+
+
+def _readiness_checks() -> dict[str, ReadinessCheck]:
+    return {
+        "s3": lambda: clients.s3.head_bucket(Bucket=settings.documents_bucket),
+        "dynamodb": lambda: clients.dynamodb.meta.client.describe_table(
+            TableName=settings.documents_table
+        ),
+        "sqs": lambda: clients.sqs.get_queue_attributes(
+            QueueUrl=settings.summarize_queue_url, AttributeNames=["QueueArn"]
+        ),
+    }
+
+
+def _llm_check() -> None:
+    from docsum.adapters.ollama_llm import probe_host
+
+    probe_host(settings.ollama_host)
+
+
+app = create_app(
+    settings,
+    document_service(settings, clients),
+    readiness_checks=_readiness_checks(),
+    informational_checks={"ollama": _llm_check},
+    root_path=settings.api_root_path,
+)
+_asgi_adapter = Mangum(app, lifespan="off")
+
+
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _asgi_adapter(event, context)  # type: ignore[no-any-return]

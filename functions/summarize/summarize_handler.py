@@ -1,0 +1,48 @@
+"""Lambda entry point of the summarize function: an SQS batch → one worker call per record,
+answered with a partial batch response (only failed records are retried)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from docsum.observability import logger, metrics, tracer
+from docsum.settings import get_settings
+from docsum.wiring import AwsClients, summarize_worker
+from docsum.worker import Delivery
+
+processor = BatchProcessor(event_type=EventType.SQS)
+worker = summarize_worker(get_settings(), AwsClients.create())
+_DEFAULT_LEASE_SECONDS = 60.0
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    # The document stays leased to this worker while this invocation may still run.
+    lease_seconds = (
+        lambda_context.get_remaining_time_in_millis() / 1000
+        if lambda_context is not None
+        else _DEFAULT_LEASE_SECONDS
+    )
+    delivery = Delivery(
+        body=record.body,
+        receive_count=int(record.attributes.approximate_receive_count),
+        receipt_handle=record.receipt_handle,
+        message_id=record.message_id,
+    )
+    worker.process(delivery, lease_seconds=lease_seconds)  # raising → batch item failure
+
+
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

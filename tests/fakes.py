@@ -1,0 +1,161 @@
+"""In-memory fakes of the ports, with the same conditional semantics as the AWS adapters
+(tests/unit/test_aws_adapters.py runs the same contract against moto)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from docsum.errors import ContextOverflow, DocumentNotFound, LLMError, TextMissing
+from docsum.models import Document, Progress, Status, Summary, SummarizeRequest
+from docsum.ports import ChatAnswer, ChatCall
+
+
+class InMemoryTextStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, str] = {}
+
+    def put_text(self, key: str, text: str) -> None:
+        self.objects[key] = text
+
+    def get_text(self, key: str) -> str:
+        if key not in self.objects:
+            raise TextMissing(key)
+        return self.objects[key]
+
+
+class InMemoryDocumentRepository:
+    def __init__(self) -> None:
+        self.items: dict[str, Document] = {}
+        self._lock = threading.Lock()
+
+    def create(self, document: Document) -> bool:
+        with self._lock:
+            if document.id in self.items:
+                return False
+            self.items[document.id] = document.model_copy(deep=True)
+            return True
+
+    def get(self, document_id: str) -> Document | None:
+        found = self.items.get(document_id)
+        return found.model_copy(deep=True) if found else None
+
+    def _change(self, document_id: str, allowed: bool, **changes: object) -> Document | None:
+        if not allowed:
+            return None
+        current = self.items[document_id]
+        self.items[document_id] = current.model_copy(update=changes, deep=True)
+        return self.get(document_id)
+
+    def request_summary(self, document_id: str, now: datetime, correlation_id: str) -> Document:
+        with self._lock:
+            doc = self.items.get(document_id)
+            if doc is None:
+                raise DocumentNotFound(document_id)
+            changed = self._change(
+                document_id, True, generation=doc.generation + 1, status=Status.QUEUED,
+                attempts=0, updated_at=now, enqueued_at=now, correlation_id=correlation_id,
+                error=None, processing_until=None, progress=None, chunk_summaries={},
+            )
+            assert changed is not None
+            return changed
+
+    def mark_enqueued(self, document_id: str, generation: int, now: datetime) -> None:
+        with self._lock:
+            doc = self.items[document_id]
+            self._change(document_id, doc.generation == generation, enqueued_at=now)
+
+    def claim(
+        self, document_id: str, generation: int, now: datetime, lease_until: datetime
+    ) -> Document | None:
+        with self._lock:
+            doc = self.items[document_id]
+            lease_free = doc.status != Status.PROCESSING or (
+                doc.processing_until is not None and doc.processing_until < now
+            )
+            ok = doc.generation == generation and doc.summary_generation < generation
+            return self._change(
+                document_id, ok and lease_free, status=Status.PROCESSING,
+                attempts=doc.attempts + 1, processing_until=lease_until, updated_at=now,
+            )
+
+    def save_progress(
+        self, document_id: str, generation: int, progress: Progress, chunk_summaries: dict[str, str]
+    ) -> None:
+        with self._lock:
+            doc = self.items[document_id]
+            ok = doc.generation == generation and doc.status == Status.PROCESSING
+            self._change(document_id, ok, progress=progress, chunk_summaries=dict(chunk_summaries))
+
+    def release(self, document_id: str, generation: int, now: datetime, reason: str) -> None:
+        with self._lock:
+            doc = self.items[document_id]
+            ok = doc.generation == generation and doc.status == Status.PROCESSING
+            self._change(document_id, ok, status=Status.QUEUED, error=reason, updated_at=now,
+                         processing_until=None)
+
+    def save_summary(
+        self, document_id: str, generation: int, summary: Summary, now: datetime
+    ) -> bool:
+        with self._lock:
+            doc = self.items[document_id]
+            ok = doc.generation == generation and doc.summary_generation < generation
+            return self._change(
+                document_id, ok, summary=summary.text, summary_generation=generation,
+                status=Status.DONE, model=summary.model, prompt_tokens=summary.prompt_tokens,
+                completion_tokens=summary.completion_tokens, model_seconds=summary.model_seconds,
+                summarized_at=now, updated_at=now, error=None, processing_until=None,
+                progress=None, chunk_summaries={},
+            ) is not None
+
+    def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
+        with self._lock:
+            doc = self.items[document_id]
+            ok = doc.generation == generation and doc.summary_generation < generation
+            return self._change(document_id, ok, status=Status.FAILED, error=reason,
+                                updated_at=now, processing_until=None) is not None
+
+
+@dataclass
+class InMemoryWorkQueue:
+    sent: list[SummarizeRequest] = field(default_factory=list)
+    retries: list[tuple[str, int]] = field(default_factory=list)
+    dead_letters: list[tuple[str, str]] = field(default_factory=list)
+
+    def send(self, request: SummarizeRequest) -> None:
+        self.sent.append(request)
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        self.retries.append((receipt_handle, delay_seconds))
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        self.dead_letters.append((body, reason))
+
+
+class ScriptedLanguageModel:
+    """Answers from a script: each item is a reply text or an exception to raise. Records
+    every call, so tests can count LLM calls and inspect the options."""
+
+    def __init__(self, *script: str | Exception, name: str = "fake:1b") -> None:
+        self.name = name
+        self.script = list(script)
+        self.calls: list[ChatCall] = []
+        self.default_reply = "The document says something. It says it well."
+
+    def chat(self, call: ChatCall) -> ChatAnswer:
+        self.calls.append(call)
+        step = self.script.pop(0) if self.script else self.default_reply
+        if isinstance(step, Exception):
+            raise step
+        prompt_tokens = (len(call.system) + len(call.user)) // 4
+        if prompt_tokens > call.num_ctx:
+            raise ContextOverflow(prompt_tokens, call.num_ctx)
+        return ChatAnswer(
+            text=step, model=self.name, prompt_tokens=prompt_tokens,
+            completion_tokens=max(1, len(step) // 4), model_seconds=0.5, done_reason="stop",
+        )
+
+
+def transient(kind: str = "unreachable") -> LLMError:
+    return LLMError(kind, "simulated", transient=True)
