@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from docsum.errors import ContextOverflow, DocumentNotFound, LLMError, TextMissing
-from docsum.models import Document, Progress, Status, Summary, SummarizeRequest
+from docsum.models import Document, Progress, Status, SummarizeRequest, Summary
 from docsum.ports import ChatAnswer, ChatCall
 
 
@@ -54,9 +54,18 @@ class InMemoryDocumentRepository:
             if doc is None:
                 raise DocumentNotFound(document_id)
             changed = self._change(
-                document_id, True, generation=doc.generation + 1, status=Status.QUEUED,
-                attempts=0, updated_at=now, enqueued_at=now, correlation_id=correlation_id,
-                error=None, processing_until=None, progress=None, chunk_summaries={},
+                document_id,
+                True,
+                generation=doc.generation + 1,
+                status=Status.QUEUED,
+                attempts=0,
+                updated_at=now,
+                enqueued_at=now,
+                correlation_id=correlation_id,
+                error=None,
+                processing_until=None,
+                progress=None,
+                chunk_summaries={},
             )
             assert changed is not None
             return changed
@@ -76,8 +85,12 @@ class InMemoryDocumentRepository:
             )
             ok = doc.generation == generation and doc.summary_generation < generation
             return self._change(
-                document_id, ok and lease_free, status=Status.PROCESSING,
-                attempts=doc.attempts + 1, processing_until=lease_until, updated_at=now,
+                document_id,
+                ok and lease_free,
+                status=Status.PROCESSING,
+                attempts=doc.attempts + 1,
+                processing_until=lease_until,
+                updated_at=now,
             )
 
     def save_progress(
@@ -92,8 +105,14 @@ class InMemoryDocumentRepository:
         with self._lock:
             doc = self.items[document_id]
             ok = doc.generation == generation and doc.status == Status.PROCESSING
-            self._change(document_id, ok, status=Status.QUEUED, error=reason, updated_at=now,
-                         processing_until=None)
+            self._change(
+                document_id,
+                ok,
+                status=Status.QUEUED,
+                error=reason,
+                updated_at=now,
+                processing_until=None,
+            )
 
     def save_summary(
         self, document_id: str, generation: int, summary: Summary, now: datetime
@@ -101,20 +120,42 @@ class InMemoryDocumentRepository:
         with self._lock:
             doc = self.items[document_id]
             ok = doc.generation == generation and doc.summary_generation < generation
-            return self._change(
-                document_id, ok, summary=summary.text, summary_generation=generation,
-                status=Status.DONE, model=summary.model, prompt_tokens=summary.prompt_tokens,
-                completion_tokens=summary.completion_tokens, model_seconds=summary.model_seconds,
-                summarized_at=now, updated_at=now, error=None, processing_until=None,
-                progress=None, chunk_summaries={},
-            ) is not None
+            return (
+                self._change(
+                    document_id,
+                    ok,
+                    summary=summary.text,
+                    summary_generation=generation,
+                    status=Status.DONE,
+                    model=summary.model,
+                    prompt_tokens=summary.prompt_tokens,
+                    completion_tokens=summary.completion_tokens,
+                    model_seconds=summary.model_seconds,
+                    summarized_at=now,
+                    updated_at=now,
+                    error=None,
+                    processing_until=None,
+                    progress=None,
+                    chunk_summaries={},
+                )
+                is not None
+            )
 
     def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
         with self._lock:
             doc = self.items[document_id]
             ok = doc.generation == generation and doc.summary_generation < generation
-            return self._change(document_id, ok, status=Status.FAILED, error=reason,
-                                updated_at=now, processing_until=None) is not None
+            return (
+                self._change(
+                    document_id,
+                    ok,
+                    status=Status.FAILED,
+                    error=reason,
+                    updated_at=now,
+                    processing_until=None,
+                )
+                is not None
+            )
 
 
 @dataclass
@@ -152,8 +193,12 @@ class ScriptedLanguageModel:
         if prompt_tokens > call.num_ctx:
             raise ContextOverflow(prompt_tokens, call.num_ctx)
         return ChatAnswer(
-            text=step, model=self.name, prompt_tokens=prompt_tokens,
-            completion_tokens=max(1, len(step) // 4), model_seconds=0.5, done_reason="stop",
+            text=step,
+            model=self.name,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=max(1, len(step) // 4),
+            model_seconds=0.5,
+            done_reason="stop",
         )
 
 

@@ -17,7 +17,9 @@ from docsum.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker
 from docsum.worker import Delivery
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# Report every failed record (even a whole failed batch) instead of raising: SQS then retries
+# exactly those, and a failed batch does not count as a function error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 worker = summarize_worker(get_settings(), AwsClients.create())
 _DEFAULT_LEASE_SECONDS = 60.0
 

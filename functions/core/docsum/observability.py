@@ -14,7 +14,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "docsum")
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Docsum"), service=SERVICE)
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Docsum"), service=SERVICE
+)
 tracer = Tracer(service=SERVICE)
 
 __all__ = ["MetricUnit", "count", "flush_metrics", "logger", "metrics", "tracer"]

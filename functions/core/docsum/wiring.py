@@ -11,6 +11,7 @@ from botocore.config import Config
 
 from docsum.adapters.aws import DynamoDocumentRepository, S3TextStore, SqsWorkQueue
 from docsum.documents import DocumentService
+from docsum.ports import LanguageModel
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
 from docsum.worker import SummarizeWorker
@@ -44,15 +45,18 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
     )
 
 
-def summarize_worker(settings: Settings, clients: AwsClients) -> SummarizeWorker:
-    from docsum.adapters.ollama_llm import OllamaLanguageModel  # only the worker needs ollama
+def summarize_worker(
+    settings: Settings, clients: AwsClients, llm: LanguageModel | None = None
+) -> SummarizeWorker:
+    if llm is None:
+        from docsum.adapters.ollama_llm import OllamaLanguageModel  # only the worker needs it
 
-    llm = OllamaLanguageModel(
-        settings.ollama_host,
-        settings.ollama_model,
-        settings.ollama_timeout_seconds,
-        settings.ollama_keep_alive,
-    )
+        llm = OllamaLanguageModel(
+            settings.ollama_host,
+            settings.ollama_model,
+            settings.ollama_timeout_seconds,
+            settings.ollama_keep_alive,
+        )
     return SummarizeWorker(
         S3TextStore(clients.s3, settings.documents_bucket),
         DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),

@@ -1,0 +1,95 @@
+"""Shared fixtures: settings, in-memory fakes, and moto-backed AWS built from template.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from docsum.documents import DocumentService
+from docsum.settings import Settings
+from docsum.summarizer import Summarizer
+from docsum.worker import SummarizeWorker
+from moto import mock_aws
+
+from infra.bootstrap import LocalResources, create_resources
+from tests.fakes import (
+    InMemoryDocumentRepository,
+    InMemoryTextStore,
+    InMemoryWorkQueue,
+    ScriptedLanguageModel,
+)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        summarize_queue_url="queue",
+        api_token=None,
+        max_receive_count=3,
+        retry_base_seconds=10,
+        requeue_after_seconds=60,
+    )
+
+
+@dataclass
+class Fakes:
+    store: InMemoryTextStore
+    repository: InMemoryDocumentRepository
+    queue: InMemoryWorkQueue
+    llm: ScriptedLanguageModel
+    service: DocumentService
+    worker: SummarizeWorker
+
+
+@pytest.fixture
+def fakes(settings: Settings) -> Fakes:
+    store, repository, queue = (
+        InMemoryTextStore(),
+        InMemoryDocumentRepository(),
+        InMemoryWorkQueue(),
+    )
+    llm = ScriptedLanguageModel()
+    return Fakes(
+        store=store,
+        repository=repository,
+        queue=queue,
+        llm=llm,
+        service=DocumentService(store, repository, queue, settings),
+        worker=SummarizeWorker(store, repository, queue, Summarizer(llm, settings), settings),
+    )
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalResources]:
+    """moto's in-process AWS with the template's bucket, table, queue and DLQ, and the
+    functions' environment variables pointing at them."""
+    for key, value in {
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        resources = create_resources(visibility_timeout=0)
+        for key, value in resources.environment().items():
+            monkeypatch.setenv(key, value)
+        yield resources
+
+
+def receive_all(queue_url: str) -> list[dict[str, Any]]:
+    sqs = boto3.client("sqs")
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=10,
+        AttributeNames=["All"],
+        VisibilityTimeout=60,
+        MessageAttributeNames=["All"],
+    ).get("Messages", []):
+        messages.extend(batch)
+    return messages

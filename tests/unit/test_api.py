@@ -1,0 +1,208 @@
+"""The HTTP contract, on the FastAPI app with in-memory fakes behind it."""
+
+import logging
+from typing import Any
+
+import jsonschema
+import pytest
+from docsum.documents import DocumentService
+from docsum.models import Status
+from docsum.settings import Settings
+from fastapi.testclient import TestClient
+from ingest_api import create_app
+
+from tests.conftest import Fakes
+
+TOKENS = "current-token,previous-token"
+AUTH = {"Authorization": "Bearer current-token"}
+
+
+@pytest.fixture
+def client(fakes: Fakes) -> TestClient:
+    settings = Settings(api_token=TOKENS, max_document_chars=1000)
+    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+    return TestClient(create_app(settings, service), raise_server_exceptions=False)
+
+
+def assert_problem(response: Any, status: int, client: TestClient) -> dict[str, Any]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Problem"]
+    jsonschema.validate(body, schema)
+    assert body["status"] == status
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def test_post_answers_202_with_location_and_id(client: TestClient) -> None:
+    response = client.post("/documents", json={"text": "Hello there.", "title": "Hi"}, headers=AUTH)
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued"
+    assert response.headers["location"] == f"/documents/{body['id']}"
+
+
+def test_same_text_again_answers_200_with_the_same_id(client: TestClient) -> None:
+    first = client.post("/documents", json={"text": "Same  text"}, headers=AUTH)
+    again = client.post("/documents", json={"text": "Same text "}, headers=AUTH)
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["location"] == first.headers["location"]
+
+
+def test_get_returns_every_contract_field(client: TestClient, fakes: Fakes) -> None:
+    doc_id = client.post("/documents", json={"text": "Body."}, headers=AUTH).json()["id"]
+    stored = fakes.repository.items[doc_id]
+    fakes.repository.items[doc_id] = stored.model_copy(
+        update={"status": Status.DONE, "summary": "Short.", "model": "fake:1b"}
+    )
+    body = client.get(f"/documents/{doc_id}", headers=AUTH).json()
+    for field in (
+        "id",
+        "title",
+        "status",
+        "summary",
+        "summary_chars",
+        "model",
+        "created_at",
+        "updated_at",
+        "attempts",
+        "error",
+    ):
+        assert field in body
+    assert (body["status"], body["summary"], body["summary_chars"]) == ("done", "Short.", 6)
+    assert body["created_at"].endswith("Z")
+
+
+def test_resummarize_answers_202_and_keeps_the_old_summary(
+    client: TestClient, fakes: Fakes
+) -> None:
+    doc_id = client.post("/documents", json={"text": "Body."}, headers=AUTH).json()["id"]
+    fakes.repository.items[doc_id] = fakes.repository.items[doc_id].model_copy(
+        update={"status": Status.DONE, "summary": "Old.", "summary_generation": 1}
+    )
+    response = client.post(f"/documents/{doc_id}/summarize", headers=AUTH)
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["summary"]) == ("queued", "Old.")
+    assert len(fakes.queue.sent) == 2
+
+
+def test_health_needs_no_token(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/docs").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("request_args", "status"),
+    [
+        ({"content": "{not json", "headers": {"content-type": "application/json"}}, 400),
+        ({"json": {"text": 42}}, 422),
+        ({"json": {"title": "no text"}}, 422),
+        ({"json": {"text": ""}}, 422),
+        ({"json": {"text": " \n\t "}}, 422),
+        ({"json": {"text": "ok", "title": "t" * 301}}, 422),
+        ({"json": ["text"]}, 422),
+        ({"json": {"text": "x" * 1001}}, 413),
+        ({"content": "plain text", "headers": {"content-type": "text/plain"}}, 415),
+        ({"content": b"\x00\x01", "headers": {"content-type": "application/octet-stream"}}, 415),
+    ],
+)
+def test_bad_input_gets_a_problem_never_a_5xx(
+    client: TestClient, request_args: dict[str, Any], status: int
+) -> None:
+    headers = {**AUTH, **request_args.pop("headers", {})}
+    response = client.post("/documents", headers=headers, **request_args)
+    assert_problem(response, status, client)
+
+
+def test_unknown_and_malformed_ids(client: TestClient) -> None:
+    assert_problem(client.get("/documents/" + "0" * 32, headers=AUTH), 404, client)
+    assert_problem(client.get("/documents/not-an-id", headers=AUTH), 422, client)
+    assert_problem(client.post("/documents/" + "0" * 32 + "/summarize", headers=AUTH), 404, client)
+
+
+def test_unknown_route_and_wrong_method(client: TestClient) -> None:
+    assert_problem(client.get("/nowhere"), 404, client)
+    assert_problem(client.delete("/documents", headers=AUTH), 405, client)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic current-token"},
+        {"Authorization": "Bearer"},
+    ],
+)
+def test_missing_or_wrong_token_is_401(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.post("/documents", json={"text": "x"}, headers=headers)
+    assert_problem(response, 401, client)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_every_rotated_token_is_accepted(client: TestClient) -> None:
+    for token in TOKENS.split(","):
+        response = client.get(
+            "/documents/" + "0" * 32, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 404
+
+
+def test_request_id_is_echoed_or_generated(client: TestClient) -> None:
+    echoed = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    generated = client.get("/health", headers={"X-Request-ID": "bad id with spaces"})
+    assert generated.headers["x-request-id"] not in ("", "bad id with spaces")
+    problem = client.get("/documents/" + "0" * 32, headers={**AUTH, "X-Request-ID": "r-9"})
+    assert problem.json()["request_id"] == "r-9"
+
+
+def test_each_call_is_logged_once_without_token_or_text(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_text = "Confidential paragraph about the merger."
+    with caplog.at_level(logging.INFO):
+        client.post(
+            "/documents", json={"text": secret_text}, headers={**AUTH, "X-Request-ID": "log-1"}
+        )
+    access = [r for r in caplog.records if r.getMessage() == "request"]
+    assert len(access) == 1
+    record = access[0].__dict__
+    assert (record["method"], record["path"], record["status"]) == ("POST", "/documents", 202)
+    assert record["document_id"]
+    assert record["latency_ms"] >= 0
+    everything = " ".join(str(r.__dict__) for r in caplog.records)
+    assert "current-token" not in everything
+    assert secret_text not in everything
+
+
+def test_error_responses_are_documented_as_problem_json(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path in spec["paths"].values():
+        for operation in path.values():
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert list(response["content"]) == ["application/problem+json"]
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_readiness_reports_each_dependency(fakes: Fakes) -> None:
+    settings = Settings()
+    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+
+    def down() -> None:
+        raise ConnectionError("refused")
+
+    healthy = TestClient(create_app(settings, service, {"s3": lambda: None}, {"ollama": down}))
+    ready = healthy.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"s3": "ok", "ollama": "failed: ConnectionError: refused"}
+
+    broken = TestClient(create_app(settings, service, {"s3": lambda: None, "sqs": down}))
+    body = assert_problem(broken.get("/ready"), 503, broken)
+    assert "sqs" in body["detail"]
+    assert body["checks"]["s3"] == "ok"

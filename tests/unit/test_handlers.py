@@ -1,0 +1,129 @@
+"""The real Lambda handlers (Mangum included) fed with the events/ files, on moto AWS."""
+
+import copy
+import importlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from docsum.settings import get_settings
+from docsum.wiring import AwsClients, summarize_worker
+
+from infra.bootstrap import LocalResources
+from tests.conftest import receive_all
+from tests.fakes import ScriptedLanguageModel
+
+EVENTS = Path(__file__).parents[2] / "events"
+
+
+@dataclass
+class FakeContext:
+    function_name: str = "docsum-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:docsum-test"
+    aws_request_id: str = "req-0001"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 600_000
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+@pytest.fixture
+def handlers(
+    aws_env: LocalResources, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ModuleType, ModuleType, ScriptedLanguageModel]]:
+    monkeypatch.setenv("API_TOKEN", "local-dev-token")
+    monkeypatch.delenv("API_TOKEN_PARAMETER", raising=False)
+    get_settings.cache_clear()
+    ingest = importlib.reload(importlib.import_module("ingest_handler"))
+    summarize = importlib.reload(importlib.import_module("summarize_handler"))
+    llm = ScriptedLanguageModel()
+    monkeypatch.setattr(
+        summarize, "worker", summarize_worker(get_settings(), AwsClients.create(), llm=llm)
+    )
+    yield ingest, summarize, llm
+    get_settings.cache_clear()
+
+
+def sqs_event_from(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Lambda's SQS event for these received messages, shaped like events/sqs-batch.json."""
+    template = load_event("sqs-batch.json")["Records"][0]
+    records = []
+    for message in messages:
+        record = copy.deepcopy(template)
+        record.update(
+            messageId=message["MessageId"],
+            receiptHandle=message["ReceiptHandle"],
+            body=message["Body"],
+            md5OfBody=message["MD5OfBody"],
+        )
+        record["attributes"]["ApproximateReceiveCount"] = message["Attributes"][
+            "ApproximateReceiveCount"
+        ]
+        records.append(record)
+    return {"Records": records}
+
+
+def test_post_event_through_mangum_accepts_the_document(
+    handlers: Any, aws_env: LocalResources
+) -> None:
+    ingest, _, _ = handlers
+    response = ingest.handler(load_event("post-document.json"), FakeContext())
+    assert response["statusCode"] == 202
+    body = json.loads(response["body"])
+    assert body["status"] == "queued"
+    [message] = receive_all(aws_env.queue_url)
+    assert json.loads(message["Body"])["document_id"] == body["id"]
+
+
+def test_get_event_for_an_unknown_document_is_a_404_problem(handlers: Any) -> None:
+    ingest, _, _ = handlers
+    response = ingest.handler(load_event("get-document.json"), FakeContext())
+    assert response["statusCode"] == 404
+    assert response["headers"]["content-type"] == "application/problem+json"
+
+
+def test_the_whole_flow_through_both_handlers(handlers: Any, aws_env: LocalResources) -> None:
+    ingest, summarize, llm = handlers
+    posted = json.loads(ingest.handler(load_event("post-document.json"), FakeContext())["body"])
+    messages = receive_all(aws_env.queue_url)
+    # SQS is at-least-once: deliver the same message twice in one batch.
+    result = summarize.handler(sqs_event_from(messages + messages), FakeContext())
+
+    assert result == {"batchItemFailures": []}
+    assert len(llm.calls) == 1
+    get_event = load_event("get-document.json")
+    get_event["path"] = f"/documents/{posted['id']}"
+    get_event["pathParameters"] = {"proxy": get_event["path"].lstrip("/")}
+    got = json.loads(ingest.handler(get_event, FakeContext())["body"])
+    assert got["status"] == "done"
+    assert 0 < got["summary_chars"] <= 1500
+
+
+def test_sample_sqs_event_for_unknown_documents_parks_them_in_the_dlq(
+    handlers: Any, aws_env: LocalResources
+) -> None:
+    _, summarize, llm = handlers
+    result = summarize.handler(load_event("sqs-batch.json"), FakeContext())
+    assert result == {"batchItemFailures": []}
+    assert len(receive_all(aws_env.dead_letter_queue_url)) == 2
+    assert not llm.calls
+
+
+def test_a_transient_failure_is_reported_as_a_batch_item_failure(
+    handlers: Any, aws_env: LocalResources
+) -> None:
+    ingest, summarize, llm = handlers
+    ingest.handler(load_event("post-document.json"), FakeContext())
+    llm.script = [ConnectionError("ollama down")]
+    messages = receive_all(aws_env.queue_url)
+    result = summarize.handler(sqs_event_from(messages), FakeContext())
+    assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}

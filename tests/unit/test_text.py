@@ -1,0 +1,67 @@
+import re
+
+import pytest
+from docsum.text import clean_summary, document_id, fit_to_limit, shape_summary
+
+
+def test_document_id_ignores_whitespace_differences() -> None:
+    assert document_id("Hello   world\n\n again") == document_id(" Hello world again ")
+    assert document_id("Hello world") != document_id("Hello, world")
+    assert re.fullmatch(r"[0-9a-f]{32}", document_id("x"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Here is a summary of the document:\n\nCats sleep a lot.", "Cats sleep a lot."),
+        ("Sure! Here's a concise summary:\nCats sleep.", "Cats sleep."),
+        ("## Summary\n\n**Cats** sleep a lot.\n- They purr.", "Cats sleep a lot. They purr."),
+        ("Summary: Cats sleep.", "Cats sleep."),
+        ("Cats   sleep\n\na lot.", "Cats sleep a lot."),
+    ],
+)
+def test_clean_summary_gives_plain_prose(raw: str, expected: str) -> None:
+    assert clean_summary(raw) == expected
+
+
+def test_short_text_is_kept_whole() -> None:
+    assert fit_to_limit("One. Two.", 1500) == "One. Two."
+
+
+def test_long_text_ends_on_the_last_sentence_boundary_within_the_limit() -> None:
+    sentence = "The quick brown fox jumps over the lazy dog. "
+    text = (sentence * 100).strip()
+    fitted = fit_to_limit(text, 1500)
+    assert len(fitted) <= 1500
+    assert fitted.endswith("dog.")
+    assert len(fitted) > 1500 - len(sentence)
+
+
+def test_sentence_ending_exactly_at_the_limit_is_kept() -> None:
+    text = "a" * 8 + ". More words follow here."
+    assert fit_to_limit(text, 9) == "a" * 8 + "."
+
+
+def test_without_a_sentence_boundary_it_cuts_between_words_with_an_ellipsis() -> None:
+    text = " ".join(["word"] * 1000)
+    fitted = fit_to_limit(text, 1500)
+    assert len(fitted) <= 1500
+    assert fitted.endswith("word…")
+    assert all(w == "word" for w in fitted[:-1].split(" "))
+
+
+@pytest.mark.parametrize("limit", [100, 333, 1500])
+def test_never_cuts_inside_a_word(limit: int) -> None:
+    words = [f"w{i}x" * (i % 5 + 1) for i in range(2000)]
+    text = " ".join(words)
+    fitted = fit_to_limit(text, limit)
+    assert len(fitted) <= limit
+    assert set(fitted.rstrip("…").split(" ")) <= set(words)
+
+
+def test_shape_summary_applies_both_rules() -> None:
+    raw = "Here is a summary:\n" + "Cats sleep all day long. " * 200
+    shaped = shape_summary(raw, 1500)
+    assert len(shaped) <= 1500
+    assert shaped.startswith("Cats")
+    assert shaped.endswith(".")
