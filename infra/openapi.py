@@ -1,7 +1,7 @@
 """Build the API Gateway OpenAPI definition from the FastAPI app and keep template.yaml in sync.
 
-``build_spec()`` imports the ingest app (in a subprocess, so ``sys.path``, ``sys.modules`` and the
-environment of the caller stay untouched), takes ``app.openapi()`` and
+``build_spec()`` imports the ingest app (``ingest_handler.app``) in a subprocess, so the caller's
+``sys.path``, ``sys.modules`` and environment stay untouched, takes ``app.openapi()`` and
 
 * converts it from OpenAPI 3.1 (what FastAPI emits) to 3.0.1: API Gateway REST APIs import only
   OpenAPI 2.0 and 3.0 definitions ("Invalid OpenAPI input" otherwise). The few 3.1 constructs
@@ -41,7 +41,7 @@ from infra.template import Template, load_template
 
 API_LOGICAL_ID = "DocumentsApi"
 FUNCTION_LOGICAL_ID = "IngestFunction"
-APP_MODULE = "ingest_api"
+APP_MODULE = "ingest_handler"  # builds the app with its real wiring (ingest_api.create_app)
 APP_ATTRIBUTE = "app"
 OPENAPI_VERSION = "3.0.1"
 BEGIN_MARKER = "# BEGIN GENERATED OPENAPI"
@@ -63,7 +63,7 @@ _TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
-    413: "Content Too Large",
+    413: "Request Entity Too Large",  # Python 3.12 HTTPStatus phrase, as the app uses
     415: "Unsupported Media Type",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -138,6 +138,7 @@ def fastapi_openapi(template: Template | None = None) -> dict[str, Any]:
     function = template.function(FUNCTION_LOGICAL_ID)
     env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     for name, value in function.environment.items():
         # Module-level settings may read these; unresolved Refs get a recognisable placeholder.
         env.setdefault(name, value if isinstance(value, str) else f"openapi-build-{name.lower()}")
@@ -244,6 +245,13 @@ def downgrade_to_30(openapi: dict[str, Any]) -> dict[str, Any]:
     spec.pop("jsonSchemaDialect", None)
     if "webhooks" in spec:
         raise OpenApiError("webhooks are OpenAPI 3.1 only")
+    info = spec.get("info", {})
+    if "summary" in info:  # 3.1 only: fold into the description
+        summary = info.pop("summary")
+        info["description"] = (
+            f"{summary}\n\n{info['description']}" if "description" in info else summary
+        )
+    info.get("license", {}).pop("identifier", None)  # 3.1 only (SPDX id)
     for holder, key in _schema_slots(spec):
         holder[key] = _schema_30(holder[key])
     leftovers = sorted(set(_openapi_31_leftovers(spec)))

@@ -271,16 +271,22 @@ def test_ingest_artifact_serves_the_api_events(
     )
     post, get, resummarize = report["results"]
     assert post["statusCode"] == 202, post
-    document_id = json.loads(post["body"])["document_id"]
+    document_id = json.loads(post["body"])["id"]
     posted = json.loads(json.loads((EVENTS / "post-document.json").read_text())["body"])
     assert get["statusCode"] == 200, get
     got = json.loads(get["body"])
-    assert got["document_id"] == document_id
+    assert got["id"] == document_id
     assert got["status"] == "queued"
     assert json.loads((EVENTS / "get-document.json").read_text())["pathParameters"] == {
         "document_id": document_id
     }, "events/get-document.json should name the document events/post-document.json creates"
+    location = {k.lower(): v for k, v in post.get("headers", {}).items()}.get("location")
+    location = (
+        location or {k.lower(): v for k, v in post["multiValueHeaders"].items()}["location"][0]
+    )
+    assert location == f"{function.environment['API_ROOT_PATH']}/documents/{document_id}"
     assert resummarize["statusCode"] == 202, resummarize
+    assert json.loads(resummarize["body"])["generation"] == 2
 
     # The POST really went through S3, DynamoDB and SQS.
     s3 = boto3.client("s3", region_name=REGION, **_client_args(moto_endpoint))

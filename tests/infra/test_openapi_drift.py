@@ -220,6 +220,20 @@ def test_keyword_conversions_in_every_schema_location() -> None:
     assert file_schema["properties"]["file"] == {"type": "string", "format": "binary"}
 
 
+def test_info_fields_of_31_are_folded() -> None:
+    doc = _doc({})
+    doc["info"].update(
+        summary="Short", description="Long", license={"name": "MIT", "identifier": "MIT"}
+    )
+    info = downgrade_to_30(doc)["info"]
+    assert info == {
+        "title": "t",
+        "version": "1",
+        "description": "Short\n\nLong",
+        "license": {"name": "MIT"},
+    }
+
+
 def test_unconvertible_31_constructs_fail_loudly() -> None:
     with pytest.raises(OpenApiError, match="prefixItems"):
         downgrade_to_30(_doc({"T": {"type": "array", "prefixItems": [{"type": "string"}]}}))

@@ -84,7 +84,8 @@ def test_function_spec_merges_globals_and_resolves_parameter_defaults(template: 
     assert env["OLLAMA_HOST"] == {"Ref": "OllamaHost"}  # parameter without default: kept
     assert env["OLLAMA_MODEL"] == template.parameter_default("OllamaModel")
     assert env["MAX_RECEIVE_COUNT"] == str(template.parameter_default("MaxReceiveCount"))
-    assert template.function(SUMMARIZE).environment == env  # both get the same Globals
+    summarize_env = template.function(SUMMARIZE).environment
+    assert {k: v for k, v in env.items() if k != "API_ROOT_PATH"} == summarize_env
 
 
 def test_reader_errors_name_the_problem(template: Template) -> None:
@@ -211,9 +212,15 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
         "LOG_LEVEL": {"Ref": "LogLevel"},
     }
-    for logical_id in (INGEST, SUMMARIZE):
+    for logical_id, own in ((INGEST, {"API_ROOT_PATH": "/v1"}), (SUMMARIZE, {})):
         env = transformed["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
-        assert env == expected, logical_id
+        assert env == {**expected, **own}, logical_id
+
+
+def test_api_root_path_is_the_stage(template: Template) -> None:
+    """Public URLs the app builds (Location) must carry the stage API Gateway strips."""
+    stage = template.resource("DocumentsApi")["StageName"]
+    assert template.function(INGEST).environment["API_ROOT_PATH"] == f"/{stage}"
 
 
 def test_parameters(template: Template) -> None:
