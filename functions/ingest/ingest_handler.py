@@ -48,4 +48,4 @@ _asgi_adapter = Mangum(app, lifespan="off")
 
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return _asgi_adapter(event, context)  # type: ignore[no-any-return]
+    return _asgi_adapter(event, context)

@@ -104,7 +104,7 @@ def _boundaries(text: str) -> dict[Boundary, list[int]]:
             i
             for m in _CJK.finditer(text)
             for i in (m.start(), m.end())
-            if 0 < i < len(text) and text[i] not in _GLUE and not _attaches(text[i])
+            if 0 < i < len(text) and not _attaches(text[i]) and text[i - 1] not in _GLUE
         ],
     }
     found[Boundary.CJK] = sorted(set(found[Boundary.CJK]))

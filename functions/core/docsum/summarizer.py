@@ -1,43 +1,103 @@
-"""Turning a text into a stored-ready summary with one or more LLM calls."""
+"""Turning a text into a stored-ready summary with one or more LLM calls.
+
+A text whose prompt fits the context budget is summarized in one call. A longer one is
+map-reduced: split into chunks that fit (`chunking`), the chunks summarized concurrently (at
+most `llm_parallel_calls` at a time: what the Ollama host serves at once), the partial
+summaries joined and summarized again, level by level, until they fit one final call. Each
+finished chunk summary is reported through `PartialResults`, so the worker can keep it with
+the document; a retry passes them back and they are reused instead of asked for again.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 
+from docsum.chunking import Chunk, TokenEstimator, split_text
 from docsum.errors import ContextOverflow, LLMError
-from docsum.models import Summary
+from docsum.models import Progress, Summary
+from docsum.observability import logger
 from docsum.ports import ChatAnswer, ChatCall, LanguageModel
 from docsum.settings import Settings
 from docsum.text import shape_summary
 
+_RULES = (
+    "of plain prose, in the same language as the {source}. Start directly with the content: "
+    "no preamble, no title, no headings, no lists, no markdown. Use only facts from the {source}."
+)
 SYSTEM_PROMPT = (
     "You write summaries. Summarize the document the user gives you in at most {words} words "
-    "of plain prose, in the same language as the document. Start directly with the content: "
-    "no preamble, no title, no headings, no lists, no markdown. Use only facts from the document."
+    + _RULES.format(source="document")
+)
+PART_PROMPT = (
+    "You write summaries. The user gives you one part of a longer document. Summarize this "
+    "part in at most {words} words " + _RULES.format(source="text")
+)
+COMBINE_PROMPT = (
+    "You write summaries. The user gives you summaries of consecutive parts of one document, "
+    "in order. Combine them into one summary of the whole document in at most {words} words "
+    + _RULES.format(source="summaries")
 )
 _CTX_STEP = 256
 _MIN_CTX = 2048
+_PROMPT_MARGIN = 32  # chat template tokens around the messages
+
+
+def _words(chars: int) -> int:
+    return max(40, chars // 7)  # ~7 chars a word incl. space: leaves margin
+
+
+@dataclass
+class PartialResults:
+    """Chunk summaries of a long text: `summaries` holds those a previous attempt finished
+    (reused, never asked for again) and gains each new one; `on_progress` gets the progress
+    and all summaries so far after every change (the worker stores them with the document)."""
+
+    summaries: dict[str, str] = field(default_factory=dict)
+    on_progress: Callable[[Progress, dict[str, str]], None] | None = None
+
+
+@dataclass
+class _Tally:
+    """What every call of one summarization cost (main thread only)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_seconds: float = 0.0
+
+    def add(self, answer: ChatAnswer) -> None:
+        self.prompt_tokens += answer.prompt_tokens
+        self.completion_tokens += answer.completion_tokens
+        self.model_seconds += answer.model_seconds
 
 
 class Summarizer:
     def __init__(self, llm: LanguageModel, settings: Settings) -> None:
         self._llm = llm
         self._settings = settings
+        self.estimator = TokenEstimator(settings.llm_chars_per_token)
 
     @property
     def model(self) -> str:
         return self._llm.name
 
     def estimate_tokens(self, text: str) -> int:
-        return math.ceil(len(text) / self._settings.llm_chars_per_token)
+        return self.estimator.estimate(text)
 
     def plan(self, text: str, title: str | None = None) -> ChatCall:
         """One call with `num_ctx` sized to the prompt plus the answer, within the budget."""
+        system = SYSTEM_PROMPT.format(words=_words(self._settings.summary_max_chars))
+        return self.sized_call(system, _with_title(title) + text)
+
+    def sized_call(self, system: str, user: str) -> ChatCall:
+        """A call whose `num_ctx` fits the estimated prompt plus the answer; `ContextOverflow`
+        when that exceeds `llm_context_tokens`."""
         s = self._settings
-        words = max(40, s.summary_max_chars // 7)  # ~7 chars a word incl. space: leaves margin
-        system = SYSTEM_PROMPT.format(words=words)
-        user = f"Title: {title}\n\n{text}" if title else text
-        prompt_tokens = self.estimate_tokens(system) + self.estimate_tokens(user) + 32
+        prompt_tokens = self.estimate_tokens(system) + self.estimate_tokens(user) + _PROMPT_MARGIN
         needed = prompt_tokens + s.llm_num_predict
         if needed > s.llm_context_tokens:
             raise ContextOverflow(needed, s.llm_context_tokens)
@@ -51,6 +111,13 @@ class Summarizer:
             seed=s.llm_seed,
         )
 
+    def room(self, system: str, title: str | None) -> int:
+        """Estimated tokens left for the text in a call with this system prompt and title."""
+        s = self._settings
+        fixed = self.estimate_tokens(system) + self.estimate_tokens(_with_title(title))
+        # -1: the splitter adds float weights, the estimate rounds up once.
+        return s.llm_context_tokens - s.llm_num_predict - _PROMPT_MARGIN - fixed - 1
+
     def call(self, call: ChatCall) -> ChatAnswer:
         answer = self._llm.chat(call)
         # Ollama truncates an over-long prompt silently; the only trace is a prompt count that
@@ -62,15 +129,235 @@ class Summarizer:
             )
         return answer
 
-    def summarize(self, text: str, title: str | None = None) -> Summary:
-        answer = self.call(self.plan(text, title))
+    def summarize(
+        self, text: str, title: str | None = None, partials: PartialResults | None = None
+    ) -> Summary:
+        """One call when the prompt fits, else map-reduce over chunks (see the module doc).
+        `ContextOverflow` only when the budget cannot hold even a small chunk."""
+        tally = _Tally()
+        shrink = 1.0
+        try:
+            single: ChatCall | None = self.plan(text, title)
+        except ContextOverflow:
+            single = None
+        if single is not None:
+            tally.calls += 1
+            try:
+                answer = self.call(single)
+            except ContextOverflow as exc:  # the model counted more than estimated: split
+                shrink = _shrink(exc, single)
+            else:
+                tally.add(answer)
+                return self.finish(answer, tally)
+        return _MapReduce(self, self._settings, title, partials or PartialResults(), tally).run(
+            text, shrink
+        )
+
+    def finish(self, answer: ChatAnswer, tally: _Tally) -> Summary:
         shaped = shape_summary(answer.text, self._settings.summary_max_chars)
         if not shaped:
             raise LLMError("empty_answer", "the model returned no usable text", transient=True)
         return Summary(
             text=shaped,
             model=answer.model,
-            prompt_tokens=answer.prompt_tokens,
-            completion_tokens=answer.completion_tokens,
-            model_seconds=answer.model_seconds,
+            prompt_tokens=tally.prompt_tokens,
+            completion_tokens=tally.completion_tokens,
+            model_seconds=round(tally.model_seconds, 3),
+            llm_calls=tally.calls,
         )
+
+
+@dataclass(eq=False)
+class _Task:
+    """One chunk to summarize; a chunk the model found too long gets smaller children."""
+
+    chunk: Chunk
+    parent: _Task | None = None
+    children: list[_Task] = field(default_factory=list)
+    result: str | None = None
+
+
+class _MapReduce:
+    """One map-reduce run. Only the calling thread touches its state; pool threads only call
+    the model."""
+
+    def __init__(
+        self,
+        summarizer: Summarizer,
+        settings: Settings,
+        title: str | None,
+        partials: PartialResults,
+        tally: _Tally,
+    ) -> None:
+        self._s = summarizer
+        self._settings = settings
+        self._title = title
+        self._partials = partials
+        self._tally = tally
+        self._done = 0
+        self._total = 1  # the final combine call
+        self._final_system = COMBINE_PROMPT.format(words=_words(settings.summary_max_chars))
+        combine_room = summarizer.room(self._final_system, title)
+        # A partial of at most a third of a combine call's room (a character is at most a
+        # token) makes every reduce level at least halve the text, so the recursion ends.
+        self._partial_chars = min(settings.summary_max_chars, combine_room // 3)
+        if self._partial_chars < 1:
+            window = settings.llm_context_tokens
+            raise ContextOverflow(window - combine_room, window, "no room for a chunk")
+        words = _words(self._partial_chars)
+        self._part_system = PART_PROMPT.format(words=words)
+        self._combine_system = COMBINE_PROMPT.format(words=words)
+
+    def run(self, text: str, shrink: float) -> Summary:
+        level, source = 0, text
+        while True:
+            if level > 0:
+                answer, shrink = self._final(source)
+                if answer is not None:
+                    return self._s.finish(answer, self._tally)
+            partials = self._level(level, source, shrink)
+            joined = "\n\n".join(p for p in partials if p)
+            if level > 0 and self._s.estimate_tokens(joined) >= self._s.estimate_tokens(source):
+                raise ContextOverflow(
+                    self._s.estimate_tokens(source),
+                    self._settings.llm_context_tokens,
+                    "partial summaries do not get shorter",
+                )
+            level, source = level + 1, joined
+
+    def _system(self, level: int) -> str:
+        return self._part_system if level == 0 else self._combine_system
+
+    def _final(self, source: str) -> tuple[ChatAnswer | None, float]:
+        """The final combine call if the partials fit one; else how much smaller to split."""
+        try:
+            call = self._s.sized_call(self._final_system, _with_title(self._title) + source)
+        except ContextOverflow:
+            return None, 1.0
+        self._tally.calls += 1
+        try:
+            answer = self._s.call(call)
+        except ContextOverflow as exc:
+            return None, _shrink(exc, call)
+        self._tally.add(answer)
+        return answer, 1.0
+
+    def _level(self, level: int, source: str, shrink: float) -> list[str]:
+        budget = max(1, int(self._s.room(self._system(level), self._title) * shrink))
+        tasks = [_Task(chunk) for chunk in split_text(source, budget, self._s.estimator)]
+        self._total += len(tasks)
+        pending = deque(t for t in tasks if not self._reuse(level, t))
+        logger.info(
+            "map-reduce level",
+            extra={"level": level, "chunks": len(tasks), "reused": len(tasks) - len(pending)},
+        )
+        self._report()
+        self._run(level, pending)
+        return [t.result or "" for t in tasks]
+
+    def _reuse(self, level: int, task: _Task) -> bool:
+        stored = self._partials.summaries.get(task.chunk.key(level))
+        if stored is None:
+            return False
+        task.result = stored
+        self._done += 1
+        return True
+
+    def _run(self, level: int, pending: deque[_Task]) -> None:
+        """Summarize `pending` with at most `llm_parallel_calls` calls in flight. After a
+        failure nothing new starts; what is in flight finishes and is kept, then it raises."""
+        limit = self._settings.llm_parallel_calls
+        running: dict[Future[ChatAnswer], tuple[_Task, ChatCall]] = {}
+        failure: Exception | None = None
+        with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="chunk") as pool:
+            while pending or running:
+                while pending and failure is None and len(running) < limit:
+                    task = pending.popleft()
+                    call = self._s.sized_call(
+                        self._system(level), _with_title(self._title) + task.chunk.text
+                    )
+                    running[pool.submit(self._s.call, call)] = (task, call)
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task, call = running.pop(future)
+                    self._tally.calls += 1
+                    try:
+                        answer = future.result()
+                    except ContextOverflow as exc:
+                        if failure is None:
+                            try:
+                                pending.extendleft(reversed(self._split(level, task, exc, call)))
+                            except ContextOverflow as unsplittable:
+                                failure = unsplittable
+                    except Exception as exc:  # re-raised once the calls in flight have ended
+                        failure = failure or exc
+                    else:
+                        self._tally.add(answer)
+                        self._complete(level, task, shape_summary(answer.text, self._partial_chars))
+        if failure is not None:
+            raise failure
+
+    def _split(self, level: int, task: _Task, exc: ContextOverflow, call: ChatCall) -> list[_Task]:
+        """Smaller children for a chunk the model counted more tokens for than planned;
+        returns those still to summarize."""
+        chunk = task.chunk
+        budget = int(self._s.estimate_tokens(chunk.text) * _shrink(exc, call))
+        pieces = split_text(chunk.text, max(1, budget), self._s.estimator)
+        if len(pieces) < 2:
+            raise exc
+        logger.warning(
+            "chunk too long for the model: splitting it",
+            extra={"level": level, "chunk": chunk.key(level), "pieces": len(pieces)},
+        )
+        task.children = [
+            _Task(Chunk(chunk.start + p.start, chunk.start + p.end, p.text), parent=task)
+            for p in pieces
+        ]
+        self._total += len(pieces) - 1
+        todo = [child for child in task.children if not self._reuse(level, child)]
+        if not todo:
+            self._complete_parents(level, task)
+        self._report()
+        return todo
+
+    def _complete(self, level: int, task: _Task, summary: str) -> None:
+        task.result = summary
+        self._partials.summaries[task.chunk.key(level)] = summary
+        self._done += 1
+        if task.parent is not None:
+            self._complete_parents(level, task.parent)
+        self._report()
+
+    def _complete_parents(self, level: int, task: _Task | None) -> None:
+        """A split chunk is done when all its children are; store it whole, so a retry reuses
+        it without asking the model (and overflowing) again."""
+        while (
+            task is not None and task.children and all(c.result is not None for c in task.children)
+        ):
+            task.result = "\n\n".join(c.result for c in task.children if c.result)
+            self._partials.summaries[task.chunk.key(level)] = task.result
+            task = task.parent
+
+    def _report(self) -> None:
+        if self._partials.on_progress is not None:
+            progress = Progress(chunks_done=self._done, chunks_total=self._total)
+            self._partials.on_progress(progress, dict(self._partials.summaries))
+
+
+def _with_title(title: str | None) -> str:
+    return f"Title: {title}\n\n" if title else ""
+
+
+def _shrink(exc: ContextOverflow, call: ChatCall) -> float:
+    """How much smaller (in estimated tokens) a text must get after the model refused it or
+    counted more tokens for it than planned."""
+    room = call.num_ctx - call.num_predict
+    reported = exc.planned_tokens - call.num_predict
+    if reported > room:  # the model's own count: scale by it, with a margin
+        return min(0.9, 0.9 * room / reported)
+    return 0.5  # refused without a count: halve
+
+
+__all__ = ["PartialResults", "Summarizer"]

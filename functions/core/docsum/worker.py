@@ -29,7 +29,7 @@ from docsum.models import DOCUMENT_ID_PATTERN, Document, SummarizeRequest, utc_n
 from docsum.observability import MetricUnit, count, logger, metrics
 from docsum.ports import DocumentRepository, TextStore, WorkQueue
 from docsum.settings import Settings
-from docsum.summarizer import Summarizer
+from docsum.summarizer import PartialResults, Summarizer
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,14 @@ class SummarizeWorker:
 
         try:
             text = self._store.get_text(claimed.text_key)
-            summary = self._summarizer.summarize(text, claimed.title)
+            # Chunk summaries of an earlier attempt are reused; new ones are stored as they come.
+            partials = PartialResults(
+                dict(claimed.chunk_summaries),
+                lambda progress, chunks: self._repository.save_progress(
+                    claimed.id, request.generation, progress, chunks
+                ),
+            )
+            summary = self._summarizer.summarize(text, claimed.title, partials)
         except (TextMissing, ContextOverflow) as exc:
             return self._fail(claimed, request, f"{type(exc).__name__}: {exc}")
         except LLMError as exc:
