@@ -47,5 +47,6 @@ _asgi_adapter = Mangum(app, lifespan="off")
 
 
 @tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Any: Powertools' and Mangum's LambdaContext types describe the same object differently.
     return _asgi_adapter(event, context)
