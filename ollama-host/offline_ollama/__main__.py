@@ -10,6 +10,11 @@ import threading
 import time
 from types import FrameType
 
+# llama.cpp's OpenMP workers spin between tokens by default. On a small shared machine that
+# steals the cores other processes need and, under load, collapses llama.cpp's own speed
+# (measured here: 2 threads fell from ~60 to ~7 tok/s). Must be set before cyllama is loaded.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from . import __version__
 from .engine import default_threads
 from .models import PRODUCTION_MODEL, ModelNotAvailable, resolve

@@ -34,6 +34,7 @@ from cyllama.llama.token_decoder import TokenDecoder
 from .models import ModelSpec, check_not_impostor
 
 N_BATCH = 512
+MIN_CONTEXT = 512  # smallest llama.cpp context we allocate; the request's window is enforced
 
 # Ollama's gemma3 TEMPLATE, verbatim: a system message becomes its own user turn.
 GEMMA3_TEMPLATE = """{{- range $i, $_ := .Messages }}
@@ -169,8 +170,10 @@ class Engine:
     # -- prompts -------------------------------------------------------------------------------
 
     def render_chat(self, messages: Sequence[Mapping[str, Any]]) -> str:
-        msgs = [{"role": str(m.get("role", "")), "content": str(m.get("content") or "")}
-                for m in messages]  # fmt: skip
+        msgs = [
+            {"role": str(m.get("role", "")), "content": str(m.get("content") or "")}
+            for m in messages
+        ]
         if self.chat_format == "gemma3":
             out = []
             for i, msg in enumerate(msgs):
@@ -231,7 +234,7 @@ class Engine:
 
     def window(self, opts: Options) -> int:
         """The context window a request gets: its num_ctx, capped at the training context."""
-        return max(16, min(opts.num_ctx, self.n_ctx_train))
+        return max(1, min(opts.num_ctx, self.n_ctx_train))
 
     def check_fits(self, n_prompt: int, opts: Options) -> None:
         window = self.window(opts)
@@ -245,7 +248,7 @@ class Engine:
 
     def prepare(self, slot: int, opts: Options) -> None:
         """Make sure ``slot`` has a context big enough for this request (counts as load time)."""
-        self._context(slot, self.window(opts))
+        self._context(slot, max(MIN_CONTEXT, self.window(opts)))
 
     def generate(
         self,
@@ -259,7 +262,7 @@ class Engine:
         a full window (done_reason "length") or cancellation (raises InterruptedError)."""
         window = self.window(opts)
         self.check_fits(len(prompt), opts)
-        ctx = self._context(slot, window)
+        ctx = self._context(slot, max(MIN_CONTEXT, window))  # may be larger; `limit` enforces
         ctx.cancel = False
         sampler = self._sampler(opts)
         limit = window - len(prompt)
