@@ -1,0 +1,47 @@
+"""In the cloud the bearer tokens come from an SSM SecureString (template parameter
+ApiTokenParameterName); a rotation there reaches the API without a deploy."""
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from fastapi.testclient import TestClient
+
+from docsum.documents import DocumentService
+from docsum.settings import Settings
+from infra.bootstrap import LocalResources
+from ingest_api import create_app
+from tests.conftest import Fakes
+
+PARAMETER = "/docsum/api-tokens"
+
+
+@pytest.fixture
+def client(aws_env: LocalResources, fakes: Fakes) -> Iterator[TestClient]:
+    boto3.client("ssm").put_parameter(Name=PARAMETER, Value="new-token,old-token",
+                                      Type="SecureString")
+    parameters.clear_caches()
+    settings = Settings(api_token_parameter=PARAMETER)
+    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+    yield TestClient(create_app(settings, service))
+    parameters.clear_caches()
+
+
+def status_with(client: TestClient, token: str) -> int:
+    return client.get("/documents/" + "0" * 32,
+                      headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def test_tokens_come_from_the_ssm_parameter(client: TestClient) -> None:
+    assert status_with(client, "new-token") == 404
+    assert status_with(client, "old-token") == 404
+    assert status_with(client, "other") == 401
+
+
+def test_a_rotation_in_ssm_is_picked_up_once_the_cache_expires(client: TestClient) -> None:
+    boto3.client("ssm").put_parameter(Name=PARAMETER, Value="newest-token", Type="SecureString",
+                                      Overwrite=True)
+    parameters.clear_caches()  # what the five-minute cache expiry does in production
+    assert status_with(client, "newest-token") == 404
+    assert status_with(client, "old-token") == 401
