@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 SAM=${SAM:-$ROOT/.tools/iac/bin/sam}
 if ! "$SAM" --version >/dev/null 2>&1; then
-  echo "SAM CLI not found at $SAM: run 'make iac-tools' (or set SAM=...)" >&2
+  echo "SAM CLI not found at $SAM: run 'make tools' (or set SAM=...)" >&2
   exit 1
 fi
 # sam build (no container) runs pip with the function runtime's interpreter.

@@ -21,7 +21,7 @@ def _iac_tool(name: str) -> Path:
     path = IAC_BIN / name
     if not path.exists():
         pytest.fail(
-            f"{path} is missing: run `make iac-tools` (pip install -r "
+            f"{path} is missing: run `make tools` (pip install -r "
             "infra/requirements-iac.txt into .tools/iac)"
         )
     return path
