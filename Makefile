@@ -16,7 +16,7 @@ IAC := .tools/iac
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(IAC)/bin:$(PATH)
 
 .PHONY: help up test lint fmt typecheck faults bench openapi invoke-ingest invoke-summarize \
-	build deploy clean tools
+	build deploy clean tools iac-tools
 
 help:
 	@echo "make up      - run the whole pipeline locally (no Docker needed)"
@@ -49,6 +49,8 @@ $(IAC)/.installed: infra/requirements-iac.txt
 		(apt-get update -qq && apt-get install -y -qq docker-compose) >/dev/null 2>&1 || \
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq docker-compose' >/dev/null; }
 	@command -v docker-compose >/dev/null && touch $@
+
+iac-tools: $(IAC)/.installed
 
 tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok
 
@@ -88,8 +90,8 @@ invoke-summarize: $(VENV)/.installed
 build: $(IAC)/.installed
 	sam build
 
-deploy: build
-	infra/deploy.sh
+deploy: $(IAC)/.installed
+	bash infra/deploy.sh
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-stack
