@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -133,8 +134,13 @@ def test_compose_ollama(compose: dict[str, Any]) -> None:
         for p in ollama["ports"]
         if isinstance(p, (str, dict))
     )
-    assert ollama["healthcheck"]["test"] == ["CMD", "ollama", "list"]
-    assert ollama["volumes"]
+    assert "ollama list" in " ".join(ollama["healthcheck"]["test"])
+    # The models volume is where the image keeps them (baked-in model + later pulls).
+    dockerfile = (REPO_ROOT / "ollama-host" / "Dockerfile").read_text()
+    match = re.search(r"OLLAMA_MODELS=(\S+)", dockerfile)
+    assert match, "ollama-host/Dockerfile no longer sets OLLAMA_MODELS"
+    targets = [v.split(":")[1] if isinstance(v, str) else v["target"] for v in ollama["volumes"]]
+    assert match.group(1) in targets
     network = compose["services"]["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
     assert network in ollama["networks"]  # Lambda containers reach http://ollama:11434
 
