@@ -129,31 +129,31 @@ def test_name_prefix_separates_stacks(template: Template) -> None:
     assert {a.bucket, a.table, a.queue_url}.isdisjoint({b.bucket, b.table, b.queue_url})
 
 
-def test_cli_prints_the_environment() -> None:
+def test_cli_prints_the_environment(moto_endpoint: str) -> None:
     """`python -m infra.bootstrap` against a moto server prints KEY=value lines."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        }
-        result = subprocess.run(
-            [sys.executable, "-m", "infra.bootstrap", "--visibility-timeout", "30"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    finally:
-        server.stop()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra.bootstrap",
+            "--name-prefix",
+            "cli",
+            "--visibility-timeout",
+            "30",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     lines = dict(line.split("=", 1) for line in result.stdout.splitlines())
     assert set(lines) == {
@@ -162,4 +162,4 @@ def test_cli_prints_the_environment() -> None:
         "SUMMARIZE_QUEUE_URL",
         "DEAD_LETTER_QUEUE_URL",
     }
-    assert lines["SUMMARIZE_QUEUE_URL"].endswith("/docsum-summarize-queue")
+    assert lines["SUMMARIZE_QUEUE_URL"].endswith("/cli-summarize-queue")
