@@ -46,8 +46,8 @@ $(IAC)/.installed: infra/requirements-iac.txt
 .tools/docker-compose.ok:
 	@mkdir -p .tools
 	@command -v docker-compose >/dev/null || { \
-		(apt-get update -qq && apt-get install -y -qq docker-compose) >/dev/null 2>&1 || \
-		sudo sh -c 'apt-get update -qq && apt-get install -y -qq docker-compose' >/dev/null; }
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose) >/dev/null 2>&1 || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose' >/dev/null; }
 	@command -v docker-compose >/dev/null && touch $@
 
 iac-tools: $(IAC)/.installed
