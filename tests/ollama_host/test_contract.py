@@ -374,7 +374,7 @@ def test_generate_non_streaming_and_streaming(url: str) -> None:
     )
     assert chunks[-1].done is True
     assert all(c.done is False for c in chunks[:-1])
-    assert "".join(c.response for c in chunks) == whole.response
+    assert "".join(c.response or "" for c in chunks) == whole.response
 
 
 def test_generate_raw_counts_exactly_the_prompt(url: str) -> None:

@@ -6,7 +6,7 @@ import concurrent.futures
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,7 @@ def test_queue_full_is_503_and_a_disconnect_frees_the_slot(one_slot: OfflineOlla
             assert info.value.error == OLLAMA_503
         assert not queued.done()
 
+        assert isinstance(running, Generator)
         running.close()  # the streaming client goes away; its generation must stop
         answer = queued.result(timeout=60)
     assert answer.done is True
