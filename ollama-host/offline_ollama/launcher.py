@@ -15,6 +15,14 @@ from pathlib import Path
 from types import TracebackType
 
 
+def _parent_death_signal() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent goes away."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -64,8 +72,13 @@ def start_in_subprocess(
     extra_args: list[str] | None = None,
     log_path: Path | None = None,
     ready_timeout: float = 120.0,
+    die_with_parent: bool = True,
 ) -> OfflineOllama:
-    """Start the host on ``host:port`` (0 = a free port), wait until ``GET /`` answers."""
+    """Start the host on ``host:port`` (0 = a free port), wait until ``GET /`` answers.
+
+    With ``die_with_parent`` (Linux) the child gets SIGTERM when the thread that started it
+    exits, so a crashed test run leaves no server behind.
+    """
     port = port or free_port(host)
     models = [model] if isinstance(model, str) else list(model)
     cmd = [sys.executable, "-m", "offline_ollama", "--host", host, "--port", str(port)]
@@ -77,8 +90,11 @@ def start_in_subprocess(
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     if log_path is None:
         log_path = Path(tempfile.gettempdir()) / f"offline-ollama-{port}.log"
+    preexec = _parent_death_signal if die_with_parent and sys.platform == "linux" else None
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=preexec
+        )
     url = f"http://{host}:{port}"
     handle = OfflineOllama(proc, url, log_path)
     deadline = time.monotonic() + ready_timeout
