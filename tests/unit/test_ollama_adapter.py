@@ -83,8 +83,9 @@ def test_a_prompt_the_host_refuses_as_too_long_is_a_context_overflow() -> None:
             400, json={"error": "prompt (3000 tokens) exceeds the context window num_ctx=2048"}
         )
     )
-    with pytest.raises(ContextOverflow):
+    with pytest.raises(ContextOverflow) as caught:
         llm.chat(CALL)
+    assert caught.value.planned_tokens == 3000 + CALL.num_predict
 
 
 def test_timeout_is_transient() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -75,5 +76,8 @@ def _classify(exc: ollama.ResponseError, call: ChatCall) -> Exception:
     if status in (408, 429) or status >= 500:
         return LLMError("server_error", f"{status} {exc.error}", transient=True)
     if "context" in exc.error.lower():
-        return ContextOverflow(call.num_ctx, call.num_ctx, exc.error)
+        # The offline host says "prompt is N tokens, which does not fit …"; keep N when given.
+        counted = re.search(r"(\d+) tokens", exc.error)
+        planned = int(counted.group(1)) + call.num_predict if counted else call.num_ctx
+        return ContextOverflow(planned, call.num_ctx, exc.error)
     return LLMError("rejected", f"{status} {exc.error}", transient=False)
