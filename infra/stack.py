@@ -426,9 +426,13 @@ class Supervisor:
                         f"{child.name} did not stop in {child.stop_grace:.0f}s: killed"
                     )
                     clean = False
-            # Its helpers (the poller's execution environments) share its process group.
+            # Its helpers (the poller's execution environments and multiprocessing's resource
+            # tracker) share its process group and may outlive it by a moment.
             _kill_group(child.proc)
             child.proc.wait()
+            if not _group_gone(child.proc.pid, 5):
+                self.console.say(f"{child.name}: processes of its group are still running")
+                clean = False
             if child.reader is not None:
                 child.reader.join(5)
             if child.port is not None and is_listening(child.port):
@@ -440,6 +444,20 @@ class Supervisor:
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _group_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 # ----------------------------------------------------------------------------------- the stack

@@ -1,0 +1,55 @@
+"""The no-Docker twins of ``sam local invoke -e events/...`` (``make invoke-ingest`` etc.)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.e2e.support import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def invoke(function: str, event: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.invoke", function, f"events/{event}"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    response: dict[str, Any] = json.loads(result.stdout)  # stdout holds the response alone
+    return response
+
+
+def body(response: dict[str, Any]) -> Any:
+    raw = response["body"]
+    return json.loads(base64.b64decode(raw) if response["isBase64Encoded"] else raw)
+
+
+def test_ingest_post_document() -> None:
+    response = invoke("IngestFunction", "post-document.json")
+    assert response["statusCode"] == 202
+    document = body(response)
+    assert document["status"] == "queued"
+    # Behind API Gateway the stage prefix is part of public URLs.
+    assert response["headers"]["location"] == f"/v1/documents/{document['id']}"
+
+
+def test_ingest_get_unknown_document() -> None:
+    response = invoke("IngestFunction", "get-document.json")
+    assert response["statusCode"] == 404
+    assert response["headers"]["content-type"] == "application/problem+json"
+    assert body(response)["status"] == 404
+
+
+def test_summarize_batch_of_unknown_documents() -> None:
+    """Messages naming documents that do not exist are parked, not retried."""
+    assert invoke("SummarizeFunction", "sqs-batch.json") == {"batchItemFailures": []}

@@ -1,0 +1,206 @@
+"""The whole pipeline on the embedded stack, with the real offline LLM (SmolLM2 135M)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.support import (
+    DOC_TIMEOUT,
+    REPO_ROOT,
+    RunningStack,
+    count_llm_calls,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.llm]
+
+TEXT = (
+    "Serverless architectures let teams run code without managing servers. Functions scale "
+    "with demand, and queues decouple slow work such as summarization from the request path."
+)
+
+
+def llm_calls(stack: RunningStack) -> int:
+    return count_llm_calls(stack.state_dir / "llm.log")
+
+
+def settled(api: httpx.Client, doc_id: str) -> dict[str, Any] | None:
+    document: dict[str, Any] = api.get(f"/documents/{doc_id}").json()
+    return document if document["status"] in ("done", "failed") else None
+
+
+def queue_drained(stack: RunningStack) -> bool:
+    """Nothing waiting, in flight or delayed: every delivery has been settled."""
+    attributes = stack.sqs().get_queue_attributes(
+        QueueUrl=stack.info["queue_url"],
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return all(v == "0" for v in attributes.values())
+
+
+@pytest.fixture(scope="module")
+def summarized(stack: RunningStack) -> tuple[dict[str, Any], int]:
+    """One document through the pipeline: (the settled document, LLM calls before it)."""
+    before = llm_calls(stack)
+    with stack.api() as api:
+        response = api.post("/documents", json={"title": "Queues", "text": TEXT})
+        assert response.status_code == 202, response.text
+        assert response.json()["status"] == "queued"
+        assert response.headers["Location"] == f"/documents/{response.json()['id']}"
+        document = wait_for("a summary", lambda: settled(api, response.json()["id"]), DOC_TIMEOUT)
+    return document, before
+
+
+def test_post_then_poll_gives_a_summary(stack: RunningStack, summarized: Any) -> None:
+    document, before = summarized
+    assert document["status"] == "done", document
+    assert 0 < len(document["summary"]) <= 1500
+    assert document["summary_chars"] == len(document["summary"])
+    assert document["model"] == stack.info["ollama_model"] == "smollm2:135m"
+    assert document["attempts"] == 1
+    assert wait_for("the LLM request log", lambda: llm_calls(stack) == before + 1, 10)
+
+
+def test_duplicate_post_costs_no_llm_call(stack: RunningStack, summarized: Any) -> None:
+    document, _ = summarized
+    wait_for("the queue to drain", lambda: queue_drained(stack), 30)
+    calls = llm_calls(stack)
+    accepted = stack.metric("docsum_documents_accepted_total")
+    duplicates = stack.metric("docsum_duplicates_detected_total")
+    with stack.api() as api:
+        response = api.post("/documents", json={"title": "Queues", "text": TEXT})
+    assert response.status_code == 200
+    assert response.json()["id"] == document["id"]
+    assert response.json()["summarized_at"] == document["summarized_at"]
+    wait_for(
+        "DuplicatesDetected",
+        lambda: stack.metric("docsum_duplicates_detected_total") == duplicates + 1,
+        10,
+    )
+    assert queue_drained(stack)  # nothing was enqueued, so nothing can reach the LLM
+    assert llm_calls(stack) == calls
+    assert stack.metric("docsum_documents_accepted_total") == accepted
+
+
+def test_duplicate_sqs_delivery_gives_one_summary(stack: RunningStack) -> None:
+    """SQS delivers at least once: the same request arriving again must not summarize again."""
+    before = llm_calls(stack)
+    request_id = str(uuid.uuid4())
+    with stack.api() as api:
+        response = api.post(
+            "/documents",
+            json={"text": TEXT + " Duplicate deliveries are expected."},
+            headers={"X-Request-ID": request_id},
+        )
+        assert response.status_code == 202
+        doc_id = response.json()["id"]
+        first = wait_for("a summary", lambda: settled(api, doc_id), DOC_TIMEOUT)
+        assert first["status"] == "done"
+        redeliveries = stack.metric("docsum_duplicate_deliveries_total")
+        # The message the API sent, delivered twice more (the same fields the API writes).
+        body = json.dumps(
+            {
+                "document_id": doc_id,
+                "generation": 1,
+                "correlation_id": request_id,
+                "enqueued_at": datetime.now(UTC).isoformat(),
+            }
+        )
+        for _ in range(2):
+            stack.sqs().send_message(QueueUrl=stack.info["queue_url"], MessageBody=body)
+        wait_for(
+            "both redeliveries to be consumed",
+            lambda: stack.metric("docsum_duplicate_deliveries_total") == redeliveries + 2,
+            60,
+        )
+        wait_for("the queue to drain", lambda: queue_drained(stack), 30)
+        again = api.get(f"/documents/{doc_id}").json()
+    assert llm_calls(stack) == before + 1
+    assert again["summary"] == first["summary"]
+    assert again["summarized_at"] == first["summarized_at"]
+
+
+def test_malformed_message_is_parked_in_the_dead_letter_queue(stack: RunningStack) -> None:
+    sqs = stack.sqs()
+    calls = llm_calls(stack)
+    poison = f"not a summarize request {uuid.uuid4()}"
+    sqs.send_message(QueueUrl=stack.info["queue_url"], MessageBody=poison)
+
+    def parked() -> dict[str, Any] | None:
+        messages = sqs.receive_message(
+            QueueUrl=stack.info["dead_letter_queue_url"],
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return next((m for m in messages if m["Body"] == poison), None)
+
+    message = wait_for("the poison message in the DLQ", parked, 60)
+    assert message["MessageAttributes"]["reason"]["StringValue"].startswith("malformed message")
+    wait_for("the queue to drain", lambda: queue_drained(stack), 30)
+    assert llm_calls(stack) == calls
+
+
+def test_metrics_are_served_from_the_functions_emf_lines(
+    stack: RunningStack, summarized: Any
+) -> None:
+    response = httpx.get(stack.info["metrics_url"], timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert stack.metric("docsum_documents_accepted_total") >= 1  # from the API
+    assert stack.metric("docsum_summaries_completed_total") >= 1  # from the summarize handler
+    assert stack.metric("docsum_model_time_seconds_count") >= 1
+    assert "# TYPE docsum_documents_accepted_total counter" in response.text
+    # Read, not echoed: the raw EMF lines are in the parts' logs but not on the console.
+    assert '"_aws"' in (stack.state_dir / "api.log").read_text()
+    assert '"_aws"' not in stack.console()
+
+
+def test_docs_openapi_and_auth(stack: RunningStack) -> None:
+    docs = httpx.get(f"{stack.api_url}/docs", timeout=10)
+    assert docs.status_code == 200
+    assert "swagger-ui" in docs.text
+    spec = httpx.get(f"{stack.api_url}/openapi.json", timeout=10).json()
+    assert "/documents" in spec["paths"]
+    # API_TOKEN was unset: the stack generated one, printed it and the API enforces it.
+    assert stack.info["api_token"]
+    assert stack.info["api_token"] in stack.console()
+    anonymous = httpx.post(f"{stack.api_url}/documents", json={"text": "x"}, timeout=10)
+    assert anonymous.status_code == 401
+
+
+def test_banner_says_which_model_stands_in(stack: RunningStack) -> None:
+    console = stack.console()
+    assert stack.info["llm_started_here"]
+    assert stack.info["aws_started_here"]
+    assert "smollm2:135m" in console
+    assert "NOT gemma3:1b" in console
+    assert f"curl -s -X POST {stack.api_url}/documents" in console
+    for part in ("moto", "llm", "api", "poller"):
+        assert f"\n{part:<6} | " in console
+
+
+def test_make_up_again_reports_the_running_stack(stack: RunningStack) -> None:
+    again = subprocess.run(
+        [sys.executable, "-m", "infra.stack", "--state-dir", str(stack.state_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert f"already running (pid {stack.info['pid']})" in again.stdout
+    assert stack.api_url in again.stdout
