@@ -301,7 +301,6 @@ def serve_metrics(metrics: EmfMetrics, port: int) -> ThreadingHTTPServer:
 class Child:
     name: str
     proc: subprocess.Popen[bytes]
-    cmd: list[str]
     stop_grace: float  # seconds between SIGTERM and SIGKILL
     port: int | None
     reader: threading.Thread | None = field(default=None, repr=False)
@@ -379,7 +378,7 @@ class Supervisor:
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        child = Child(name, proc, cmd, stop_grace, port)
+        child = Child(name, proc, stop_grace, port)
         child.reader = self.console.follow(child, parse_emf)
         self.children.append(child)
         return child
@@ -534,7 +533,7 @@ def running_stack(state_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError):
         return None
     cmdline = Path(f"/proc/{info['pid']}/cmdline")
-    if cmdline.exists() and b"infra.stack" not in cmdline.read_bytes():
+    if cmdline.exists() and not re.search(rb"infra\.stack|docsum-local", cmdline.read_bytes()):
         return None  # the pid was reused by something else
     return info
 
@@ -669,6 +668,7 @@ class LocalStack:
             code = 1
         finally:
             (o.state_dir / "stack.json").unlink(missing_ok=True)
+            self.say("stopping everything; a second Ctrl-C kills what is left")
             clean = self.supervisor.stop_all(["api", "poller", "llm", "moto"])
             metrics_server.shutdown()
             metrics_server.server_close()
