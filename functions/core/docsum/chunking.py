@@ -5,7 +5,7 @@ Chunks are contiguous slices of the text: every character lands in exactly one c
 at the strongest boundary available in the second half of the room it has: a paragraph break,
 else a sentence end, else a space, else a boundary between CJK characters (scripts written
 without spaces). A "word" longer than a whole chunk is a blob (base64, a minified line) and
-the only thing ever cut, and then never before a combining mark.
+the only thing ever cut, and then never between a character and its combining marks.
 
 Sizes are token estimates, deliberately high: a character of a script outside the first two
 UTF-8 byte ranges (CJK, Thai, emoji, …) counts as a whole token, anything else as
@@ -134,9 +134,17 @@ def _best_end(text: str, boundaries: dict[Boundary, list[int]], start: int, limi
     if weakest is not None:
         return weakest
     end = limit
-    while end > start + 1 and (_attaches(text[end]) or text[end - 1] in _GLUE):
+    while end > start + 1 and _glued(text, end):
         end -= 1
+    # A single character with its marks heavier than the whole budget is still kept whole.
+    while end < len(text) and _glued(text, end):
+        end += 1
     return end
+
+
+def _glued(text: str, i: int) -> bool:
+    """True when a cut before text[i] would separate a character from its marks or joiner."""
+    return _attaches(text[i]) or text[i - 1] in _GLUE
 
 
 def _attaches(char: str) -> bool:

@@ -135,7 +135,7 @@ class Summarizer:
         """One call when the prompt fits, else map-reduce over chunks (see the module doc).
         `ContextOverflow` only when the budget cannot hold even a small chunk."""
         tally = _Tally()
-        shrink = 1.0
+        cap: int | None = None
         try:
             single: ChatCall | None = self.plan(text, title)
         except ContextOverflow:
@@ -145,13 +145,25 @@ class Summarizer:
             try:
                 answer = self.call(single)
             except ContextOverflow as exc:  # the model counted more than estimated: split
-                shrink = _shrink(exc, single)
+                cap = self.smaller_budget(exc, single, text, title)
             else:
                 tally.add(answer)
                 return self.finish(answer, tally)
         return _MapReduce(self, self._settings, title, partials or PartialResults(), tally).run(
-            text, shrink
+            text, cap
         )
+
+    def smaller_budget(
+        self, exc: ContextOverflow, call: ChatCall, text: str, title: str | None
+    ) -> int:
+        """Estimated tokens a piece of `text` may have after `call` (title and `text`)
+        overflowed: pieces that size fit the window by the model's own count."""
+        overhead = (
+            self.estimate_tokens(call.system)
+            + self.estimate_tokens(_with_title(title))
+            + _PROMPT_MARGIN
+        )
+        return max(1, int(self.estimate_tokens(text) * _shrink(exc, call, overhead)))
 
     def finish(self, answer: ChatAnswer, tally: _Tally) -> Summary:
         shaped = shape_summary(answer.text, self._settings.summary_max_chars)
@@ -208,14 +220,16 @@ class _MapReduce:
         self._part_system = PART_PROMPT.format(words=words)
         self._combine_system = COMBINE_PROMPT.format(words=words)
 
-    def run(self, text: str, shrink: float) -> Summary:
+    def run(self, text: str, cap: int | None) -> Summary:
+        """`cap`: a chunk size (estimated tokens) below the budget, once the model has
+        counted more tokens for this text than estimated."""
         level, source = 0, text
         while True:
             if level > 0:
-                answer, shrink = self._final(source)
+                answer, cap = self._final(source)
                 if answer is not None:
                     return self._s.finish(answer, self._tally)
-            partials = self._level(level, source, shrink)
+            partials = self._level(level, source, cap)
             joined = "\n\n".join(p for p in partials if p)
             if level > 0 and self._s.estimate_tokens(joined) >= self._s.estimate_tokens(source):
                 raise ContextOverflow(
@@ -228,22 +242,24 @@ class _MapReduce:
     def _system(self, level: int) -> str:
         return self._part_system if level == 0 else self._combine_system
 
-    def _final(self, source: str) -> tuple[ChatAnswer | None, float]:
-        """The final combine call if the partials fit one; else how much smaller to split."""
+    def _final(self, source: str) -> tuple[ChatAnswer | None, int | None]:
+        """The final combine call if the partials fit one; else no answer, and a chunk size
+        cap when the model counted them longer than estimated."""
         try:
             call = self._s.sized_call(self._final_system, _with_title(self._title) + source)
         except ContextOverflow:
-            return None, 1.0
+            return None, None
         self._tally.calls += 1
         try:
             answer = self._s.call(call)
         except ContextOverflow as exc:
-            return None, _shrink(exc, call)
+            return None, self._s.smaller_budget(exc, call, source, self._title)
         self._tally.add(answer)
-        return answer, 1.0
+        return answer, None
 
-    def _level(self, level: int, source: str, shrink: float) -> list[str]:
-        budget = max(1, int(self._s.room(self._system(level), self._title) * shrink))
+    def _level(self, level: int, source: str, cap: int | None) -> list[str]:
+        budget = self._s.room(self._system(level), self._title)
+        budget = max(1, budget if cap is None else min(budget, cap))
         tasks = [_Task(chunk) for chunk in split_text(source, budget, self._s.estimator)]
         self._total += len(tasks)
         pending = deque(t for t in tasks if not self._reuse(level, t))
@@ -303,8 +319,8 @@ class _MapReduce:
         """Smaller children for a chunk the model counted more tokens for than planned;
         returns those still to summarize."""
         chunk = task.chunk
-        budget = int(self._s.estimate_tokens(chunk.text) * _shrink(exc, call))
-        pieces = split_text(chunk.text, max(1, budget), self._s.estimator)
+        budget = self._s.smaller_budget(exc, call, chunk.text, self._title)
+        pieces = split_text(chunk.text, budget, self._s.estimator)
         if len(pieces) < 2:
             raise exc
         logger.warning(
@@ -350,14 +366,18 @@ def _with_title(title: str | None) -> str:
     return f"Title: {title}\n\n" if title else ""
 
 
-def _shrink(exc: ContextOverflow, call: ChatCall) -> float:
-    """How much smaller (in estimated tokens) a text must get after the model refused it or
-    counted more tokens for it than planned."""
-    room = call.num_ctx - call.num_predict
-    reported = exc.planned_tokens - call.num_predict
-    if reported > room:  # the model's own count: scale by it, with a margin
-        return min(0.9, 0.9 * room / reported)
-    return 0.5  # refused without a count: halve
+def _shrink(exc: ContextOverflow, call: ChatCall, overhead: int) -> float:
+    """How much smaller (in estimated tokens) the text of `call` must get after the model
+    refused it or counted more tokens for it than planned: at least half. `overhead`: the
+    estimated tokens of the rest of the prompt (system prompt, title, template)."""
+    counted = exc.planned_tokens - call.num_predict  # the model's count of the whole prompt
+    # Only a count past the window is known to be the whole prompt (a host that refused it
+    # said how long it was); a count up to the window may be Ollama's silent truncation.
+    if exc.window_tokens == call.num_ctx and counted > call.num_ctx:
+        room = call.num_ctx - call.num_predict - overhead
+        if room > 0:
+            return min(0.5, 0.9 * room / (counted - overhead))
+    return 0.5
 
 
 __all__ = ["PartialResults", "Summarizer"]
