@@ -20,6 +20,8 @@
 #                               summarize function can reach
 #   OLLAMA_MODEL [gemma3:1b]  MAX_CONCURRENCY [2]  MAX_RECEIVE_COUNT [5]
 #   API_TOKEN_PARAMETER [/docsum/api-tokens]  LOG_LEVEL [INFO]
+#   SUMMARIZE_SUBNET_IDS, SUMMARIZE_SECURITY_GROUP_IDS  comma-separated; when the Ollama host is
+#                               only reachable inside a VPC (the subnets need NAT or endpoints)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -56,6 +58,10 @@ overrides=(
   "LogLevel=${LOG_LEVEL:-INFO}"
 )
 [[ -n ${OLLAMA_HOST:-} ]] && overrides+=("OllamaHost=$OLLAMA_HOST")
+# A private Ollama host: attach the summarize function to these subnets / security groups.
+[[ -n ${SUMMARIZE_SUBNET_IDS:-} ]] && overrides+=("SummarizeSubnetIds=$SUMMARIZE_SUBNET_IDS")
+[[ -n ${SUMMARIZE_SECURITY_GROUP_IDS:-} ]] && \
+  overrides+=("SummarizeSecurityGroupIds=$SUMMARIZE_SECURITY_GROUP_IDS")
 
 common=(
   --stack-name "$STACK_NAME"

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from docsum.documents import DocumentService
+from docsum.observability import metrics
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
 from docsum.worker import SummarizeWorker
@@ -21,6 +22,14 @@ from tests.fakes import (
     InMemoryWorkQueue,
     ScriptedLanguageModel,
 )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics() -> Iterator[None]:
+    """Powertools Metrics is a module singleton: each test starts with an empty metric set."""
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from docsum.observability import tracer
 from docsum.settings import get_settings
 from docsum.wiring import AwsClients, document_service
 from ingest_api import ReadinessCheck, create_app
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 settings = get_settings()
 clients = AwsClients.create()
@@ -43,7 +43,11 @@ app = create_app(
     informational_checks={"ollama": _llm_check},
     root_path=settings.api_root_path,
 )
-_asgi_adapter = Mangum(app, lifespan="off")
+# problem+json is text: without it Mangum would base64-encode every error body, and API Gateway
+# (no BinaryMediaTypes) would hand clients the base64 string.
+_asgi_adapter = Mangum(
+    app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
+)
 
 
 @tracer.capture_lambda_handler

@@ -232,6 +232,8 @@ def test_parameters(template: Template) -> None:
         "MaxReceiveCount",
         "ApiTokenParameterName",
         "LogLevel",
+        "SummarizeSubnetIds",
+        "SummarizeSecurityGroupIds",
     }
     assert "Default" not in params["OllamaHost"]
     assert template.parameter_default("OllamaModel") == "gemma3:1b"
@@ -306,13 +308,16 @@ EXPECTED_PERMISSIONS = {
 # - AWSLambdaBasicExecutionRole: CloudWatch Logs for every function;
 # - AWSXrayWriteOnlyAccess: because Tracing: Active;
 # - AWSLambdaSQSQueueExecutionRole: the SQS event source (receive/delete/attributes), which SAM
-#   adds for the Events: SQS entry.
+#   adds for the Events: SQS entry;
+# - AWSLambdaVPCAccessExecutionRole: SAM adds it whenever VpcConfig is present, even as an !If
+#   that resolves to no VPC (SummarizeSubnetIds empty); its ENI actions are then never used.
 EXPECTED_MANAGED_POLICIES = {
     INGEST: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
     SUMMARIZE: {
         "AWSLambdaBasicExecutionRole",
         "AWSXrayWriteOnlyAccess",
         "AWSLambdaSQSQueueExecutionRole",
+        "AWSLambdaVPCAccessExecutionRole",
     },
 }
 

@@ -6,12 +6,12 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
-from fastapi.testclient import TestClient
-
 from docsum.documents import DocumentService
 from docsum.settings import Settings
-from infra.bootstrap import LocalResources
+from fastapi.testclient import TestClient
 from ingest_api import create_app
+
+from infra.bootstrap import LocalResources
 from tests.conftest import Fakes
 
 PARAMETER = "/docsum/api-tokens"
@@ -19,8 +19,9 @@ PARAMETER = "/docsum/api-tokens"
 
 @pytest.fixture
 def client(aws_env: LocalResources, fakes: Fakes) -> Iterator[TestClient]:
-    boto3.client("ssm").put_parameter(Name=PARAMETER, Value="new-token,old-token",
-                                      Type="SecureString")
+    boto3.client("ssm").put_parameter(
+        Name=PARAMETER, Value="new-token,old-token", Type="SecureString"
+    )
     parameters.clear_caches()
     settings = Settings(api_token_parameter=PARAMETER)
     service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
@@ -29,8 +30,9 @@ def client(aws_env: LocalResources, fakes: Fakes) -> Iterator[TestClient]:
 
 
 def status_with(client: TestClient, token: str) -> int:
-    return client.get("/documents/" + "0" * 32,
-                      headers={"Authorization": f"Bearer {token}"}).status_code
+    return client.get(
+        "/documents/" + "0" * 32, headers={"Authorization": f"Bearer {token}"}
+    ).status_code
 
 
 def test_tokens_come_from_the_ssm_parameter(client: TestClient) -> None:
@@ -40,8 +42,9 @@ def test_tokens_come_from_the_ssm_parameter(client: TestClient) -> None:
 
 
 def test_a_rotation_in_ssm_is_picked_up_once_the_cache_expires(client: TestClient) -> None:
-    boto3.client("ssm").put_parameter(Name=PARAMETER, Value="newest-token", Type="SecureString",
-                                      Overwrite=True)
+    boto3.client("ssm").put_parameter(
+        Name=PARAMETER, Value="newest-token", Type="SecureString", Overwrite=True
+    )
     parameters.clear_caches()  # what the five-minute cache expiry does in production
     assert status_with(client, "newest-token") == 404
     assert status_with(client, "old-token") == 401

@@ -89,6 +89,9 @@ def test_get_event_for_an_unknown_document_is_a_404_problem(handlers: Any) -> No
     response = ingest.handler(load_event("get-document.json"), FakeContext())
     assert response["statusCode"] == 404
     assert response["headers"]["content-type"] == "application/problem+json"
+    # Text, not base64: API Gateway (no binary media types) would pass base64 on verbatim.
+    assert response["isBase64Encoded"] is False
+    assert json.loads(response["body"])["status"] == 404
 
 
 def test_the_whole_flow_through_both_handlers(handlers: Any, aws_env: LocalResources) -> None:

@@ -185,6 +185,9 @@ def test_document_leased_by_a_live_worker_is_left_alone(fakes: Fakes) -> None:
     with pytest.raises(RetryLater):
         deliver(fakes, request, receive_count=2)
     assert not fakes.llm.calls
+    # It comes back once the other worker's lease has ended, not after a fixed backoff.
+    [(_, delay)] = fakes.queue.retries
+    assert 295 <= delay <= 302
 
 
 def test_an_expired_lease_is_taken_over(fakes: Fakes) -> None:

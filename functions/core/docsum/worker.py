@@ -16,6 +16,7 @@ state change a conditional write. What the worker does with each kind of failure
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ class SummarizeWorker:
             document.id, request.generation, now, now + timedelta(seconds=lease_seconds)
         )
         if claimed is None:
-            return self._not_claimed(request)
+            return self._not_claimed(request, delivery)
 
         try:
             text = self._store.get_text(claimed.text_key)
@@ -154,15 +155,19 @@ class SummarizeWorker:
             return Outcome.DUPLICATE
         return None
 
-    def _not_claimed(self, request: SummarizeRequest) -> Outcome:
+    def _not_claimed(self, request: SummarizeRequest, delivery: Delivery) -> Outcome:
         current = self._repository.get(request.document_id)
         if current is not None:
             skip = self._skip_reason(current, request)
             if skip is not None:
                 return skip
-        # Another live worker holds the lease: try again later; if it dies, this retry
-        # takes over once the lease has expired.
-        logger.info("document is being summarized by another worker; retrying later")
+        # Another live worker holds the lease. Come back when it ends: by then that worker has
+        # finished (this delivery is then a duplicate) or died (this delivery takes over).
+        lease_end = current.processing_until if current is not None else None
+        wait = (lease_end - self._clock()).total_seconds() if lease_end else 0
+        delay = min(self._settings.retry_max_seconds, max(1, math.ceil(wait) + 1))
+        self._queue.retry_later(delivery.receipt_handle, delay)
+        logger.info("being summarized by another worker", extra={"retry_in_seconds": delay})
         raise RetryLater("in progress elsewhere")
 
     def _retry_or_fail(
