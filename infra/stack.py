@@ -69,6 +69,8 @@ SUMMARIZE_FUNCTION = "SummarizeFunction"
 ASGI_APP = "app"
 OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+# moto's werkzeug access lines for answered requests ("POST / HTTP/1.1" 200 -).
+_ROUTINE_MOTO_LINE = re.compile(r'HTTP/1\.1" [23]\d\d -$')
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # moto's werkzeug colours its lines even into a pipe
 
 
@@ -334,6 +336,8 @@ class Console:
                     log.write(raw)
                     log.flush()
                     line = _ANSI.sub("", raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+                    if child.name == "moto" and _ROUTINE_MOTO_LINE.search(line):
+                        continue  # every poll and put would flood the console; kept in the log
                     if parse_emf:
                         blobs, line = split_emf(line)
                         for blob in blobs:
