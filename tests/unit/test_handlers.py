@@ -3,6 +3,7 @@
 import copy
 import importlib
 import json
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from docsum.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker
+from fastapi.testclient import TestClient
 
 from infra.bootstrap import LocalResources
 from tests.conftest import receive_all
@@ -130,3 +132,33 @@ def test_a_transient_failure_is_reported_as_a_batch_item_failure(
     messages = receive_all(aws_env.queue_url)
     result = summarize.handler(sqs_event_from(messages), FakeContext())
     assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+
+
+def test_ready_is_503_naming_each_aws_dependency_when_the_endpoint_is_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    for key, value in {
+        "AWS_ENDPOINT_URL": dead,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SUMMARIZE_QUEUE_URL": f"{dead}/123456789012/q",
+        "API_TOKEN": "t",
+        "OLLAMA_HOST": dead,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("API_TOKEN_PARAMETER", raising=False)
+    get_settings.cache_clear()
+    try:
+        ingest = importlib.reload(importlib.import_module("ingest_handler"))
+        response = TestClient(ingest.app).get("/ready", headers={"Authorization": "Bearer t"})
+    finally:
+        get_settings.cache_clear()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["detail"] == "not answering: s3, dynamodb, sqs"
+    assert all(body["checks"][name].startswith("failed") for name in ("s3", "dynamodb", "sqs"))
+    assert body["checks"]["ollama"].startswith("failed")
