@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from docsum.observability import logger, metrics, tracer
+from docsum.observability import flush_metrics, logger, tracer
 from docsum.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker
 from docsum.worker import Delivery
@@ -42,10 +42,12 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
     worker.process(delivery, lease_seconds=lease_seconds)  # raising → batch item failure
 
 
-@metrics.log_metrics
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    try:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        flush_metrics()  # EMF to stdout; nothing when a batch recorded no metric
