@@ -107,6 +107,22 @@ def test_new_generation_supersedes_the_old_one(repository: DocumentRepository) -
         repository.request_summary("c" * 32, utc_now(), "c")
 
 
+def test_mark_enqueued_moves_the_enqueue_time_of_the_current_generation(
+    repository: DocumentRepository,
+) -> None:
+    doc = new_document()
+    repository.create(doc)
+    later = doc.enqueued_at + timedelta(minutes=5)
+    repository.mark_enqueued(doc.id, 1, later)
+    moved = repository.get(doc.id)
+    assert moved is not None
+    assert moved.enqueued_at == later
+    repository.mark_enqueued(doc.id, 2, later + timedelta(minutes=5))  # not its generation
+    unchanged = repository.get(doc.id)
+    assert unchanged is not None
+    assert unchanged.enqueued_at == later
+
+
 def test_release_and_fail(repository: DocumentRepository) -> None:
     doc = new_document()
     repository.create(doc)

@@ -107,7 +107,12 @@ class DynamoDocumentRepository:
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
-                ExpressionAttributeNames={"#status": "status", **(names or {})},
+                # DynamoDB rejects names an expression does not use.
+                ExpressionAttributeNames={
+                    key: value
+                    for key, value in {"#status": "status", **(names or {})}.items()
+                    if key in update or key in condition
+                },
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
