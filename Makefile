@@ -74,8 +74,9 @@ test: tools lint typecheck
 faults: $(VENV)/.installed
 	$(PY) -m pytest -m faults
 
+# make bench BENCH_ARGS=--quick for a shorter run
 bench: tools
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 openapi: $(VENV)/.installed
 	$(PY) -m infra.openapi --write
