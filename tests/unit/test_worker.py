@@ -198,3 +198,18 @@ def test_an_expired_lease_is_taken_over(fakes: Fakes) -> None:
     )
     assert deliver(fakes, request, receive_count=2) is Outcome.DONE
     assert fakes.repository.items[request.document_id].attempts == 2
+
+
+def test_a_redriven_message_of_a_failed_document_is_processed_again(
+    fakes: Fakes, settings: Settings
+) -> None:
+    fakes.llm.script = [transient("unreachable"), "Back again."]
+    request = submitted(fakes)
+    with pytest.raises(RetryLater):  # last attempt: failed, then SQS moves it to the DLQ
+        deliver(fakes, request, receive_count=settings.max_receive_count)
+    assert fakes.repository.items[request.document_id].status is Status.FAILED
+
+    # Redriven from the DLQ once the LLM is back: a fresh receive count.
+    assert deliver(fakes, request, receive_count=1) is Outcome.DONE
+    doc = fakes.repository.items[request.document_id]
+    assert (doc.status, doc.summary, doc.error) == (Status.DONE, "Back again.", None)
