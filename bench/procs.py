@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,27 +25,14 @@ from types import TracebackType
 from typing import Any, Self
 
 from infra.bootstrap import LocalResources, create_resources
-from infra.stack import function_environment
+from infra.stack import LOOPBACK, REGION, aws_environment, free_port, local_function_env
 from infra.template import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LOOPBACK = "127.0.0.1"
-REGION = "us-east-1"
 INGEST_FUNCTION = "IngestFunction"
 SUMMARIZE_FUNCTION = "SummarizeFunction"
-DUMMY_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+# The stack's dummy AWS settings, without an endpoint (each harness picks its own).
+DUMMY_AWS_ENV = {k: v for k, v in aws_environment("").items() if k != "AWS_ENDPOINT_URL"}
 
 
 def wait_until(
@@ -182,10 +168,6 @@ def start_moto(
     )
 
 
-def aws_env(endpoint: str) -> dict[str, str]:
-    return {**DUMMY_AWS_ENV, "AWS_ENDPOINT_URL": endpoint}
-
-
 def function_env(
     function_id: str,
     endpoint: str,
@@ -198,21 +180,18 @@ def function_env(
     environment, then the stack's choices: resources, endpoint, LLM host, token, no stage
     prefix), with PYTHONPATH set to the function's import paths (code dir, then layers)."""
     template = load_template()
-    function = template.function(function_id)
-    values = {
-        **resources.environment(),
-        **aws_env(endpoint),
-        "OLLAMA_HOST": ollama_host,
-        "API_TOKEN": token,
-        "API_TOKEN_PARAMETER": "",
-        "API_ROOT_PATH": "",
-        "PYTHONUNBUFFERED": "1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        **(extra or {}),
-    }
     inherited = {k: v for k, v in os.environ.items() if k not in _STACK_CHOICES}
-    env = function_environment(template, function_id, values, inherited)
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in function.import_paths)
+    env = local_function_env(
+        template,
+        function_id,
+        resources=resources,
+        endpoint_url=endpoint,
+        ollama_host=ollama_host,
+        token=token,
+        inherited=inherited,
+        extra={"POWERTOOLS_TRACE_DISABLED": "true", **(extra or {})},
+    )
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in template.function(function_id).import_paths)
     return env
 
 

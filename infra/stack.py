@@ -106,8 +106,38 @@ def aws_environment(endpoint_url: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",  # no instance-metadata probe for credentials
         **DUMMY_CREDENTIALS,
     }
+
+
+def local_function_env(
+    template: Template,
+    logical_id: str,
+    *,
+    resources: LocalResources,
+    endpoint_url: str,
+    ollama_host: str,
+    token: str,
+    inherited: Mapping[str, str],
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A function's environment on the local stack: the template's, then ``inherited``, then
+    what differs locally (resources, endpoint, LLM host, token), then ``extra``."""
+    values = {
+        **resources.environment(),
+        **aws_environment(endpoint_url),
+        "OLLAMA_HOST": ollama_host,
+        "API_TOKEN": token,
+        # Locally the tokens come from API_TOKEN: there is no SSM parameter to read.
+        "API_TOKEN_PARAMETER": "",
+        # uvicorn serves at /: there is no API Gateway stage prefix (/v1) to account for.
+        "API_ROOT_PATH": "",
+        # Logs reach the console as they are written, not when a buffer fills.
+        "PYTHONUNBUFFERED": "1",
+        **(extra or {}),
+    }
+    return function_environment(template, logical_id, values, inherited)
 
 
 def free_port() -> int:
@@ -623,25 +653,22 @@ class LocalStack:
     def function_env(
         self, logical_id: str, aws: Aws, resources: LocalResources, llm: Llm, token: str
     ) -> dict[str, str]:
-        stack_values = {
-            **resources.environment(),
-            **aws_environment(aws.endpoint_url),
-            "OLLAMA_HOST": llm.host,
-            "OLLAMA_MODEL": llm.model,
-            "API_TOKEN": token,
-            # Locally the tokens come from API_TOKEN: there is no SSM parameter to read.
-            "API_TOKEN_PARAMETER": "",
-            # uvicorn serves at /: there is no API Gateway stage prefix (/v1) to account for.
-            "API_ROOT_PATH": "",
-            # Logs reach the console as they are written, not when a buffer fills.
-            "PYTHONUNBUFFERED": "1",
-        }
+        extra = {"OLLAMA_MODEL": llm.model}
         if self.options.retry_base_seconds is not None:
-            stack_values["RETRY_BASE_SECONDS"] = str(self.options.retry_base_seconds)
+            extra["RETRY_BASE_SECONDS"] = str(self.options.retry_base_seconds)
         inherited = {
             k: v for k, v in os.environ.items() if k not in ("AWS_SESSION_TOKEN", "AWS_PROFILE")
         }
-        return function_environment(self.template, logical_id, stack_values, inherited)
+        return local_function_env(
+            self.template,
+            logical_id,
+            resources=resources,
+            endpoint_url=aws.endpoint_url,
+            ollama_host=llm.host,
+            token=token,
+            inherited=inherited,
+            extra=extra,
+        )
 
     # -- the whole run ------------------------------------------------------------------------
 
