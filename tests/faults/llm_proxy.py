@@ -101,16 +101,19 @@ class _Handler(BaseHTTPRequestHandler):
         marker = MARKER.search(user)
         planned = marker.group(1).split(",") if marker else []
         fault = planned[attempt] if attempt < len(planned) else None
+        if fault is not None:
+            # Recorded when decided: a stall outlives the caller's timeout, and the retry it
+            # causes may settle the document before the stall ends.
+            with state.lock:
+                state.calls.append(ChatCall(user, fault, 0.0))
+            if fault == "503":
+                self._reply(503, b'{"error":"server busy, please try again"}')
+            else:
+                self.server.closing.wait(self.server.stall_seconds)
+                self.close_connection = True
+            return
         started = time.perf_counter()
-        if fault == "503":
-            self._reply(503, b'{"error":"server busy, please try again"}')
-            outcome = "503"
-        elif fault == "stall":
-            self.server.closing.wait(self.server.stall_seconds)
-            self.close_connection = True
-            outcome = "stall"
-        else:
-            outcome = self._forward(body)
+        outcome = self._forward(body)
         with state.lock:
             state.calls.append(ChatCall(user, outcome, time.perf_counter() - started))
 
