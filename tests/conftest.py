@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from docsum.documents import DocumentService
+from docsum.models import utc_now
 from docsum.observability import metrics
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
@@ -20,13 +21,16 @@ from tests.fakes import (
     InMemoryDocumentRepository,
     InMemoryTextStore,
     InMemoryWorkQueue,
+    ManualClock,
+    RecordingMetrics,
     ScriptedLanguageModel,
 )
 
 
 @pytest.fixture(autouse=True)
 def _fresh_metrics() -> Iterator[None]:
-    """Powertools Metrics is a module singleton: each test starts with an empty metric set."""
+    """Powertools Metrics is a module singleton (the handlers' EMF metrics): each test starts
+    with an empty metric set. Use cases under unit test record into `Fakes.metrics` instead."""
     metrics.clear_metrics()
     yield
     metrics.clear_metrics()
@@ -49,6 +53,8 @@ class Fakes:
     repository: InMemoryDocumentRepository
     queue: InMemoryWorkQueue
     llm: ScriptedLanguageModel
+    metrics: RecordingMetrics
+    clock: ManualClock
     service: DocumentService
     worker: SummarizeWorker
 
@@ -61,13 +67,19 @@ def fakes(settings: Settings) -> Fakes:
         InMemoryWorkQueue(),
     )
     llm = ScriptedLanguageModel()
+    metrics = RecordingMetrics()
+    clock = ManualClock(utc_now())
     return Fakes(
         store=store,
         repository=repository,
         queue=queue,
         llm=llm,
-        service=DocumentService(store, repository, queue, settings),
-        worker=SummarizeWorker(store, repository, queue, Summarizer(llm, settings), settings),
+        metrics=metrics,
+        clock=clock,
+        service=DocumentService(store, repository, queue, settings, clock, metrics),
+        worker=SummarizeWorker(
+            store, repository, queue, Summarizer(llm, settings), settings, clock, metrics
+        ),
     )
 
 

@@ -5,11 +5,39 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from docsum.errors import ContextOverflow, DocumentNotFound, LLMError, TextMissing
 from docsum.models import Document, Progress, Status, SummarizeRequest, Summary
 from docsum.ports import ChatAnswer, ChatCall
+
+
+class ManualClock:
+    """A clock the test moves: `now` is fixed until `advance`."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+class RecordingMetrics:
+    """The `MetricsRecorder` of unit tests: what a use case recorded, by name."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, float] = {}
+        self.durations: dict[str, list[float]] = {}
+
+    def count(self, name: str, value: float = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + value
+
+    def seconds(self, name: str, value: float) -> None:
+        self.durations.setdefault(name, []).append(value)
 
 
 class InMemoryTextStore:

@@ -41,7 +41,6 @@ app = create_app(
     document_service(settings, clients),
     readiness_checks=_readiness_checks(),
     informational_checks={"ollama": _llm_check},
-    root_path=settings.api_root_path,
 )
 # problem+json is text: without it Mangum would base64-encode every error body, and API Gateway
 # (no BinaryMediaTypes) would hand clients the base64 string.

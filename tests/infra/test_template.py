@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.template import (
     REPO_ROOT,
@@ -56,7 +57,7 @@ def test_short_tags_are_loaded_in_long_form() -> None:
 
 
 def test_unknown_tag_is_rejected() -> None:
-    with pytest.raises(Exception, match="unknown CloudFormation tag"):
+    with pytest.raises(yaml.constructor.ConstructorError, match="unknown CloudFormation tag"):
         parse_template("A: !Bogus x\n")
 
 

@@ -5,9 +5,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+from dependencies import get_service
 from docsum.documents import DocumentService
 from docsum.models import Status
 from docsum.settings import Settings
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from ingest_api import create_app
 
@@ -206,3 +208,34 @@ def test_readiness_reports_each_dependency(fakes: Fakes) -> None:
     body = assert_problem(broken.get("/ready"), 503, broken)
     assert "sqs" in body["detail"]
     assert body["checks"]["s3"] == "ok"
+
+
+def test_title_limit_is_the_setting(fakes: Fakes) -> None:
+    settings = Settings(max_title_chars=5)
+    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+    client = TestClient(create_app(settings, service))
+    body = assert_problem(
+        client.post("/documents", json={"text": "Body.", "title": "Longer"}), 422, client
+    )
+    assert body["detail"].startswith("title: at most 5 characters")
+    assert client.post("/documents", json={"text": "Body.", "title": "Short"}).status_code == 202
+
+
+def test_redoc_is_off_and_docs_stay_open(client: TestClient) -> None:
+    assert_problem(client.get("/redoc"), 404, client)
+    assert client.get("/docs").status_code == 200
+
+
+def test_an_unexpected_error_is_a_500_problem_that_says_retrying_is_safe(
+    client: TestClient,
+) -> None:
+    class Broken:
+        def get(self, doc_id: str) -> None:
+            raise RuntimeError("disk on fire")
+
+    app = client.app
+    assert isinstance(app, FastAPI)
+    app.dependency_overrides[get_service] = Broken
+    body = assert_problem(client.get("/documents/" + "0" * 32, headers=AUTH), 500, client)
+    assert body["detail"] == "internal error; retrying is safe"
+    assert "disk on fire" not in str(body)

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from auth import TOKEN_CACHE_SECONDS, TokenSource
 from aws_lambda_powertools.utilities import parameters
 from docsum.documents import DocumentService
 from docsum.settings import Settings
@@ -17,15 +18,28 @@ from tests.conftest import Fakes
 PARAMETER = "/docsum/api-tokens"
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 @pytest.fixture
-def client(aws_env: LocalResources, fakes: Fakes) -> Iterator[TestClient]:
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def client(aws_env: LocalResources, fakes: Fakes, clock: Clock) -> Iterator[TestClient]:
     boto3.client("ssm").put_parameter(
         Name=PARAMETER, Value="new-token,old-token", Type="SecureString"
     )
     parameters.clear_caches()
     settings = Settings(api_token_parameter=PARAMETER)
     service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
-    yield TestClient(create_app(settings, service))
+    yield TestClient(create_app(settings, service, tokens=TokenSource(settings, clock=clock)))
     parameters.clear_caches()
 
 
@@ -41,10 +55,15 @@ def test_tokens_come_from_the_ssm_parameter(client: TestClient) -> None:
     assert status_with(client, "other") == 401
 
 
-def test_a_rotation_in_ssm_is_picked_up_once_the_cache_expires(client: TestClient) -> None:
+def test_a_rotation_in_ssm_is_picked_up_once_the_cache_expires(
+    client: TestClient, clock: Clock
+) -> None:
+    assert status_with(client, "old-token") == 404  # read and cached
     boto3.client("ssm").put_parameter(
         Name=PARAMETER, Value="newest-token", Type="SecureString", Overwrite=True
     )
-    parameters.clear_caches()  # what the five-minute cache expiry does in production
+    clock.now += TOKEN_CACHE_SECONDS - 1
+    assert status_with(client, "newest-token") == 401  # still the cached tokens
+    clock.now += 1
     assert status_with(client, "newest-token") == 404
     assert status_with(client, "old-token") == 401

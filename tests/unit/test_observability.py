@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 import pytest
-from docsum.observability import flush_metrics, logger
-from docsum.worker import Delivery
+from docsum.observability import EMF_METRICS, flush_metrics, logger
+from docsum.worker import Delivery, RetryLater
 
 from tests.conftest import Fakes
 from tests.fakes import transient
@@ -29,24 +29,34 @@ def emitted_metrics(output: str) -> dict[str, tuple[str, list[float]]]:
     return found
 
 
-def test_pipeline_metrics_names_and_units(fakes: Fakes, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pipeline_metrics_names(fakes: Fakes) -> None:
     fakes.service.submit("Some text.", None, "c")
     fakes.service.submit("Some text.", None, "c")
     fakes.llm.script = [transient("timeout"), "A summary."]
     request = fakes.queue.sent[0]
-    with pytest.raises(Exception):  # noqa: B017, PT011 - RetryLater: reported, retried
+    with pytest.raises(RetryLater):  # reported failed, so SQS delivers it again
         fakes.worker.process(Delivery(request.model_dump_json(), 1, "rh"), 60)
     fakes.worker.process(Delivery(request.model_dump_json(), 2, "rh"), 60)
+
+    counts, durations = fakes.metrics.counts, fakes.metrics.durations
+    assert counts["DocumentsAccepted"] == counts["DuplicatesDetected"] == 1
+    assert counts["SummariesCompleted"] == counts["LLMErrors_timeout"] == 1
+    assert counts["PromptTokens"] > 0
+    assert counts["CompletionTokens"] > 0
+    assert durations["ModelTime"] == [0.5]
+    assert len(durations["EndToEndLatency"]) == 1
+
+
+def test_emf_lines_carry_names_and_units(capsys: pytest.CaptureFixture[str]) -> None:
+    EMF_METRICS.count("DocumentsAccepted")
+    EMF_METRICS.count("PromptTokens", 12)
+    EMF_METRICS.seconds("ModelTime", 0.5)
     flush_metrics()
 
     metrics = emitted_metrics(capsys.readouterr().out)
     assert metrics["DocumentsAccepted"] == ("Count", [1.0])
-    assert metrics["DuplicatesDetected"] == ("Count", [1.0])
-    assert metrics["SummariesCompleted"] == ("Count", [1.0])
-    assert metrics["LLMErrors_timeout"] == ("Count", [1.0])
+    assert metrics["PromptTokens"] == ("Count", [12.0])
     assert metrics["ModelTime"] == ("Seconds", [0.5])
-    assert metrics["EndToEndLatency"][0] == "Seconds"
-    assert metrics["PromptTokens"][0] == metrics["CompletionTokens"][0] == "Count"
 
 
 def test_correlation_id_reaches_the_worker_logs(

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from docsum.errors import DocumentNotFound, DocumentTooLarge
+from docsum.errors import DocumentNotFound, DocumentTooLarge, InvalidDocument
 from docsum.models import Document, Status, SummarizeRequest, utc_now
-from docsum.observability import count, logger
-from docsum.ports import DocumentRepository, TextStore, WorkQueue
+from docsum.observability import EMF_METRICS, logger
+from docsum.ports import DocumentRepository, MetricsRecorder, TextStore, WorkQueue
 from docsum.settings import Settings
 from docsum.text import document_id
 
@@ -33,15 +33,21 @@ class DocumentService:
         queue: WorkQueue,
         settings: Settings,
         clock: Callable[[], datetime] = utc_now,
+        metrics: MetricsRecorder = EMF_METRICS,
     ) -> None:
         self._store = store
         self._repository = repository
         self._queue = queue
         self._settings = settings
         self._clock = clock
+        self._metrics = metrics
 
     def submit(self, text: str, title: str | None, correlation_id: str) -> Submission:
         text = text.strip()
+        if title is not None and len(title) > self._settings.max_title_chars:
+            raise InvalidDocument(
+                "title", f"at most {self._settings.max_title_chars} characters, got {len(title)}"
+            )
         if len(text) > self._settings.max_document_chars:
             raise DocumentTooLarge(len(text), self._settings.max_document_chars)
         doc_id = document_id(text)
@@ -65,7 +71,7 @@ class DocumentService:
         if not self._repository.create(document):  # a concurrent submission won the race
             return self._duplicate(self.get(doc_id))
         self._send(document, correlation_id)
-        count("DocumentsAccepted")
+        self._metrics.count("DocumentsAccepted")
         logger.info("document accepted", extra={"document_id": doc_id, "chars": len(text)})
         return Submission(document, created=True)
 
@@ -78,7 +84,7 @@ class DocumentService:
     def resummarize(self, doc_id: str, correlation_id: str) -> Document:
         document = self._repository.request_summary(doc_id, self._clock(), correlation_id)
         self._send(document, correlation_id)
-        count("ResummarizeRequested")
+        self._metrics.count("ResummarizeRequested")
         logger.info(
             "re-summarize requested",
             extra={"document_id": doc_id, "generation": document.generation},
@@ -86,7 +92,7 @@ class DocumentService:
         return document
 
     def _duplicate(self, document: Document) -> Submission:
-        count("DuplicatesDetected")
+        self._metrics.count("DuplicatesDetected")
         logger.info("duplicate document", extra={"document_id": document.id})
         self._requeue_if_stuck(document)
         return Submission(document, created=False)

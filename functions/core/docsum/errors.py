@@ -12,6 +12,14 @@ class DocumentNotFound(DocsumError):
     pass
 
 
+class InvalidDocument(DocsumError):
+    """A submitted field breaks a domain rule (the API answers 422 naming the field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class DocumentTooLarge(DocsumError):
     def __init__(self, chars: int, limit: int) -> None:
         super().__init__(f"text has {chars} characters; the limit is {limit}")

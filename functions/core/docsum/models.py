@@ -73,10 +73,6 @@ class Document(BaseModel):
     # Partial results of a chunked summarization, kept so a retry does not redo finished chunks.
     chunk_summaries: dict[str, str] = Field(default_factory=dict)
 
-    @property
-    def summary_is_current(self) -> bool:
-        return self.summary_generation >= self.generation
-
 
 class SummarizeRequest(BaseModel):
     """The SQS message body: summarize `document_id` for request number `generation`."""

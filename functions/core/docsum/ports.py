@@ -10,6 +10,14 @@ from typing import Any, Protocol
 from docsum.models import Document, Progress, SummarizeRequest, Summary
 
 
+class MetricsRecorder(Protocol):
+    """Where use cases record their metrics (CloudWatch EMF through Powertools in Lambda)."""
+
+    def count(self, name: str, value: float = 1) -> None: ...
+
+    def seconds(self, name: str, value: float) -> None: ...
+
+
 class TextStore(Protocol):
     def put_text(self, key: str, text: str) -> None: ...
 

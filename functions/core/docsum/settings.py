@@ -52,11 +52,6 @@ class Settings(BaseSettings):
     retry_base_seconds: int = Field(default=10, ge=0)
     retry_max_seconds: int = Field(default=900, ge=0)
 
-    def api_tokens(self) -> list[str]:
-        if self.api_token is None:
-            return []
-        return [t.strip() for t in self.api_token.get_secret_value().split(",") if t.strip()]
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

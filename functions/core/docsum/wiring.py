@@ -11,6 +11,7 @@ from botocore.config import Config
 
 from docsum.adapters.aws import DynamoDocumentRepository, S3TextStore, SqsWorkQueue
 from docsum.documents import DocumentService
+from docsum.observability import EMF_METRICS
 from docsum.ports import LanguageModel
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
@@ -42,6 +43,7 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
         DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
         settings,
+        metrics=EMF_METRICS,
     )
 
 
@@ -63,4 +65,5 @@ def summarize_worker(
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url, settings.dead_letter_queue_url),
         Summarizer(llm, settings),
         settings,
+        metrics=EMF_METRICS,
     )

@@ -22,13 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NoReturn
 
 from pydantic import ValidationError
 
 from docsum.errors import ContextOverflow, LLMError, TextMissing
 from docsum.models import DOCUMENT_ID_PATTERN, Document, SummarizeRequest, utc_now
-from docsum.observability import MetricUnit, count, logger, metrics
-from docsum.ports import DocumentRepository, TextStore, WorkQueue
+from docsum.observability import EMF_METRICS, logger
+from docsum.ports import DocumentRepository, MetricsRecorder, TextStore, WorkQueue
 from docsum.settings import Settings
 from docsum.summarizer import PartialResults, Summarizer
 
@@ -65,6 +66,7 @@ class SummarizeWorker:
         summarizer: Summarizer,
         settings: Settings,
         clock: Callable[[], datetime] = utc_now,
+        metrics: MetricsRecorder = EMF_METRICS,
     ) -> None:
         self._store = store
         self._repository = repository
@@ -72,6 +74,7 @@ class SummarizeWorker:
         self._summarizer = summarizer
         self._settings = settings
         self._clock = clock
+        self._metrics = metrics
 
     def process(self, delivery: Delivery, lease_seconds: float) -> Outcome:
         """`lease_seconds`: how long this invocation can still run; another worker may take the
@@ -119,13 +122,13 @@ class SummarizeWorker:
         except (TextMissing, ContextOverflow) as exc:
             return self._fail(claimed, request, f"{type(exc).__name__}: {exc}")
         except LLMError as exc:
-            count(f"LLMErrors_{exc.kind}")
+            self._metrics.count(f"LLMErrors_{exc.kind}")
             if not exc.transient:
                 return self._fail(claimed, request, str(exc))
-            return self._retry_or_fail(claimed, request, delivery, str(exc))
+            self._retry_or_fail(claimed, request, delivery, str(exc))
         except Exception as exc:  # a bug or an unforeseen outage: retry, then the DLQ
             logger.exception("unexpected error")
-            return self._retry_or_fail(claimed, request, delivery, f"{type(exc).__name__}: {exc}")
+            self._retry_or_fail(claimed, request, delivery, f"{type(exc).__name__}: {exc}")
 
         if not self._repository.save_summary(
             claimed.id, request.generation, summary, self._clock()
@@ -151,7 +154,7 @@ class SummarizeWorker:
             return Outcome.STALE
         if document.summary_generation >= request.generation:
             logger.info("duplicate delivery: already summarized")
-            count("DuplicateDeliveries")
+            self._metrics.count("DuplicateDeliveries")
             return Outcome.DUPLICATE
         return None
 
@@ -172,7 +175,7 @@ class SummarizeWorker:
 
     def _retry_or_fail(
         self, document: Document, request: SummarizeRequest, delivery: Delivery, reason: str
-    ) -> Outcome:
+    ) -> NoReturn:
         attempt = delivery.receive_count
         if attempt >= self._settings.max_receive_count:
             self._fail(document, request, f"gave up after {attempt} attempts: {reason}")
@@ -199,7 +202,7 @@ class SummarizeWorker:
     def _park_malformed(self, delivery: Delivery, exc: ValidationError) -> Outcome:
         reason = f"malformed message: {exc.errors()[0]['msg'] if exc.errors() else exc}"
         self._queue.dead_letter(delivery.body, reason)
-        count("MalformedMessages")
+        self._metrics.count("MalformedMessages")
         logger.error(
             "malformed message parked in the DLQ",
             extra={"message_id": delivery.message_id, "reason": reason},
@@ -222,19 +225,19 @@ class SummarizeWorker:
 
     def _fail(self, document: Document, request: SummarizeRequest, reason: str) -> Outcome:
         self._repository.mark_failed(document.id, request.generation, reason, self._clock())
-        count("SummariesFailed")
+        self._metrics.count("SummariesFailed")
         logger.error("summarization failed", extra={"reason": reason})
         return Outcome.FAILED
 
     def _record_done(
         self, document: Document, model_seconds: float, prompt_tokens: int, completion_tokens: int
     ) -> None:
-        count("SummariesCompleted")
+        self._metrics.count("SummariesCompleted")
         end_to_end = (self._clock() - document.enqueued_at).total_seconds()
-        metrics.add_metric(name="EndToEndLatency", unit=MetricUnit.Seconds, value=end_to_end)
-        metrics.add_metric(name="ModelTime", unit=MetricUnit.Seconds, value=model_seconds)
-        count("PromptTokens", prompt_tokens)
-        count("CompletionTokens", completion_tokens)
+        self._metrics.seconds("EndToEndLatency", end_to_end)
+        self._metrics.seconds("ModelTime", model_seconds)
+        self._metrics.count("PromptTokens", prompt_tokens)
+        self._metrics.count("CompletionTokens", completion_tokens)
 
 
 __all__ = ["Delivery", "Outcome", "RetryLater", "SummarizeWorker"]

@@ -60,15 +60,20 @@ def _to_item(document: Document) -> dict[str, Any]:
     return data
 
 
+def _plain(value: Any) -> Any:
+    """DynamoDB hands numbers back as Decimal: a whole one becomes int, any other float, and
+    the model's field types decide the rest (pydantic turns int into float where declared)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _from_item(item: dict[str, Any]) -> Document:
-    data = {
-        k: (float(v) if isinstance(v, Decimal) and k == "model_seconds" else v)
-        for k, v in item.items()
-    }
-    for key, value in data.items():
-        if isinstance(value, Decimal):
-            data[key] = int(value)
-    return Document.model_validate(data)
+    return Document.model_validate(_plain(item))
 
 
 class DynamoDocumentRepository:

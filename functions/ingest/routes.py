@@ -1,0 +1,114 @@
+"""The API's routes. Thin: each turns HTTP into one call of the document service."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+from dependencies import ReadinessCheck, Service, authenticated, json_body
+from docsum.models import DOCUMENT_ID_PATTERN, Document
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
+from problems import problem, problem_responses, request_id
+from schemas import DocumentIn, DocumentOut, Health, Readiness
+
+DocumentId = Annotated[
+    str, Path(pattern=DOCUMENT_ID_PATTERN, description="32 lowercase hex characters")
+]
+
+public = APIRouter()
+secured = APIRouter(dependencies=[Depends(authenticated)])
+
+
+def _located(request: Request, response: Response, document: Document) -> DocumentOut:
+    request.state.document_id = document.id
+    # Behind API Gateway the stage prefix (root_path) is part of the client's URL.
+    response.headers["Location"] = f"{request.scope.get('root_path', '')}/documents/{document.id}"
+    return DocumentOut.of(document)
+
+
+@secured.post(
+    "/documents",
+    status_code=202,
+    response_model=DocumentOut,
+    dependencies=[Depends(json_body)],
+    responses={
+        200: {"model": DocumentOut, "description": "Already submitted: the same document"},
+        **problem_responses(400, 401, 413, 415, 422),
+    },
+    summary="Submit a document for summarization",
+)
+def submit_document(
+    body: DocumentIn, service: Service, request: Request, response: Response
+) -> DocumentOut:
+    submission = service.submit(body.text, body.title, request_id(request) or "")
+    if not submission.created:
+        response.status_code = 200
+    return _located(request, response, submission.document)
+
+
+@secured.get(
+    "/documents/{document_id}",
+    response_model=DocumentOut,
+    responses=problem_responses(401, 404, 422),
+    summary="Status and summary of a document",
+)
+def get_document(document_id: DocumentId, service: Service, request: Request) -> DocumentOut:
+    request.state.document_id = document_id
+    return DocumentOut.of(service.get(document_id))
+
+
+@secured.post(
+    "/documents/{document_id}/summarize",
+    status_code=202,
+    response_model=DocumentOut,
+    responses=problem_responses(401, 404, 422),
+    summary="Summarize the document again (the current summary stays readable meanwhile)",
+)
+def resummarize(
+    document_id: DocumentId, service: Service, request: Request, response: Response
+) -> DocumentOut:
+    document = service.resummarize(document_id, request_id(request) or "")
+    return _located(request, response, document)
+
+
+@public.get("/health", response_model=Health, summary="Liveness")
+def health() -> Health:
+    return Health()
+
+
+@secured.get(
+    "/ready",
+    response_model=Readiness,
+    responses=problem_responses(401, 503),
+    summary="Readiness: S3, SQS and DynamoDB answer (the LLM host is reported too)",
+)
+def ready(request: Request) -> Readiness | JSONResponse:
+    required: dict[str, ReadinessCheck] = request.app.state.readiness_checks
+    informational: dict[str, ReadinessCheck] = request.app.state.informational_checks
+    results = _run_checks({**required, **informational})
+    failed = [name for name in required if results[name] != "ok"]
+    if failed:
+        return problem(
+            503,
+            f"not answering: {', '.join(failed)}",
+            slug="not-ready",
+            request_id=request_id(request),
+            checks=results,
+        )
+    return Readiness(status="ok", checks=results)
+
+
+def _run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, str]:
+    def run(check: ReadinessCheck) -> str:
+        try:
+            check()
+        except Exception as exc:
+            return f"failed: {type(exc).__name__}: {str(exc)[:200]}"
+        return "ok"
+
+    if not checks:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(checks)) as pool:
+        futures = {name: pool.submit(run, check) for name, check in checks.items()}
+        return {name: future.result() for name, future in futures.items()}
