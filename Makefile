@@ -88,8 +88,9 @@ invoke-ingest: $(VENV)/.installed
 invoke-summarize: $(VENV)/.installed
 	$(PY) -m infra.invoke SummarizeFunction events/sqs-batch.json
 
-build: $(IAC)/.installed
-	sam build
+# sam build + bytecode for every module (Lambda cannot write .pyc files: see infra/build.py).
+build: $(VENV)/.installed $(IAC)/.installed
+	$(PY) -m infra.build
 
 deploy: $(IAC)/.installed
 	bash infra/deploy.sh

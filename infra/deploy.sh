@@ -48,7 +48,8 @@ then
 fi
 
 "$SAM" validate --lint --template-file template.yaml
-"$SAM" build --template-file template.yaml --cached --parallel
+# sam build, then bytecode for every module (Lambda cannot write .pyc: see infra/build.py).
+"$ROOT/.venv/bin/python" -m infra.build
 
 overrides=(
   "OllamaModel=${OLLAMA_MODEL:-gemma3:1b}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from docsum.observability import tracer
+from docsum.observability import trace_lambda_handler
 from docsum.settings import get_settings
 from docsum.wiring import AwsClients, document_service
 from ingest_api import ReadinessCheck, create_app
@@ -49,7 +49,7 @@ _asgi_adapter = Mangum(
 )
 
 
-@tracer.capture_lambda_handler
+@trace_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Any: Powertools' and Mangum's LambdaContext types describe the same object differently.
     return _asgi_adapter(event, context)

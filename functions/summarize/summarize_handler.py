@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from docsum.observability import flush_metrics, logger, tracer
+from docsum.observability import flush_metrics, logger, trace_lambda_handler, trace_method
 from docsum.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker
 from docsum.worker import Delivery
@@ -25,7 +25,7 @@ worker = summarize_worker(get_settings(), AwsClients.create())
 _DEFAULT_LEASE_SECONDS = 60.0
 
 
-@tracer.capture_method
+@trace_method
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     # The document stays leased to this worker while this invocation may still run.
     lease_seconds = (
@@ -42,7 +42,7 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
     worker.process(delivery, lease_seconds=lease_seconds)  # raising → batch item failure
 
 
-@tracer.capture_lambda_handler
+@trace_lambda_handler
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     try:
