@@ -19,7 +19,7 @@ from . import __version__
 from .engine import default_threads
 from .models import PRODUCTION_MODEL, ModelNotAvailable, resolve
 from .scheduler import Runner, Scheduler, parse_keep_alive
-from .server import OllamaHTTPServer
+from .server import IDLE_TIMEOUT_SECONDS, MAX_BODY_BYTES, MAX_CONNECTIONS, OllamaHTTPServer
 
 
 def _env_int(name: str, default: int) -> int:
@@ -78,6 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=float(os.environ.get("OFFLINE_OLLAMA_SHUTDOWN_GRACE", "10")),
         help="seconds in-flight requests get to finish on SIGTERM before they are aborted",
     )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=_env_int("OFFLINE_OLLAMA_MAX_CONNECTIONS", MAX_CONNECTIONS),
+        help=f"open connections served at once; beyond it 503 (default {MAX_CONNECTIONS})",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=float(os.environ.get("OFFLINE_OLLAMA_IDLE_TIMEOUT", IDLE_TIMEOUT_SECONDS)),
+        help="seconds a connection may stay silent (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-body",
+        type=int,
+        default=_env_int("OFFLINE_OLLAMA_MAX_BODY", MAX_BODY_BYTES),
+        help="largest request body in bytes; beyond it 413 (default %(default)s)",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-request log lines")
     p.add_argument("--version", action="version", version=f"offline-ollama {__version__}")
     p.set_defaults(env_models=env_models)
@@ -109,7 +127,15 @@ def main(argv: list[str] | None = None) -> int:
             print(line, file=sys.stderr, flush=True)
 
     try:
-        server = OllamaHTTPServer((args.host, args.port), scheduler, args.num_ctx, log)
+        server = OllamaHTTPServer(
+            (args.host, args.port),
+            scheduler,
+            args.num_ctx,
+            log,
+            max_body_bytes=args.max_body,
+            idle_timeout=args.idle_timeout,
+            max_connections=args.max_connections,
+        )
     except OSError as exc:
         print(f"offline-ollama: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

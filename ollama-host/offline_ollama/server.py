@@ -1,12 +1,17 @@
 """An HTTP server that speaks the part of Ollama's REST API the ``ollama`` client uses.
 
 Standard library only (``ThreadingHTTPServer``): one thread per connection; generation runs in
-that thread once the scheduler (``scheduler.py``) has given it a slot.
+that thread once the scheduler (``scheduler.py``) has given it a slot. It is a development host,
+but `make up` serves it, so a client cannot exhaust it: connections are capped (beyond the cap
+a 503 at once), an idle or slow connection times out, and a body over the cap is refused with
+413 before it is read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sys
 import threading
 import time
@@ -25,6 +30,11 @@ from .scheduler import (
     parse_keep_alive,
 )
 
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a 128K-token prompt is ~0.5 MB of text
+IDLE_TIMEOUT_SECONDS = 30.0
+MAX_CONNECTIONS = 64
+_BUSY = json.dumps({"error": "server busy: too many connections"}).encode()
+
 
 class OllamaHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
@@ -36,13 +46,46 @@ class OllamaHTTPServer(ThreadingHTTPServer):
         scheduler: Scheduler,
         default_num_ctx: int = 4096,
         log: Callable[[str], None] | None = None,
+        *,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.scheduler = scheduler
         self.default_num_ctx = default_num_ctx
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.max_body_bytes = max_body_bytes
+        self.idle_timeout = idle_timeout
+        self._connections = threading.BoundedSemaphore(max_connections)
         super().__init__(address, Handler)
         self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
         self._reaper.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # One thread per connection, but never more than the cap: beyond it, 503 at once.
+        if not self._connections.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(_BUSY)}\r\nConnection: close\r\n\r\n".encode()
+                    + _BUSY
+                )
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # Every read and write on the socket times out: an idle keep-alive connection or a
+        # client that sends its body slowly cannot hold a thread forever.
+        if isinstance(request, socket.socket):
+            request.settimeout(self.idle_timeout)
+        super().finish_request(request, client_address)
 
     def _reap_loop(self) -> None:
         while not self.scheduler.closing:
@@ -148,9 +191,26 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         started = time.perf_counter()
         path = self.path.split("?", 1)[0]
-        # Always consume the body, so a keep-alive connection stays in sync after an error.
-        length = int(self.headers.get("Content-Length") or 0)
-        self._raw_body = self.rfile.read(length) if length > 0 else b""
+        # Always consume the body, so a keep-alive connection stays in sync after an error;
+        # but never one over the cap (refused unread, and the connection closed).
+        raw_length = self.headers.get("Content-Length") or "0"
+        length = int(raw_length) if raw_length.isdigit() else -1
+        if length < 0 or length > self.app.max_body_bytes:
+            self.close_connection = True
+            status, message = (
+                (413, "request body too large") if length > 0 else (400, "bad Content-Length")
+            )
+            self._json(status, {"error": message})
+            self.app.log(f"[offline-ollama] {status} | {self.command} {path}")
+            return
+        try:
+            self._raw_body = self.rfile.read(length) if length > 0 else b""
+        except TimeoutError:
+            self.close_connection = True
+            self.app.log(
+                f"[offline-ollama] 408 | body not received in time | {self.command} {path}"
+            )
+            return
         routes: dict[str, dict[str, Callable[[], None]]] = {
             "/": {"GET": self._root, "HEAD": self._root},
             "/api/version": {"GET": self._version, "HEAD": self._version},
