@@ -4,13 +4,14 @@
 # Used by the `deployer` service of docker-compose.yml (docker compose run --rm deployer), and
 # runnable from a host shell against a LocalStack on localhost:4566:
 #
-#   SAM_PARAMETER_OVERRIDES="OllamaHost=http://host.docker.internal:11434" \
+#   SAM_PARAMETER_OVERRIDES="OllamaHostInVpc=http://host.docker.internal:11434" \
 #     bash infra/deploy-localstack.sh
 #
 # Environment (defaults in brackets):
 #   AWS_ENDPOINT_URL          LocalStack edge URL [http://localhost:4566]
 #   STACK_NAME                CloudFormation stack [docsum]
-#   SAM_PARAMETER_OVERRIDES   NAME=value pairs for template.yaml's parameters (OllamaHost needed)
+#   SAM_PARAMETER_OVERRIDES   NAME=value pairs for template.yaml's parameters (OllamaHostInVpc
+#                             needed; without SummarizeSubnetIds the default VPC's are added)
 #   API_TOKENS                comma-separated bearer tokens for the SSM SecureString
 #                             [local-dev-token]
 #   IAC_VENV                  where to install the pinned SAM CLI when none is found [/opt/iac]
@@ -26,7 +27,7 @@ export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1}
 export SAM_CLI_TELEMETRY=0
 STACK_NAME=${STACK_NAME:-docsum}
 API_TOKENS=${API_TOKENS:-local-dev-token}
-SAM_PARAMETER_OVERRIDES=${SAM_PARAMETER_OVERRIDES:-OllamaHost=http://ollama:11434}
+SAM_PARAMETER_OVERRIDES=${SAM_PARAMETER_OVERRIDES:-OllamaHostInVpc=http://ollama:11434}
 BUILD_DIR=${BUILD_DIR:-$ROOT/.aws-sam/localstack}
 
 # S3 path-style addressing: virtual-hosted bucket names do not resolve behind a plain
@@ -71,6 +72,28 @@ while True:
     time.sleep(2)
 print(f"LocalStack ready at {url}")
 EOF
+
+# --- the network of the model host ---------------------------------------------------------
+# The ollama container is private to the compose network, so it is named in OllamaHostInVpc,
+# which the template's Rules only accept with subnets and security groups: use LocalStack's
+# default VPC (Lambda containers reach `ollama` over the Docker network either way).
+if [[ " $SAM_PARAMETER_OVERRIDES " == *" OllamaHostInVpc="* \
+      && " $SAM_PARAMETER_OVERRIDES " != *" SummarizeSubnetIds="* ]]; then
+  network=$("$PY" - <<'EOF'
+import boto3
+ec2 = boto3.client("ec2")
+vpc = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+where = [{"Name": "vpc-id", "Values": [vpc]}]
+subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=where)["Subnets"]][:2]
+groups = ec2.describe_security_groups(
+    Filters=[*where, {"Name": "group-name", "Values": ["default"]}]
+)["SecurityGroups"]
+print(f"SummarizeSubnetIds={','.join(subnets)} SummarizeSecurityGroupIds={groups[0]['GroupId']}")
+EOF
+)
+  SAM_PARAMETER_OVERRIDES="$SAM_PARAMETER_OVERRIDES $network"
+  echo "model host network: LocalStack's default VPC ($network)"
+fi
 
 # --- the bearer-token parameter the ingest function reads ---------------------------------
 TOKEN_PARAMETER=/docsum/api-tokens

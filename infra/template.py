@@ -46,6 +46,13 @@ _SHORT_TAGS: dict[str, str] = {
             "Sub",
             "ToJsonString",
             "Transform",
+            # Rule functions (the Rules section only)
+            "Contains",
+            "EachMemberEquals",
+            "EachMemberIn",
+            "RefAll",
+            "ValueOf",
+            "ValueOfAll",
         )
     },
 }
@@ -167,6 +174,8 @@ class TableSpec:
         return next(k["AttributeName"] for k in self.key_schema if k["KeyType"] == "HASH")
 
 
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
 # Defaults CloudFormation/SAM apply when a property is absent.
 _DEFAULT_FUNCTION_TIMEOUT = 3
 _DEFAULT_FUNCTION_MEMORY = 128
@@ -220,14 +229,66 @@ class Template:
         return dict(self.resolve_parameters(self.raw.get("Globals", {}).get("Function", {})))
 
     def resolve_parameters(self, value: Any) -> Any:
-        """Deep copy of ``value`` with ``{"Ref": <parameter with a default>}`` -> the default."""
+        """Deep copy of ``value`` as deployed with the parameter defaults: ``{"Ref": <parameter
+        with a default>}`` -> the default; ``Fn::If`` on a condition decidable from defaults ->
+        its branch (``AWS::NoValue`` drops the key or item); ``Fn::FindInMap`` with decidable
+        keys -> the mapped value. Anything else (Refs to resources, ``Fn::Sub`` ...) is kept."""
         if isinstance(value, dict):
             if set(value) == {"Ref"} and self._has_default(value["Ref"]):
                 return copy.deepcopy(self.raw["Parameters"][value["Ref"]]["Default"])
-            return {k: self.resolve_parameters(v) for k, v in value.items()}
+            if set(value) == {"Fn::If"}:
+                condition, when_true, when_false = value["Fn::If"]
+                decided = self._condition(condition)
+                if decided is not None:
+                    return self.resolve_parameters(when_true if decided else when_false)
+            if set(value) == {"Fn::FindInMap"}:
+                name, *keys = (self.resolve_parameters(v) for v in value["Fn::FindInMap"])
+                if all(isinstance(k, str | int) for k in (name, *keys)):
+                    entry: Any = self.raw.get("Mappings", {})[name]
+                    for key in keys:
+                        entry = entry[str(key)]
+                    return copy.deepcopy(entry)
+            resolved = {k: self.resolve_parameters(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v != _NO_VALUE}
         if isinstance(value, list):
-            return [self.resolve_parameters(v) for v in value]
+            items = [self.resolve_parameters(v) for v in value]
+            return [v for v in items if v != _NO_VALUE]
         return value
+
+    def _condition(self, name: str) -> bool | None:
+        """A named condition's value under the parameter defaults (None: not decidable)."""
+        return self._truth(self.raw.get("Conditions", {}).get(name))
+
+    def _truth(self, node: Any) -> bool | None:
+        if not (isinstance(node, dict) and len(node) == 1):
+            return None
+        ((function, args),) = node.items()
+        if function == "Condition":
+            return self._condition(args)
+        if function in ("Fn::And", "Fn::Or", "Fn::Not"):
+            values = [self._truth(arg) for arg in args]
+            if None in values:
+                return None
+            if function == "Fn::Not":
+                return not values[0]
+            return all(values) if function == "Fn::And" else any(values)
+        if function == "Fn::Equals":
+            left, right = (self._scalar(arg) for arg in args)
+            return None if left is None or right is None else left == right
+        return None
+
+    def _scalar(self, node: Any) -> str | None:
+        """A string value decidable from the parameter defaults (Refs, Fn::Join), else None."""
+        value = self.resolve_parameters(node)
+        if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+            delimiter, items = value["Fn::Join"]
+            if isinstance(items, str):  # a CommaDelimitedList default, as written
+                items = items.split(",")
+            parts = [self._scalar(item) for item in items]
+            return None if None in parts else str(delimiter).join(str(p) for p in parts)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+        return None
 
     def env_var_referencing(self, logical_id: str) -> str:
         """The Globals environment variable whose value is ``!Ref <logical_id>``."""

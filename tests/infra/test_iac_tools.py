@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.rules import check_parameters
 from infra.template import REPO_ROOT, Template
 
 pytestmark = pytest.mark.iac
@@ -155,13 +156,24 @@ def test_compose_deployer_passes_every_template_parameter(
     assert os.access(REPO_ROOT / script, os.X_OK)
     env = deployer["environment"]
     overrides = dict(pair.split("=", 1) for pair in env["SAM_PARAMETER_OVERRIDES"].split())
-    # The VPC attachment has no meaning inside LocalStack; every other parameter is passed.
-    vpc_only = {"SummarizeSubnetIds", "SummarizeSecurityGroupIds"}
-    assert set(overrides) == set(template.parameters) - vpc_only
-    assert overrides["OllamaHost"] == "http://ollama:11434"
+    # A host of your own (the compose `ollama`): the parameters of that path are all passed;
+    # those of the stack's own model host and network have no meaning inside LocalStack.
+    own_host_only = {
+        name
+        for name in template.parameters
+        if name.startswith(("ModelHost", "Vpc")) or name in ("OllamaNumParallel", "OllamaKeepAlive")
+    }
+    script_adds = {"SummarizeSubnetIds", "SummarizeSecurityGroupIds"}  # LocalStack's default VPC
+    alternatives = {"OllamaHost", "AlarmEmail"}  # the https host; an optional email
+    assert set(overrides) == set(template.parameters) - own_host_only - script_adds - alternatives
+    assert overrides["OllamaHostInVpc"] == "http://ollama:11434"
     for name, value in overrides.items():
-        if name != "OllamaHost" and name != "LogLevel":
+        if name not in ("OllamaHostInVpc", "LogLevel"):
             assert str(template.parameter_default(name)) == value, name
+    # What the script deploys passes the template's constraints and Rules.
+    deployed = {**overrides, "SummarizeSubnetIds": "subnet-1", "SummarizeSecurityGroupIds": "sg-1"}
+    assert check_parameters(template, deployed) == []
+    assert check_parameters(template, overrides)  # ... and needs the subnets it adds
     assert env["AWS_ENDPOINT_URL"] == "http://localstack:4566"
 
 

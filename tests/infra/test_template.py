@@ -21,9 +21,14 @@ from infra.template import (
     load_template,
     parse_template,
 )
+from tests.infra.iam import policy_statements
 
 INGEST = "IngestFunction"
 SUMMARIZE = "SummarizeFunction"
+
+
+def load_template_text(text: str) -> Template:
+    return Template(path=REPO_ROOT / "template.yaml", raw=parse_template(text))
 
 
 def of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -82,7 +87,10 @@ def test_function_spec_merges_globals_and_resolves_parameter_defaults(template: 
     assert ingest.import_paths == (ingest.code_uri, REPO_ROOT / "functions" / "core")
     env = ingest.environment
     assert env["DOCUMENTS_BUCKET"] == {"Ref": "DocumentsBucket"}  # resource: kept
-    assert env["OLLAMA_HOST"] == {"Ref": "OllamaHost"}  # parameter without default: kept
+    # With the defaults the stack runs the host: its private name (a Sub of resources: kept).
+    assert env["OLLAMA_HOST"] == {
+        "Fn::Sub": "http://${ModelHostDiscoveryService.Name}.${AWS::StackName}.internal:11434"
+    }
     assert env["OLLAMA_MODEL"] == template.parameter_default("OllamaModel")
     assert env["MAX_RECEIVE_COUNT"] == str(template.parameter_default("MaxReceiveCount"))
     summarize_env = template.function(SUMMARIZE).environment
@@ -94,8 +102,9 @@ def test_reader_errors_name_the_problem(template: Template) -> None:
         template.resource("Nope")
     with pytest.raises(TemplateError, match="not AWS::SQS::Queue"):
         template.queue("DocumentsTable")
+    no_default = load_template_text("Parameters: {Host: {Type: String}}\nResources: {}\n")
     with pytest.raises(TemplateError, match="no default"):
-        template.parameter_default("OllamaHost")
+        no_default.parameter_default("Host")
     with pytest.raises(TemplateError, match="SQS events"):
         template.sqs_event(INGEST)
 
@@ -111,7 +120,22 @@ def test_summarize_event_source_mapping(template: Template, transformed: dict[st
     assert esm["FunctionName"] == {"Ref": SUMMARIZE}
     assert esm["EventSourceArn"] == {"Fn::GetAtt": [event.queue_logical_id, "Arn"]}
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert esm["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaxConcurrency"}}
+    # hosts x slots with the stack's own model host, the parameter with yours
+    assert esm["ScalingConfig"] == {
+        "MaximumConcurrency": {
+            "Fn::If": [
+                "OwnModelHost",
+                {
+                    "Fn::FindInMap": [
+                        "SummarizeConcurrency",
+                        {"Ref": "ModelHostMaxCount"},
+                        {"Ref": "OllamaNumParallel"},
+                    ]
+                },
+                {"Ref": "MaxConcurrency"},
+            ]
+        }
+    }
     # One LLM job per invocation: each gets the whole function timeout.
     assert esm["BatchSize"] == event.batch_size == 1
     assert "MaximumBatchingWindowInSeconds" not in esm
@@ -154,8 +178,12 @@ def test_queue_redrives_to_the_dead_letter_queue(template: Template) -> None:
 
 def test_dead_letter_queue_depth_alarm(transformed: dict[str, Any]) -> None:
     alarms = of_type(transformed, "AWS::CloudWatch::Alarm")
-    assert len(alarms) == 1
-    (alarm,) = (a["Properties"] for a in alarms.values())
+    (alarm,) = (
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"].get("Dimensions", [{}])[0].get("Value")
+        == {"Fn::GetAtt": ["SummarizeDeadLetterQueue", "QueueName"]}
+    )
     assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Dimensions"] == [
@@ -204,7 +232,16 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         "DOCUMENTS_TABLE": {"Ref": "DocumentsTable"},
         "SUMMARIZE_QUEUE_URL": {"Ref": "SummarizeQueue"},
         "DEAD_LETTER_QUEUE_URL": {"Ref": "SummarizeDeadLetterQueue"},
-        "OLLAMA_HOST": {"Ref": "OllamaHost"},
+        "OLLAMA_HOST": {
+            "Fn::If": [
+                "OwnModelHost",
+                {
+                    "Fn::Sub": "http://${ModelHostDiscoveryService.Name}.${AWS::StackName}"
+                    ".internal:11434"
+                },
+                {"Fn::If": ["PrivateModelHost", {"Ref": "OllamaHostInVpc"}, {"Ref": "OllamaHost"}]},
+            ]
+        },
         "OLLAMA_MODEL": {"Ref": "OllamaModel"},
         "MAX_RECEIVE_COUNT": {"Ref": "MaxReceiveCount"},
         "API_TOKEN_PARAMETER": {"Ref": "ApiTokenParameterName"},
@@ -212,6 +249,8 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         "POWERTOOLS_METRICS_NAMESPACE": "Docsum",
         "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
         "LOG_LEVEL": {"Ref": "LogLevel"},
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
     }
     for logical_id, own in ((INGEST, {"API_ROOT_PATH": "/v1"}), (SUMMARIZE, {})):
         env = transformed["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
@@ -226,8 +265,9 @@ def test_api_root_path_is_the_stage(template: Template) -> None:
 
 def test_parameters(template: Template) -> None:
     params = template.parameters
-    assert set(params) == {
+    assert {
         "OllamaHost",
+        "OllamaHostInVpc",
         "OllamaModel",
         "MaxConcurrency",
         "MaxReceiveCount",
@@ -235,14 +275,16 @@ def test_parameters(template: Template) -> None:
         "LogLevel",
         "SummarizeSubnetIds",
         "SummarizeSecurityGroupIds",
-    }
-    assert "Default" not in params["OllamaHost"]
+    } <= set(params)
+    assert template.parameter_default("OllamaHost") == ""  # empty: the stack runs the host
     assert template.parameter_default("OllamaModel") == "gemma3:1b"
     assert template.parameter_default("ApiTokenParameterName") == "/docsum/api-tokens"
     assert template.parameter_default("LogLevel") == "INFO"
     assert params["MaxReceiveCount"]["Type"] == "Number"
     assert re.fullmatch(params["ApiTokenParameterName"]["AllowedPattern"], "/docsum/api-tokens")
-    assert re.fullmatch(params["OllamaHost"]["AllowedPattern"], "http://10.0.1.5:11434")
+    assert re.fullmatch(params["OllamaHost"]["AllowedPattern"], "https://ollama.example.com")
+    assert not re.fullmatch(params["OllamaHost"]["AllowedPattern"], "http://10.0.1.5:11434")
+    assert re.fullmatch(params["OllamaHostInVpc"]["AllowedPattern"], "http://10.0.1.5:11434")
 
 
 # ------------------------------------------------------------------------------------ IAM
@@ -265,9 +307,12 @@ def _resource_name(resource: Any) -> str:
 
 
 def _permissions(role: dict[str, Any]) -> set[tuple[str, str]]:
+    """Scoped grants; statements on ``*`` are test_iam_wildcards' business."""
     granted: set[tuple[str, str]] = set()
     for policy in role["Properties"].get("Policies", []):
-        for statement in policy["PolicyDocument"]["Statement"]:
+        for statement in policy_statements(policy["PolicyDocument"]):
+            if statement["Resource"] == "*":
+                continue
             assert statement["Effect"] == "Allow"
             assert "NotAction" not in statement
             assert "NotResource" not in statement
@@ -300,26 +345,23 @@ EXPECTED_PERMISSIONS = {
         ("s3:GetObject", "DocumentsBucket/*"),
         ("dynamodb:GetItem", "DocumentsTable"),
         ("dynamodb:UpdateItem", "DocumentsTable"),
+        ("sqs:ReceiveMessage", "SummarizeQueue"),  # the event source, this queue only
+        ("sqs:DeleteMessage", "SummarizeQueue"),
+        ("sqs:GetQueueAttributes", "SummarizeQueue"),
         ("sqs:ChangeMessageVisibility", "SummarizeQueue"),  # retry backoff
+        ("logs:CreateLogStream", "SummarizeFunctionLogGroup"),
+        ("logs:PutLogEvents", "SummarizeFunctionLogGroup"),
         ("sqs:SendMessage", "SummarizeDeadLetterQueue"),  # parks unprocessable messages
     },
 }
 
-# Managed policies SAM attaches by itself (not ours, hence not scoped by us):
-# - AWSLambdaBasicExecutionRole: CloudWatch Logs for every function;
-# - AWSXrayWriteOnlyAccess: because Tracing: Active;
-# - AWSLambdaSQSQueueExecutionRole: the SQS event source (receive/delete/attributes), which SAM
-#   adds for the Events: SQS entry;
-# - AWSLambdaVPCAccessExecutionRole: SAM adds it whenever VpcConfig is present, even as an !If
-#   that resolves to no VPC (SummarizeSubnetIds empty); its ENI actions are then never used.
-EXPECTED_MANAGED_POLICIES = {
+# Managed policies SAM attaches to the roles it makes (AWSLambdaBasicExecutionRole: logs;
+# AWSXrayWriteOnlyAccess: Tracing: Active). SummarizeFunction has its own role instead: SAM's
+# would also get AWSLambdaSQSQueueExecutionRole (every queue in the account) and
+# AWSLambdaVPCAccessExecutionRole (even with no VPC).
+EXPECTED_MANAGED_POLICIES: dict[str, set[str]] = {
     INGEST: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
-    SUMMARIZE: {
-        "AWSLambdaBasicExecutionRole",
-        "AWSXrayWriteOnlyAccess",
-        "AWSLambdaSQSQueueExecutionRole",
-        "AWSLambdaVPCAccessExecutionRole",
-    },
+    SUMMARIZE: set(),
 }
 
 
@@ -337,7 +379,12 @@ def test_iam_least_privilege(function: str, transformed: dict[str, Any]) -> None
 
 def test_no_other_roles_or_policies(transformed: dict[str, Any]) -> None:
     roles = of_type(transformed, "AWS::IAM::Role")
-    assert set(roles) == {f"{INGEST}Role", f"{SUMMARIZE}Role"}
+    assert set(roles) == {
+        f"{INGEST}Role",
+        f"{SUMMARIZE}Role",
+        "ModelHostTaskExecutionRole",
+        "ModelHostInstanceRole",
+    }
     assert not of_type(transformed, "AWS::IAM::Policy")
     assert not of_type(transformed, "AWS::IAM::ManagedPolicy")
 
@@ -433,7 +480,7 @@ def test_table_keys_billing_and_protection(template: Template) -> None:
 
 def test_log_groups_have_retention(template: Template) -> None:
     groups = template.logical_ids("AWS::Logs::LogGroup")
-    assert set(groups) == {f"{INGEST}LogGroup", f"{SUMMARIZE}LogGroup"}
+    assert set(groups) == {f"{INGEST}LogGroup", f"{SUMMARIZE}LogGroup", "ModelHostLogGroup"}
     for logical_id in groups:
         assert template.resource(logical_id)["RetentionInDays"] > 0
 
