@@ -16,7 +16,7 @@ IAC := .tools/iac
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(IAC)/bin:$(PATH)
 
 .PHONY: help up test lint fmt typecheck faults bench openapi model invoke-ingest invoke-summarize \
-	build deploy clean tools iac-tools
+	build deploy smoke clean tools iac-tools
 
 help:
 	@echo "make up      - run the whole pipeline locally (no Docker needed)"
@@ -26,6 +26,8 @@ help:
 	@echo "make model   - fetch the real gemma3:1b for the offline host (815 MB, once)"
 	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
 	@echo "make invoke-ingest / invoke-summarize - run a handler with an events/ file, no Docker"
+	@echo "make deploy  - build (and push the model-host image), then sam deploy (see README)"
+	@echo "make smoke API_URL=... TOKEN=... - check a deployed API end to end"
 
 $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found (needed for the Lambda runtime)"; exit 1; }
@@ -97,8 +99,12 @@ invoke-summarize: $(VENV)/.installed
 build: $(VENV)/.installed $(IAC)/.installed
 	$(PY) -m infra.build
 
-deploy: $(IAC)/.installed
+deploy: $(VENV)/.installed $(IAC)/.installed
 	bash infra/deploy.sh
+
+# Post-deploy check of a running API (also run against the embedded stack by tests/e2e).
+smoke: $(VENV)/.installed
+	$(PY) -m infra.smoke --api-url "$(API_URL)" --token "$(TOKEN)"
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-stack
