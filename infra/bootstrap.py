@@ -4,6 +4,11 @@ Everything is taken from template.yaml: the table's keys and billing mode, the q
 VisibilityTimeout, retention and RedrivePolicy, the bucket's versioning/encryption/public-access
 settings, and the environment variable names the functions read.
 
+Only the data plane the code talks to is created. The rest of the template (IAM roles, alarms
+and their topic, the VPC and its endpoints, the ECS model host and its scaling, Cloud Map) has
+no local counterpart and is ignored: locally the network is loopback, the LLM host is the one
+the stack starts (or ``OLLAMA_HOST``), and nothing enforces IAM.
+
 Works against moto (``mock_aws`` in-process, or a moto server), LocalStack or real AWS: with
 ``endpoint_url=None`` boto3 picks its default, which honours ``AWS_ENDPOINT_URL``. Idempotent:
 re-running reuses what exists and re-applies the queue attributes.
