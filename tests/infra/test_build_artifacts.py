@@ -35,7 +35,8 @@ API_TOKEN = "local-dev-token"  # the token in events/*.json
 SIZES_FILE = REPO_ROOT / ".aws-sam" / "artifact-sizes.json"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function + layers, unzipped
 # Parameters without a default need a local value; the summarize tests never reach Ollama.
-LOCAL_PARAMETER_VALUES = {"OllamaHost": "http://127.0.0.1:9"}
+# Values the template leaves to the cloud (the model hosts' private name): a closed local port.
+LOCAL_VALUES = {"OLLAMA_HOST": "http://127.0.0.1:9"}
 
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3.12"
 
@@ -168,8 +169,8 @@ def invoke(
     for name, value in function.environment.items():
         if isinstance(value, str):
             env[name] = value
-        elif value.get("Ref") in LOCAL_PARAMETER_VALUES:
-            env[name] = LOCAL_PARAMETER_VALUES[value["Ref"]]
+        elif name in LOCAL_VALUES:
+            env[name] = LOCAL_VALUES[name]
     env.update(resources.environment())
     unresolved = set(function.environment) - set(env)
     assert not unresolved, f"no local value for {unresolved}"
