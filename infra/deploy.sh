@@ -13,17 +13,18 @@
 #
 #   make deploy                                      # everything, the model host included
 #   MODEL_HOST_IMAGE_TAG=v1.2.0 make deploy          # an image already in ECR: no build
-#   OLLAMA_HOST=https://ollama.example.com make deploy                       # your host (TLS)
-#   OLLAMA_HOST_IN_VPC=http://10.0.1.5:11434 SUMMARIZE_SUBNET_IDS=subnet-a,subnet-b \
-#     SUMMARIZE_SECURITY_GROUP_IDS=sg-1 make deploy                          # your private host
+#   EXISTING_OLLAMA_HOST=https://ollama.example.com make deploy          # your host (TLS)
+#   EXISTING_OLLAMA_HOST_IN_VPC=http://10.0.1.5:11434 SUMMARIZE_SUBNET_IDS=subnet-a,subnet-b \
+#     SUMMARIZE_SECURITY_GROUP_IDS=sg-1 make deploy                       # your private host
 #
 # The environment is the configuration: every run passes all of it (a parameter not given
 # falls back to the template's default, not to the previous deploy's value).
 #
 # Environment (template parameter; defaults in brackets):
 #   STACK_NAME [docsum]   AWS_REGION / AWS_PROFILE: the usual AWS CLI settings
-#   OLLAMA_HOST (OllamaHost)  OLLAMA_HOST_IN_VPC (OllamaHostInVpc): your own host; neither:
-#                             the stack runs the model host
+#   EXISTING_OLLAMA_HOST (OllamaHost), EXISTING_OLLAMA_HOST_IN_VPC (OllamaHostInVpc): your own
+#                             host; neither: the stack runs the model host. (Not OLLAMA_HOST:
+#                             that is the ollama client's own setting, often set for local use.)
 #   SUMMARIZE_SUBNET_IDS, SUMMARIZE_SECURITY_GROUP_IDS, VPC_ID: existing network (see README)
 #   MODEL_HOST_IMAGE_REPOSITORY [docsum-ollama]  MODEL_HOST_IMAGE_TAG [built: <git sha>-<time>]
 #   MODEL_HOST_INSTANCE_TYPE [c7i.xlarge]  MODEL_HOST_GPU_COUNT [0]  MODEL_HOST_MIN_COUNT [1]
@@ -50,7 +51,7 @@ API_TOKEN_PARAMETER=${API_TOKEN_PARAMETER:-/docsum/api-tokens}
 OLLAMA_MODEL=${OLLAMA_MODEL:-gemma3:1b}
 REPOSITORY=${MODEL_HOST_IMAGE_REPOSITORY:-docsum-ollama}
 OWN_MODEL_HOST=0
-[[ -z ${OLLAMA_HOST:-} && -z ${OLLAMA_HOST_IN_VPC:-} ]] && OWN_MODEL_HOST=1
+[[ -z ${EXISTING_OLLAMA_HOST:-} && -z ${EXISTING_OLLAMA_HOST_IN_VPC:-} ]] && OWN_MODEL_HOST=1
 
 BUILD_IMAGE=0
 if [[ $OWN_MODEL_HOST == 1 && -z ${MODEL_HOST_IMAGE_TAG:-} ]]; then
@@ -67,8 +68,8 @@ overrides=(
   "ModelHostImageRepository=$REPOSITORY"
 )
 add() { [[ -n ${2:-} ]] && overrides+=("$1=$2"); return 0; }
-add OllamaHost "${OLLAMA_HOST:-}"
-add OllamaHostInVpc "${OLLAMA_HOST_IN_VPC:-}"
+add OllamaHost "${EXISTING_OLLAMA_HOST:-}"
+add OllamaHostInVpc "${EXISTING_OLLAMA_HOST_IN_VPC:-}"
 add SummarizeSubnetIds "${SUMMARIZE_SUBNET_IDS:-}"
 add SummarizeSecurityGroupIds "${SUMMARIZE_SECURITY_GROUP_IDS:-}"
 add VpcId "${VPC_ID:-}"

@@ -116,7 +116,11 @@ def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
         env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("OLLAMA_", "MODEL_HOST"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("EXISTING_OLLAMA", "MODEL_HOST"))
+            },
             "DRY_RUN": "1",
             "PY": sys.executable,
             "PYTHONPATH": str(REPO_ROOT),
@@ -130,7 +134,7 @@ def commands(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def test_deploy_pushes_the_image_before_sam_deploy_runs_it() -> None:
-    result = dry_run()
+    result = dry_run(OLLAMA_HOST="127.0.0.1:11434")  # a local client setting: not a parameter
     assert result.returncode == 0, result.stderr
     steps = commands(result)
     order = [
@@ -151,7 +155,10 @@ def test_deploy_pushes_the_image_before_sam_deploy_runs_it() -> None:
 
 
 def test_deploy_with_an_image_tag_or_your_own_host_builds_nothing() -> None:
-    for env in ({"MODEL_HOST_IMAGE_TAG": "v1.2.0"}, {"OLLAMA_HOST": "https://ollama.example.com"}):
+    for env in (
+        {"MODEL_HOST_IMAGE_TAG": "v1.2.0"},
+        {"EXISTING_OLLAMA_HOST": "https://ollama.example.com"},
+    ):
         result = dry_run(**env)
         assert result.returncode == 0, result.stderr
         steps = commands(result)
@@ -160,7 +167,7 @@ def test_deploy_with_an_image_tag_or_your_own_host_builds_nothing() -> None:
 
 
 def test_deploy_refuses_what_cloudformation_would_before_building() -> None:
-    result = dry_run(OLLAMA_HOST="http://10.0.1.5:11434")
+    result = dry_run(EXISTING_OLLAMA_HOST="http://10.0.1.5:11434")
     assert result.returncode == 1
     assert "refused: OllamaHost=" in result.stderr
     assert commands(result) == []  # nothing built, pushed or deployed
