@@ -500,3 +500,33 @@ def test_template_sources_exist(template: Template) -> None:
         assert template.function(logical_id).code_uri.is_dir(), logical_id
     for logical_id in template.logical_ids("AWS::Serverless::LayerVersion"):
         assert template.layer(logical_id).content_uri.is_dir(), logical_id
+
+
+def test_resolution_follows_the_defaults_through_conditions_and_mappings() -> None:
+    template = load_template_text(
+        "Parameters:\n"
+        "  Host: {Type: String, Default: ''}\n"
+        "  Subnets: {Type: CommaDelimitedList, Default: ''}\n"
+        "  Slots: {Type: Number, Default: 2}\n"
+        "  Other: {Type: String}\n"
+        "Mappings:\n"
+        "  Table: {'2': {Max: 3}}\n"
+        "Conditions:\n"
+        "  OwnHost: !Equals [!Ref Host, '']\n"
+        "  InVpc: !Not [!Equals [!Join ['', !Ref Subnets], '']]\n"
+        "  Both: !And [!Condition OwnHost, !Condition InVpc]\n"
+        "  Unknown: !Equals [!Ref Other, x]\n"
+        "Resources: {}\n"
+    )
+    resolve = template.resolve_parameters
+    assert resolve({"Fn::If": ["OwnHost", "own", "yours"]}) == "own"
+    assert (
+        resolve({"Fn::If": ["Both", "a", {"Fn::FindInMap": ["Table", {"Ref": "Slots"}, "Max"]}]})
+        == 3
+    )
+    # NoValue drops the key (and list items), like CloudFormation
+    assert resolve({"A": {"Fn::If": ["InVpc", 1, {"Ref": "AWS::NoValue"}]}, "B": 2}) == {"B": 2}
+    assert resolve([{"Fn::If": ["InVpc", 1, {"Ref": "AWS::NoValue"}]}, 2]) == [2]
+    # undecidable (a parameter without default): kept as written
+    undecided = {"Fn::If": ["Unknown", 1, 2]}
+    assert resolve(undecided) == undecided
