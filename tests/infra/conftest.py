@@ -81,8 +81,15 @@ class _NoManagedPolicies:
 
 
 @pytest.fixture(scope="session")
-def transformed(template: Template) -> Iterator[dict[str, Any]]:
+def transformed(template: Template) -> dict[str, Any]:
     """template.yaml after the AWS::Serverless transform, as CloudFormation would receive it."""
+    return sam_transform(template)
+
+
+def sam_transform(
+    template: Template, parameter_values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The AWS::Serverless transform of ``template`` (with these parameter values, if any)."""
     from samtranslator.translator.transform import transform
 
     raw: dict[str, Any] = json.loads(json.dumps(template.raw))
@@ -95,7 +102,8 @@ def transformed(template: Template) -> Iterator[dict[str, Any]]:
     saved = os.environ.get("AWS_DEFAULT_REGION")
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
     try:
-        yield transform(raw, {}, _NoManagedPolicies())
+        result: dict[str, Any] = transform(raw, parameter_values or {}, _NoManagedPolicies())
+        return result
     finally:
         if saved is None:
             os.environ.pop("AWS_DEFAULT_REGION", None)

@@ -17,6 +17,7 @@ import pytest
 
 from infra.rules import check_parameters, main
 from infra.template import REPO_ROOT, Template, TemplateError
+from tests.infra.conftest import sam_transform
 from tests.infra.iam import as_list, identity_policies, managed_policy_names, policy_statements
 
 SUMMARIZE = "SummarizeFunction"
@@ -237,6 +238,14 @@ def test_rules_use_only_rule_functions_the_checker_knows(template: Template) -> 
     )
     with pytest.raises(TemplateError, match="not supported"):
         check_parameters(bogus, {"ModelHostImageTag": "v1"})
+
+
+@pytest.mark.parametrize("case", ACCEPTED)
+def test_accepted_parameter_sets_pass_the_sam_transform(case: str, template: Template) -> None:
+    cfn = sam_transform(template, ACCEPTED[case])
+    # The conditions stay for CloudFormation to decide: one template serves every path.
+    assert props(cfn, SUMMARIZE)["VpcConfig"]["Fn::If"][0] == "SummarizeInVpc"
+    assert cfn["Resources"]["ModelHostService"]["Condition"] == "OwnModelHost"
 
 
 def test_transform_keeps_rules_and_mappings(
