@@ -189,7 +189,9 @@ def function_env(
         ollama_host=ollama_host,
         token=token,
         inherited=inherited,
-        extra={"POWERTOOLS_TRACE_DISABLED": "true", **(extra or {})},
+        # The harnesses measure and fuzz the pipeline, not the per-client rate limit (its own
+        # tests run it on the local stack), so it is off unless a caller asks for it.
+        extra={"POWERTOOLS_TRACE_DISABLED": "true", "RATE_LIMIT_REQUESTS": "0", **(extra or {})},
     )
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in template.function(function_id).import_paths)
     return env

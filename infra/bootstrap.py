@@ -36,16 +36,17 @@ from infra.template import Template, TemplateError, load_template
 
 
 def _env_names(template: Template | None = None) -> tuple[str, ...]:
-    """Globals environment variables that Ref the bucket, table, queue and (if any) the DLQ."""
+    """Environment variables that Ref the bucket, table, queue, DLQ and document-id secret."""
     template = template or load_template()
     ids = logical_ids(template)
     names = [
         template.env_var_referencing(ids.bucket),
         template.env_var_referencing(ids.table),
         template.env_var_referencing(ids.queue),
+        template.env_var_referencing(ids.dead_letter_queue),
     ]
     with contextlib.suppress(TemplateError):
-        names.append(template.env_var_referencing(ids.dead_letter_queue))
+        names.append(template.env_var_referencing(_single(template, SECRET_TYPE)))
     return tuple(names)
 
 
@@ -55,14 +56,23 @@ class LocalResources:
     table: str
     queue_url: str
     dead_letter_queue_url: str
+    document_id_secret_arn: str = ""
     env_names: tuple[str, ...] = field(default_factory=_env_names, repr=False)
-    """Variable names for (bucket, table, queue[, dead-letter queue]), from template.yaml."""
+    """Variable names for (bucket, table, queue, dead-letter queue[, secret]), from
+    template.yaml."""
 
     def environment(self) -> dict[str, str]:
         """The functions' environment variables that point at these resources: ``{
         "DOCUMENTS_BUCKET": ..., "DOCUMENTS_TABLE": ..., "SUMMARIZE_QUEUE_URL": ...,
-        "DEAD_LETTER_QUEUE_URL": ...}`` (names as template.yaml's Globals spell them)."""
-        values = (self.bucket, self.table, self.queue_url, self.dead_letter_queue_url)
+        "DEAD_LETTER_QUEUE_URL": ..., "DOCUMENT_ID_SECRET_ARN": ...}`` (names as template.yaml
+        spells them)."""
+        values = (
+            self.bucket,
+            self.table,
+            self.queue_url,
+            self.dead_letter_queue_url,
+            self.document_id_secret_arn,
+        )
         return dict(zip(self.env_names, values, strict=False))
 
 
@@ -72,6 +82,9 @@ class _LogicalIds:
     table: str
     queue: str
     dead_letter_queue: str
+
+
+SECRET_TYPE = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type
 
 
 def _single(template: Template, resource_type: str) -> str:
@@ -135,6 +148,12 @@ def create_resources(
 
     bucket = _create_bucket(s3, template, ids.bucket, physical_name(name_prefix, ids.bucket))
     table = _create_table(dynamodb, template, ids.table, physical_name(name_prefix, ids.table))
+    secret_arn = ""
+    if template.logical_ids(SECRET_TYPE):
+        secret_id = _single(template, SECRET_TYPE)
+        secret_arn = _create_secret(
+            session.client("secretsmanager", **kwargs), physical_name(name_prefix, secret_id)
+        )
 
     dlq_spec = template.queue(ids.dead_letter_queue)
     dlq_attributes: dict[str, str] = {}
@@ -163,6 +182,7 @@ def create_resources(
         table=table,
         queue_url=queue_url,
         dead_letter_queue_url=dlq_url,
+        document_id_secret_arn=secret_arn,
         env_names=_env_names(template),
     )
 
@@ -215,11 +235,32 @@ def _create_table(dynamodb: Any, template: Template, logical_id: str, name: str)
         props = template.resource(logical_id)
         if spec.billing_mode == "PROVISIONED":
             create["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        if spec.global_secondary_indexes:
+            create["GlobalSecondaryIndexes"] = [dict(i) for i in spec.global_secondary_indexes]
         dynamodb.create_table(**create)
     dynamodb.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
+    if spec.ttl_attribute:
+        # Emulators may not delete expired items; the code treats them as gone regardless.
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": spec.ttl_attribute, "Enabled": True},
+            )
     return name
+
+
+def _create_secret(secrets: Any, name: str) -> str:
+    """Like the template's GenerateSecretString: a random value, created once and kept."""
+    try:
+        return str(secrets.describe_secret(SecretId=name)["ARN"])
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+    value = secrets.get_random_password(PasswordLength=64, ExcludePunctuation=True)
+    return str(secrets.create_secret(Name=name, SecretString=value["RandomPassword"])["ARN"])
 
 
 def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:

@@ -2,12 +2,13 @@
 # Deploy template.yaml to an AWS account: check the parameters, build and push the model-host
 # image (when the stack runs its own host), sam build (+ bytecode), sam deploy.
 #
-# One-time: create the bearer-token parameter the API checks (comma-separated tokens; list old and
-# new together while rotating). SecureString with the AWS managed key aws/ssm, which the function
-# role can decrypt without extra KMS permissions:
+# One-time: create the bearer-token parameter the API checks (comma-separated `client:token`
+# entries, or `client:sha256:<hex>` hashes; list old and new together while rotating).
+# SecureString with the AWS managed key aws/ssm, which the function role can decrypt without
+# extra KMS permissions:
 #
 #   aws ssm put-parameter --name /docsum/api-tokens --type SecureString \
-#     --value "$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+#     --value "alice:$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
 #
 # Then:
 #
@@ -31,6 +32,7 @@
 #   MODEL_HOST_MAX_COUNT [1]  OLLAMA_NUM_PARALLEL [2]  OLLAMA_KEEP_ALIVE [-1]
 #   OLLAMA_MODEL [gemma3:1b]  MAX_CONCURRENCY [2] (your own host)  MAX_RECEIVE_COUNT [5]
 #   API_TOKEN_PARAMETER [/docsum/api-tokens]  LOG_LEVEL [INFO]  ALARM_EMAIL [none]
+#   RETENTION_DAYS [0: keep]  RATE_LIMIT_REQUESTS [600]  RATE_LIMIT_WINDOW_SECONDS [60]
 #   PARAMETER_OVERRIDES   more NAME=value pairs, space-separated, passed as they are
 #   DRY_RUN=1             print the commands that change something instead of running them
 set -euo pipefail
@@ -66,6 +68,9 @@ overrides=(
   "ApiTokenParameterName=$API_TOKEN_PARAMETER"
   "LogLevel=${LOG_LEVEL:-INFO}"
   "ModelHostImageRepository=$REPOSITORY"
+  "RetentionDays=${RETENTION_DAYS:-0}"
+  "RateLimitRequests=${RATE_LIMIT_REQUESTS:-600}"
+  "RateLimitWindowSeconds=${RATE_LIMIT_WINDOW_SECONDS:-60}"
 )
 add() { [[ -n ${2:-} ]] && overrides+=("$1=$2"); return 0; }
 add OllamaHost "${EXISTING_OLLAMA_HOST:-}"

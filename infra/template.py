@@ -168,6 +168,8 @@ class TableSpec:
     key_schema: tuple[Mapping[str, str], ...]
     attribute_definitions: tuple[Mapping[str, str], ...]
     billing_mode: str
+    global_secondary_indexes: tuple[Mapping[str, Any], ...] = ()
+    ttl_attribute: str | None = None
 
     @property
     def hash_key(self) -> str:
@@ -291,12 +293,18 @@ class Template:
         return None
 
     def env_var_referencing(self, logical_id: str) -> str:
-        """The Globals environment variable whose value is ``!Ref <logical_id>``."""
-        variables = self.raw.get("Globals", {}).get("Function", {}).get("Environment", {})
-        for name, value in variables.get("Variables", {}).items():
-            if value == {"Ref": logical_id}:
-                return str(name)
-        raise TemplateError(f"no Globals environment variable references {logical_id!r}")
+        """The environment variable whose value is ``!Ref <logical_id>``: in Globals, or else
+        in a function's own Environment."""
+        sources = [self.raw.get("Globals", {}).get("Function", {})] + [
+            res.get("Properties", {})
+            for res in self.raw.get("Resources", {}).values()
+            if res.get("Type") == "AWS::Serverless::Function"
+        ]
+        for source in sources:
+            for name, value in source.get("Environment", {}).get("Variables", {}).items():
+                if value == {"Ref": logical_id}:
+                    return str(name)
+        raise TemplateError(f"no function environment variable references {logical_id!r}")
 
     # --------------------------------------------------------------------- typed views
     def function(self, logical_id: str) -> FunctionSpec:
@@ -370,11 +378,14 @@ class Template:
     def table(self, logical_id: str) -> TableSpec:
         self._expect_type(logical_id, "AWS::DynamoDB::Table")
         props = self.resource(logical_id)
+        ttl = props.get("TimeToLiveSpecification", {})
         return TableSpec(
             logical_id=logical_id,
             key_schema=tuple(props["KeySchema"]),
             attribute_definitions=tuple(props["AttributeDefinitions"]),
             billing_mode=str(props.get("BillingMode", "PROVISIONED")),
+            global_secondary_indexes=tuple(props.get("GlobalSecondaryIndexes", [])),
+            ttl_attribute=ttl.get("AttributeName") if ttl.get("Enabled") else None,
         )
 
     def openapi_spec(self, api_logical_id: str = "DocumentsApi") -> dict[str, Any]:

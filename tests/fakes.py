@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import base64
+import math
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from docsum.errors import ContextOverflow, DocumentNotFound, LLMError, TextMissing
-from docsum.models import Document, Progress, Status, SummarizeRequest, Summary
+from docsum.errors import ContextOverflow, DocumentNotFound, InvalidCursor, LLMError, TextMissing
+from docsum.models import Document, DocumentPage, Progress, Status, SummarizeRequest, Summary
 from docsum.ports import ChatAnswer, ChatCall
 
 
@@ -52,25 +55,75 @@ class InMemoryTextStore:
             raise TextMissing(key)
         return self.objects[key]
 
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
 
 class InMemoryDocumentRepository:
     def __init__(self) -> None:
         self.items: dict[str, Document] = {}
+        self.tombstones: set[str] = set()
         self._lock = threading.Lock()
 
     def create(self, document: Document) -> bool:
         with self._lock:
-            if document.id in self.items:
+            current = self.items.get(document.id)
+            if current is not None and not current.expired(document.created_at):
                 return False
             self.items[document.id] = document.model_copy(deep=True)
+            self.tombstones.discard(document.id)
             return True
 
     def get(self, document_id: str) -> Document | None:
         found = self.items.get(document_id)
         return found.model_copy(deep=True) if found else None
 
+    def delete(self, document_id: str, now: datetime) -> bool:
+        with self._lock:
+            if self.items.pop(document_id, None) is None:
+                return False
+            self.tombstones.add(document_id)
+            return True
+
+    def was_deleted(self, document_id: str) -> bool:
+        return document_id in self.tombstones
+
+    def list_owned(
+        self, owner: str, limit: int, cursor: str | None, status: Status | None, now: datetime
+    ) -> DocumentPage:
+        # The cursor is the position (created_at, id) of the last item returned, like the index.
+        ordered = sorted(
+            (
+                d
+                for d in self.items.values()
+                if d.owner == owner and not d.expired(now) and status in (None, d.status)
+            ),
+            key=lambda d: (d.created_at, d.id),
+            reverse=True,
+        )
+        if cursor is not None:
+            try:
+                cursor_owner, created, doc_id = base64.urlsafe_b64decode(cursor).decode().split("|")
+            except ValueError as exc:
+                raise InvalidCursor(cursor) from exc
+            if cursor_owner != owner:
+                raise InvalidCursor(cursor)
+            ordered = [d for d in ordered if (d.created_at.isoformat(), d.id) < (created, doc_id)]
+        page = [d.model_copy(deep=True) for d in ordered[:limit]]
+        if len(ordered) <= limit:
+            return DocumentPage(items=page)
+        last = page[-1]
+        position = f"{owner}|{last.created_at.isoformat()}|{last.id}"
+        return DocumentPage(
+            items=page, next_cursor=base64.urlsafe_b64encode(position.encode()).decode()
+        )
+
+    def text_in_use(self, text_key: str) -> bool:
+        return any(d.text_key == text_key for d in self.items.values())
+
     def _change(self, document_id: str, allowed: bool, **changes: object) -> Document | None:
-        if not allowed:
+        # A deleted document has no record left to change: the worker cannot recreate it.
+        if not allowed or document_id not in self.items:
             return None
         current = self.items[document_id]
         self.items[document_id] = current.model_copy(update=changes, deep=True)
@@ -100,14 +153,18 @@ class InMemoryDocumentRepository:
 
     def mark_enqueued(self, document_id: str, generation: int, now: datetime) -> None:
         with self._lock:
-            doc = self.items[document_id]
+            doc = self.items.get(document_id)
+            if doc is None:
+                return None
             self._change(document_id, doc.generation == generation, enqueued_at=now)
 
     def claim(
         self, document_id: str, generation: int, now: datetime, lease_until: datetime
     ) -> Document | None:
         with self._lock:
-            doc = self.items[document_id]
+            doc = self.items.get(document_id)
+            if doc is None:
+                return None
             lease_free = doc.status != Status.PROCESSING or (
                 doc.processing_until is not None and doc.processing_until < now
             )
@@ -125,13 +182,17 @@ class InMemoryDocumentRepository:
         self, document_id: str, generation: int, progress: Progress, chunk_summaries: dict[str, str]
     ) -> None:
         with self._lock:
-            doc = self.items[document_id]
+            doc = self.items.get(document_id)
+            if doc is None:
+                return None
             ok = doc.generation == generation and doc.status == Status.PROCESSING
             self._change(document_id, ok, progress=progress, chunk_summaries=dict(chunk_summaries))
 
     def release(self, document_id: str, generation: int, now: datetime, reason: str) -> None:
         with self._lock:
-            doc = self.items[document_id]
+            doc = self.items.get(document_id)
+            if doc is None:
+                return None
             ok = doc.generation == generation and doc.status == Status.PROCESSING
             self._change(
                 document_id,
@@ -146,7 +207,9 @@ class InMemoryDocumentRepository:
         self, document_id: str, generation: int, summary: Summary, now: datetime
     ) -> bool:
         with self._lock:
-            doc = self.items[document_id]
+            doc = self.items.get(document_id)
+            if doc is None:
+                return False
             ok = doc.generation == generation and doc.summary_generation < generation
             return (
                 self._change(
@@ -171,7 +234,9 @@ class InMemoryDocumentRepository:
 
     def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
         with self._lock:
-            doc = self.items[document_id]
+            doc = self.items.get(document_id)
+            if doc is None:
+                return False
             ok = doc.generation == generation and doc.summary_generation < generation
             return (
                 self._change(
@@ -184,6 +249,23 @@ class InMemoryDocumentRepository:
                 )
                 is not None
             )
+
+
+class InMemoryRateLimiter:
+    """The same fixed windows as the DynamoDB limiter."""
+
+    def __init__(self, requests: int, window_seconds: int) -> None:
+        self.requests = requests
+        self.window = window_seconds
+        self.hits: Counter[tuple[str, int]] = Counter()
+
+    def hit(self, client: str, now: datetime) -> int | None:
+        epoch = now.timestamp()
+        window_start = int(epoch // self.window * self.window)
+        self.hits[client, window_start] += 1
+        if self.hits[client, window_start] <= self.requests:
+            return None
+        return max(1, math.ceil(window_start + self.window - epoch))
 
 
 @dataclass

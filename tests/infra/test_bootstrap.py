@@ -49,6 +49,18 @@ def test_creates_the_template_resources(template: Template) -> None:
     assert table["AttributeDefinitions"] == list(spec.attribute_definitions)
     assert table["BillingModeSummary"]["BillingMode"] == spec.billing_mode
     assert table["TableStatus"] == "ACTIVE"
+    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+    assert {name: (i["KeySchema"], i["Projection"]) for name, i in indexes.items()} == {
+        i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in spec.global_secondary_indexes
+    }
+    ttl = boto3.client("dynamodb", region_name=REGION).describe_time_to_live(
+        TableName=resources.table
+    )["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", spec.ttl_attribute)
+
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    key = secrets.get_secret_value(SecretId=resources.document_id_secret_arn)["SecretString"]
+    assert len(key) == 64
 
     sqs = boto3.client("sqs", region_name=REGION)
     attributes = sqs.get_queue_attributes(QueueUrl=resources.queue_url, AttributeNames=["All"])[
@@ -84,19 +96,22 @@ def test_environment_uses_the_template_variable_names(template: Template) -> Non
         template.env_var_referencing("DocumentsTable"): resources.table,
         template.env_var_referencing("SummarizeQueue"): resources.queue_url,
         template.env_var_referencing("SummarizeDeadLetterQueue"): resources.dead_letter_queue_url,
+        template.env_var_referencing("DocumentIdSecret"): resources.document_id_secret_arn,
     }
     assert set(env) == {
         "DOCUMENTS_BUCKET",
         "DOCUMENTS_TABLE",
         "SUMMARIZE_QUEUE_URL",
         "DEAD_LETTER_QUEUE_URL",
+        "DOCUMENT_ID_SECRET_ARN",
     }
     # Built by hand (e.g. for LocalStack), the names still come from template.yaml.
-    assert LocalResources("b", "t", "q", "d").environment() == {
+    assert LocalResources("b", "t", "q", "d", "s").environment() == {
         "DOCUMENTS_BUCKET": "b",
         "DOCUMENTS_TABLE": "t",
         "SUMMARIZE_QUEUE_URL": "q",
         "DEAD_LETTER_QUEUE_URL": "d",
+        "DOCUMENT_ID_SECRET_ARN": "s",
     }
 
 
@@ -161,5 +176,6 @@ def test_cli_prints_the_environment(moto_endpoint: str) -> None:
         "DOCUMENTS_TABLE",
         "SUMMARIZE_QUEUE_URL",
         "DEAD_LETTER_QUEUE_URL",
+        "DOCUMENT_ID_SECRET_ARN",
     }
     assert lines["SUMMARIZE_QUEUE_URL"].endswith("/cli-summarize-queue")

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from docsum.adapters.aws import OWNER_INDEX, TEXT_INDEX
+from docsum.models import Document
 
 from infra.template import (
     REPO_ROOT,
@@ -94,7 +96,15 @@ def test_function_spec_merges_globals_and_resolves_parameter_defaults(template: 
     assert env["OLLAMA_MODEL"] == template.parameter_default("OllamaModel")
     assert env["MAX_RECEIVE_COUNT"] == str(template.parameter_default("MaxReceiveCount"))
     summarize_env = template.function(SUMMARIZE).environment
-    assert {k: v for k, v in env.items() if k != "API_ROOT_PATH"} == summarize_env
+    ingest_only = {
+        "API_ROOT_PATH",
+        "DOCUMENT_ID_SECRET_ARN",
+        "RETENTION_DAYS",
+        "RATE_LIMIT_REQUESTS",
+        "RATE_LIMIT_WINDOW_SECONDS",
+    }
+    assert {k: v for k, v in env.items() if k not in ingest_only} == summarize_env
+    assert env["RETENTION_DAYS"] == str(template.parameter_default("RetentionDays"))
 
 
 def test_reader_errors_name_the_problem(template: Template) -> None:
@@ -252,7 +262,14 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
     }
-    for logical_id, own in ((INGEST, {"API_ROOT_PATH": "/v1"}), (SUMMARIZE, {})):
+    ingest_own = {
+        "API_ROOT_PATH": "/v1",
+        "DOCUMENT_ID_SECRET_ARN": {"Ref": "DocumentIdSecret"},
+        "RETENTION_DAYS": {"Ref": "RetentionDays"},
+        "RATE_LIMIT_REQUESTS": {"Ref": "RateLimitRequests"},
+        "RATE_LIMIT_WINDOW_SECONDS": {"Ref": "RateLimitWindowSeconds"},
+    }
+    for logical_id, own in ((INGEST, ingest_own), (SUMMARIZE, {})):
         env = transformed["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
         assert env == {**expected, **own}, logical_id
 
@@ -275,8 +292,13 @@ def test_parameters(template: Template) -> None:
         "LogLevel",
         "SummarizeSubnetIds",
         "SummarizeSecurityGroupIds",
+        "RetentionDays",
+        "RateLimitRequests",
+        "RateLimitWindowSeconds",
     } <= set(params)
     assert template.parameter_default("OllamaHost") == ""  # empty: the stack runs the host
+    assert template.parameter_default("RetentionDays") == 0  # unset: documents are kept
+    assert template.parameter_default("RateLimitRequests") > 0  # the limit is on by default
     assert template.parameter_default("OllamaModel") == "gemma3:1b"
     assert template.parameter_default("ApiTokenParameterName") == "/docsum/api-tokens"
     assert template.parameter_default("LogLevel") == "INFO"
@@ -303,6 +325,10 @@ def _resource_name(resource: Any) -> str:
         prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
         if text.startswith(prefix) and text[len(prefix) :] == "${ApiTokenParameterName}":
             return "ssm:ApiTokenParameterName"
+        if text == "${DocumentsTable.Arn}/index/*":
+            return "DocumentsTable/index/*"
+    if resource == {"Ref": "DocumentIdSecret"}:  # a secret's Ref is its ARN
+        return "DocumentIdSecret"
     raise AssertionError(f"unscoped or unexpected resource {resource!r}")
 
 
@@ -332,11 +358,16 @@ EXPECTED_PERMISSIONS = {
     INGEST: {
         ("s3:PutObject", "DocumentsBucket/*"),
         ("s3:GetObject", "DocumentsBucket/*"),
+        ("s3:DeleteObject", "DocumentsBucket/*"),  # DELETE /documents/{id}
+        ("s3:DeleteObjectVersion", "DocumentsBucket/*"),  # ... every version of its text
         ("s3:ListBucket", "DocumentsBucket"),  # readiness probe: HeadBucket
+        ("s3:ListBucketVersions", "DocumentsBucket"),  # finding those versions
         ("dynamodb:GetItem", "DocumentsTable"),
         ("dynamodb:PutItem", "DocumentsTable"),
         ("dynamodb:UpdateItem", "DocumentsTable"),
         ("dynamodb:DescribeTable", "DocumentsTable"),
+        ("dynamodb:Query", "DocumentsTable/index/*"),  # GET /documents; shared-text check
+        ("secretsmanager:GetSecretValue", "DocumentIdSecret"),  # the HMAC key of ids
         ("sqs:SendMessage", "SummarizeQueue"),
         ("sqs:GetQueueAttributes", "SummarizeQueue"),
         ("ssm:GetParameter", "ssm:ApiTokenParameterName"),
@@ -469,13 +500,50 @@ def test_bucket_policy_denies_plain_http(template: Template) -> None:
 def test_table_keys_billing_and_protection(template: Template) -> None:
     table = template.table("DocumentsTable")
     assert table.key_schema == ({"AttributeName": "id", "KeyType": "HASH"},)
-    assert table.attribute_definitions == ({"AttributeName": "id", "AttributeType": "S"},)
+    assert table.attribute_definitions == tuple(
+        {"AttributeName": name, "AttributeType": "S"}
+        for name in ("id", "owner", "created_at", "text_key")
+    )
     assert table.billing_mode == "PAY_PER_REQUEST"
     assert table.hash_key == "id"
     props = template.resource("DocumentsTable")
     assert props["SSESpecification"] == {"SSEEnabled": True}
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert "GlobalSecondaryIndexes" not in props
+    # The adapter queries these indexes by name and key: the template must say the same.
+    indexes = {i["IndexName"]: i for i in table.global_secondary_indexes}
+    assert set(indexes) == {OWNER_INDEX, TEXT_INDEX}
+    assert indexes[OWNER_INDEX]["KeySchema"] == [
+        {"AttributeName": "owner", "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    assert indexes[OWNER_INDEX]["Projection"] == {"ProjectionType": "ALL"}
+    assert indexes[TEXT_INDEX]["KeySchema"] == [{"AttributeName": "text_key", "KeyType": "HASH"}]
+    # TTL names the model's retention field (tombstones and rate-limit windows use it too).
+    assert table.ttl_attribute == "expires_at"
+    assert "expires_at" in Document.model_fields
+
+
+def test_retention_expires_texts_only_when_set(template: Template) -> None:
+    assert template.raw["Conditions"]["DocumentsExpire"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "RetentionDays"}, 0]}]
+    }
+    rules = template.raw["Resources"]["DocumentsBucket"]["Properties"]["LifecycleConfiguration"][
+        "Rules"
+    ]
+    [conditional] = [r for r in rules if "Fn::If" in r]
+    condition, rule, otherwise = conditional["Fn::If"]
+    assert condition == "DocumentsExpire"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert rule["Prefix"] == "documents/"  # every stored text (documents/<owner>/<digest>.txt)
+    assert rule["ExpirationInDays"] == {"Ref": "RetentionDays"}
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+
+
+def test_document_id_key_is_generated_and_kept(template: Template) -> None:
+    secret = template.raw["Resources"]["DocumentIdSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["DeletionPolicy"] == "Retain"  # ids depend on it, like the retained table
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
 
 
 def test_log_groups_have_retention(template: Template) -> None:

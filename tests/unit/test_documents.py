@@ -1,10 +1,11 @@
 from datetime import timedelta
 
 import pytest
+from docsum.documents import DEVELOPMENT_ID_SECRET
 from docsum.errors import DocumentNotFound, DocumentTooLarge
 from docsum.models import Status
 from docsum.settings import Settings
-from docsum.text import document_id
+from docsum.text import content_digest, document_id
 
 from tests.conftest import Fakes
 
@@ -14,7 +15,8 @@ def test_submit_stores_text_then_record_then_message(fakes: Fakes) -> None:
 
     doc = submission.document
     assert submission.created
-    assert doc.id == document_id("Some text.")
+    assert doc.id == document_id(DEVELOPMENT_ID_SECRET, "default", content_digest("Some text."))
+    assert doc.owner == "default"
     assert doc.status is Status.QUEUED
     assert fakes.store.objects[doc.text_key] == "Some text."
     assert fakes.repository.get(doc.id) == doc

@@ -2,17 +2,17 @@
 template.yaml). The fake is only trustworthy while both pass the same tests."""
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository, S3TextStore
-from docsum.errors import DocumentNotFound, TextMissing
+from docsum.adapters.aws import DynamoDocumentRepository, DynamoRateLimiter, S3TextStore
+from docsum.errors import DocumentNotFound, InvalidCursor, TextMissing
 from docsum.models import Document, Progress, Status, Summary, utc_now
-from docsum.ports import DocumentRepository
+from docsum.ports import DocumentRepository, RateLimiter
 
 from infra.bootstrap import LocalResources
-from tests.fakes import InMemoryDocumentRepository
+from tests.fakes import InMemoryDocumentRepository, InMemoryRateLimiter
 
 
 @pytest.fixture(params=["memory", "dynamodb"])
@@ -24,12 +24,20 @@ def repository(request: pytest.FixtureRequest) -> Iterator[DocumentRepository]:
         yield DynamoDocumentRepository(boto3.resource("dynamodb").Table(resources.table))
 
 
-def new_document(doc_id: str = "a" * 32) -> Document:
-    now = utc_now()
+def new_document(
+    doc_id: str = "a" * 32,
+    owner: str = "default",
+    created_at: datetime | None = None,
+    text_key: str | None = None,
+    expires_at: int | None = None,
+) -> Document:
+    now = created_at or utc_now()
     return Document(
         id=doc_id,
+        owner=owner,
+        expires_at=expires_at,
         title="T",
-        text_key=f"documents/{doc_id}.txt",
+        text_key=text_key or f"documents/{doc_id}.txt",
         text_chars=5,
         created_at=now,
         updated_at=now,
@@ -144,3 +152,157 @@ def test_s3_text_store(aws_env: LocalResources) -> None:
     assert store.get_text("documents/x.txt") == "héllo wörld"
     with pytest.raises(TextMissing):
         store.get_text("documents/missing.txt")
+
+
+def test_s3_delete_removes_every_version(aws_env: LocalResources) -> None:
+    s3 = boto3.client("s3")
+    store = S3TextStore(s3, aws_env.bucket)
+    store.put_text("documents/o/d.txt", "first")
+    store.put_text("documents/o/d.txt", "second")  # the bucket is versioned: two versions
+    store.put_text("documents/o/d.txt.keep", "another object")
+    store.delete("documents/o/d.txt")
+    left = s3.list_object_versions(Bucket=aws_env.bucket, Prefix="documents/o/")
+    assert [v["Key"] for v in left.get("Versions", [])] == ["documents/o/d.txt.keep"]
+    assert not left.get("DeleteMarkers")
+    store.delete("documents/o/absent.txt")  # absent is fine
+
+
+def test_delete_leaves_a_tombstone_nothing_can_revive(repository: DocumentRepository) -> None:
+    doc = new_document()
+    repository.create(doc)
+    now = utc_now()
+    assert repository.claim(doc.id, 1, now, now + timedelta(minutes=1)) is not None
+
+    assert repository.delete(doc.id, utc_now())
+    assert not repository.delete(doc.id, utc_now())  # already gone
+    assert repository.get(doc.id) is None
+    assert repository.was_deleted(doc.id)
+    assert not repository.was_deleted("b" * 32)
+    # A worker that was summarizing it can neither update nor recreate it.
+    repository.save_progress(doc.id, 1, Progress(chunks_done=1, chunks_total=2), {"k": "v"})
+    assert not repository.save_summary(doc.id, 1, SUMMARY, utc_now())
+    assert not repository.mark_failed(doc.id, 1, "late", utc_now())
+    repository.release(doc.id, 1, utc_now(), "late")
+    repository.mark_enqueued(doc.id, 1, utc_now())
+    assert repository.claim(doc.id, 1, utc_now(), utc_now() + timedelta(minutes=1)) is None
+    with pytest.raises(DocumentNotFound):
+        repository.request_summary(doc.id, utc_now(), "c")
+    assert repository.get(doc.id) is None
+    assert repository.list_owned("default", 10, None, None, utc_now()).items == []
+    # Submitting the same content again creates the document afresh.
+    again = new_document()
+    assert repository.create(again)
+    assert repository.get(doc.id) == again
+    assert not repository.was_deleted(doc.id)
+
+
+def test_an_expired_record_may_be_replaced(repository: DocumentRepository) -> None:
+    start = utc_now()
+    old = new_document(created_at=start, expires_at=int(start.timestamp()) + 60)
+    assert repository.create(old)
+    assert not repository.create(new_document(created_at=start + timedelta(seconds=30)))
+    fresh = new_document(created_at=start + timedelta(seconds=61))
+    assert repository.create(fresh)
+    assert repository.get(fresh.id) == fresh
+
+
+def test_list_owned_newest_first_in_pages(repository: DocumentRepository) -> None:
+    start = utc_now()
+    mine = [
+        new_document(f"{i:032x}", owner="alice", created_at=start + timedelta(seconds=i))
+        for i in range(5)
+    ]
+    for doc in mine:
+        repository.create(doc)
+    repository.create(new_document("f" * 32, owner="bob", created_at=start))
+    now = start + timedelta(minutes=1)
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = repository.list_owned("alice", 2, cursor, None, now)
+        pages += 1
+        assert len(page.items) <= 2
+        seen += [d.id for d in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [d.id for d in reversed(mine)]
+    assert pages in (3, 4)  # the last page may come back empty
+    assert [d.id for d in repository.list_owned("bob", 10, None, None, now).items] == ["f" * 32]
+
+    # Bob cannot continue Alice's listing, and garbage is refused.
+    first = repository.list_owned("alice", 2, None, None, now)
+    assert first.next_cursor is not None
+    with pytest.raises(InvalidCursor):
+        repository.list_owned("bob", 2, first.next_cursor, None, now)
+    with pytest.raises(InvalidCursor):
+        repository.list_owned("alice", 2, "not-a-cursor!", None, now)
+
+
+def test_list_owned_filters_by_status_and_hides_expired(repository: DocumentRepository) -> None:
+    start = utc_now()
+    docs = [
+        new_document(f"{i:032x}", owner="alice", created_at=start + timedelta(seconds=i))
+        for i in range(6)
+    ]
+    expiring = new_document(
+        "e" * 32, owner="alice", created_at=start, expires_at=int(start.timestamp()) + 30
+    )
+    for doc in [*docs, expiring]:
+        repository.create(doc)
+    for doc in docs[::2]:  # 0, 2, 4 done
+        repository.claim(doc.id, 1, start, start + timedelta(minutes=1))
+        repository.save_summary(doc.id, 1, SUMMARY, start)
+
+    now = start + timedelta(seconds=10)
+    listed = repository.list_owned("alice", 100, None, None, now).items
+    assert "e" * 32 in [d.id for d in listed]
+    later = start + timedelta(seconds=31)
+    listed = repository.list_owned("alice", 100, None, None, later).items
+    assert [d.id for d in listed] == [d.id for d in reversed(docs)]
+
+    done: list[str] = []
+    cursor = None
+    while True:  # a page size smaller than the matches: the filter must keep filling pages
+        page = repository.list_owned("alice", 2, cursor, Status.DONE, later)
+        done += [d.id for d in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert done == [docs[4].id, docs[2].id, docs[0].id]
+    queued = repository.list_owned("alice", 100, None, Status.QUEUED, later).items
+    assert [d.id for d in queued] == [docs[5].id, docs[3].id, docs[1].id]
+
+
+def test_text_in_use(repository: DocumentRepository) -> None:
+    shared = "documents/alice/digest.txt"
+    first = new_document("1" * 32, owner="alice", text_key=shared)
+    second = new_document("2" * 32, owner="alice", text_key=shared)
+    repository.create(first)
+    repository.create(second)
+    assert repository.text_in_use(shared)
+    repository.delete(first.id, utc_now())
+    assert repository.text_in_use(shared)
+    repository.delete(second.id, utc_now())
+    assert not repository.text_in_use(shared)
+    assert not repository.text_in_use("documents/alice/other.txt")
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def limiter(request: pytest.FixtureRequest) -> RateLimiter:
+    if request.param == "memory":
+        return InMemoryRateLimiter(requests=2, window_seconds=60)
+    resources: LocalResources = request.getfixturevalue("aws_env")
+    return DynamoRateLimiter(boto3.resource("dynamodb").Table(resources.table), 2, 60)
+
+
+def test_rate_limiter_fixed_windows_per_client(limiter: RateLimiter) -> None:
+    start = datetime(2026, 1, 1, 12, 0, 10, tzinfo=UTC)  # 10 s into a window
+    assert limiter.hit("alice", start) is None
+    assert limiter.hit("alice", start) is None
+    assert limiter.hit("alice", start) == 50  # until the window ends
+    assert limiter.hit("alice", start + timedelta(seconds=49.5)) == 1  # never 0
+    assert limiter.hit("bob", start) is None  # every client has its own window
+    assert limiter.hit("alice", start + timedelta(seconds=50)) is None  # the next window

@@ -1,13 +1,35 @@
+import hashlib
 import re
 
 import pytest
-from docsum.text import clean_summary, document_id, fit_to_limit, shape_summary
+from docsum.text import (
+    clean_summary,
+    content_digest,
+    document_id,
+    fit_to_limit,
+    shape_summary,
+    text_key,
+)
 
 
-def test_document_id_ignores_whitespace_differences() -> None:
-    assert document_id("Hello   world\n\n again") == document_id(" Hello world again ")
-    assert document_id("Hello world") != document_id("Hello, world")
-    assert re.fullmatch(r"[0-9a-f]{32}", document_id("x"))
+def test_content_digest_ignores_whitespace_differences() -> None:
+    assert content_digest("Hello   world\n\n again") == content_digest(" Hello world again ")
+    assert content_digest("Hello world") != content_digest("Hello, world")
+    assert content_digest("x") == hashlib.sha256(b"x").hexdigest()
+
+
+def test_document_id_is_a_keyed_hash_of_owner_content_and_options() -> None:
+    digest = content_digest("Hello world")
+    doc_id = document_id(b"k1", "alice", digest)
+    assert re.fullmatch(r"[0-9a-f]{32}", doc_id)
+    assert doc_id == document_id(b"k1", "alice", digest)
+    # Not derivable from the text alone: another key, owner or options give another id.
+    assert doc_id != document_id(b"k2", "alice", digest)
+    assert doc_id != document_id(b"k1", "bob", digest)
+    assert doc_id != document_id(b"k1", "alice", digest, "short/bullets/en")
+    assert doc_id not in (digest[:32], hashlib.sha256(b"Hello world").hexdigest()[:32])
+    # The text is stored once per (owner, content), whatever the options.
+    assert text_key("alice", digest) == f"documents/alice/{digest}.txt"
 
 
 @pytest.mark.parametrize(

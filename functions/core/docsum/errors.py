@@ -20,6 +20,10 @@ class InvalidDocument(DocsumError):
         self.field = field
 
 
+class InvalidCursor(DocsumError):
+    """A list cursor that is malformed or was issued to another client."""
+
+
 class DocumentTooLarge(DocsumError):
     def __init__(self, chars: int, limit: int) -> None:
         super().__init__(f"text has {chars} characters; the limit is {limit}")

@@ -8,6 +8,9 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 DOCUMENT_ID_PATTERN = r"^[0-9a-f]{32}$"
+# A client's name (from its `name:token` entry): also part of S3 keys, hence the narrow alphabet.
+CLIENT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+DEFAULT_OWNER = "default"
 
 
 def utc_now() -> datetime:
@@ -50,6 +53,7 @@ class Document(BaseModel):
     model_config = ConfigDict(validate_assignment=True)
 
     id: str
+    owner: str = DEFAULT_OWNER
     title: str | None = None
     status: Status = Status.QUEUED
     text_key: str
@@ -72,6 +76,25 @@ class Document(BaseModel):
     progress: Progress | None = None
     # Partial results of a chunked summarization, kept so a retry does not redo finished chunks.
     chunk_summaries: dict[str, str] = Field(default_factory=dict)
+    # Retention: epoch seconds (DynamoDB TTL's format) after which the document is gone. TTL
+    # deletes lazily (and moto never does), so reads treat an expired document as absent.
+    expires_at: int | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now.timestamp()
+
+    @property
+    def object_keys(self) -> list[str]:
+        """S3 objects this document stores (a delete removes those no other document uses)."""
+        return [self.text_key]
+
+
+class DocumentPage(BaseModel):
+    """One page of an owner's documents, newest first; `next_cursor` (opaque) asks for the
+    next page, None on the last."""
+
+    items: list[Document]
+    next_cursor: str | None = None
 
 
 class SummarizeRequest(BaseModel):

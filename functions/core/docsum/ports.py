@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from docsum.models import Document, Progress, SummarizeRequest, Summary
+from docsum.models import Document, DocumentPage, Progress, Status, SummarizeRequest, Summary
 
 
 class MetricsRecorder(Protocol):
@@ -25,16 +25,42 @@ class TextStore(Protocol):
         """Raises `TextMissing` when the object does not exist."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the object, every stored version of it included; absent is fine."""
+        ...
+
 
 class DocumentRepository(Protocol):
     """DynamoDB semantics: every state change is a conditional write, so concurrent or late
     deliveries cannot undo each other's work."""
 
     def create(self, document: Document) -> bool:
-        """Insert if no document has this id; False when one already exists."""
+        """Insert if no document has this id (a deleted one's tombstone does not count); False
+        when one already exists."""
         ...
 
-    def get(self, document_id: str) -> Document | None: ...
+    def get(self, document_id: str) -> Document | None:
+        """None when absent or deleted (expiry is the caller's business: it has the clock)."""
+        ...
+
+    def delete(self, document_id: str, now: datetime) -> bool:
+        """Replace the record by a tombstone that keeps only the id, so the worker's
+        conditional writes can never recreate or update it and its late messages are known
+        for what they are. False when there was no document."""
+        ...
+
+    def was_deleted(self, document_id: str) -> bool: ...
+
+    def list_owned(
+        self, owner: str, limit: int, cursor: str | None, status: Status | None, now: datetime
+    ) -> DocumentPage:
+        """The owner's live documents, newest first, from the (owner, created_at) index.
+        Raises `InvalidCursor` for a cursor this owner was not given."""
+        ...
+
+    def text_in_use(self, text_key: str) -> bool:
+        """Whether any document still refers to this S3 object."""
+        ...
 
     def request_summary(self, document_id: str, now: datetime, correlation_id: str) -> Document:
         """Start a new generation (re-summarize): status `queued`, attempts 0. The current
@@ -67,6 +93,12 @@ class DocumentRepository(Protocol):
 
     def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
         """`failed` with the reason, unless the generation is stale or already done."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def hit(self, client: str, now: datetime) -> int | None:
+        """Count one request of `client`; seconds until it may retry when over its limit."""
         ...
 
 

@@ -26,10 +26,25 @@ class Settings(BaseSettings):
     # covers a crash between the DynamoDB write and the SQS send (the worker ignores extras).
     requeue_after_seconds: int = Field(default=60, ge=0)
 
-    # Auth: comma-separated bearer tokens (rotation: old and new both listed), or the name of
-    # an SSM SecureString holding them. Neither set → auth is off (local use only).
+    # Auth: comma-separated `name:token` entries (a bare token is client `default`; one name
+    # listed twice: a rotation; `name:sha256:<hex>` stores a token's hash), or the name of an
+    # SSM SecureString holding them. Neither set → auth is off (local use only).
     api_token: SecretStr | None = None
     api_token_parameter: str | None = None
+
+    # Document ids are HMAC-SHA256(secret, owner, content, options). In the cloud the secret is
+    # a Secrets Manager secret the template generates (its ARN); locally the stack creates one
+    # the same way, or DOCUMENT_ID_SECRET gives it directly. Neither: a fixed development key.
+    document_id_secret: SecretStr | None = None
+    document_id_secret_arn: str | None = None
+
+    # Per-client fixed-window rate limit (a DynamoDB counter, so it holds across instances);
+    # 0 requests: no limit.
+    rate_limit_requests: int = Field(default=0, ge=0)
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+
+    # Documents (records and texts) expire this many days after submission; 0: kept forever.
+    retention_days: int = Field(default=0, ge=0)
 
     # LLM (Ollama).
     ollama_host: str = "http://127.0.0.1:11434"

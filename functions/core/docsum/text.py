@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 
 _SENTENCE_END = re.compile(r"[.!?…。！？](?:[\"'”’)\]]*)(?=\s|$)")
@@ -23,9 +24,23 @@ def normalize_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-def document_id(text: str) -> str:
-    """Content address: the same text (whitespace aside) always gets the same id."""
-    return hashlib.sha256(normalize_whitespace(text).encode("utf-8")).hexdigest()[:32]
+def content_digest(text: str) -> str:
+    """SHA-256 of the text with whitespace normalised: the same text, whitespace aside, is the
+    same content."""
+    return hashlib.sha256(normalize_whitespace(text).encode("utf-8")).hexdigest()
+
+
+def document_id(secret: bytes, owner: str, digest: str, options_key: str = "") -> str:
+    """A keyed hash of (owner, content, options): the same client submitting the same content
+    with the same options gets the same id, yet nobody without the secret can derive an id
+    from a text. Newlines separate the parts; none of them can contain one."""
+    message = "\n".join((owner, digest, options_key)).encode("utf-8")
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
+
+
+def text_key(owner: str, digest: str) -> str:
+    """Where an owner's text lives in S3: once per (owner, content), whatever the options."""
+    return f"documents/{owner}/{digest}.txt"
 
 
 def clean_summary(raw: str) -> str:

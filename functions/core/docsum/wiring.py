@@ -9,10 +9,15 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from docsum.adapters.aws import DynamoDocumentRepository, S3TextStore, SqsWorkQueue
-from docsum.documents import DocumentService
+from docsum.adapters.aws import (
+    DynamoDocumentRepository,
+    DynamoRateLimiter,
+    S3TextStore,
+    SqsWorkQueue,
+)
+from docsum.documents import DEVELOPMENT_ID_SECRET, DocumentService
 from docsum.observability import EMF_METRICS
-from docsum.ports import LanguageModel
+from docsum.ports import LanguageModel, RateLimiter
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
 from docsum.worker import SummarizeWorker
@@ -37,6 +42,18 @@ class AwsClients:
         )
 
 
+def document_id_secret(settings: Settings) -> bytes:
+    """The HMAC key of document ids: given directly, or read from the Secrets Manager secret
+    the template generates. It must never change: ids depend on it."""
+    if settings.document_id_secret is not None:
+        return settings.document_id_secret.get_secret_value().encode()
+    if settings.document_id_secret_arn:
+        secrets = boto3.client("secretsmanager", config=_BOTO_CONFIG)
+        value = secrets.get_secret_value(SecretId=settings.document_id_secret_arn)
+        return str(value["SecretString"]).encode()
+    return DEVELOPMENT_ID_SECRET
+
+
 def document_service(settings: Settings, clients: AwsClients) -> DocumentService:
     return DocumentService(
         S3TextStore(clients.s3, settings.documents_bucket),
@@ -44,6 +61,17 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
         settings,
         metrics=EMF_METRICS,
+        id_secret=lambda: document_id_secret(settings),
+    )
+
+
+def rate_limiter(settings: Settings, clients: AwsClients) -> RateLimiter | None:
+    if not settings.rate_limit_requests:
+        return None
+    return DynamoRateLimiter(
+        clients.dynamodb.Table(settings.documents_table),
+        settings.rate_limit_requests,
+        settings.rate_limit_window_seconds,
     )
 
 

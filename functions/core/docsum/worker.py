@@ -10,7 +10,9 @@ state change a conditional write. What the worker does with each kind of failure
   the reason, message consumed (retrying cannot help; re-summarize is the way back);
 - a message that cannot be processed at all (malformed, unknown document): parked in the DLQ
   at once, its document (if it can be identified) marked `failed`;
-- duplicate or stale deliveries: consumed without an LLM call.
+- duplicate or stale deliveries, and deliveries for a deleted or expired document: consumed
+  without an LLM call (a delete always wins over a summarization in flight: every write below
+  is conditional on a record the delete has replaced by a tombstone).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Outcome(StrEnum):
     STALE = "stale"
     SUPERSEDED = "superseded"
     PARKED = "parked"  # moved to the dead-letter queue at once
+    GONE = "gone"  # the document was deleted or has expired
 
 
 class RetryLater(Exception):
@@ -94,6 +97,11 @@ class SummarizeWorker:
         self, request: SummarizeRequest, delivery: Delivery, lease_seconds: float
     ) -> Outcome:
         document = self._repository.get(request.document_id)
+        if (document is None and self._repository.was_deleted(request.document_id)) or (
+            document is not None and document.expired(self._clock())
+        ):
+            logger.info("document deleted or expired: message consumed")
+            return Outcome.GONE
         if document is None:
             self._queue.dead_letter(delivery.body, "unknown document")
             logger.error("message for an unknown document parked in the DLQ")
@@ -160,6 +168,9 @@ class SummarizeWorker:
 
     def _not_claimed(self, request: SummarizeRequest, delivery: Delivery) -> Outcome:
         current = self._repository.get(request.document_id)
+        if current is None and self._repository.was_deleted(request.document_id):
+            logger.info("document deleted meanwhile: message consumed")
+            return Outcome.GONE
         if current is not None:
             skip = self._skip_reason(current, request)
             if skip is not None:

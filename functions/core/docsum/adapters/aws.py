@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
-from datetime import UTC, datetime
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from docsum.errors import DocumentNotFound, TextMissing
-from docsum.models import Document, Progress, Status, SummarizeRequest, Summary
+from docsum.errors import DocumentNotFound, InvalidCursor, TextMissing
+from docsum.models import (
+    DOCUMENT_ID_PATTERN,
+    Document,
+    DocumentPage,
+    Progress,
+    Status,
+    SummarizeRequest,
+    Summary,
+)
+
+# The table's secondary indexes (template.yaml declares them; a test keeps the two in step).
+OWNER_INDEX = "by-owner"  # owner, created_at: an owner's documents, newest first
+TEXT_INDEX = "by-text"  # text_key: which documents use a stored text
+# A tombstone outlives every message that may still name its document: the DLQ keeps messages
+# 14 days, and a redrive can bring one back within them.
+TOMBSTONE_LIFETIME = timedelta(days=15)
 
 
 def _is(exc: ClientError, *codes: str) -> bool:
@@ -39,6 +60,17 @@ class S3TextStore:
                 raise TextMissing(f"s3://{self._bucket}/{key} does not exist") from exc
             raise
         return str(body.decode("utf-8"))
+
+    def delete(self, key: str) -> None:
+        # The bucket is versioned: deleting only the current version would keep the text
+        # recoverable, so every version (and delete marker) of the key goes.
+        paginator = self._s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=key):
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                if entry["Key"] == key:
+                    self._s3.delete_object(
+                        Bucket=self._bucket, Key=key, VersionId=entry["VersionId"]
+                    )
 
 
 def _iso(moment: datetime) -> str:
@@ -84,9 +116,13 @@ class DynamoDocumentRepository:
         self._table = table
 
     def create(self, document: Document) -> bool:
+        # A tombstone, or a record past its expiry that TTL has not removed yet, may be replaced.
         try:
             self._table.put_item(
-                Item=_to_item(document), ConditionExpression="attribute_not_exists(id)"
+                Item=_to_item(document),
+                ConditionExpression="attribute_not_exists(id) OR attribute_exists(deleted_at) "
+                "OR expires_at <= :now",
+                ExpressionAttributeValues={":now": int(document.created_at.timestamp())},
             )
         except ClientError as exc:
             if _is(exc, "ConditionalCheckFailedException"):
@@ -94,9 +130,80 @@ class DynamoDocumentRepository:
             raise
         return True
 
+    def _item(self, document_id: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self._table.get_item(
+            Key={"id": document_id}, ConsistentRead=True
+        ).get("Item")
+        return item
+
     def get(self, document_id: str) -> Document | None:
-        item = self._table.get_item(Key={"id": document_id}, ConsistentRead=True).get("Item")
-        return _from_item(item) if item else None
+        item = self._item(document_id)
+        return _from_item(item) if item and "deleted_at" not in item else None
+
+    def delete(self, document_id: str, now: datetime) -> bool:
+        tombstone = {
+            "id": document_id,
+            "deleted_at": _iso(now),
+            "expires_at": int((now + TOMBSTONE_LIFETIME).timestamp()),
+        }
+        try:
+            self._table.put_item(
+                Item=tombstone,
+                ConditionExpression="attribute_exists(id) AND attribute_not_exists(deleted_at)",
+            )
+        except ClientError as exc:
+            if _is(exc, "ConditionalCheckFailedException"):
+                return False
+            raise
+        return True
+
+    def was_deleted(self, document_id: str) -> bool:
+        item = self._item(document_id)
+        return item is not None and "deleted_at" in item
+
+    def list_owned(
+        self, owner: str, limit: int, cursor: str | None, status: Status | None, now: datetime
+    ) -> DocumentPage:
+        live = Attr("expires_at").not_exists() | Attr("expires_at").gt(int(now.timestamp()))
+        wanted = live & Attr("status").eq(status.value) if status else live
+        start = _decode_cursor(cursor, owner) if cursor else None
+        items: list[Document] = []
+        # DynamoDB applies Limit before the filter: ask for what is still missing until the
+        # page is full or the owner's partition ends.
+        while True:
+            query: dict[str, Any] = {
+                "IndexName": OWNER_INDEX,
+                "KeyConditionExpression": Key("owner").eq(owner),
+                "FilterExpression": wanted,
+                "ScanIndexForward": False,
+                "Limit": limit - len(items),
+            }
+            if start:
+                query["ExclusiveStartKey"] = start
+            result = self._table.query(**query)
+            items.extend(_from_item(item) for item in result.get("Items", []))
+            start = result.get("LastEvaluatedKey")
+            if start is None:
+                return DocumentPage(items=items)
+            if len(items) >= limit:
+                return DocumentPage(items=items, next_cursor=_encode_cursor(start))
+
+    def text_in_use(self, text_key: str) -> bool:
+        # The index is eventually consistent: confirm each hit with a consistent read (the
+        # document being deleted may still be listed there).
+        query: dict[str, Any] = {
+            "IndexName": TEXT_INDEX,
+            "KeyConditionExpression": Key("text_key").eq(text_key),
+        }
+        while True:
+            result = self._table.query(**query)
+            for hit in result.get("Items", []):
+                document = self.get(str(hit["id"]))
+                if document is not None and document.text_key == text_key:
+                    return True
+            if "LastEvaluatedKey" not in result:
+                return False
+            query["ExclusiveStartKey"] = result["LastEvaluatedKey"]
 
     def _update(
         self,
@@ -132,7 +239,7 @@ class DynamoDocumentRepository:
             "SET generation = generation + :one, #status = :queued, attempts = :zero, "
             "updated_at = :now, enqueued_at = :now, correlation_id = :cid "
             "REMOVE #error, processing_until, progress, chunk_summaries",
-            "attribute_exists(id)",
+            "attribute_exists(id) AND attribute_not_exists(deleted_at)",
             {
                 ":one": 1,
                 ":zero": 0,
@@ -240,6 +347,55 @@ class DynamoDocumentRepository:
             {"#error": "error"},
         )
         return failed is not None
+
+
+_CURSOR_KEYS = {"id", "owner", "created_at"}
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
+    """The index position a cursor names; only the owner it was issued to may use it."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error) as exc:
+        raise InvalidCursor("cursor is not one this API issued") from exc
+    if (
+        not isinstance(key, dict)
+        or set(key) != _CURSOR_KEYS
+        or not all(isinstance(v, str) for v in key.values())
+        or key["owner"] != owner
+        or not re.fullmatch(DOCUMENT_ID_PATTERN, key["id"])
+    ):
+        raise InvalidCursor("cursor is not one this API issued")
+    return key
+
+
+class DynamoRateLimiter:
+    """Fixed-window counter per client: one atomic ADD per request on an item that expires
+    (TTL) with its window, so the limit holds across every Lambda instance. The items share
+    the documents table; their ids cannot collide with document ids (32 hex characters)."""
+
+    def __init__(self, table: Any, requests: int, window_seconds: int) -> None:
+        self._table = table
+        self._requests = requests
+        self._window = window_seconds
+
+    def hit(self, client: str, now: datetime) -> int | None:
+        epoch = now.timestamp()
+        window_start = int(epoch // self._window * self._window)
+        window_end = window_start + self._window
+        result = self._table.update_item(
+            Key={"id": f"rate-limit#{client}#{window_start}"},
+            UpdateExpression="ADD hits :one SET expires_at = :end",
+            ExpressionAttributeValues={":one": 1, ":end": window_end},
+            ReturnValues="UPDATED_NEW",
+        )
+        if int(result["Attributes"]["hits"]) <= self._requests:
+            return None
+        return max(1, math.ceil(window_end - epoch))
 
 
 class SqsWorkQueue:

@@ -1,0 +1,158 @@
+"""Ownership, listing, deletion and retention in the use cases (in-memory fakes)."""
+
+from datetime import timedelta
+
+import pytest
+from docsum.errors import DocumentNotFound
+from docsum.models import Status
+from docsum.ports import ChatAnswer, ChatCall
+from docsum.settings import Settings
+from docsum.worker import Delivery, Outcome
+
+from tests.conftest import Fakes
+
+
+def deliver(fakes: Fakes, document_id: str) -> Outcome:
+    [request] = [m for m in fakes.queue.sent if m.document_id == document_id][-1:]
+    delivery = Delivery(body=request.model_dump_json(), receive_count=1, receipt_handle="rh")
+    return fakes.worker.process(delivery, lease_seconds=60)
+
+
+def test_documents_belong_to_their_client(fakes: Fakes) -> None:
+    alice = fakes.service.submit("Shared words.", None, "a", owner="alice").document
+    bob = fakes.service.submit("Shared words.", None, "b", owner="bob")
+
+    # The same text is another document for another client: no duplicate across clients.
+    assert bob.created
+    assert bob.document.id != alice.id
+    assert (alice.owner, bob.document.owner) == ("alice", "bob")
+    assert alice.text_key != bob.document.text_key
+    assert len(fakes.queue.sent) == 2
+    # Within a client it is a duplicate.
+    assert not fakes.service.submit("Shared  words.", None, "c", owner="alice").created
+
+    # Another client's id behaves exactly like an unknown one.
+    assert fakes.service.get(alice.id, "alice").id == alice.id
+    for attempt in (
+        lambda: fakes.service.get(alice.id, "bob"),
+        lambda: fakes.service.resummarize(alice.id, "r", "bob"),
+        lambda: fakes.service.delete(alice.id, "bob"),
+    ):
+        with pytest.raises(DocumentNotFound):
+            attempt()
+    assert fakes.repository.items[alice.id].generation == 1  # untouched by bob
+    assert [d.id for d in fakes.service.list("bob").items] == [bob.document.id]
+
+
+def test_delete_removes_record_and_text(fakes: Fakes) -> None:
+    doc = fakes.service.submit("Gone soon.", None, "a", owner="alice").document
+    assert doc.text_key in fakes.store.objects
+
+    fakes.service.delete(doc.id, "alice")
+
+    assert doc.text_key not in fakes.store.objects
+    with pytest.raises(DocumentNotFound):
+        fakes.service.get(doc.id, "alice")
+    with pytest.raises(DocumentNotFound):
+        fakes.service.delete(doc.id, "alice")
+    assert fakes.service.list("alice").items == []
+    assert fakes.metrics.counts["DocumentsDeleted"] == 1
+
+
+def test_delete_keeps_a_text_another_document_of_the_owner_uses(fakes: Fakes) -> None:
+    """Other summary options of the same content share the text (one S3 object per owner and
+    content); deleting one of them must not take the text from the other."""
+    doc = fakes.service.submit("Shared text.", None, "a", owner="alice").document
+    sibling = doc.model_copy(update={"id": "5" * 32})
+    assert fakes.repository.create(sibling)
+
+    fakes.service.delete(doc.id, "alice")
+    assert fakes.store.objects[doc.text_key] == "Shared text."
+
+    fakes.service.delete(sibling.id, "alice")
+    assert doc.text_key not in fakes.store.objects
+
+
+def test_late_message_of_a_deleted_document_is_consumed_without_llm_call(fakes: Fakes) -> None:
+    doc = fakes.service.submit("Deleted before its turn.", None, "a").document
+    fakes.service.delete(doc.id)
+
+    assert deliver(fakes, doc.id) is Outcome.GONE
+    assert fakes.llm.calls == []
+    assert fakes.queue.dead_letters == []
+    assert fakes.queue.retries == []
+
+
+def test_delete_during_summarization_wins(fakes: Fakes) -> None:
+    doc = fakes.service.submit("Being summarized right now.", None, "a").document
+    answer = fakes.llm.chat
+
+    def delete_meanwhile(call: ChatCall) -> ChatAnswer:
+        fakes.service.delete(doc.id)  # the client deletes while the model is working
+        return answer(call)
+
+    fakes.llm.chat = delete_meanwhile  # type: ignore[method-assign]
+    assert deliver(fakes, doc.id) is Outcome.SUPERSEDED
+    assert doc.id not in fakes.repository.items  # not recreated by the summary write
+    assert fakes.repository.was_deleted(doc.id)
+    assert doc.text_key not in fakes.store.objects
+    # Its redelivery is consumed with no further LLM call.
+    calls = len(fakes.llm.calls)
+    assert deliver(fakes, doc.id) is Outcome.GONE
+    assert len(fakes.llm.calls) == calls
+
+
+def test_a_message_for_a_document_that_never_existed_is_still_parked(fakes: Fakes) -> None:
+    doc = fakes.service.submit("Soon unknown.", None, "a").document
+    del fakes.repository.items[doc.id]  # no tombstone: it never existed as far as we know
+    assert deliver(fakes, doc.id) is Outcome.PARKED
+    assert len(fakes.queue.dead_letters) == 1
+
+
+def test_list_pages_newest_first_with_a_status_filter(fakes: Fakes) -> None:
+    ids = []
+    for i in range(5):
+        ids.append(fakes.service.submit(f"Text number {i}.", None, "a", owner="alice").document.id)
+        fakes.clock.advance(seconds=1)
+    deliver(fakes, ids[1])
+
+    first = fakes.service.list("alice", limit=2)
+    assert [d.id for d in first.items] == [ids[4], ids[3]]
+    second = fakes.service.list("alice", limit=2, cursor=first.next_cursor)
+    assert [d.id for d in second.items] == [ids[2], ids[1]]
+    third = fakes.service.list("alice", limit=2, cursor=second.next_cursor)
+    assert [d.id for d in third.items] == [ids[0]]
+    assert third.next_cursor is None
+    done = fakes.service.list("alice", status=Status.DONE)
+    assert [d.id for d in done.items] == [ids[1]]
+
+
+def test_retention_expires_documents(fakes: Fakes, settings: Settings) -> None:
+    keeping = Settings(**{**settings.model_dump(), "retention_days": 2})
+    service = type(fakes.service)(
+        fakes.store, fakes.repository, fakes.queue, keeping, fakes.clock, fakes.metrics
+    )
+    doc = service.submit("Short-lived.", None, "a").document
+    assert doc.expires_at == int((fakes.clock.now + timedelta(days=2)).timestamp())
+    fakes.clock.advance(days=1)
+    assert service.get(doc.id).id == doc.id
+
+    fakes.clock.advance(days=1, seconds=1)
+    # Expired: gone for readers and the lister, even though no TTL process removed it yet.
+    assert doc.id in fakes.repository.items
+    with pytest.raises(DocumentNotFound):
+        service.get(doc.id)
+    assert service.list().items == []
+    assert deliver(fakes, doc.id) is Outcome.GONE
+    assert fakes.llm.calls == []
+    # Submitting the text again starts a new document.
+    again = service.submit("Short-lived.", None, "b")
+    assert again.created
+    assert again.document.created_at == fakes.clock.now
+
+
+def test_without_retention_nothing_expires(fakes: Fakes) -> None:
+    doc = fakes.service.submit("Kept.", None, "a").document
+    assert doc.expires_at is None
+    fakes.clock.advance(days=3650)
+    assert fakes.service.get(doc.id).id == doc.id
