@@ -1,14 +1,26 @@
-"""Bearer-token auth. Tokens: `API_TOKEN` (comma-separated, for rotation) or an SSM
+"""Bearer-token auth: every token belongs to a named client. Tokens: `API_TOKEN` or an SSM
 SecureString named by `API_TOKEN_PARAMETER` (re-read every five minutes, so a rotation reaches
-warm functions without a deploy). No token configured at all means auth is off."""
+warm functions without a deploy). No token configured at all means auth is off.
+
+The value is comma-separated entries:
+- `name:token`: a token of client `name` (letters, digits, `_.-`; at most 64 characters);
+- `token`: a token of client `default`;
+- `name:sha256:<64 hex>`: a token of client `name` stored as its SHA-256 hash, so the
+  parameter does not hold the token itself (`printf %s "$TOKEN" | sha256sum`).
+A name listed twice has two valid tokens: that is a rotation. Tokens cannot contain `,` or `:`.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from docsum.models import CLIENT_NAME_PATTERN, DEFAULT_OWNER
+from docsum.observability import logger
 from docsum.settings import Settings
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -22,13 +34,46 @@ class Unauthorized(Exception):
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the client a bearer token belongs to."""
+    """Who is calling: the client a bearer token belongs to. Its `name` owns the documents
+    it submits (and is what per-client settings, e.g. webhook secrets, are keyed by)."""
 
-    name: str = "default"
+    name: str = DEFAULT_OWNER
 
 
-def parse_tokens(value: str) -> list[str]:
-    return [t.strip() for t in value.split(",") if t.strip()]
+@dataclass(frozen=True)
+class ClientToken:
+    client: str
+    secret: bytes  # the token, or the hex SHA-256 of it when `hashed`
+    hashed: bool = False
+
+    def matches(self, presented: bytes, presented_sha256: bytes) -> bool:
+        return hmac.compare_digest(presented_sha256 if self.hashed else presented, self.secret)
+
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def parse_tokens(value: str) -> list[ClientToken]:
+    """The entries of API_TOKEN / the SSM parameter; a malformed entry is skipped (logged
+    without its value), never a way in."""
+    tokens: list[ClientToken] = []
+    for position, raw in enumerate(value.split(","), start=1):
+        entry = raw.strip()
+        if not entry:
+            continue
+        client, _, token = entry.rpartition(":") if ":" in entry else (DEFAULT_OWNER, "", entry)
+        hashed = client == "sha256" or client.endswith(":sha256")
+        if hashed:  # `name:sha256:<hex>`, or `sha256:<hex>` for client default
+            client = client.removesuffix("sha256").removesuffix(":") or DEFAULT_OWNER
+            token = token.lower()
+        if not re.fullmatch(CLIENT_NAME_PATTERN, client) or not token:
+            logger.warning("ignoring a malformed API token entry", extra={"entry": position})
+            continue
+        if hashed and not _SHA256_HEX.fullmatch(token):
+            logger.warning("ignoring a token hash that is not 64 hex", extra={"entry": position})
+            continue
+        tokens.append(ClientToken(client, token.encode(), hashed))
+    return tokens
 
 
 def _ssm_parameter(name: str) -> str:
@@ -56,13 +101,13 @@ class TokenSource:
         self._max_age = max_age
         self._clock = clock
         self._fetch = fetch
-        self._cached: tuple[float, list[str]] | None = None
+        self._cached: tuple[float, list[ClientToken]] | None = None
 
     @property
     def enabled(self) -> bool:
         return bool(self._parameter or self._static)
 
-    def tokens(self) -> list[str]:
+    def tokens(self) -> list[ClientToken]:
         if not self._parameter:
             return self._static
         now = self._clock()
@@ -77,8 +122,9 @@ def authenticate(credentials: HTTPAuthorizationCredentials | None, source: Token
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing bearer token")
     presented = credentials.credentials.encode()
+    presented_sha256 = hashlib.sha256(presented).hexdigest().encode()
     # Compare against every token without stopping early: constant time in the token's value.
-    matches = [hmac.compare_digest(presented, t.encode()) for t in source.tokens()]
-    if not any(matches):
+    matches = [t.client for t in source.tokens() if t.matches(presented, presented_sha256)]
+    if not matches:
         raise Unauthorized("invalid bearer token")
-    return Caller()
+    return Caller(matches[0])

@@ -1,4 +1,5 @@
-"""What routes receive, as `Annotated` dependencies: the service, the caller, the settings.
+"""What routes receive, as `Annotated` dependencies: the service, the caller (authenticated
+and within its rate limit), the settings.
 `create_app` puts the real objects on `app.state`; tests may swap any of them with
 `app.dependency_overrides`."""
 
@@ -10,6 +11,8 @@ from typing import Annotated
 
 from auth import Caller, TokenSource, Unauthorized, authenticate, bearer_scheme
 from docsum.documents import DocumentService
+from docsum.models import utc_now
+from docsum.ports import RateLimiter
 from docsum.settings import Settings
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
@@ -46,6 +49,24 @@ def authenticated(
         ) from exc
 
 
+def within_rate_limit(
+    caller: Annotated[Caller, Depends(authenticated)], request: Request
+) -> Caller:
+    """Counts the request against the caller's window; 429 with Retry-After beyond it."""
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is None:
+        return caller
+    retry_after = limiter.hit(caller.name, utc_now())
+    if retry_after is not None:
+        raise ProblemError(
+            429,
+            f"rate limit of client {caller.name} reached; retry in {retry_after} s",
+            slug="rate-limited",
+            headers={"Retry-After": str(retry_after)},
+        )
+    return caller
+
+
 def json_body(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     if not _JSON_TYPES.match(content_type):
@@ -57,5 +78,5 @@ def json_body(request: Request) -> None:
 
 
 Service = Annotated[DocumentService, Depends(get_service)]
-CurrentCaller = Annotated[Caller, Depends(authenticated)]
+CurrentCaller = Annotated[Caller, Depends(within_rate_limit)]
 CurrentSettings = Annotated[Settings, Depends(get_settings)]

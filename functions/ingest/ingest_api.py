@@ -11,6 +11,7 @@ import routes
 from auth import TokenSource
 from dependencies import ReadinessCheck
 from docsum.documents import DocumentService
+from docsum.ports import RateLimiter
 from docsum.settings import Settings
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -25,6 +26,7 @@ def create_app(
     readiness_checks: dict[str, ReadinessCheck] | None = None,
     informational_checks: dict[str, ReadinessCheck] | None = None,
     tokens: TokenSource | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="docsum",
@@ -36,6 +38,7 @@ def create_app(
     app.state.settings = settings
     app.state.service = service
     app.state.tokens = tokens or TokenSource(settings)
+    app.state.rate_limiter = rate_limiter
     app.state.readiness_checks = readiness_checks or {}
     app.state.informational_checks = informational_checks or {}
 

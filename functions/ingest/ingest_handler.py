@@ -9,7 +9,7 @@ from typing import Any
 
 from docsum.observability import trace_lambda_handler
 from docsum.settings import get_settings
-from docsum.wiring import AwsClients, document_service
+from docsum.wiring import AwsClients, document_service, rate_limiter
 from ingest_api import ReadinessCheck, create_app
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
@@ -41,6 +41,7 @@ app = create_app(
     document_service(settings, clients),
     readiness_checks=_readiness_checks(),
     informational_checks={"ollama": _llm_check},
+    rate_limiter=rate_limiter(settings, clients),
 )
 # problem+json is text: without it Mangum would base64-encode every error body, and API Gateway
 # (no BinaryMediaTypes) would hand clients the base64 string.

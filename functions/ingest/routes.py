@@ -5,19 +5,22 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
-from dependencies import ReadinessCheck, Service, authenticated, json_body
-from docsum.models import DOCUMENT_ID_PATTERN, Document
-from fastapi import APIRouter, Depends, Path, Request, Response
+from dependencies import CurrentCaller, ReadinessCheck, Service, json_body, within_rate_limit
+from docsum.errors import InvalidCursor
+from docsum.models import DOCUMENT_ID_PATTERN, Document, Status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from problems import problem, problem_responses, request_id
-from schemas import DocumentIn, DocumentOut, Health, Readiness
+from problems import ProblemError, problem, problem_responses, request_id
+from schemas import DocumentIn, DocumentList, DocumentOut, Health, Readiness
 
 DocumentId = Annotated[
     str, Path(pattern=DOCUMENT_ID_PATTERN, description="32 lowercase hex characters")
 ]
 
 public = APIRouter()
-secured = APIRouter(dependencies=[Depends(authenticated)])
+# Every secured route: a known client (401 otherwise) within its rate limit (429 otherwise).
+# Another client's document answers 404, exactly like a missing one: existence never leaks.
+secured = APIRouter(dependencies=[Depends(within_rate_limit)], responses=problem_responses(429))
 
 
 def _located(request: Request, response: Response, document: Document) -> DocumentOut:
@@ -39,9 +42,9 @@ def _located(request: Request, response: Response, document: Document) -> Docume
     summary="Submit a document for summarization",
 )
 def submit_document(
-    body: DocumentIn, service: Service, request: Request, response: Response
+    body: DocumentIn, service: Service, caller: CurrentCaller, request: Request, response: Response
 ) -> DocumentOut:
-    submission = service.submit(body.text, body.title, request_id(request) or "")
+    submission = service.submit(body.text, body.title, request_id(request) or "", caller.name)
     if not submission.created:
         response.status_code = 200
     return _located(request, response, submission.document)
@@ -53,9 +56,49 @@ def submit_document(
     responses=problem_responses(401, 404, 422),
     summary="Status and summary of a document",
 )
-def get_document(document_id: DocumentId, service: Service, request: Request) -> DocumentOut:
+def get_document(
+    document_id: DocumentId, service: Service, caller: CurrentCaller, request: Request
+) -> DocumentOut:
     request.state.document_id = document_id
-    return DocumentOut.of(service.get(document_id))
+    return DocumentOut.of(service.get(document_id, caller.name))
+
+
+@secured.get(
+    "/documents",
+    response_model=DocumentList,
+    responses=problem_responses(401, 422),
+    summary="The caller's documents, newest first, a page at a time",
+)
+def list_documents(
+    service: Service,
+    caller: CurrentCaller,
+    limit: Annotated[int, Query(ge=1, le=100, description="Documents per page")] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=1024, description="`next_cursor` of the previous page (opaque)"),
+    ] = None,
+    status: Annotated[Status | None, Query(description="Only documents in this status")] = None,
+) -> DocumentList:
+    try:
+        page = service.list(caller.name, limit, cursor, status)
+    except InvalidCursor as exc:
+        raise ProblemError(422, f"cursor: {exc}", slug="validation") from exc
+    return DocumentList(items=[DocumentOut.of(d) for d in page.items], next_cursor=page.next_cursor)
+
+
+@secured.delete(
+    "/documents/{document_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 404, 422),
+    summary="Delete a document: its record, stored text and summary",
+)
+def delete_document(
+    document_id: DocumentId, service: Service, caller: CurrentCaller, request: Request
+) -> Response:
+    request.state.document_id = document_id
+    service.delete(document_id, caller.name)
+    return Response(status_code=204)
 
 
 @secured.post(
@@ -66,9 +109,13 @@ def get_document(document_id: DocumentId, service: Service, request: Request) ->
     summary="Summarize the document again (the current summary stays readable meanwhile)",
 )
 def resummarize(
-    document_id: DocumentId, service: Service, request: Request, response: Response
+    document_id: DocumentId,
+    service: Service,
+    caller: CurrentCaller,
+    request: Request,
+    response: Response,
 ) -> DocumentOut:
-    document = service.resummarize(document_id, request_id(request) or "")
+    document = service.resummarize(document_id, request_id(request) or "", caller.name)
     return _located(request, response, document)
 
 

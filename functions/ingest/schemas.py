@@ -55,6 +55,13 @@ class DocumentOut(BaseModel):
         )
 
 
+class DocumentList(BaseModel):
+    items: list[DocumentOut] = Field(description="The caller's documents, newest first")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page"
+    )
+
+
 class Health(BaseModel):
     status: str = "ok"
 
