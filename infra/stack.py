@@ -749,7 +749,9 @@ class LocalStack:
             "api_url": api_url,
             "docs_url": f"{api_url}/docs",
             "metrics_url": f"http://{LOOPBACK}:{metrics_port}/metrics",
-            "api_token": token or None,
+            # The first client's token, for the curl lines; every client with a clear token.
+            "api_token": next(iter(clear_tokens(token).values()), None),
+            "clients": clear_tokens(token),
             "aws_endpoint_url": aws.endpoint_url,
             "aws_started_here": aws.started_here,
             "region": REGION,
@@ -772,8 +774,14 @@ class LocalStack:
     def banner(self, info: Mapping[str, Any]) -> None:
         token = info["api_token"]
         auth = f" -H 'Authorization: Bearer {token}'" if token else ""
-        if token is None:
+        clients = info.get("clients") or {}
+        if os.environ.get("API_TOKEN") == "":
             auth_note = "auth is OFF (API_TOKEN is empty)"
+        elif token is None:
+            auth_note = "only hashed tokens in API_TOKEN (clients bring their own)"
+        elif len(clients) > 1 or set(clients) - {"default"}:
+            named = ", ".join(f"{name}: {value}" for name, value in clients.items())
+            auth_note = f"{named}  (from API_TOKEN; curl lines below use {next(iter(clients))})"
         elif "API_TOKEN" in os.environ:
             auth_note = f"{token}  (from API_TOKEN)"
         else:
@@ -805,6 +813,19 @@ class LocalStack:
             f"-H 'Content-Type: application/json' -d {shlex.quote(body)}\n"
             f"  curl -s {info['api_url']}/documents/<id>{auth}\n"
         )
+
+
+def clear_tokens(value: str) -> dict[str, str]:
+    """Client name -> its first clear-text token in an API_TOKEN value (`name:token`, a bare
+    token for client `default`; `…sha256:<hex>` entries hold no token to show). Only for
+    printing: the API's own parser (functions/ingest/auth.py) decides what is accepted."""
+    tokens: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        name, _, token = entry.rpartition(":")
+        if name == "sha256" or name.endswith(":sha256"):
+            continue
+        tokens.setdefault(name or "default", token)
+    return tokens
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -79,6 +79,7 @@ def test_late_message_of_a_deleted_document_is_consumed_without_llm_call(fakes: 
 
     assert deliver(fakes, doc.id) is Outcome.GONE
     assert fakes.llm.calls == []
+    assert fakes.metrics.counts["DeletedDocumentDeliveries"] == 1
     assert fakes.queue.dead_letters == []
     assert fakes.queue.retries == []
 

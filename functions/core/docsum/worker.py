@@ -101,6 +101,7 @@ class SummarizeWorker:
             document is not None and document.expired(self._clock())
         ):
             logger.info("document deleted or expired: message consumed")
+            self._metrics.count("DeletedDocumentDeliveries")
             return Outcome.GONE
         if document is None:
             self._queue.dead_letter(delivery.body, "unknown document")
@@ -170,6 +171,7 @@ class SummarizeWorker:
         current = self._repository.get(request.document_id)
         if current is None and self._repository.was_deleted(request.document_id):
             logger.info("document deleted meanwhile: message consumed")
+            self._metrics.count("DeletedDocumentDeliveries")
             return Outcome.GONE
         if current is not None:
             skip = self._skip_reason(current, request)

@@ -1,0 +1,272 @@
+"""Two (and more) named clients on the embedded stack (`make up`): isolation of read, list,
+delete, re-summarize and duplicates; pagination; the per-client rate limit; a delete while the
+worker summarizes; retention expiry. The stack runs with the real offline LLM."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from infra.stack import free_port
+from tests.e2e.support import (
+    DOC_TIMEOUT,
+    FAST_LLM,
+    FAST_RETRIES,
+    RunningStack,
+    count_llm_calls,
+    start_stack,
+    stop_stack,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.llm]
+
+HASHED_TOKEN = "carol-token-stored-as-a-hash"
+TOKENS = {"alice": "alice-token", "bob": "bob-token", "dave": "dave-token"}
+RATE_LIMIT, WINDOW = 100, 20  # requests per client per window (seconds)
+TEXT = (
+    "Object storage keeps documents durable and cheap. A queue decouples the slow summary from "
+    "the request, and a key-value table records the status a client polls."
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    entries = [f"{name}:{token}" for name, token in TOKENS.items()]
+    entries.append(f"carol:sha256:{hashlib.sha256(HASHED_TOKEN.encode()).hexdigest()}")
+    running = start_stack(
+        tmp_path_factory.mktemp("clients"),
+        {
+            **FAST_LLM,
+            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
+            "API_TOKEN": ",".join(entries),
+            "RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
+            "RATE_LIMIT_WINDOW_SECONDS": str(WINDOW),
+            "RETENTION_DAYS": "1",
+        },
+        FAST_RETRIES,
+    )
+    try:
+        yield running
+    finally:
+        stop_stack(running)
+
+
+def client(stack: RunningStack, name: str) -> httpx.Client:
+    token = HASHED_TOKEN if name == "carol" else TOKENS[name]
+    return httpx.Client(
+        base_url=stack.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+def table(stack: RunningStack) -> Any:
+    dynamodb = boto3.resource(
+        "dynamodb",
+        endpoint_url=stack.info["aws_endpoint_url"],
+        region_name=stack.info["region"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    return dynamodb.Table(stack.info["resources"]["DOCUMENTS_TABLE"])
+
+
+def s3_keys(stack: RunningStack) -> set[str]:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.info["aws_endpoint_url"],
+        region_name=stack.info["region"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    listing = s3.list_object_versions(Bucket=stack.info["resources"]["DOCUMENTS_BUCKET"])
+    return {v["Key"] for v in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]}
+
+
+def settled(api: httpx.Client, doc_id: str) -> dict[str, Any] | None:
+    document: dict[str, Any] = api.get(f"/documents/{doc_id}").json()
+    return document if document["status"] in ("done", "failed") else None
+
+
+def llm_calls(stack: RunningStack) -> int:
+    return count_llm_calls(stack.state_dir / "llm.log")
+
+
+def test_delete_while_the_worker_summarizes_wins(stack: RunningStack) -> None:
+    long_text = " ".join(f"Paragraph {i}. {TEXT}" for i in range(12))
+    with client(stack, "dave") as dave:
+        doc_id = dave.post("/documents", json={"text": long_text}).json()["id"]
+        wait_for(
+            "the worker to claim it",
+            lambda: dave.get(f"/documents/{doc_id}").json()["status"] == "processing",
+            DOC_TIMEOUT,
+            every=0.1,
+        )
+        deleted = dave.delete(f"/documents/{doc_id}")
+        assert deleted.status_code == 204
+        assert dave.get(f"/documents/{doc_id}").status_code == 404
+
+        # The summary in flight is dropped: the record stays a bare tombstone, never revived.
+        def tombstone() -> dict[str, Any] | None:
+            item: dict[str, Any] | None = table(stack).get_item(Key={"id": doc_id}).get("Item")
+            return item
+
+        wait_for("the worker to finish", lambda: "summary not saved" in poller_log(stack), 120)
+        assert set(tombstone() or {}) == {"id", "deleted_at", "expires_at"}
+        assert not any(key.startswith("documents/dave/") for key in s3_keys(stack))
+
+        # A late delivery of its message is consumed without an LLM call and without the DLQ.
+        before = llm_calls(stack)
+        consumed = stack.metric("docsum_deleted_document_deliveries_total")
+        body = {"document_id": doc_id, "generation": 1, "enqueued_at": now_iso()}
+        stack.sqs().send_message(QueueUrl=stack.info["queue_url"], MessageBody=json.dumps(body))
+        wait_for(
+            "the late message to be consumed",
+            lambda: stack.metric("docsum_deleted_document_deliveries_total") == consumed + 1,
+            60,
+        )
+        assert llm_calls(stack) == before
+        assert dave.get(f"/documents/{doc_id}").status_code == 404
+        dlq = stack.sqs().get_queue_attributes(
+            QueueUrl=stack.info["dead_letter_queue_url"],
+            AttributeNames=["ApproximateNumberOfMessages"],
+        )
+        assert dlq["Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_two_clients_are_isolated(stack: RunningStack) -> None:
+    with client(stack, "alice") as alice, client(stack, "bob") as bob:
+        mine = alice.post("/documents", json={"title": "A", "text": TEXT})
+        assert mine.status_code == 202, mine.text
+        doc_id = mine.json()["id"]
+        theirs = bob.post("/documents", json={"title": "B", "text": TEXT})
+        assert theirs.status_code == 202  # the same text is Bob's own document
+        assert theirs.json()["id"] != doc_id
+        again = alice.post("/documents", json={"text": f"  {TEXT}\n"})
+        assert (again.status_code, again.json()["id"]) == (200, doc_id)  # duplicate per client
+
+        done = wait_for("Alice's summary", lambda: settled(alice, doc_id), DOC_TIMEOUT, every=1)
+        assert done["status"] == "done"
+        for method, path in (
+            ("GET", f"/documents/{doc_id}"),
+            ("POST", f"/documents/{doc_id}/summarize"),
+            ("DELETE", f"/documents/{doc_id}"),
+        ):
+            foreign = bob.request(method, path)
+            assert foreign.status_code == 404, (method, foreign.text)
+            assert foreign.headers["content-type"] == "application/problem+json"
+            unknown = bob.request(method, path.replace(doc_id, "0" * 32))
+            assert foreign.json()["type"] == unknown.json()["type"]
+        # Nothing Bob tried changed Alice's document.
+        after = alice.get(f"/documents/{doc_id}").json()
+        assert (after["generation"], after["status"], after["summary"]) == (
+            1,
+            "done",
+            done["summary"],
+        )
+        assert doc_id not in [d["id"] for d in bob.get("/documents").json()["items"]]
+        assert doc_id in [d["id"] for d in alice.get("/documents").json()["items"]]
+        # Alice re-summarizes her own: a new generation.
+        assert alice.post(f"/documents/{doc_id}/summarize").json()["generation"] == 2
+
+
+def test_listing_pages_through_more_than_one_page(stack: RunningStack) -> None:
+    with client(stack, "bob") as bob:
+        posted = [
+            bob.post("/documents", json={"text": f"Bob's note number {i}. {TEXT}"}).json()["id"]
+            for i in range(5)
+        ]
+        seen: list[dict[str, Any]] = []
+        cursor = None
+        pages = 0
+        while True:
+            params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = bob.get("/documents", params=params)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            assert len(body["items"]) <= 2
+            seen += body["items"]
+            pages += 1
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        ids = [d["id"] for d in seen]
+        assert pages >= 3
+        assert len(ids) == len(set(ids)) == 6  # five notes and the one of the isolation test
+        assert ids[:5] == posted[::-1]  # newest first
+        created = [d["created_at"] for d in seen]
+        assert created == sorted(created, reverse=True)
+        queued = bob.get("/documents", params={"status": "queued", "limit": 100}).json()
+        assert all(d["status"] == "queued" for d in queued["items"])
+        with client(stack, "alice") as alice:
+            stolen = alice.get("/documents", params={"limit": 2, "cursor": _first_cursor(bob)})
+            assert stolen.status_code == 422
+
+
+def _first_cursor(api: httpx.Client) -> str:
+    cursor: str = api.get("/documents", params={"limit": 1}).json()["next_cursor"]
+    return cursor
+
+
+def test_rate_limit_per_client(stack: RunningStack) -> None:
+    with client(stack, "carol") as carol, client(stack, "alice") as alice:
+        statuses: list[int] = []
+        limited = None
+        deadline = time.monotonic() + 2 * WINDOW
+        while limited is None and time.monotonic() < deadline:
+            response = carol.get("/documents", params={"limit": 1})
+            statuses.append(response.status_code)
+            if response.status_code == 429:
+                limited = response
+        assert limited is not None, f"no 429 after {len(statuses)} requests"
+        assert set(statuses[:-1]) == {200}
+        assert limited.headers["content-type"] == "application/problem+json"
+        assert limited.json()["type"] == "urn:docsum:problem:rate-limited"
+        retry_after = int(limited.headers["retry-after"])
+        assert 1 <= retry_after <= WINDOW
+        # Other clients are not affected.
+        assert alice.get("/documents", params={"limit": 1}).status_code == 200
+        time.sleep(retry_after)
+        assert carol.get("/documents", params={"limit": 1}).status_code == 200
+
+
+def test_retention_expiry_hides_the_document(stack: RunningStack) -> None:
+    with client(stack, "alice") as alice:
+        response = alice.post("/documents", json={"text": f"Soon expired. {TEXT}"})
+        assert response.status_code == 202
+        doc_id = response.json()["id"]
+        item = table(stack).get_item(Key={"id": doc_id})["Item"]
+        # RETENTION_DAYS=1 on this stack: the record carries its expiry (DynamoDB TTL's field).
+        assert abs(int(item["expires_at"]) - (time.time() + 86_400)) < 120
+        # A day passes: moto runs no TTL, so the record is still there, past its expiry.
+        table(stack).update_item(
+            Key={"id": doc_id},
+            UpdateExpression="SET expires_at = :past",
+            ExpressionAttributeValues={":past": int(time.time()) - 1},
+        )
+        assert alice.get(f"/documents/{doc_id}").status_code == 404
+        assert doc_id not in [d["id"] for d in alice.get("/documents").json()["items"]]
+        assert alice.post(f"/documents/{doc_id}/summarize").status_code == 404
+        # The same text again is a new document.
+        assert alice.post("/documents", json={"text": f"Soon expired. {TEXT}"}).status_code == 202
+
+
+def poller_log(stack: RunningStack) -> str:
+    return (stack.state_dir / "poller.log").read_text(errors="replace")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def test_the_stack_shows_each_client_with_a_clear_token(stack: RunningStack) -> None:
+    assert stack.info["clients"] == TOKENS  # carol's entry is a hash: nothing to show
+    assert stack.info["api_token"] == TOKENS["alice"]
+    assert "alice: alice-token, bob: bob-token, dave: dave-token" in stack.console()
