@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import base64
 import math
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from docsum.errors import ContextOverflow, DocumentNotFound, InvalidCursor, LLMError, TextMissing
+from docsum.errors import ContextOverflow, DocumentNotFound, LLMError, TextMissing
 from docsum.models import Document, DocumentPage, Progress, Status, SummarizeRequest, Summary
+from docsum.paging import decode_cursor, encode_cursor
 from docsum.ports import ChatAnswer, ChatCall
 
 
@@ -102,21 +102,12 @@ class InMemoryDocumentRepository:
             reverse=True,
         )
         if cursor is not None:
-            try:
-                cursor_owner, created, doc_id = base64.urlsafe_b64decode(cursor).decode().split("|")
-            except ValueError as exc:
-                raise InvalidCursor(cursor) from exc
-            if cursor_owner != owner:
-                raise InvalidCursor(cursor)
-            ordered = [d for d in ordered if (d.created_at.isoformat(), d.id) < (created, doc_id)]
+            after = decode_cursor(cursor)
+            ordered = [d for d in ordered if (d.created_at, d.id) < after]
         page = [d.model_copy(deep=True) for d in ordered[:limit]]
         if len(ordered) <= limit:
             return DocumentPage(items=page)
-        last = page[-1]
-        position = f"{owner}|{last.created_at.isoformat()}|{last.id}"
-        return DocumentPage(
-            items=page, next_cursor=base64.urlsafe_b64encode(position.encode()).decode()
-        )
+        return DocumentPage(items=page, next_cursor=encode_cursor(page[-1].created_at, page[-1].id))
 
     def text_in_use(self, text_key: str) -> bool:
         return any(d.text_key == text_key for d in self.items.values())

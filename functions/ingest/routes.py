@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from dependencies import CurrentCaller, ReadinessCheck, Service, json_body, within_rate_limit
-from docsum.errors import InvalidCursor
 from docsum.models import DOCUMENT_ID_PATTERN, Document, Status
+from docsum.paging import CURSOR_PATTERN
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from problems import ProblemError, problem, problem_responses, request_id
+from problems import problem, problem_responses, request_id
 from schemas import DocumentIn, DocumentList, DocumentOut, Health, Readiness
 
 DocumentId = Annotated[
@@ -75,14 +75,11 @@ def list_documents(
     limit: Annotated[int, Query(ge=1, le=100, description="Documents per page")] = 20,
     cursor: Annotated[
         str | None,
-        Query(max_length=1024, description="`next_cursor` of the previous page (opaque)"),
+        Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page (opaque)"),
     ] = None,
     status: Annotated[Status | None, Query(description="Only documents in this status")] = None,
 ) -> DocumentList:
-    try:
-        page = service.list(caller.name, limit, cursor, status)
-    except InvalidCursor as exc:
-        raise ProblemError(422, f"cursor: {exc}", slug="validation") from exc
+    page = service.list(caller.name, limit, cursor, status)
     return DocumentList(items=[DocumentOut.of(d) for d in page.items], next_cursor=page.next_cursor)
 
 

@@ -206,13 +206,11 @@ def test_listing_pages_through_more_than_one_page(stack: RunningStack) -> None:
         queued = bob.get("/documents", params={"status": "queued", "limit": 100}).json()
         assert all(d["status"] == "queued" for d in queued["items"])
         with client(stack, "alice") as alice:
-            stolen = alice.get("/documents", params={"limit": 2, "cursor": _first_cursor(bob)})
-            assert stolen.status_code == 422
-
-
-def _first_cursor(api: httpx.Client) -> str:
-    cursor: str = api.get("/documents", params={"limit": 1}).json()["next_cursor"]
-    return cursor
+            # Bob's cursor in Alice's hands pages Alice's own listing, never Bob's documents.
+            cursor = bob.get("/documents", params={"limit": 1}).json()["next_cursor"]
+            borrowed = alice.get("/documents", params={"limit": 100, "cursor": cursor}).json()
+            assert not set(ids) & {d["id"] for d in borrowed["items"]}
+            assert alice.get("/documents", params={"cursor": "not-a-cursor"}).status_code == 422
 
 
 def test_rate_limit_per_client(stack: RunningStack) -> None:

@@ -123,9 +123,20 @@ def test_list_pages_and_filters(client: TestClient, fakes: Fakes) -> None:
     assert_problem(client.get("/documents", params={"limit": 101}, headers=ALICE), 422, client)
     assert_problem(client.get("/documents", params={"limit": 0}, headers=ALICE), 422, client)
     assert_problem(client.get("/documents", params={"status": "lost"}, headers=ALICE), 422, client)
-    foreign_cursor = client.get("/documents", params={"cursor": body["next_cursor"]}, headers=BOB)
-    assert_problem(foreign_cursor, 422, client)
-    assert_problem(client.get("/documents", params={"cursor": "%%%"}, headers=ALICE), 422, client)
+    # A cursor is a position in the caller's own listing: Bob sees none of Alice's documents.
+    foreign = client.get("/documents", params={"cursor": body["next_cursor"]}, headers=BOB)
+    assert foreign.json() == {"items": [], "next_cursor": None}
+    for malformed in ("%%%", body["next_cursor"].upper(), body["next_cursor"] + "0"):
+        bad = client.get("/documents", params={"cursor": malformed}, headers=ALICE)
+        assert_problem(bad, 422, client)
+
+
+def test_a_wrong_method_names_every_method_of_the_path(client: TestClient) -> None:
+    collection = client.request("PUT", "/documents", headers=ALICE)
+    assert collection.status_code == 405
+    assert collection.headers["allow"] == "GET, POST"
+    one = client.request("PATCH", f"/documents/{'0' * 32}", headers=ALICE)
+    assert one.headers["allow"] == "DELETE, GET"
 
 
 def test_delete_answers_204_then_the_document_is_gone(client: TestClient, fakes: Fakes) -> None:

@@ -9,6 +9,7 @@ import pytest
 from docsum.adapters.aws import DynamoDocumentRepository, DynamoRateLimiter, S3TextStore
 from docsum.errors import DocumentNotFound, InvalidCursor, TextMissing
 from docsum.models import Document, Progress, Status, Summary, utc_now
+from docsum.paging import encode_cursor
 from docsum.ports import DocumentRepository, RateLimiter
 
 from infra.bootstrap import LocalResources
@@ -214,7 +215,7 @@ def test_list_owned_newest_first_in_pages(repository: DocumentRepository) -> Non
     ]
     for doc in mine:
         repository.create(doc)
-    repository.create(new_document("f" * 32, owner="bob", created_at=start))
+    repository.create(new_document("f" * 32, owner="bob", created_at=start + timedelta(hours=1)))
     now = start + timedelta(minutes=1)
 
     seen: list[str] = []
@@ -232,11 +233,12 @@ def test_list_owned_newest_first_in_pages(repository: DocumentRepository) -> Non
     assert pages in (3, 4)  # the last page may come back empty
     assert [d.id for d in repository.list_owned("bob", 10, None, None, now).items] == ["f" * 32]
 
-    # Bob cannot continue Alice's listing, and garbage is refused.
+    # A cursor is only a position: in Bob's hands it pages Bob's own documents.
     first = repository.list_owned("alice", 2, None, None, now)
     assert first.next_cursor is not None
-    with pytest.raises(InvalidCursor):
-        repository.list_owned("bob", 2, first.next_cursor, None, now)
+    assert repository.list_owned("bob", 2, first.next_cursor, None, now).items == []
+    later = encode_cursor(start + timedelta(hours=2), "0" * 32)
+    assert [d.id for d in repository.list_owned("bob", 2, later, None, now).items] == ["f" * 32]
     with pytest.raises(InvalidCursor):
         repository.list_owned("alice", 2, "not-a-cursor!", None, now)
 

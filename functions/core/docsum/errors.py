@@ -21,7 +21,7 @@ class InvalidDocument(DocsumError):
 
 
 class InvalidCursor(DocsumError):
-    """A list cursor that is malformed or was issued to another client."""
+    """A list cursor that is not of the form `next_cursor` gives."""
 
 
 class DocumentTooLarge(DocsumError):

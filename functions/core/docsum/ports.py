@@ -54,8 +54,9 @@ class DocumentRepository(Protocol):
     def list_owned(
         self, owner: str, limit: int, cursor: str | None, status: Status | None, now: datetime
     ) -> DocumentPage:
-        """The owner's live documents, newest first, from the (owner, created_at) index.
-        Raises `InvalidCursor` for a cursor this owner was not given."""
+        """The owner's live documents, newest first, from the (owner, created_at) index,
+        starting after the position `cursor` names (see `docsum.paging`). Raises
+        `InvalidCursor` for a malformed cursor."""
         ...
 
     def text_in_use(self, text_key: str) -> bool:

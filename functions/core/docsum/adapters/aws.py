@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import json
 import math
-import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -16,9 +12,8 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from docsum.errors import DocumentNotFound, InvalidCursor, TextMissing
+from docsum.errors import DocumentNotFound, TextMissing
 from docsum.models import (
-    DOCUMENT_ID_PATTERN,
     Document,
     DocumentPage,
     Progress,
@@ -26,6 +21,7 @@ from docsum.models import (
     SummarizeRequest,
     Summary,
 )
+from docsum.paging import decode_cursor, encode_cursor
 
 # The table's secondary indexes (template.yaml declares them; a test keeps the two in step).
 OWNER_INDEX = "by-owner"  # owner, created_at: an owner's documents, newest first
@@ -76,6 +72,10 @@ class S3TextStore:
 def _iso(moment: datetime) -> str:
     """One fixed-width UTC format, so DynamoDB can compare timestamps as strings."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_iso(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _to_item(document: Document) -> dict[str, Any]:
@@ -166,7 +166,10 @@ class DynamoDocumentRepository:
     ) -> DocumentPage:
         live = Attr("expires_at").not_exists() | Attr("expires_at").gt(int(now.timestamp()))
         wanted = live & Attr("status").eq(status.value) if status else live
-        start = _decode_cursor(cursor, owner) if cursor else None
+        start = None
+        if cursor:
+            created_at, after_id = decode_cursor(cursor)
+            start = {"id": after_id, "owner": owner, "created_at": _iso(created_at)}
         items: list[Document] = []
         # DynamoDB applies Limit before the filter: ask for what is still missing until the
         # page is full or the owner's partition ends.
@@ -186,7 +189,8 @@ class DynamoDocumentRepository:
             if start is None:
                 return DocumentPage(items=items)
             if len(items) >= limit:
-                return DocumentPage(items=items, next_cursor=_encode_cursor(start))
+                position = encode_cursor(_parse_iso(start["created_at"]), start["id"])
+                return DocumentPage(items=items, next_cursor=position)
 
     def text_in_use(self, text_key: str) -> bool:
         # The index is eventually consistent: confirm each hit with a consistent read (the
@@ -347,30 +351,6 @@ class DynamoDocumentRepository:
             {"#error": "error"},
         )
         return failed is not None
-
-
-_CURSOR_KEYS = {"id", "owner", "created_at"}
-
-
-def _encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
-
-
-def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
-    """The index position a cursor names; only the owner it was issued to may use it."""
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error) as exc:
-        raise InvalidCursor("cursor is not one this API issued") from exc
-    if (
-        not isinstance(key, dict)
-        or set(key) != _CURSOR_KEYS
-        or not all(isinstance(v, str) for v in key.values())
-        or key["owner"] != owner
-        or not re.fullmatch(DOCUMENT_ID_PATTERN, key["id"])
-    ):
-        raise InvalidCursor("cursor is not one this API issued")
-    return key
 
 
 class DynamoRateLimiter:
