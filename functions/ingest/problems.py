@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -111,12 +112,12 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.method} {request.url.path}"
-        return problem(
-            exc.status_code,
-            detail,
-            request_id=request_id(request),
-            headers=getattr(exc, "headers", None),
-        )
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route on the path; a path served
+            # by several routes (GET and POST /documents) allows all of theirs.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return problem(exc.status_code, detail, request_id=request_id(request), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -164,6 +165,19 @@ def install(app: FastAPI) -> None:
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error")
         return problem(500, "internal error; retrying is safe", request_id=request_id(request))
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers on this path (asked through the public `matches`)."""
+    return [
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(
+            isinstance(route, BaseRoute)
+            and route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.routes
+        )
+    ]
 
 
 def document(schema: dict[str, Any]) -> None:
