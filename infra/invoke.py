@@ -37,6 +37,9 @@ from infra.stack import (
 from infra.template import load_template
 
 EVENTS_TOKEN = "local-dev-token"  # noqa: S105 - the sample events' Authorization header
+# Document ids are keyed (HMAC): with this key the id in events/get-document.json is the one
+# events/post-document.json creates. Deployed stacks generate their own key.
+EVENTS_DOCUMENT_ID_SECRET = "docsum-sample-events"  # noqa: S105 - a published sample key
 ACCOUNT = "123456789012"  # moto's default account
 
 
@@ -53,6 +56,7 @@ def invoke(function_logical_id: str, event: dict[str, Any], endpoint_url: str) -
         "OLLAMA_HOST": os.environ.get("OLLAMA_HOST") or OLLAMA_DEFAULT_HOST,
         "API_TOKEN": EVENTS_TOKEN,
         "API_TOKEN_PARAMETER": "",  # no SSM here: the token comes from API_TOKEN
+        "DOCUMENT_ID_SECRET": EVENTS_DOCUMENT_ID_SECRET,
     }
     if "OLLAMA_MODEL" in os.environ:
         stack_values["OLLAMA_MODEL"] = os.environ["OLLAMA_MODEL"]

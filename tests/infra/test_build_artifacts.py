@@ -23,6 +23,7 @@ import pytest
 
 from infra.bootstrap import LocalResources, create_resources
 from infra.build import build
+from infra.invoke import EVENTS_DOCUMENT_ID_SECRET
 from infra.template import REPO_ROOT, FunctionSpec, Template
 
 pytestmark = pytest.mark.iac
@@ -183,6 +184,7 @@ def invoke(
             "AWS_LAMBDA_FUNCTION_NAME": function.logical_id,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
             "API_TOKEN": API_TOKEN,
+            "DOCUMENT_ID_SECRET": EVENTS_DOCUMENT_ID_SECRET,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
         }
