@@ -234,10 +234,15 @@ def test_ingest_artifact_serves_the_api_events(
         function,
         resources,
         moto_endpoint,
-        ["post-document.json", "get-document.json", "resummarize-document.json"],
+        [
+            "post-document.json",
+            "get-document.json",
+            "resummarize-document.json",
+            "list-documents.json",
+        ],
         tmp_path,
     )
-    post, get, resummarize = report["results"]
+    post, get, resummarize, listed = report["results"]
     assert post["statusCode"] == 202, post
     document_id = json.loads(post["body"])["id"]
     posted = json.loads(json.loads((EVENTS / "post-document.json").read_text())["body"])
@@ -269,6 +274,20 @@ def test_ingest_artifact_serves_the_api_events(
     bodies = [json.loads(m["Body"]) for m in messages]
     assert {b["document_id"] for b in bodies} == {document_id}
     assert sorted(b["generation"] for b in bodies) == [1, 2]  # POST, then re-summarize
+    assert listed["statusCode"] == 200, listed
+    assert [d["id"] for d in json.loads(listed["body"])["items"]] == [document_id]
+
+    # The delete removes the record and the text (every version of it).
+    deleted, gone = invoke(
+        build_dir,
+        function,
+        resources,
+        moto_endpoint,
+        ["delete-document.json", "get-document.json"],
+        tmp_path,
+    )["results"]
+    assert (deleted["statusCode"], gone["statusCode"]) == (204, 404), (deleted, gone)
+    assert s3.list_object_versions(Bucket=resources.bucket).get("Versions", []) == []
 
 
 def test_summarize_artifact_handles_an_sqs_batch(
