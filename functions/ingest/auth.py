@@ -95,9 +95,11 @@ class TokenSource:
         fetch: Callable[[str], str] = _ssm_parameter,
     ) -> None:
         self._parameter = settings.api_token_parameter
-        self._static = parse_tokens(
-            settings.api_token.get_secret_value() if settings.api_token else ""
-        )
+        configured = settings.api_token.get_secret_value().strip() if settings.api_token else ""
+        self._static = parse_tokens(configured)
+        # Auth is on whenever tokens are configured, even if none of them parses: a typo in
+        # API_TOKEN locks everyone out instead of opening the API.
+        self._configured = bool(configured)
         self._max_age = max_age
         self._clock = clock
         self._fetch = fetch
@@ -105,7 +107,7 @@ class TokenSource:
 
     @property
     def enabled(self) -> bool:
-        return bool(self._parameter or self._static)
+        return bool(self._parameter or self._configured)
 
     def tokens(self) -> list[ClientToken]:
         if not self._parameter:

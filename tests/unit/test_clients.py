@@ -65,6 +65,13 @@ def test_malformed_entries_are_skipped_never_accepted() -> None:
     ]
 
 
+def test_a_value_with_no_valid_entry_keeps_auth_on() -> None:
+    source = TokenSource(Settings(api_token="bad name:token"))
+    assert source.enabled
+    with pytest.raises(Exception, match="invalid bearer token"):
+        authenticate(bearer("token"), source)
+
+
 @pytest.fixture
 def client(fakes: Fakes) -> TestClient:
     settings = Settings(api_token=TOKENS)
