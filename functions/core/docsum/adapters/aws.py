@@ -29,6 +29,7 @@ TEXT_INDEX = "by-text"  # text_key: which documents use a stored text
 # A tombstone outlives every message that may still name its document: the DLQ keeps messages
 # 14 days, and a redrive can bring one back within them.
 TOMBSTONE_LIFETIME = timedelta(days=15)
+_SPARSE_PAGE_READ = 100  # items per read once a status filter or expiry thinned a page
 
 
 def _is(exc: ClientError, *codes: str) -> bool:
@@ -72,10 +73,6 @@ class S3TextStore:
 def _iso(moment: datetime) -> str:
     """One fixed-width UTC format, so DynamoDB can compare timestamps as strings."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_iso(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _to_item(document: Document) -> dict[str, Any]:
@@ -171,26 +168,31 @@ class DynamoDocumentRepository:
             created_at, after_id = decode_cursor(cursor)
             start = {"id": after_id, "owner": owner, "created_at": _iso(created_at)}
         items: list[Document] = []
-        # DynamoDB applies Limit before the filter: ask for what is still missing until the
-        # page is full or the owner's partition ends.
+        # One item more than the page says whether another page follows (never an empty last
+        # page). DynamoDB applies Limit before the filter, so when the filter dropped items the
+        # next reads are larger, to fill a sparse page in few round trips.
+        read = limit + 1
         while True:
             query: dict[str, Any] = {
                 "IndexName": OWNER_INDEX,
                 "KeyConditionExpression": Key("owner").eq(owner),
                 "FilterExpression": wanted,
                 "ScanIndexForward": False,
-                "Limit": limit - len(items),
+                "Limit": read,
             }
             if start:
                 query["ExclusiveStartKey"] = start
             result = self._table.query(**query)
             items.extend(_from_item(item) for item in result.get("Items", []))
+            if len(items) > limit:
+                last = items[limit - 1]
+                return DocumentPage(
+                    items=items[:limit], next_cursor=encode_cursor(last.created_at, last.id)
+                )
             start = result.get("LastEvaluatedKey")
             if start is None:
                 return DocumentPage(items=items)
-            if len(items) >= limit:
-                position = encode_cursor(_parse_iso(start["created_at"]), start["id"])
-                return DocumentPage(items=items, next_cursor=position)
+            read = _SPARSE_PAGE_READ
 
     def text_in_use(self, text_key: str) -> bool:
         # The index is eventually consistent: confirm each hit with a consistent read (the
