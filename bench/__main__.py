@@ -6,6 +6,7 @@ by side in one run, printed as a table and written to bench/results/<date>.json 
 3. concurrency N documents, consumer at MaximumConcurrency k, vs k parallel calls (<= 1.10)
 4. duplicates  repeated identical POSTs: latency and LLM calls caused (must be 0)
 5. coldstart   handler import time from the `sam build` artifact, artifact sizes
+6. extraction  file extraction (PDF, DOCX, HTML) vs the library called directly (>= 0.9)
 
 Items 1 runs its own moto server and API (same command and environment as the stack's) with
 no consumer, so no summarization competes for the cores; items 2-4 run on the embedded stack
@@ -28,11 +29,11 @@ from typing import Any
 
 from docsum.settings import Settings
 
-from bench import coldstart, ingest, pipeline
+from bench import coldstart, extraction, ingest, pipeline
 from bench.procs import REPO_ROOT, api_over_moto, free_port, maximum_concurrency, start_stack
 from bench.report import console_table, git_revision, machine, update_readme, write_results
 
-ITEMS = ("ingest", "overhead", "concurrency", "duplicates", "coldstart")
+ITEMS = ("ingest", "overhead", "concurrency", "duplicates", "coldstart", "extraction")
 
 
 def say(message: str) -> None:
@@ -160,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
             runs = 3 if args.quick else 7
             results["items"]["coldstart"] = guarded(
                 "coldstart", lambda: coldstart.bench_coldstart(runs, say)
+            )
+        if "extraction" in wanted:
+            rounds = 3 if args.quick else 9
+            results["items"]["extraction"] = guarded(
+                "extraction", lambda: extraction.bench_extraction(rounds, say)
             )
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = round(time.perf_counter() - started, 1)

@@ -143,6 +143,20 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                 ("yes" if function["import_ms_median"] <= goal else "NO") if goal else "-",
             ]
         )
+    for kind, entry in items.get("extraction", {}).get("formats", {}).items():
+        pages = f", {entry['docsum_pages_per_s']} pages/s" if "docsum_pages_per_s" in entry else ""
+        direct_pages = (
+            f", {entry['direct_pages_per_s']} pages/s" if "direct_pages_per_s" in entry else ""
+        )
+        table.append(
+            _claim(
+                f"6. extraction {kind}, {entry['bytes'] / 1e6:.2f} MB",
+                f"{entry['docsum_mb_per_s']} MB/s{pages}",
+                f"library directly {entry['direct_mb_per_s']} MB/s{direct_pages}",
+                entry["ratio"],
+                ">= 0.9",
+            )
+        )
     for name, item in items.items():
         if "error" in item:
             table.append([f"{name}: FAILED", item["error"][:120], "", "", "", ""])

@@ -32,7 +32,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from infra.template import Template, TemplateError, load_template
+from infra.template import Template, TemplateError, load_template, ref_target
 
 
 def _env_names(template: Template | None = None) -> tuple[str, ...]:
@@ -176,6 +176,11 @@ def create_resources(
     if spec.message_retention is not None:
         attributes["MessageRetentionPeriod"] = str(spec.message_retention)
     queue_url = _create_queue(sqs, physical_name(name_prefix, ids.queue), attributes)
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    if _notify_queue(s3, template, ids, bucket, queue_arn):
+        _drop_s3_test_events(sqs, queue_url)
 
     return LocalResources(
         bucket=bucket,
@@ -217,6 +222,47 @@ def _create_bucket(s3: Any, template: Template, logical_id: str, name: str) -> s
         ]
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
     return name
+
+
+def _notify_queue(s3: Any, template: Template, ids: _LogicalIds, bucket: str, arn: str) -> bool:
+    """The bucket's S3 -> SQS notifications (presigned uploads start work), as the template
+    declares them; each must target the work queue. True when they were (re)applied."""
+    notifications = template.resource(ids.bucket).get("NotificationConfiguration", {})
+    configurations = []
+    for spec in notifications.get("QueueConfigurations", []):
+        if ref_target(spec["Queue"]) != ids.queue:
+            raise TemplateError(f"a bucket notification targets {spec['Queue']}, not {ids.queue}")
+        configuration: dict[str, Any] = {"QueueArn": arn, "Events": [spec["Event"]]}
+        rules = spec.get("Filter", {}).get("S3Key", {}).get("Rules")
+        if rules:
+            configuration["Filter"] = {"Key": {"FilterRules": rules}}
+        configurations.append(configuration)
+    current = s3.get_bucket_notification_configuration(Bucket=bucket).get("QueueConfigurations", [])
+    if (
+        not configurations
+        or [{k: c[k] for k in ("QueueArn", "Events", "Filter") if k in c} for c in current]
+        == configurations
+    ):
+        return False
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket, NotificationConfiguration={"QueueConfigurations": configurations}
+    )
+    return True
+
+
+def _drop_s3_test_events(sqs: Any, queue_url: str) -> None:
+    """S3 announces a new notification with an `s3:TestEvent` message. The worker would just
+    consume it; a fresh local stack drops it so its queue starts empty, as in a deployed
+    stack where that message was consumed long ago. Other messages stay visible."""
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        tests = [m for m in messages if '"s3:TestEvent"' in m["Body"]]
+        for message in tests:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if not tests:
+            return
 
 
 def _create_table(dynamodb: Any, template: Template, logical_id: str, name: str) -> str:

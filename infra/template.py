@@ -314,7 +314,7 @@ class Template:
         for source in (self.globals_function(), self.resource(logical_id)):
             env.update(source.get("Environment", {}).get("Variables", {}))
         environment = {k: v if isinstance(v, dict) else _env_str(v) for k, v in env.items()}
-        layers = tuple(self.layer(_ref_target(ref)) for ref in merged.get("Layers", []))
+        layers = tuple(self.layer(ref_target(ref)) for ref in merged.get("Layers", []))
         return FunctionSpec(
             logical_id=logical_id,
             code_uri=self._local_path(merged["CodeUri"]),
@@ -350,7 +350,7 @@ class Template:
         scaling = props.get("ScalingConfig", {})
         return SqsEventSpec(
             event_name=name,
-            queue_logical_id=_ref_target(props["Queue"]),
+            queue_logical_id=ref_target(props["Queue"]),
             batch_size=int(props.get("BatchSize", 10)),
             maximum_concurrency=(
                 int(scaling["MaximumConcurrency"]) if "MaximumConcurrency" in scaling else None
@@ -371,7 +371,7 @@ class Template:
             message_retention=int(retention) if retention is not None else None,
             max_receive_count=int(redrive["maxReceiveCount"]) if redrive else None,
             dead_letter_queue_logical_id=(
-                _ref_target(redrive["deadLetterTargetArn"]) if redrive else None
+                ref_target(redrive["deadLetterTargetArn"]) if redrive else None
             ),
         )
 
@@ -419,7 +419,7 @@ class Template:
         return (self.path.parent / uri).resolve()
 
 
-def _ref_target(value: object) -> str:
+def ref_target(value: object) -> str:
     """Logical id from ``{"Ref": X}`` or ``{"Fn::GetAtt": [X, attr]}``."""
     if isinstance(value, dict):
         if "Ref" in value:

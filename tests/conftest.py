@@ -76,7 +76,7 @@ def fakes(settings: Settings) -> Fakes:
         llm=llm,
         metrics=metrics,
         clock=clock,
-        service=DocumentService(store, repository, queue, settings, clock, metrics),
+        service=DocumentService(store, repository, queue, settings, clock, metrics, uploads=store),
         worker=SummarizeWorker(
             store, repository, queue, Summarizer(llm, settings), settings, clock, metrics
         ),

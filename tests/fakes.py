@@ -9,10 +9,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from docsum.errors import ContextOverflow, DocumentNotFound, LLMError, TextMissing
-from docsum.models import Document, DocumentPage, Progress, Status, SummarizeRequest, Summary
+from docsum.errors import ContextOverflow, DocumentNotFound, FileTooLarge, LLMError, TextMissing
+from docsum.models import (
+    Document,
+    DocumentPage,
+    Progress,
+    Source,
+    Status,
+    SummarizeRequest,
+    Summary,
+)
 from docsum.paging import decode_cursor, encode_cursor
-from docsum.ports import ChatAnswer, ChatCall
+from docsum.ports import ChatAnswer, ChatCall, PresignedPost
 
 
 class ManualClock:
@@ -46,6 +54,8 @@ class RecordingMetrics:
 class InMemoryTextStore:
     def __init__(self) -> None:
         self.objects: dict[str, str] = {}
+        self.files: dict[str, bytes] = {}
+        self.presigned: list[tuple[str, str, int, int]] = []
 
     def put_text(self, key: str, text: str) -> None:
         self.objects[key] = text
@@ -57,6 +67,23 @@ class InMemoryTextStore:
 
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
+        self.files.pop(key, None)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self.files[key] = data
+
+    def get_bytes(self, key: str, max_bytes: int) -> bytes:
+        if key not in self.files:
+            raise TextMissing(key)
+        if len(self.files[key]) > max_bytes:
+            raise FileTooLarge(len(self.files[key]), max_bytes)
+        return self.files[key]
+
+    def presign_post(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost:
+        self.presigned.append((key, content_type, max_bytes, expires_in))
+        return PresignedPost(url="https://bucket.example/", fields={"key": key})
 
 
 class InMemoryDocumentRepository:
@@ -148,6 +175,30 @@ class InMemoryDocumentRepository:
             if doc is None:
                 return None
             self._change(document_id, doc.generation == generation, enqueued_at=now)
+
+    def mark_uploaded(
+        self, document_id: str, now: datetime, expires_at: int | None
+    ) -> Document | None:
+        with self._lock:
+            doc = self.items[document_id]
+            return self._change(
+                document_id,
+                doc.status == Status.UPLOADING,
+                status=Status.QUEUED,
+                enqueued_at=now,
+                updated_at=now,
+                expires_at=expires_at,
+            )
+
+    def save_extraction(
+        self, document_id: str, generation: int, text_chars: int, title: str | None, source: Source
+    ) -> None:
+        with self._lock:
+            doc = self.items[document_id]
+            ok = doc.generation == generation and doc.status == Status.PROCESSING
+            self._change(
+                document_id, ok, text_chars=text_chars, source=source, title=doc.title or title
+            )
 
     def claim(
         self, document_id: str, generation: int, now: datetime, lease_until: datetime

@@ -5,8 +5,10 @@ and within its rate limit), the settings.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from auth import Caller, TokenSource, Unauthorized, authenticate, bearer_scheme
@@ -15,8 +17,11 @@ from docsum.models import utc_now
 from docsum.ports import RateLimiter
 from docsum.settings import Settings
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials
 from problems import ProblemError
+from pydantic import BaseModel, ValidationError
+from schemas import DocumentIn, FileFields
 
 ReadinessCheck = Callable[[], None]
 _JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json\s*(?:;.*)?$", re.IGNORECASE)
@@ -67,6 +72,58 @@ def within_rate_limit(
     return caller
 
 
+@dataclass(frozen=True)
+class FileSubmission:
+    data: bytes
+    filename: str | None
+    content_type: str | None
+    fields: FileFields
+
+
+async def document_submission(request: Request) -> DocumentIn | FileSubmission:
+    """`POST /documents` takes JSON text or a multipart form with a file (or a text field)."""
+    content_type = request.headers.get("content-type", "")
+    if _JSON_TYPES.match(content_type):
+        return _validated(DocumentIn, await request.body())
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise ProblemError(
+            415,
+            f"content type {content_type or 'none'} is not supported; send application/json, "
+            "or multipart/form-data with a file",
+            slug="unsupported-media-type",
+        )
+    form = await request.form(max_files=1, max_fields=20)
+    file = form.get("file")
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    if file is None or isinstance(file, str):
+        if "text" not in values:
+            raise _invalid("file", "send a file part, or a text field")
+        return _validated(DocumentIn, json.dumps(values))
+    if "text" in values:  # the file is the document; a text field must still be valid
+        _validated(DocumentIn, json.dumps({"text": values.pop("text")}))
+    return FileSubmission(
+        data=await file.read(),
+        filename=file.filename,
+        content_type=file.content_type,
+        fields=_validated(FileFields, json.dumps(values)),
+    )
+
+
+def _validated[M: BaseModel](model: type[M], body: bytes | str) -> M:
+    """The body as `model`, or the same 400/422 problems FastAPI gives a declared body."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=body) from exc
+
+
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ("body", field), "msg": message, "type": "missing"}], body=None
+    )
+
+
 def json_body(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     if not _JSON_TYPES.match(content_type):
@@ -80,3 +137,4 @@ def json_body(request: Request) -> None:
 Service = Annotated[DocumentService, Depends(get_service)]
 CurrentCaller = Annotated[Caller, Depends(within_rate_limit)]
 CurrentSettings = Annotated[Settings, Depends(get_settings)]
+Submitted = Annotated[DocumentIn | FileSubmission, Depends(document_submission)]

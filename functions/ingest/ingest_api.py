@@ -8,6 +8,7 @@ from typing import Any
 
 import problems
 import routes
+import schemas
 from auth import TokenSource
 from dependencies import ReadinessCheck
 from docsum.documents import DocumentService
@@ -43,7 +44,12 @@ def create_app(
     app.state.informational_checks = informational_checks or {}
 
     # UTF-8 and JSON escaping headroom over the longest accepted text.
-    app.add_middleware(CorrelateAndLog, body_limit=settings.max_document_chars * 4 + 65_536)
+    app.add_middleware(
+        CorrelateAndLog,
+        body_limit=settings.max_document_chars * 4 + 65_536,
+        # A file and its form fields.
+        file_body_limit=settings.max_direct_upload_bytes + 65_536,
+    )
     problems.install(app)
     app.include_router(routes.secured)
     app.include_router(routes.public)
@@ -52,6 +58,9 @@ def create_app(
         if app.openapi_schema is None:
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(
+                schemas.request_body_schemas()
             )
             problems.document(schema)
             app.openapi_schema = schema

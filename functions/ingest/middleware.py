@@ -19,9 +19,10 @@ class CorrelateAndLog:
     guard, one access-log line per call and the metrics flush. A plain ASGI middleware:
     Starlette's BaseHTTPMiddleware costs about a millisecond a request."""
 
-    def __init__(self, app: ASGIApp, body_limit: int) -> None:
+    def __init__(self, app: ASGIApp, body_limit: int, file_body_limit: int | None = None) -> None:
         self.app = app
         self.body_limit = body_limit
+        self.file_body_limit = file_body_limit or body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,13 +46,13 @@ class CorrelateAndLog:
 
         try:
             length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > self.body_limit:
-                too_large = problem(
-                    413,
-                    f"request body over {self.body_limit} bytes",
-                    slug="too-large",
-                    request_id=request_id,
-                )
+            is_file = headers.get("content-type", "").lower().startswith("multipart/form-data")
+            limit = self.file_body_limit if is_file else self.body_limit
+            if length.isdigit() and int(length) > limit:
+                detail = f"request body over {limit} bytes"
+                if is_file:  # what API Gateway and a Lambda payload can carry
+                    detail += "; send larger files through POST /uploads (a presigned S3 upload)"
+                too_large = problem(413, detail, slug="too-large", request_id=request_id)
                 await too_large(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from docsum.errors import DocumentNotFound, DocumentTooLarge, InvalidDocument
+from docsum.errors import DocumentNotFound, DocumentTooLarge, FileTooLarge, InvalidDocument
+from docsum.extraction import UnsupportedFileType
 from docsum.observability import logger
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -160,6 +161,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DocumentTooLarge)
     async def too_large(request: Request, exc: DocumentTooLarge) -> JSONResponse:
         return problem(413, str(exc), slug="too-large", request_id=request_id(request))
+
+    @app.exception_handler(FileTooLarge)
+    async def file_too_large(request: Request, exc: FileTooLarge) -> JSONResponse:
+        detail = str(exc)
+        if exc.setting == "MAX_DIRECT_UPLOAD_BYTES":  # the request path's limit, not S3's
+            detail += "; send larger files through POST /uploads (a presigned S3 upload)"
+        return problem(413, detail, slug="too-large", request_id=request_id(request))
+
+    @app.exception_handler(UnsupportedFileType)
+    async def unsupported_file(request: Request, exc: UnsupportedFileType) -> JSONResponse:
+        return problem(415, str(exc), slug="unsupported-media-type", request_id=request_id(request))
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:

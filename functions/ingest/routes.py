@@ -5,13 +5,29 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
-from dependencies import CurrentCaller, ReadinessCheck, Service, json_body, within_rate_limit
+from dependencies import (
+    CurrentCaller,
+    FileSubmission,
+    ReadinessCheck,
+    Service,
+    Submitted,
+    json_body,
+    within_rate_limit,
+)
 from docsum.models import DOCUMENT_ID_PATTERN, Document, Status
 from docsum.paging import CURSOR_PATTERN
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from problems import problem, problem_responses, request_id
-from schemas import DocumentIn, DocumentList, DocumentOut, Health, Readiness
+from schemas import (
+    DocumentList,
+    DocumentOut,
+    Health,
+    PresignedPostOut,
+    Readiness,
+    UploadIn,
+    UploadOut,
+)
 
 DocumentId = Annotated[
     str, Path(pattern=DOCUMENT_ID_PATTERN, description="32 lowercase hex characters")
@@ -23,31 +39,85 @@ public = APIRouter()
 secured = APIRouter(dependencies=[Depends(within_rate_limit)], responses=problem_responses(429))
 
 
+def _location(request: Request, document: Document) -> str:
+    # Behind API Gateway the stage prefix (root_path) is part of the client's URL.
+    return f"{request.scope.get('root_path', '')}/documents/{document.id}"
+
+
 def _located(request: Request, response: Response, document: Document) -> DocumentOut:
     request.state.document_id = document.id
-    # Behind API Gateway the stage prefix (root_path) is part of the client's URL.
-    response.headers["Location"] = f"{request.scope.get('root_path', '')}/documents/{document.id}"
+    response.headers["Location"] = _location(request, document)
     return DocumentOut.of(document)
+
+
+_SUBMISSION_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/DocumentIn"}},
+        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/DocumentFileForm"}},
+    },
+}
 
 
 @secured.post(
     "/documents",
     status_code=202,
     response_model=DocumentOut,
-    dependencies=[Depends(json_body)],
+    openapi_extra={"requestBody": _SUBMISSION_BODY},
     responses={
         200: {"model": DocumentOut, "description": "Already submitted: the same document"},
         **problem_responses(400, 401, 413, 415, 422),
     },
-    summary="Submit a document for summarization",
+    summary="Submit a document for summarization: JSON text, or a file as multipart/form-data",
 )
 def submit_document(
-    body: DocumentIn, service: Service, caller: CurrentCaller, request: Request, response: Response
+    body: Submitted, service: Service, caller: CurrentCaller, request: Request, response: Response
 ) -> DocumentOut:
-    submission = service.submit(body.text, body.title, request_id(request) or "", caller.name)
+    correlation_id = request_id(request) or ""
+    if isinstance(body, FileSubmission):
+        submission = service.submit_file(
+            body.data,
+            body.filename,
+            body.content_type,
+            body.fields.title,
+            correlation_id,
+            caller.name,
+        )
+    else:
+        submission = service.submit(body.text, body.title, correlation_id, caller.name)
     if not submission.created:
         response.status_code = 200
     return _located(request, response, submission.document)
+
+
+@secured.post(
+    "/uploads",
+    status_code=201,
+    response_model=UploadOut,
+    dependencies=[Depends(json_body)],
+    responses=problem_responses(400, 401, 413, 415, 422),
+    summary="Start the upload of a large file: a presigned S3 POST; the upload starts the work",
+)
+def create_upload(
+    body: UploadIn, service: Service, caller: CurrentCaller, request: Request, response: Response
+) -> UploadOut:
+    upload = service.create_upload(
+        body.filename,
+        body.content_type,
+        body.size,
+        body.title,
+        request_id(request) or "",
+        caller.name,
+    )
+    request.state.document_id = upload.document.id
+    location = _location(request, upload.document)
+    response.headers["Location"] = location
+    return UploadOut(
+        id=upload.document.id,
+        location=location,
+        upload=PresignedPostOut(url=upload.post.url, fields=upload.post.fields),
+        expires_at=upload.expires_at,
+    )
 
 
 @secured.get(

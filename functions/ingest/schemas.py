@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from docsum.models import Document, Progress, Status
+from docsum.extraction import MEDIA_TYPES
+from docsum.models import Document, Progress, Source, Status
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 
@@ -27,6 +29,77 @@ class DocumentIn(BaseModel):
         return value
 
 
+# `multipart/form-data` of `POST /documents`, for the spec only (the route reads the form
+# itself, see dependencies): a file or a text field (the file wins when both come), and the
+# other fields the JSON body accepts. Multipart has no null: absent fields are not sent.
+DOCUMENT_FILE_FORM: dict[str, Any] = {
+    "title": "DocumentFileForm",
+    "type": "object",
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "The file: PDF, DOCX, HTML, Markdown or plain text (decided from "
+            "its bytes); at most MAX_DIRECT_UPLOAD_BYTES, larger ones through /uploads",
+        },
+        "text": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Text instead of a file (ignored when a file is sent)",
+        },
+        "title": {"type": "string", "description": "At most MAX_TITLE_CHARS characters"},
+    },
+    "anyOf": [{"required": ["file"]}, {"required": ["text"]}],
+}
+
+
+class FileFields(BaseModel):
+    """The form fields that come with a file (everything but the file itself)."""
+
+    title: StrictStr | None = None
+
+
+class UploadIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"filename": "report.pdf", "content_type": "application/pdf", "size": 1}]
+        }
+    )
+
+    filename: StrictStr = Field(min_length=1, max_length=255)
+    # A string, not an enum, in the model: an unsupported type is answered 415 naming the
+    # supported ones; the spec lists them.
+    content_type: StrictStr = Field(
+        min_length=1,
+        max_length=255,
+        description="The file's media type; the upload must match",
+        json_schema_extra={"enum": list(MEDIA_TYPES.values())},
+    )
+    # JSON has one number type: 2048.0 is a valid integer there.
+    size: int = Field(ge=1, description="Bytes; at most MAX_UPLOAD_BYTES")
+    title: StrictStr | None = Field(default=None, description="At most MAX_TITLE_CHARS characters")
+
+
+class PresignedPostOut(BaseModel):
+    url: str = Field(description="POST the file here as multipart/form-data")
+    fields: dict[str, str] = Field(description="Form fields to send before the file part")
+
+
+class UploadOut(BaseModel):
+    id: str
+    location: str = Field(description="Where the document's status can be read")
+    upload: PresignedPostOut
+    expires_at: datetime = Field(description="The upload must be sent before this time")
+
+
+def request_body_schemas() -> dict[str, dict[str, Any]]:
+    """Component schemas of the bodies `POST /documents` reads itself (JSON or a form)."""
+    return {
+        "DocumentIn": DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}"),
+        "DocumentFileForm": DOCUMENT_FILE_FORM,
+    }
+
+
 class DocumentOut(BaseModel):
     id: str
     title: str | None
@@ -45,6 +118,7 @@ class DocumentOut(BaseModel):
     completion_tokens: int | None
     model_seconds: float | None
     progress: Progress | None
+    source: Source | None = Field(default=None, description="The file, for file submissions")
 
     @classmethod
     def of(cls, document: Document) -> DocumentOut:

@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+import requests  # moto's in-process mock answers requests' calls (a browser-style POST)
 from moto import mock_aws
 
 from infra.bootstrap import LocalResources, create_resources, physical_name
@@ -179,3 +181,36 @@ def test_cli_prints_the_environment(moto_endpoint: str) -> None:
         "DOCUMENT_ID_SECRET_ARN",
     }
     assert lines["SUMMARIZE_QUEUE_URL"].endswith("/cli-summarize-queue")
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_presigned_upload_is_announced_on_the_work_queue(template: Template) -> None:
+    """The bucket notification from the template: an object under uploads/ (and nothing
+    else) puts an S3 event on the summarize queue."""
+    resources = create_resources(template, region=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    ttl = boto3.client("dynamodb", region_name=REGION).describe_time_to_live(
+        TableName=resources.table
+    )["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expires_at")
+
+    assert create_resources(template, region=REGION) == resources  # again: no new test event
+    s3.put_object(Bucket=resources.bucket, Key="documents/not-announced.txt", Body=b"x")
+    post = s3.generate_presigned_post(resources.bucket, "uploads/a file.txt")
+    answer = requests.post(
+        post["url"], data=post["fields"], files={"file": ("a.txt", b"hello")}, timeout=10
+    )
+    assert answer.status_code in (200, 204)
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies = [
+        json.loads(m["Body"])
+        for m in sqs.receive_message(QueueUrl=resources.queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        )
+    ]
+    # Only the upload: not the other object, and not S3's test event (dropped at bootstrap).
+    [record] = [r for body in bodies for r in body["Records"]]
+    assert record["eventSource"] == "aws:s3"
+    # URL-encoded, as S3 sends keys (moto encodes the slash too; S3 does not).
+    assert unquote_plus(record["s3"]["object"]["key"]) == "uploads/a file.txt"

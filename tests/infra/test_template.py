@@ -320,7 +320,7 @@ def _resource_name(resource: Any) -> str:
         return str(logical_id)
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         text = resource["Fn::Sub"]
-        if match := re.fullmatch(r"\$\{(\w+)\.Arn\}(/\*)?", text):
+        if match := re.fullmatch(r"\$\{(\w+)\.Arn\}((?:/[a-z]+)?/\*)?", text):
             return match.group(1) + (match.group(2) or "")
         prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
         if text.startswith(prefix) and text[len(prefix) :] == "${ApiTokenParameterName}":
@@ -356,10 +356,18 @@ def _permissions(role: dict[str, Any]) -> set[tuple[str, str]]:
 
 EXPECTED_PERMISSIONS = {
     INGEST: {
-        ("s3:PutObject", "DocumentsBucket/*"),
-        ("s3:GetObject", "DocumentsBucket/*"),
-        ("s3:DeleteObject", "DocumentsBucket/*"),  # DELETE /documents/{id}
-        ("s3:DeleteObjectVersion", "DocumentsBucket/*"),  # ... every version of its text
+        ("s3:PutObject", "DocumentsBucket/documents/*"),
+        ("s3:GetObject", "DocumentsBucket/documents/*"),
+        ("s3:DeleteObject", "DocumentsBucket/documents/*"),
+        ("s3:DeleteObjectVersion", "DocumentsBucket/documents/*"),
+        ("s3:PutObject", "DocumentsBucket/originals/*"),
+        ("s3:GetObject", "DocumentsBucket/originals/*"),
+        ("s3:DeleteObject", "DocumentsBucket/originals/*"),
+        ("s3:DeleteObjectVersion", "DocumentsBucket/originals/*"),
+        ("s3:PutObject", "DocumentsBucket/uploads/*"),
+        ("s3:GetObject", "DocumentsBucket/uploads/*"),
+        ("s3:DeleteObject", "DocumentsBucket/uploads/*"),
+        ("s3:DeleteObjectVersion", "DocumentsBucket/uploads/*"),
         ("s3:ListBucket", "DocumentsBucket"),  # readiness probe: HeadBucket
         ("s3:ListBucketVersions", "DocumentsBucket"),  # finding those versions
         ("dynamodb:GetItem", "DocumentsTable"),
@@ -373,7 +381,10 @@ EXPECTED_PERMISSIONS = {
         ("ssm:GetParameter", "ssm:ApiTokenParameterName"),
     },
     SUMMARIZE: {
-        ("s3:GetObject", "DocumentsBucket/*"),
+        ("s3:GetObject", "DocumentsBucket/documents/*"),
+        ("s3:GetObject", "DocumentsBucket/originals/*"),
+        ("s3:GetObject", "DocumentsBucket/uploads/*"),
+        ("s3:PutObject", "DocumentsBucket/documents/*"),  # extracted texts
         ("dynamodb:GetItem", "DocumentsTable"),
         ("dynamodb:UpdateItem", "DocumentsTable"),
         ("sqs:ReceiveMessage", "SummarizeQueue"),  # the event source, this queue only
@@ -440,7 +451,9 @@ def test_api_gateway_may_invoke_only_the_ingest_function(transformed: dict[str, 
 
 def test_rest_api_stage_and_definition(template: Template, transformed: dict[str, Any]) -> None:
     (api,) = of_type(transformed, "AWS::ApiGateway::RestApi").values()
-    assert api["Properties"]["Body"] == template.openapi_spec()
+    body = dict(api["Properties"]["Body"])
+    body.pop("x-amazon-apigateway-binary-media-types")  # SAM's, from BinaryMediaTypes
+    assert body == template.openapi_spec()
     assert api["Properties"]["Body"]["openapi"] == "3.0.1"  # API Gateway imports 3.0, not 3.1
     assert api["Properties"]["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
     stages = of_type(transformed, "AWS::ApiGateway::Stage")
@@ -530,13 +543,18 @@ def test_retention_expires_texts_only_when_set(template: Template) -> None:
     rules = template.raw["Resources"]["DocumentsBucket"]["Properties"]["LifecycleConfiguration"][
         "Rules"
     ]
-    [conditional] = [r for r in rules if "Fn::If" in r]
-    condition, rule, otherwise = conditional["Fn::If"]
-    assert condition == "DocumentsExpire"
-    assert otherwise == {"Ref": "AWS::NoValue"}
-    assert rule["Prefix"] == "documents/"  # every stored text (documents/<owner>/<digest>.txt)
-    assert rule["ExpirationInDays"] == {"Ref": "RetentionDays"}
-    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    conditional = [r["Fn::If"] for r in rules if "Fn::If" in r]
+    # Every stored text (documents/<owner>/<digest>.txt) and file (originals/, uploads/).
+    assert sorted(rule["Prefix"] for _, rule, _ in conditional) == [
+        "documents/",
+        "originals/",
+        "uploads/",
+    ]
+    for condition, rule, otherwise in conditional:
+        assert condition == "DocumentsExpire"
+        assert otherwise == {"Ref": "AWS::NoValue"}
+        assert rule["ExpirationInDays"] == {"Ref": "RetentionDays"}
+        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
 
 
 def test_document_id_key_is_generated_and_kept(template: Template) -> None:
@@ -598,3 +616,36 @@ def test_resolution_follows_the_defaults_through_conditions_and_mappings() -> No
     # undecidable (a parameter without default): kept as written
     undecided = {"Fn::If": ["Unknown", 1, 2]}
     assert resolve(undecided) == undecided
+
+
+# ---------------------------------------------------------------------------------- files
+
+
+def test_uploads_reach_the_worker_through_a_bucket_notification(template: Template) -> None:
+    """upload → S3 → event → queue: the bucket tells the summarize queue about uploads/ only,
+    and only S3 of this account may send to it."""
+    bucket = template.raw["Resources"]["DocumentsBucket"]
+    (notification,) = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Queue"] == {"Fn::GetAtt": ["SummarizeQueue", "Arn"]}
+    assert notification["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": "uploads/"}]}}
+    (policy_id,) = template.logical_ids("AWS::SQS::QueuePolicy")
+    assert bucket["DependsOn"] == policy_id
+    policy = template.resource(policy_id)
+    assert policy["Queues"] == [{"Ref": "SummarizeQueue"}]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": {"Ref": "AWS::AccountId"}
+    }
+
+
+def test_uploading_records_expire_and_files_pass_api_gateway_as_binary(
+    template: Template, transformed: dict[str, Any]
+) -> None:
+    table = template.resource("DocumentsTable")
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    (api,) = of_type(transformed, "AWS::ApiGateway::RestApi").values()
+    binary = api["Properties"]["Body"]["x-amazon-apigateway-binary-media-types"]
+    assert binary == ["multipart/form-data"]

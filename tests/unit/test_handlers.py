@@ -1,5 +1,6 @@
 """The real Lambda handlers (Mangum included) fed with the events/ files, on moto AWS."""
 
+import base64
 import copy
 import importlib
 import json
@@ -11,11 +12,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import requests  # moto's in-process mock answers it: the client's POST to S3
 from docsum.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker
 from fastapi.testclient import TestClient
+from urllib3 import encode_multipart_formdata
 
 from infra.bootstrap import LocalResources
+from tests import files
 from tests.conftest import receive_all
 from tests.fakes import ScriptedLanguageModel
 
@@ -162,3 +166,84 @@ def test_ready_is_503_naming_each_aws_dependency_when_the_endpoint_is_down(
     assert body["detail"] == "not answering: s3, dynamodb, sqs"
     assert all(body["checks"][name].startswith("failed") for name in ("s3", "dynamodb", "sqs"))
     assert body["checks"]["ollama"].startswith("failed")
+
+
+@pytest.fixture
+def stage_prefix(monkeypatch: pytest.MonkeyPatch) -> str:
+    """What the template sets for the ingest function (API_ROOT_PATH); before `handlers`."""
+    monkeypatch.setenv("API_ROOT_PATH", "/v1")
+    return "/v1"
+
+
+def test_a_file_through_api_gateway_binary_body_and_stage_prefix(
+    stage_prefix: str, handlers: Any, aws_env: LocalResources
+) -> None:
+    """API Gateway hands a multipart body (a BinaryMediaType) over base64-encoded: a real PDF
+    goes through Mangum, the stage prefix stays in the Location, the worker extracts it."""
+    ingest, summarize, llm = handlers
+    data = files.pdf(["A page about queues.", "A page about functions."], title="Queues")
+    body, content_type = encode_multipart_formdata(
+        {"file": ("queues.pdf", data, "application/pdf")}
+    )
+    event = load_event("post-document-file.json")
+    event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"]["Content-Type"] = [content_type]
+    event["body"] = base64.b64encode(body).decode()
+
+    response = ingest.handler(event, FakeContext())
+    assert response["statusCode"] == 202, response["body"]
+    posted = json.loads(response["body"])
+    assert response["headers"]["location"] == f"{stage_prefix}/documents/{posted['id']}"
+    assert posted["source"]["kind"] == "pdf"
+
+    result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), FakeContext())
+    assert result == {"batchItemFailures": []}
+    assert "A page about functions." in llm.calls[0].user
+    get_event = load_event("get-document.json")
+    get_event["path"] = f"/documents/{posted['id']}"
+    got = json.loads(ingest.handler(get_event, FakeContext())["body"])
+    assert (got["status"], got["title"], got["source"]["pages"]) == ("done", "Queues", 2)
+
+
+def test_sample_file_event_is_accepted(handlers: Any) -> None:
+    ingest, _, _ = handlers
+    response = ingest.handler(load_event("post-document-file.json"), FakeContext())
+    assert response["statusCode"] == 202, response["body"]
+    assert json.loads(response["body"])["source"]["kind"] == "markdown"
+
+
+def test_presigned_upload_to_s3_then_the_s3_event_through_the_worker(
+    stage_prefix: str, handlers: Any, aws_env: LocalResources
+) -> None:
+    ingest, summarize, llm = handlers
+    data = files.pdf(["An uploaded page."] * 3)
+    event = load_event("post-upload.json")
+    event["body"] = json.dumps(
+        {"filename": "up.pdf", "content_type": "application/pdf", "size": len(data)}
+    )
+    response = ingest.handler(event, FakeContext())
+    assert response["statusCode"] == 201, response["body"]
+    upload = json.loads(response["body"])
+    assert upload["location"] == f"{stage_prefix}/documents/{upload['id']}"
+
+    sent = requests.post(
+        upload["upload"]["url"],
+        data=upload["upload"]["fields"],
+        files={"file": ("up.pdf", data, "application/pdf")},
+        timeout=10,
+    )
+    assert sent.status_code in (200, 204)
+    result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), FakeContext())
+    assert result == {"batchItemFailures": []}
+    assert len(llm.calls) == 1
+    get_event = load_event("get-document.json")
+    get_event["path"] = f"/documents/{upload['id']}"
+    got = json.loads(ingest.handler(get_event, FakeContext())["body"])
+    assert (got["status"], got["title"], got["source"]["pages"]) == ("done", "up.pdf", 3)
+
+
+def test_sample_upload_arrived_event_for_an_expired_upload_is_consumed(handlers: Any) -> None:
+    _, summarize, llm = handlers
+    result = summarize.handler(load_event("sqs-upload-arrived.json"), FakeContext())
+    assert result == {"batchItemFailures": []}
+    assert not llm.calls

@@ -1,14 +1,17 @@
 """One contract, two implementations: the in-memory fake and DynamoDB (moto, table from
 template.yaml). The fake is only trustworthy while both pass the same tests."""
 
+import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from docsum.adapters.aws import DynamoDocumentRepository, DynamoRateLimiter, S3TextStore
-from docsum.errors import DocumentNotFound, InvalidCursor, TextMissing
-from docsum.models import Document, Progress, Status, Summary, utc_now
+from docsum.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
+from docsum.extraction import FileKind
+from docsum.models import Document, Progress, Source, Status, Summary, utc_now
 from docsum.paging import encode_cursor
 from docsum.ports import DocumentRepository, RateLimiter
 
@@ -331,3 +334,68 @@ def test_a_sparse_status_filter_pages_through_a_large_listing(
     assert first.next_cursor is not None
     last = repository.list_owned("alice", 2, first.next_cursor, Status.DONE, now)
     assert ([d.id for d in last.items], last.next_cursor) == ([docs[5].id], None)
+
+
+def test_an_upload_arrives_once_and_its_extraction_is_recorded(
+    repository: DocumentRepository,
+) -> None:
+    doc = new_document().model_copy(
+        update={
+            "status": Status.UPLOADING,
+            "title": None,
+            "text_chars": 0,
+            "source": Source(kind=FileKind.PDF, filename="a.pdf", bytes=10),
+            "original_key": "uploads/x",
+            "expires_at": 2_000_000_000,
+        }
+    )
+    repository.create(doc)
+    assert repository.get(doc.id) == doc
+    arrived = repository.mark_uploaded(doc.id, utc_now(), 2_100_000_000)  # retention's end
+    assert arrived is not None
+    assert (arrived.status, arrived.expires_at) == (Status.QUEUED, 2_100_000_000)
+    assert repository.mark_uploaded(doc.id, utc_now(), None) is None  # a repeated S3 event
+
+    source = Source(kind=FileKind.PDF, filename="a.pdf", bytes=12, pages=3)
+    repository.save_extraction(doc.id, 1, 42, "From the file", source)  # not processing: no-op
+    assert repository.get(doc.id) == arrived
+    now = utc_now()
+    repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
+    repository.save_extraction(doc.id, 1, 42, "From the file", source)
+    extracted = repository.get(doc.id)
+    assert extracted is not None
+    assert (extracted.text_chars, extracted.title, extracted.source) == (
+        42,
+        "From the file",
+        source,
+    )
+
+
+def test_extraction_keeps_a_title_the_client_gave(repository: DocumentRepository) -> None:
+    doc = new_document()
+    repository.create(doc)
+    now = utc_now()
+    repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
+    repository.save_extraction(doc.id, 1, 7, "File title", Source(kind=FileKind.TEXT))
+    assert (extracted := repository.get(doc.id)) is not None
+    assert extracted.title == "T"
+
+
+def test_s3_file_store_and_presigned_post_policy(aws_env: LocalResources) -> None:
+    store = S3TextStore(boto3.client("s3"), aws_env.bucket)
+    store.put_bytes("originals/x", b"%PDF-1.7 bytes", "application/pdf")
+    assert store.get_bytes("originals/x", 100) == b"%PDF-1.7 bytes"
+    with pytest.raises(FileTooLarge):
+        store.get_bytes("originals/x", 5)
+    with pytest.raises(TextMissing):
+        store.get_bytes("originals/missing", 5)
+
+    post = store.presign_post("uploads/abc", "application/pdf", 12_345, 600)
+    assert post.fields["key"] == "uploads/abc"
+    policy = json.loads(base64.b64decode(post.fields["policy"]))
+    # moto accepts any POST: the conditions S3 enforces in the cloud are checked here.
+    assert ["content-length-range", 1, 12_345] in policy["conditions"]
+    assert {"Content-Type": "application/pdf"} in policy["conditions"]
+    assert {"key": "uploads/abc"} in policy["conditions"]
+    expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    assert timedelta(seconds=590) < expiration - utc_now() <= timedelta(seconds=600)

@@ -3,26 +3,60 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from docsum.errors import DocumentNotFound, DocumentTooLarge, InvalidDocument
-from docsum.models import DEFAULT_OWNER, Document, DocumentPage, Status, SummarizeRequest, utc_now
+from docsum.errors import DocumentNotFound, DocumentTooLarge, FileTooLarge, InvalidDocument
+from docsum.extraction import MEDIA_TYPES, UnsupportedFileType, detect_kind, kind_of_media_type
+from docsum.models import (
+    DEFAULT_OWNER,
+    UPLOADS_PREFIX,
+    Document,
+    DocumentPage,
+    Source,
+    Status,
+    SummarizeRequest,
+    utc_now,
+)
 from docsum.observability import EMF_METRICS, logger
-from docsum.ports import DocumentRepository, MetricsRecorder, TextStore, WorkQueue
+from docsum.ports import (
+    DocumentRepository,
+    MetricsRecorder,
+    PresignedPost,
+    TextStore,
+    UploadSigner,
+    WorkQueue,
+)
 from docsum.settings import Settings
-from docsum.text import content_digest, document_id, text_key
+from docsum.text import bytes_digest, content_digest, document_id, text_key
 
 # Used only when no secret is configured (unit tests, a bare local run): ids are then as
 # guessable as they were before ownership, which is why the template always provides one.
 DEVELOPMENT_ID_SECRET = b"docsum-development-only"
+# An `uploading` record outlives its URL by this much: the file's S3 event may come late.
+UPLOAD_RECORD_GRACE_SECONDS = 3600
+
+
+def original_key(owner: str, digest: str) -> str:
+    """Where a file sent with the request is kept as it came: once per (owner, content)."""
+    return f"originals/{owner}/{digest}"
 
 
 @dataclass(frozen=True)
 class Submission:
     document: Document
     created: bool  # False: the same text was already submitted (same id, no new work)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A document waiting for its file, and how to send the file straight to S3."""
+
+    document: Document
+    post: PresignedPost
+    expires_at: datetime
 
 
 class DocumentService:
@@ -40,9 +74,11 @@ class DocumentService:
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
         id_secret: Callable[[], bytes] = lambda: DEVELOPMENT_ID_SECRET,
+        uploads: UploadSigner | None = None,
     ) -> None:
         """`id_secret` is called once, at the first submission (reads need no key)."""
         self._store = store
+        self._uploads = uploads
         self._repository = repository
         self._queue = queue
         self._settings = settings
@@ -69,7 +105,6 @@ class DocumentService:
         key = text_key(owner, digest)
         self._store.put_text(key, text)
         now = self._clock()
-        retention = self._settings.retention_days
         document = Document(
             id=doc_id,
             owner=owner,
@@ -80,7 +115,7 @@ class DocumentService:
             updated_at=now,
             enqueued_at=now,
             correlation_id=correlation_id,
-            expires_at=int((now + timedelta(days=retention)).timestamp()) if retention else None,
+            expires_at=self._retention_end(now),
         )
         if not self._repository.create(document):  # a concurrent submission won the race
             return self._duplicate(self.get(doc_id, owner))
@@ -89,12 +124,136 @@ class DocumentService:
         logger.info("document accepted", extra={"document_id": doc_id, "chars": len(text)})
         return Submission(document, created=True)
 
+    def submit_file(
+        self,
+        data: bytes,
+        filename: str | None,
+        content_type: str | None,
+        title: str | None,
+        correlation_id: str,
+        owner: str = DEFAULT_OWNER,
+    ) -> Submission:
+        """A file sent with the request: stored as it came, its text extracted by the worker.
+        The same bytes are the same document. Raises `UnsupportedFileType` (decided from the
+        bytes) and `FileTooLarge`."""
+        self._check_title(title)
+        if len(data) > self._settings.max_direct_upload_bytes:
+            raise FileTooLarge(
+                len(data), self._settings.max_direct_upload_bytes, "MAX_DIRECT_UPLOAD_BYTES"
+            )
+        kind = detect_kind(data, filename=filename, declared_type=content_type)
+        digest = bytes_digest(data)
+        doc_id = document_id(self._id_secret(), owner, digest)
+        existing = self._live(self._repository.get(doc_id))
+        if existing is not None:
+            return self._duplicate(existing)
+
+        stored_at = original_key(owner, digest)
+        self._store.put_bytes(stored_at, data, MEDIA_TYPES[kind])
+        now = self._clock()
+        document = Document(
+            id=doc_id,
+            owner=owner,
+            title=title,
+            text_key=text_key(owner, digest),
+            text_chars=0,
+            created_at=now,
+            updated_at=now,
+            enqueued_at=now,
+            correlation_id=correlation_id,
+            source=Source(kind=kind, filename=filename, bytes=len(data), content_type=content_type),
+            original_key=stored_at,
+            expires_at=self._retention_end(now),
+        )
+        if not self._repository.create(document):
+            return self._duplicate(self.get(doc_id, owner))
+        self._send(document, correlation_id)
+        self._metrics.count("DocumentsAccepted")
+        logger.info(
+            "file accepted", extra={"document_id": doc_id, "bytes": len(data), "kind": kind}
+        )
+        return Submission(document, created=True)
+
+    def create_upload(
+        self,
+        filename: str,
+        content_type: str,
+        size: int,
+        title: str | None,
+        correlation_id: str,
+        owner: str = DEFAULT_OWNER,
+    ) -> Upload:
+        """A document in `uploading` and a presigned POST for its file. The file's content is
+        unknown yet, so the id is random (not a keyed content hash). The S3 event of the
+        arriving file starts the processing; a file that never arrives expires with its
+        record."""
+        if self._uploads is None:
+            raise RuntimeError("this service was built without an upload signer")
+        self._check_title(title)
+        kind = kind_of_media_type(content_type)
+        if kind is None:
+            raise UnsupportedFileType(f"content type {content_type}")
+        if size > self._settings.max_upload_bytes:
+            raise FileTooLarge(size, self._settings.max_upload_bytes)
+        doc_id = uuid.uuid4().hex
+        key = f"{UPLOADS_PREFIX}{doc_id}"
+        now = self._clock()
+        expires_at = now + timedelta(seconds=self._settings.upload_url_seconds)
+        post = self._uploads.presign_post(
+            key, content_type, size, self._settings.upload_url_seconds
+        )
+        document = Document(
+            id=doc_id,
+            owner=owner,
+            title=title,
+            status=Status.UPLOADING,
+            text_key=text_key(owner, doc_id),  # the content's digest is not known yet
+            text_chars=0,
+            created_at=now,
+            updated_at=now,
+            enqueued_at=now,
+            correlation_id=correlation_id,
+            source=Source(kind=kind, filename=filename, bytes=size, content_type=content_type),
+            original_key=key,
+            expires_at=int(expires_at.timestamp()) + UPLOAD_RECORD_GRACE_SECONDS,
+        )
+        self._repository.create(document)
+        self._metrics.count("UploadsStarted")
+        logger.info("upload started", extra={"document_id": doc_id, "bytes": size})
+        return Upload(document, post, expires_at)
+
     def get(self, doc_id: str, owner: str = DEFAULT_OWNER) -> Document:
         """Another owner's document is reported missing, exactly like an absent one."""
         document = self._live(self._repository.get(doc_id))
         if document is None or document.owner != owner:
             raise DocumentNotFound(doc_id)
-        return document
+        return self._expired_upload(document) or document
+
+    def _expired_upload(self, document: Document) -> Document | None:
+        """An upload whose URL has expired without the file arriving reads as `failed` (its
+        record's expiry, an hour later, then removes it)."""
+        if document.status is not Status.UPLOADING or document.expires_at is None:
+            return None
+        url_expired = document.expires_at - UPLOAD_RECORD_GRACE_SECONDS
+        if self._clock().timestamp() <= url_expired:
+            return None
+        when = datetime.fromtimestamp(url_expired, UTC).isoformat().replace("+00:00", "Z")
+        return document.model_copy(
+            update={
+                "status": Status.FAILED,
+                "error": f"the file did not arrive before the upload URL expired at {when}",
+            }
+        )
+
+    def _retention_end(self, now: datetime) -> int | None:
+        retention = self._settings.retention_days
+        return int((now + timedelta(days=retention)).timestamp()) if retention else None
+
+    def _check_title(self, title: str | None) -> None:
+        if title is not None and len(title) > self._settings.max_title_chars:
+            raise InvalidDocument(
+                "title", f"at most {self._settings.max_title_chars} characters, got {len(title)}"
+            )
 
     def list(
         self,

@@ -31,6 +31,14 @@ class DocumentTooLarge(DocsumError):
         self.limit = limit
 
 
+class FileTooLarge(DocsumError):
+    def __init__(self, size: int, limit: int, setting: str = "MAX_UPLOAD_BYTES") -> None:
+        super().__init__(f"the file has {size} bytes; {setting} is {limit}")
+        self.size = size
+        self.limit = limit
+        self.setting = setting
+
+
 class TextMissing(DocsumError):
     """The stored text of a document is gone: permanent, retrying cannot help."""
 

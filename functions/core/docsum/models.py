@@ -7,10 +7,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from docsum.extraction import FileKind
+
 DOCUMENT_ID_PATTERN = r"^[0-9a-f]{32}$"
 # A client's name (from its `name:token` entry): also part of S3 keys, hence the narrow alphabet.
 CLIENT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 DEFAULT_OWNER = "default"
+# Presigned uploads land at UPLOADS_PREFIX + document id; their S3 events start the work.
+UPLOADS_PREFIX = "uploads/"
 
 
 def utc_now() -> datetime:
@@ -18,6 +22,7 @@ def utc_now() -> datetime:
 
 
 class Status(StrEnum):
+    UPLOADING = "uploading"  # a presigned upload was handed out; the file has not arrived yet
     QUEUED = "queued"
     PROCESSING = "processing"
     DONE = "done"
@@ -40,6 +45,18 @@ class Summary(BaseModel):
     completion_tokens: int
     model_seconds: float
     llm_calls: int = 1
+
+
+class Source(BaseModel):
+    """The file a document came from (absent for JSON text)."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    kind: FileKind = Field(description="The format, decided from the bytes")
+    filename: str | None = None
+    bytes: int | None = Field(default=None, description="Size of the file as submitted")
+    pages: int | None = Field(default=None, description="Pages, for formats that have them")
+    content_type: str | None = Field(default=None, description="The type the client declared")
 
 
 class Document(BaseModel):
@@ -76,8 +93,12 @@ class Document(BaseModel):
     progress: Progress | None = None
     # Partial results of a chunked summarization, kept so a retry does not redo finished chunks.
     chunk_summaries: dict[str, str] = Field(default_factory=dict)
+    # Files: the original bytes in S3; text_key holds the extracted text once text_chars > 0.
+    source: Source | None = None
+    original_key: str | None = None
     # Retention: epoch seconds (DynamoDB TTL's format) after which the document is gone. TTL
-    # deletes lazily (and moto never does), so reads treat an expired document as absent.
+    # deletes lazily (and moto never does), so reads treat an expired document as absent. An
+    # `uploading` document gets one too: a file that never arrives leaves no record behind.
     expires_at: int | None = None
 
     def expired(self, now: datetime) -> bool:
@@ -86,7 +107,7 @@ class Document(BaseModel):
     @property
     def object_keys(self) -> list[str]:
         """S3 objects this document stores (a delete removes those no other document uses)."""
-        return [self.text_key]
+        return [self.text_key] + ([self.original_key] if self.original_key else [])
 
 
 class DocumentPage(BaseModel):

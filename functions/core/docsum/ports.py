@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from docsum.models import Document, DocumentPage, Progress, Status, SummarizeRequest, Summary
+from docsum.models import (
+    Document,
+    DocumentPage,
+    Progress,
+    Source,
+    Status,
+    SummarizeRequest,
+    Summary,
+)
 
 
 class MetricsRecorder(Protocol):
@@ -27,6 +35,30 @@ class TextStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the object, every stored version of it included; absent is fine."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get_bytes(self, key: str, max_bytes: int) -> bytes:
+        """Raises `TextMissing` when the object does not exist and `FileTooLarge` (before
+        reading it) when it has more than `max_bytes`."""
+        ...
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    """A browser-style S3 POST: send `fields` and then the file as form data to `url`."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class UploadSigner(Protocol):
+    def presign_post(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost:
+        """An upload of exactly this key whose policy admits 1..`max_bytes` bytes of
+        `content_type`, valid for `expires_in` seconds."""
         ...
 
 
@@ -69,6 +101,21 @@ class DocumentRepository(Protocol):
         ...
 
     def mark_enqueued(self, document_id: str, generation: int, now: datetime) -> None: ...
+
+    def mark_uploaded(
+        self, document_id: str, now: datetime, expires_at: int | None
+    ) -> Document | None:
+        """`uploading` → `queued` (the file arrived): the upload's expiry becomes the
+        retention's `expires_at` (None: kept). None when the document was not `uploading` (a
+        repeated S3 event)."""
+        ...
+
+    def save_extraction(
+        self, document_id: str, generation: int, text_chars: int, title: str | None, source: Source
+    ) -> None:
+        """Record the extracted text's size and what the file said about itself; the title
+        only when the client gave none."""
+        ...
 
     def claim(
         self, document_id: str, generation: int, now: datetime, lease_until: datetime

@@ -22,6 +22,16 @@ class Settings(BaseSettings):
     api_root_path: str = ""
     max_document_chars: int = Field(default=500_000, ge=1)
     max_title_chars: int = Field(default=300, ge=1)
+    # Files. A direct upload travels through API Gateway (10 MB) into a Lambda payload (6 MB,
+    # base64 adds a third): larger files go through a presigned S3 upload (`POST /uploads`).
+    max_direct_upload_bytes: int = Field(default=4_000_000, ge=1)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    upload_url_seconds: int = Field(default=3600, ge=60)
+    # Extraction bounds: a file past one ends `failed` naming it, well before the function's
+    # timeout (600 s) could cut it off and make SQS retry it.
+    max_pdf_pages: int = Field(default=2000, ge=1)
+    max_unpacked_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    extraction_timeout_seconds: float = Field(default=120.0, gt=0)
     # A duplicate POST of a document still `queued` after this long re-sends its message: it
     # covers a crash between the DynamoDB write and the SQS send (the worker ignores extras).
     requeue_after_seconds: int = Field(default=60, ge=0)

@@ -43,6 +43,11 @@ def text_key(owner: str, digest: str) -> str:
     return f"documents/{owner}/{digest}.txt"
 
 
+def bytes_digest(data: bytes) -> str:
+    """A file's content digest: the SHA-256 of its bytes exactly as submitted."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def clean_summary(raw: str) -> str:
     """Plain prose: no "Here is a summary:" preamble, no headings, lists or emphasis marks."""
     text = _HEADING_LINE.sub("", raw)

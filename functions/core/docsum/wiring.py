@@ -61,6 +61,7 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
         settings,
         metrics=EMF_METRICS,
+        uploads=S3TextStore(clients.s3, settings.documents_bucket),
         id_secret=lambda: document_id_secret(settings),
     )
 

@@ -13,6 +13,11 @@ state change a conditional write. What the worker does with each kind of failure
 - duplicate or stale deliveries, and deliveries for a deleted or expired document: consumed
   without an LLM call (a delete always wins over a summarization in flight: every write below
   is conditional on a record the delete has replaced by a tombstone).
+
+Files: the S3 notification of an arrived presigned upload comes through the same queue; it
+moves the document from `uploading` to `queued` and is then processed like a request for its
+current generation. A file's text is extracted on its first claim (bounded: a file that cannot
+be read ends `failed` with the reason, never retried) and stored beside the JSON texts.
 """
 
 from __future__ import annotations
@@ -20,16 +25,32 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NoReturn
+from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
-from docsum.errors import ContextOverflow, LLMError, TextMissing
-from docsum.models import DOCUMENT_ID_PATTERN, Document, SummarizeRequest, utc_now
+from docsum.errors import ContextOverflow, FileTooLarge, LLMError, TextMissing
+from docsum.extraction import (
+    ExtractionFailed,
+    ExtractionLimits,
+    FileKind,
+    UnsupportedFileType,
+    detect_kind,
+    extract,
+)
+from docsum.models import (
+    DOCUMENT_ID_PATTERN,
+    UPLOADS_PREFIX,
+    Document,
+    SummarizeRequest,
+    utc_now,
+)
 from docsum.observability import EMF_METRICS, logger
 from docsum.ports import DocumentRepository, MetricsRecorder, TextStore, WorkQueue
 from docsum.settings import Settings
@@ -54,6 +75,38 @@ class Outcome(StrEnum):
     SUPERSEDED = "superseded"
     PARKED = "parked"  # moved to the dead-letter queue at once
     GONE = "gone"  # the document was deleted or has expired
+    IGNORED = "ignored"  # an S3 event that announces no upload of a known document
+
+
+@dataclass(frozen=True)
+class ArrivedFile:
+    key: str
+    size: int
+
+
+def s3_event_files(body: str) -> list[ArrivedFile] | None:
+    """The objects an S3 bucket notification announces ([] for its `s3:TestEvent`); None when
+    the message is not from S3. Keys come URL-encoded."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    if data.get("Event") == "s3:TestEvent":
+        return []
+    records = data.get("Records")
+    if not isinstance(records, list) or not records:
+        return None
+    files = []
+    for record in records:
+        if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
+            return None
+        stored = record.get("s3", {}).get("object", {})
+        files.append(
+            ArrivedFile(unquote_plus(str(stored.get("key", ""))), int(stored.get("size", 0)))
+        )
+    return files
 
 
 class RetryLater(Exception):
@@ -78,16 +131,57 @@ class SummarizeWorker:
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
+        self._extraction_limits = ExtractionLimits(
+            max_chars=settings.max_document_chars,
+            max_pdf_pages=settings.max_pdf_pages,
+            max_unpacked_bytes=settings.max_unpacked_bytes,
+            deadline_seconds=settings.extraction_timeout_seconds,
+        )
 
     def process(self, delivery: Delivery, lease_seconds: float) -> Outcome:
         """`lease_seconds`: how long this invocation can still run; another worker may take the
         document over only after that (a crashed worker's lease simply expires)."""
+        arrived = s3_event_files(delivery.body)
+        if arrived is not None:
+            outcome = Outcome.IGNORED
+            for file in arrived:
+                outcome = self._file_arrived(file, delivery, lease_seconds)
+            if not arrived:
+                logger.info("S3 test event consumed")
+            return outcome
         try:
             request = SummarizeRequest.model_validate_json(delivery.body)
         except ValidationError as exc:
             return self._park_malformed(delivery, exc)
         logger.set_correlation_id(request.correlation_id)
         logger.append_keys(document_id=request.document_id, generation=request.generation)
+        try:
+            return self._process(request, delivery, lease_seconds)
+        finally:
+            logger.remove_keys(["document_id", "generation"])
+
+    def _file_arrived(self, file: ArrivedFile, delivery: Delivery, lease_seconds: float) -> Outcome:
+        doc_id = file.key.removeprefix(UPLOADS_PREFIX)
+        document = (
+            self._repository.get(doc_id) if re.fullmatch(DOCUMENT_ID_PATTERN, doc_id) else None
+        )
+        if not file.key.startswith(UPLOADS_PREFIX) or document is None:
+            # An upload whose record expired, or an object no upload announced: nothing to do.
+            logger.warning("S3 event for no known upload", extra={"key": file.key[:200]})
+            return Outcome.IGNORED
+        # A repeated event finds the document already queued: it is then a plain redelivery.
+        now = self._clock()
+        retention = self._settings.retention_days  # from now on the document's own expiry
+        expires_at = int((now + timedelta(days=retention)).timestamp()) if retention else None
+        document = self._repository.mark_uploaded(doc_id, now, expires_at) or document
+        request = SummarizeRequest(
+            document_id=doc_id,
+            generation=document.generation,
+            correlation_id=document.correlation_id,
+        )
+        logger.set_correlation_id(request.correlation_id)
+        logger.append_keys(document_id=doc_id, generation=request.generation)
+        logger.info("file arrived", extra={"bytes": file.size})
         try:
             return self._process(request, delivery, lease_seconds)
         finally:
@@ -119,7 +213,7 @@ class SummarizeWorker:
             return self._not_claimed(request, delivery)
 
         try:
-            text = self._store.get_text(claimed.text_key)
+            text, title = self._text_of(claimed, request.generation)
             # Chunk summaries of an earlier attempt are reused; new ones are stored as they come.
             partials = PartialResults(
                 dict(claimed.chunk_summaries),
@@ -127,9 +221,11 @@ class SummarizeWorker:
                     claimed.id, request.generation, progress, chunks
                 ),
             )
-            summary = self._summarizer.summarize(text, claimed.title, partials)
+            summary = self._summarizer.summarize(text, title, partials)
         except (TextMissing, ContextOverflow) as exc:
             return self._fail(claimed, request, f"{type(exc).__name__}: {exc}")
+        except (ExtractionFailed, UnsupportedFileType, FileTooLarge) as exc:
+            return self._fail(claimed, request, str(exc))
         except LLMError as exc:
             self._metrics.count(f"LLMErrors_{exc.kind}")
             if not exc.transient:
@@ -156,6 +252,35 @@ class SummarizeWorker:
             },
         )
         return Outcome.DONE
+
+    def _text_of(self, document: Document, generation: int) -> tuple[str, str | None]:
+        """The text to summarize and the title: a file's text is extracted on first use."""
+        original, source = document.original_key, document.source
+        if original is None or source is None or document.text_chars > 0:
+            return self._store.get_text(document.text_key), document.title
+        data = self._store.get_bytes(original, self._settings.max_upload_bytes)
+        kind = detect_kind(data, filename=source.filename, declared_type=source.content_type)
+        if kind != FileKind(source.kind):
+            raise ExtractionFailed(
+                f"the file that arrived is {kind.value}, not the declared {source.kind}"
+            )
+        started = time.monotonic()
+        extracted = extract(data, kind, self._extraction_limits)
+        self._metrics.seconds("ExtractionTime", time.monotonic() - started)
+        self._store.put_text(document.text_key, extracted.text)
+        title = document.title or extracted.title or source.filename
+        self._repository.save_extraction(
+            document.id,
+            generation,
+            len(extracted.text),
+            title,
+            source.model_copy(update={"bytes": len(data), "pages": extracted.pages}),
+        )
+        logger.info(
+            "text extracted",
+            extra={"kind": kind.value, "bytes": len(data), "chars": len(extracted.text)},
+        )
+        return extracted.text, title
 
     def _skip_reason(self, document: Document, request: SummarizeRequest) -> Outcome | None:
         if request.generation < document.generation:
@@ -253,4 +378,4 @@ class SummarizeWorker:
         self._metrics.count("CompletionTokens", completion_tokens)
 
 
-__all__ = ["Delivery", "Outcome", "RetryLater", "SummarizeWorker"]
+__all__ = ["ArrivedFile", "Delivery", "Outcome", "RetryLater", "SummarizeWorker", "s3_event_files"]

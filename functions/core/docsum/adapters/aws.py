@@ -12,16 +12,18 @@ from typing import Any
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from docsum.errors import DocumentNotFound, TextMissing
+from docsum.errors import DocumentNotFound, FileTooLarge, TextMissing
 from docsum.models import (
     Document,
     DocumentPage,
     Progress,
+    Source,
     Status,
     SummarizeRequest,
     Summary,
 )
 from docsum.paging import decode_cursor, encode_cursor
+from docsum.ports import PresignedPost
 
 # The table's secondary indexes (template.yaml declares them; a test keeps the two in step).
 OWNER_INDEX = "by-owner"  # owner, created_at: an owner's documents, newest first
@@ -68,6 +70,38 @@ class S3TextStore:
                     self._s3.delete_object(
                         Bucket=self._bucket, Key=key, VersionId=entry["VersionId"]
                     )
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+
+    def get_bytes(self, key: str, max_bytes: int) -> bytes:
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _is(exc, "NoSuchKey", "404", "NotFound"):
+                raise TextMissing(f"s3://{self._bucket}/{key} does not exist") from exc
+            raise
+        body = response["Body"]
+        size = int(response.get("ContentLength", 0))
+        if size > max_bytes:  # the POST policy should have refused it: never read it
+            body.close()
+            raise FileTooLarge(size, max_bytes)
+        data: bytes = body.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise FileTooLarge(len(data), max_bytes)
+        return data
+
+    def presign_post(
+        self, key: str, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost:
+        post = self._s3.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
+        )
+        return PresignedPost(url=post["url"], fields=dict(post["fields"]))
 
 
 def _iso(moment: datetime) -> str:
@@ -265,6 +299,43 @@ class DynamoDocumentRepository:
             "SET enqueued_at = :now",
             "generation = :g",
             {":g": generation, ":now": _iso(now)},
+        )
+
+    def mark_uploaded(
+        self, document_id: str, now: datetime, expires_at: int | None
+    ) -> Document | None:
+        values: dict[str, Any] = {
+            ":queued": Status.QUEUED.value,
+            ":uploading": Status.UPLOADING.value,
+            ":now": _iso(now),
+        }
+        update = "SET #status = :queued, enqueued_at = :now, updated_at = :now"
+        if expires_at is None:
+            update += " REMOVE expires_at"
+        else:
+            update += ", expires_at = :expires"
+            values[":expires"] = expires_at
+        return self._update(document_id, update, "#status = :uploading", values)
+
+    def save_extraction(
+        self, document_id: str, generation: int, text_chars: int, title: str | None, source: Source
+    ) -> None:
+        values: dict[str, Any] = {
+            ":g": generation,
+            ":processing": Status.PROCESSING.value,
+            ":chars": text_chars,
+            ":source": source.model_dump(exclude_none=True),
+        }
+        update = "SET text_chars = :chars, #source = :source"
+        if title:
+            update += ", title = if_not_exists(title, :title)"
+            values[":title"] = title
+        self._update(
+            document_id,
+            update,
+            "generation = :g AND #status = :processing",
+            values,
+            {"#source": "source"},
         )
 
     def claim(

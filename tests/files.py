@@ -1,0 +1,155 @@
+"""Test files made by real writers (fpdf2 for PDFs, python-docx for DOCX, Pillow for images),
+shared by the unit, API and end-to-end tests."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+PARAGRAPH = (
+    "The Moon is Earth's only natural satellite. It formed about 4.5 billion years ago, "
+    "probably from the debris of a collision between Earth and a Mars-sized body."
+)
+
+
+def pdf(
+    pages: list[str] | None = None,
+    *,
+    title: str | None = None,
+    user_password: str | None = None,
+    image_only: bool = False,
+) -> bytes:
+    from fpdf import FPDF
+
+    document = FPDF()
+    if title:
+        document.set_title(title)
+    if user_password is not None:
+        document.set_encryption(owner_password="owner-secret", user_password=user_password)
+    document.set_font("helvetica", size=11)
+    for text in pages or [PARAGRAPH]:
+        document.add_page()
+        if image_only:  # a "scanned" page: a picture, no text layer
+            document.image(io.BytesIO(png()), x=10, y=10, w=100)
+        else:
+            document.multi_cell(w=0, text=text)
+    return bytes(document.output())
+
+
+def docx(paragraphs: list[str] | None = None, *, title: str | None = None) -> bytes:
+    import docx as python_docx
+
+    document = python_docx.Document()
+    if title:
+        document.core_properties.title = title
+    for text in paragraphs or [PARAGRAPH]:
+        document.add_paragraph(text)
+    table = document.add_table(rows=1, cols=2)
+    table.rows[0].cells[0].text = "Diameter"
+    table.rows[0].cells[1].text = "3,474 km"
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def epub(chapters: list[str] | None = None, *, title: str = "Lunar book") -> bytes:
+    from ebooklib import epub as ebooklib_epub
+
+    book = ebooklib_epub.EpubBook()
+    book.set_identifier("urn:docsum:test")
+    book.set_title(title)
+    book.set_language("en")
+    items = []
+    for number, text in enumerate(chapters or [PARAGRAPH], start=1):
+        chapter = ebooklib_epub.EpubHtml(
+            title=f"Chapter {number}", file_name=f"chapter{number}.xhtml", lang="en"
+        )
+        chapter.content = f"<h1>Chapter {number}</h1><p>{text}</p>"
+        book.add_item(chapter)
+        items.append(chapter)
+    book.toc = items
+    book.add_item(ebooklib_epub.EpubNcx())
+    book.add_item(ebooklib_epub.EpubNav())
+    book.spine = ["nav", *items]
+    out = io.BytesIO()
+    ebooklib_epub.write_epub(out, book)
+    return out.getvalue()
+
+
+def zip_bomb_docx(unpacked_bytes: int) -> bytes:
+    """A real DOCX with one extra entry that inflates to `unpacked_bytes` of zeros."""
+    out = io.BytesIO(docx())
+    block = b"\0" * (1024 * 1024)
+    with (
+        zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("word/media/padding.bin", "w", force_zip64=True) as entry,
+    ):
+        for _ in range(unpacked_bytes // len(block)):
+            entry.write(block)
+    return out.getvalue()
+
+
+def plain_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("notes.txt", PARAGRAPH)
+    return out.getvalue()
+
+
+def png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+HTML_PAGE = f"""<!DOCTYPE html>
+<html><head><title>The Moon | Encyclopedia</title>
+<style>body {{ color: red }}</style><script>var tracking = "do not read";</script></head>
+<body>
+<nav><a href="/">Home</a> <a href="/about">About us</a></nav>
+<header>Site banner</header>
+<main><h1>The Moon</h1><p>{PARAGRAPH}</p>
+<table><tr><th>Diameter</th><td>3,474 km</td></tr></table>
+<p>See <a href="https://example.org/tides">the tides</a> for more.</p></main>
+<aside>Related: Mars</aside>
+<footer>Copyright 2026 Footer Corp</footer>
+</body></html>
+"""
+
+MARKDOWN_PAGE = f"""# The Moon
+
+{PARAGRAPH}
+
+| property | value |
+|---|---|
+| Diameter | 3,474 km |
+
+See [the tides](https://example.org/tides) for **more**.
+
+```python
+print("orbit")
+```
+"""
+
+
+def pdf_with_a_photo(text: str, side_pixels: int = 800) -> bytes:
+    """A PDF that is large in bytes but short in text: one page of text, one of a noisy
+    photo (random pixels do not compress)."""
+    import os
+
+    from fpdf import FPDF
+    from PIL import Image
+
+    photo = io.BytesIO()
+    Image.frombytes("RGB", (side_pixels, side_pixels), os.urandom(side_pixels**2 * 3)).save(
+        photo, "PNG"
+    )
+    document = FPDF()
+    document.set_font("helvetica", size=11)
+    document.add_page()
+    document.multi_cell(w=0, text=text)
+    document.add_page()
+    document.image(photo, x=10, y=10, w=150)
+    return bytes(document.output())
