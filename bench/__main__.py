@@ -10,7 +10,7 @@ by side in one run, printed as a table and written to bench/results/<date>.json 
 
 Items 1 runs its own moto server and API (same command and environment as the stack's) with
 no consumer, so no summarization competes for the cores; items 2-4 run on the embedded stack
-(`python -m infra.stack`) with its offline LLM host. `--quick` runs fewer requests and rounds.
+(`python -m infra.local`) with its offline LLM host. `--quick` runs fewer requests and rounds.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from typing import Any
 from docsum.settings import Settings
 
 from bench import coldstart, extraction, ingest, pipeline
-from bench.procs import REPO_ROOT, api_over_moto, free_port, maximum_concurrency, start_stack
 from bench.report import console_table, git_revision, machine, update_readme, write_results
+from infra.local.harness import api_over_moto, maximum_concurrency, start_stack
+from infra.local.processes import REPO_ROOT, free_port
 
 ITEMS = ("ingest", "overhead", "concurrency", "duplicates", "coldstart", "extraction")
 

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.procs import DUMMY_AWS_ENV, REPO_ROOT
 from bench.stats import median
 from infra.build import SAM, build, python312
+from infra.local.environment import DUMMY_AWS_ENV
+from infra.local.processes import REPO_ROOT
 from infra.template import FunctionSpec, Template, load_template
 
 BASE_PYTHON = Path(os.environ.get("BENCH_PYTHON312", "") or python312())

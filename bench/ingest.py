@@ -30,9 +30,9 @@ import httpx
 from docsum.wiring import _BOTO_CONFIG as APP_BOTO_CONFIG  # the very config the app uses
 
 from bench.corpus import INGEST_SIZES, Document, documents
-from bench.procs import DUMMY_AWS_ENV, REGION
 from bench.stats import latency_summary, median, ratio
 from infra.bootstrap import LocalResources
+from infra.local.environment import DUMMY_AWS_ENV, REGION
 
 Operation = Callable[[], None]
 

@@ -1,4 +1,4 @@
-"""Items 2-4 on the embedded stack (`python -m infra.stack`): pipeline overhead, throughput
+"""Items 2-4 on the embedded stack (`python -m infra.local`): pipeline overhead, throughput
 under concurrency, duplicates.
 
 The direct baseline calls the same LLM host with the official `ollama` client and exactly the
@@ -26,7 +26,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 from docsum.adapters.ollama_llm import OllamaLanguageModel
 from docsum.ports import ChatCall
@@ -34,8 +33,9 @@ from docsum.settings import Settings
 from docsum.summarizer import Summarizer
 
 from bench.corpus import LLM_SIZES, documents
-from bench.procs import DUMMY_AWS_ENV, Stack
 from bench.stats import latency_summary, median, ratio
+from infra.local.harness import Stack
+from infra.local.processes import wait_until
 
 POLL_SECONDS = 0.25
 CONCURRENCY_DOCUMENT = "1KB"
@@ -123,13 +123,7 @@ class Pipeline:
             timeout=60,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
         )
-        self._sqs = boto3.client(
-            "sqs",
-            endpoint_url=stack.info["aws_endpoint_url"],
-            region_name=stack.info["region"],
-            aws_access_key_id=DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        )
+        self._sqs = stack.sqs()
 
     def post(self, text: str, title: str | None) -> tuple[int, str, float]:
         """(status, document id, seconds the POST took)."""
@@ -170,11 +164,7 @@ class Pipeline:
 
     def settle(self, timeout: float = 120.0) -> None:
         """Until no message is queued or in flight: every delivery has been handled."""
-        deadline = time.monotonic() + timeout
-        while not self.queue_idle():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the summarize queue did not drain")
-            time.sleep(0.2)
+        wait_until("the summarize queue drained", self.queue_idle, timeout, interval=0.2)
 
     def llm_calls(self) -> int:
         """Chat requests the stack's LLM host has answered (its request log, one line each)."""

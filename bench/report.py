@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.coldstart import IMPORT_GOALS_MS
-from bench.procs import REPO_ROOT
+from infra.local.processes import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
 # The README's placeholder; the table goes between it and the end marker.

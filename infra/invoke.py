@@ -25,22 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from infra.bootstrap import create_resources, physical_name
-from infra.poller import LocalLambdaContext
-from infra.stack import (
-    LOOPBACK,
-    OLLAMA_DEFAULT_HOST,
-    REGION,
-    aws_environment,
-    free_port,
-    function_environment,
-)
+from infra.local.environment import REGION, aws_environment, function_environment
+from infra.local.lambda_context import LambdaContext
+from infra.local.llm import OLLAMA_DEFAULT_HOST
+from infra.local.processes import LOOPBACK, free_port
 from infra.template import load_template
 
 EVENTS_TOKEN = "local-dev-token"  # noqa: S105 - the sample events' Authorization header
 # Document ids are keyed (HMAC): with this key the id in events/get-document.json is the one
 # events/post-document.json creates. Deployed stacks generate their own key.
 EVENTS_DOCUMENT_ID_SECRET = "docsum-sample-events"  # noqa: S105 - a published sample key
-ACCOUNT = "123456789012"  # moto's default account
 
 
 def invoke(function_logical_id: str, event: dict[str, Any], endpoint_url: str) -> Any:
@@ -63,12 +57,8 @@ def invoke(function_logical_id: str, event: dict[str, Any], endpoint_url: str) -
     os.environ.update(function_environment(template, function_logical_id, stack_values, os.environ))
     sys.path[:0] = [str(p) for p in spec.import_paths]
     handler = getattr(importlib.import_module(spec.handler_module), spec.handler_function)
-    context = LocalLambdaContext.starting_now(
-        physical_name("docsum", function_logical_id),
-        spec.memory_size,
-        spec.timeout,
-        REGION,
-        ACCOUNT,
+    context = LambdaContext.starting_now(
+        physical_name("docsum", function_logical_id), spec.memory_size, spec.timeout, REGION
     )
     return handler(event, context)
 

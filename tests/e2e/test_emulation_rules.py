@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
-from infra.poller import MappingConfig, failed_message_ids, lambda_record
-from infra.stack import EmfMetrics, prometheus_name, split_emf
+from infra.local.metrics import EmfCollector, prometheus_name, split_emf
+from infra.local.poller import MappingConfig, failed_message_ids, lambda_record
 from infra.template import load_template
 
 pytestmark = pytest.mark.e2e
@@ -117,14 +118,17 @@ EMF = {
 
 
 def test_emf_lines_become_prometheus_text() -> None:
-    metrics = EmfMetrics()
-    metrics.add(EMF)
-    metrics.add(EMF)
-    text = metrics.render()
+    collector = EmfCollector()
+    collector.add(EMF)
+    collector.add(EMF)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    text = generate_latest(registry).decode()
     assert "# TYPE docsum_documents_accepted_total counter" in text
-    assert 'docsum_documents_accepted_total{service="docsum"} 4' in text
-    assert 'docsum_model_time_seconds_sum{service="docsum"} 5' in text
-    assert 'docsum_model_time_seconds_count{service="docsum"} 2' in text
+    assert 'docsum_documents_accepted_total{service="docsum"} 4.0' in text
+    assert "# TYPE docsum_model_time_seconds summary" in text
+    assert 'docsum_model_time_seconds_sum{service="docsum"} 5.0' in text
+    assert 'docsum_model_time_seconds_count{service="docsum"} 2.0' in text
 
 
 def test_emf_split_from_a_glued_log_line() -> None:

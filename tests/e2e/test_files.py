@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.local.processes import wait_until
 from tests import files
-from tests.e2e.support import DOC_TIMEOUT, RunningStack, count_llm_calls, wait_for
+from tests.e2e.support import DOC_TIMEOUT, Stack, count_llm_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 
@@ -21,14 +22,14 @@ def settled(api: httpx.Client, location: str) -> dict[str, Any] | None:
     return document if document["status"] in ("done", "failed") else None
 
 
-def test_a_pdf_sent_directly_is_summarized_once(stack: RunningStack) -> None:
+def test_a_pdf_sent_directly_is_summarized_once(stack: Stack) -> None:
     data = files.pdf([TEXT, "A second page about retries."], title="Direct PDF")
     sent = {"file": ("direct.pdf", data, "application/pdf")}
     with stack.api() as api:
         response = api.post("/documents", files=sent)
         assert response.status_code == 202, response.text
         location = response.headers["Location"]
-        document = wait_for("the PDF's summary", lambda: settled(api, location), DOC_TIMEOUT)
+        document = wait_until("the PDF's summary", lambda: settled(api, location), DOC_TIMEOUT)
         assert document["status"] == "done", document
         assert (document["title"], document["source"]["pages"]) == ("Direct PDF", 2)
         calls = count_llm_calls(stack.state_dir / "llm.log")
@@ -39,7 +40,7 @@ def test_a_pdf_sent_directly_is_summarized_once(stack: RunningStack) -> None:
     assert count_llm_calls(stack.state_dir / "llm.log") == calls
 
 
-def test_a_larger_pdf_through_a_presigned_upload(stack: RunningStack) -> None:
+def test_a_larger_pdf_through_a_presigned_upload(stack: Stack) -> None:
     data = files.pdf_with_a_photo(TEXT + " This one came through S3.")
     assert len(data) > 1_000_000
     request = {"filename": "large.pdf", "content_type": "application/pdf", "size": len(data)}
@@ -56,7 +57,7 @@ def test_a_larger_pdf_through_a_presigned_upload(stack: RunningStack) -> None:
             timeout=60,
         )
         assert posted.status_code in (200, 204), posted.text
-        document = wait_for(
+        document = wait_until(
             "the upload's summary", lambda: settled(api, upload["location"]), DOC_TIMEOUT
         )
     assert document["status"] == "done", document

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.support import REPO_ROOT
+from infra.local.processes import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -12,17 +12,16 @@ import pytest
 from offline_ollama import OfflineOllama, start_in_subprocess
 
 from infra.bootstrap import logical_ids
-from infra.stack import LOOPBACK, free_port
+from infra.local.processes import LOOPBACK, free_port, wait_until
 from infra.template import load_template
 from tests.e2e.support import (
     DOC_TIMEOUT,
     FAST_LLM,
     FAST_RETRIES,
-    RunningStack,
+    Stack,
     count_llm_calls,
     start_stack,
     stop_stack,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
@@ -70,7 +69,7 @@ def llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlmHost]:
 @pytest.fixture(scope="module")
 def external(
     tmp_path_factory: pytest.TempPathFactory, llm: LlmHost, aws_endpoint: str
-) -> Iterator[RunningStack]:
+) -> Iterator[Stack]:
     running = start_stack(
         tmp_path_factory.mktemp("external-stack"),
         {
@@ -88,31 +87,31 @@ def external(
         stop_stack(running)
 
 
-def post(stack: RunningStack, text: str) -> str:
+def post(stack: Stack, text: str) -> str:
     with stack.api() as api:
         response = api.post("/documents", json={"text": text})
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 
 
-def document(stack: RunningStack, doc_id: str) -> dict[str, Any]:
+def document(stack: Stack, doc_id: str) -> dict[str, Any]:
     with stack.api() as api:
         found: dict[str, Any] = api.get(f"/documents/{doc_id}").json()
     return found
 
 
-def settled(stack: RunningStack, doc_id: str) -> dict[str, Any] | None:
+def settled(stack: Stack, doc_id: str) -> dict[str, Any] | None:
     found = document(stack, doc_id)
     return found if found["status"] in ("done", "failed") else None
 
 
-def retrying(stack: RunningStack, doc_id: str) -> dict[str, Any] | None:
+def retrying(stack: Stack, doc_id: str) -> dict[str, Any] | None:
     """The document once an attempt has failed and another is scheduled."""
     found = document(stack, doc_id)
     return found if "will retry" in (found["error"] or "") else None
 
 
-def test_uses_the_running_aws_and_ollama(external: RunningStack, llm: LlmHost) -> None:
+def test_uses_the_running_aws_and_ollama(external: Stack, llm: LlmHost) -> None:
     assert external.info["aws_started_here"] is False
     assert external.info["llm_started_here"] is False
     assert set(external.info["processes"]) == {"api", "poller"}  # no moto, no LLM host
@@ -121,7 +120,7 @@ def test_uses_the_running_aws_and_ollama(external: RunningStack, llm: LlmHost) -
     assert "e2e-token  (from API_TOKEN)" in external.console()
 
 
-def test_resources_follow_the_template(external: RunningStack) -> None:
+def test_resources_follow_the_template(external: Stack) -> None:
     template = load_template()
     ids = logical_ids(template)
     sqs = external.sqs()
@@ -139,14 +138,16 @@ def test_resources_follow_the_template(external: RunningStack) -> None:
 
 
 def test_message_that_keeps_failing_ends_in_the_dlq_with_the_document_failed(
-    external: RunningStack, llm: LlmHost
+    external: Stack, llm: LlmHost
 ) -> None:
     """LLM host down for every attempt: after maxReceiveCount receives the document is
     `failed` and the queue's RedrivePolicy has moved the message to the dead-letter queue."""
     llm.stop()
     try:
         doc_id = post(external, "An outage that outlasts every retry ends in the DLQ.")
-        failed = wait_for("the document to settle", lambda: settled(external, doc_id), DOC_TIMEOUT)
+        failed = wait_until(
+            "the document to settle", lambda: settled(external, doc_id), DOC_TIMEOUT
+        )
         assert failed["status"] == "failed", failed
         template = load_template()
         attempts = template.queue(logical_ids(template).queue).max_receive_count
@@ -161,24 +162,22 @@ def test_message_that_keeps_failing_ends_in_the_dlq_with_the_document_failed(
             ).get("Messages", [])
             return any(json.loads(m["Body"]).get("document_id") == doc_id for m in messages)
 
-        assert wait_for("the message in the DLQ", in_dlq, 60)
+        assert wait_until("the message in the DLQ", in_dlq, 60)
     finally:
         llm.start()
 
 
-def test_llm_down_then_back_the_document_still_completes(
-    external: RunningStack, llm: LlmHost
-) -> None:
+def test_llm_down_then_back_the_document_still_completes(external: Stack, llm: LlmHost) -> None:
     calls = llm.calls()
     llm.stop()
     try:
         doc_id = post(external, "A short LLM outage must not lose the document.")
-        waiting = wait_for("a failed attempt", lambda: retrying(external, doc_id), 60)
+        waiting = wait_until("a failed attempt", lambda: retrying(external, doc_id), 60)
         assert waiting["status"] == "queued"
         assert "unreachable" in waiting["error"]
     finally:
         llm.start()
-    done = wait_for("the summary", lambda: settled(external, doc_id), DOC_TIMEOUT)
+    done = wait_until("the summary", lambda: settled(external, doc_id), DOC_TIMEOUT)
     assert done["status"] == "done", done
     assert done["attempts"] >= 2
     assert 0 < len(done["summary"]) <= 1500

@@ -1,20 +1,18 @@
-"""``python -m infra.poller`` on its own: what a stop does to messages it has received."""
+"""``python -m infra.local.poller`` on its own: what a stop does to messages it has received."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
 from infra.bootstrap import create_resources
-from infra.stack import aws_environment
-from tests.e2e.support import REPO_ROOT, wait_for
+from infra.local.environment import aws_client, aws_environment
+from infra.local.processes import REPO_ROOT, spawn, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,33 +32,15 @@ def test_a_stop_releases_what_the_pending_long_poll_returns(
         **aws_environment(aws_endpoint),
         "PYTHONPATH": str(REPO_ROOT),
     }
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=aws_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    sqs = aws_client("sqs", aws_endpoint)
     log = tmp_path / "poller.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.poller"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with spawn("poller", [sys.executable, "-m", "infra.local.poller"], env, log) as poller:
         # Each slot starts its execution environment, then its long poll.
-        wait_for("two warm environments", lambda: log.read_text().count("cold start") == 2, 120)
-        proc.send_signal(signal.SIGTERM)
-        wait_for("the stop", lambda: "finishing in-flight invocations" in log.read_text(), 10)
+        wait_until("two warm environments", lambda: log.read_text().count("cold start") == 2, 120)
+        poller.proc.send_signal(signal.SIGTERM)
+        wait_until("the stop", lambda: "finishing in-flight invocations" in log.read_text(), 10)
         sqs.send_message(QueueUrl=resources.queue_url, MessageBody="arrives after the stop")
-        assert proc.wait(60) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert poller.proc.wait(60) == 0, log.read_text()
     output = log.read_text()
     assert "released 1 received-but-unstarted message(s)" in output
     assert "record(s)" not in output  # no invocation started after the stop

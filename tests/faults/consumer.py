@@ -1,8 +1,8 @@
-"""The SQS consumer for the fault tests: `infra.poller` (the local event source mapping and
-the real summarize handler) with the function's Timeout shortened.
+"""The SQS consumer for the fault tests: `infra.local.poller` (the local event source mapping
+and the real summarize handler) with the function's Timeout shortened.
 
-Why not the stack's poller: the stack stops every part when one exits, so its consumer cannot
-be killed and restarted on its own; and the worker leases a document for the invocation's
+Why not the stack's poller: the stack restarts a killed part by itself, while these tests
+decide when the consumer comes back; and the worker leases a document for the invocation's
 remaining time (the template's Timeout, 600 s), so after a crash the document can only be
 taken over 600 s later. A short Timeout here (`--timeout`, with a queue visibility timeout
 longer than it) keeps crash recovery within seconds while every other value still comes from
@@ -21,8 +21,9 @@ import signal
 import sys
 from types import FrameType
 
-from bench.procs import SUMMARIZE_FUNCTION
-from infra.poller import EventSourceMapping, MappingConfig, die_with_parent
+from infra.local.poller import EventSourceMapping, MappingConfig
+from infra.local.processes import die_with_parent
+from infra.local.stack import SUMMARIZE_FUNCTION
 
 
 def main(argv: list[str] | None = None) -> int:

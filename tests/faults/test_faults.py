@@ -21,7 +21,7 @@ import pytest
 from docsum.adapters.aws import DynamoDocumentRepository
 from docsum.models import Document, utc_now
 
-from bench.procs import wait_until
+from infra.local.processes import wait_until
 from tests.faults.conftest import DONE_TIMEOUT, Pipeline, message_body, short_text, tag
 
 CONCURRENT_DOCUMENTS = int(os.environ.get("FAULTS_CONCURRENT_DOCUMENTS", "200"))
@@ -74,12 +74,12 @@ def test_llm_answers_503_or_times_out_for_a_share_of_calls(pipeline: Pipeline) -
 
 def test_llm_host_killed_mid_run_and_restarted(pipeline: Pipeline) -> None:
     ids = post_all(pipeline, [short_text(tag()) for _ in range(6)])
-    wait_until(lambda: pipeline.proxy.state.in_flight > 0, 60, what="an LLM call in flight")
+    wait_until("an LLM call in flight", lambda: pipeline.proxy.state.in_flight > 0, 60)
     pipeline.kill_host()
     wait_until(
+        "a worker's call failing on the dead host",
         lambda: pipeline.proxy.state.outcomes()["upstream-down"] > 0,
         30,
-        what="a worker's call failing on the dead host",
     )
     pipeline.start_host()
     records = pipeline.wait_settled(ids)
@@ -91,7 +91,7 @@ def test_llm_host_killed_mid_run_and_restarted(pipeline: Pipeline) -> None:
 
 def test_consumer_killed_mid_batch_and_restarted(pipeline: Pipeline) -> None:
     ids = post_all(pipeline, [short_text(tag()) for _ in range(4)])
-    wait_until(lambda: pipeline.proxy.state.in_flight > 0, 60, what="an invocation mid-call")
+    wait_until("an invocation mid-call", lambda: pipeline.proxy.state.in_flight > 0, 60)
     pipeline.kill_consumer()
     killed_at = time.monotonic()
     pipeline.start_consumer()

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench.procs import Child, api_over_moto
 from infra.bootstrap import LocalResources
+from infra.local.harness import api_over_moto
+from infra.local.processes import Child
 
 TOKEN = "fuzz-token"
 

@@ -6,7 +6,6 @@ import importlib
 import json
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,6 +18,7 @@ from fastapi.testclient import TestClient
 from urllib3 import encode_multipart_formdata
 
 from infra.bootstrap import LocalResources
+from infra.local.lambda_context import LambdaContext
 from tests import files
 from tests.conftest import receive_all
 from tests.fakes import ScriptedLanguageModel
@@ -26,15 +26,9 @@ from tests.fakes import ScriptedLanguageModel
 EVENTS = Path(__file__).parents[2] / "events"
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "docsum-test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:docsum-test"
-    aws_request_id: str = "req-0001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 600_000
+def context() -> LambdaContext:
+    """A fresh invocation with the whole Timeout (600 s) ahead of it."""
+    return LambdaContext.starting_now("docsum-test", 512, 600, "us-east-1")
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -82,7 +76,7 @@ def test_post_event_through_mangum_accepts_the_document(
     handlers: Any, aws_env: LocalResources
 ) -> None:
     ingest, _, _ = handlers
-    response = ingest.handler(load_event("post-document.json"), FakeContext())
+    response = ingest.handler(load_event("post-document.json"), context())
     assert response["statusCode"] == 202
     body = json.loads(response["body"])
     assert body["status"] == "queued"
@@ -92,7 +86,7 @@ def test_post_event_through_mangum_accepts_the_document(
 
 def test_get_event_for_an_unknown_document_is_a_404_problem(handlers: Any) -> None:
     ingest, _, _ = handlers
-    response = ingest.handler(load_event("get-document.json"), FakeContext())
+    response = ingest.handler(load_event("get-document.json"), context())
     assert response["statusCode"] == 404
     assert response["headers"]["content-type"] == "application/problem+json"
     # Text, not base64: API Gateway (no binary media types) would pass base64 on verbatim.
@@ -102,17 +96,17 @@ def test_get_event_for_an_unknown_document_is_a_404_problem(handlers: Any) -> No
 
 def test_the_whole_flow_through_both_handlers(handlers: Any, aws_env: LocalResources) -> None:
     ingest, summarize, llm = handlers
-    posted = json.loads(ingest.handler(load_event("post-document.json"), FakeContext())["body"])
+    posted = json.loads(ingest.handler(load_event("post-document.json"), context())["body"])
     messages = receive_all(aws_env.queue_url)
     # SQS is at-least-once: deliver the same message twice in one batch.
-    result = summarize.handler(sqs_event_from(messages + messages), FakeContext())
+    result = summarize.handler(sqs_event_from(messages + messages), context())
 
     assert result == {"batchItemFailures": []}
     assert len(llm.calls) == 1
     get_event = load_event("get-document.json")
     get_event["path"] = f"/documents/{posted['id']}"
     get_event["pathParameters"] = {"proxy": get_event["path"].lstrip("/")}
-    got = json.loads(ingest.handler(get_event, FakeContext())["body"])
+    got = json.loads(ingest.handler(get_event, context())["body"])
     assert got["status"] == "done"
     assert 0 < got["summary_chars"] <= 1500
 
@@ -121,7 +115,7 @@ def test_sample_sqs_event_for_unknown_documents_parks_them_in_the_dlq(
     handlers: Any, aws_env: LocalResources
 ) -> None:
     _, summarize, llm = handlers
-    result = summarize.handler(load_event("sqs-batch.json"), FakeContext())
+    result = summarize.handler(load_event("sqs-batch.json"), context())
     assert result == {"batchItemFailures": []}
     assert len(receive_all(aws_env.dead_letter_queue_url)) == 2
     assert not llm.calls
@@ -131,10 +125,10 @@ def test_a_transient_failure_is_reported_as_a_batch_item_failure(
     handlers: Any, aws_env: LocalResources
 ) -> None:
     ingest, summarize, llm = handlers
-    ingest.handler(load_event("post-document.json"), FakeContext())
+    ingest.handler(load_event("post-document.json"), context())
     llm.script = [ConnectionError("ollama down")]
     messages = receive_all(aws_env.queue_url)
-    result = summarize.handler(sqs_event_from(messages), FakeContext())
+    result = summarize.handler(sqs_event_from(messages), context())
     assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
 
 
@@ -190,24 +184,24 @@ def test_a_file_through_api_gateway_binary_body_and_stage_prefix(
     event["multiValueHeaders"]["Content-Type"] = [content_type]
     event["body"] = base64.b64encode(body).decode()
 
-    response = ingest.handler(event, FakeContext())
+    response = ingest.handler(event, context())
     assert response["statusCode"] == 202, response["body"]
     posted = json.loads(response["body"])
     assert response["headers"]["location"] == f"{stage_prefix}/documents/{posted['id']}"
     assert posted["source"]["kind"] == "pdf"
 
-    result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), FakeContext())
+    result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), context())
     assert result == {"batchItemFailures": []}
     assert "A page about functions." in llm.calls[0].user
     get_event = load_event("get-document.json")
     get_event["path"] = f"/documents/{posted['id']}"
-    got = json.loads(ingest.handler(get_event, FakeContext())["body"])
+    got = json.loads(ingest.handler(get_event, context())["body"])
     assert (got["status"], got["title"], got["source"]["pages"]) == ("done", "Queues", 2)
 
 
 def test_sample_file_event_is_accepted(handlers: Any) -> None:
     ingest, _, _ = handlers
-    response = ingest.handler(load_event("post-document-file.json"), FakeContext())
+    response = ingest.handler(load_event("post-document-file.json"), context())
     assert response["statusCode"] == 202, response["body"]
     assert json.loads(response["body"])["source"]["kind"] == "markdown"
 
@@ -221,7 +215,7 @@ def test_presigned_upload_to_s3_then_the_s3_event_through_the_worker(
     event["body"] = json.dumps(
         {"filename": "up.pdf", "content_type": "application/pdf", "size": len(data)}
     )
-    response = ingest.handler(event, FakeContext())
+    response = ingest.handler(event, context())
     assert response["statusCode"] == 201, response["body"]
     upload = json.loads(response["body"])
     assert upload["location"] == f"{stage_prefix}/documents/{upload['id']}"
@@ -233,17 +227,17 @@ def test_presigned_upload_to_s3_then_the_s3_event_through_the_worker(
         timeout=10,
     )
     assert sent.status_code in (200, 204)
-    result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), FakeContext())
+    result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), context())
     assert result == {"batchItemFailures": []}
     assert len(llm.calls) == 1
     get_event = load_event("get-document.json")
     get_event["path"] = f"/documents/{upload['id']}"
-    got = json.loads(ingest.handler(get_event, FakeContext())["body"])
+    got = json.loads(ingest.handler(get_event, context())["body"])
     assert (got["status"], got["title"], got["source"]["pages"]) == ("done", "up.pdf", 3)
 
 
 def test_sample_upload_arrived_event_for_an_expired_upload_is_consumed(handlers: Any) -> None:
     _, summarize, llm = handlers
-    result = summarize.handler(load_event("sqs-upload-arrived.json"), FakeContext())
+    result = summarize.handler(load_event("sqs-upload-arrived.json"), context())
     assert result == {"batchItemFailures": []}
     assert not llm.calls

@@ -1,4 +1,4 @@
-"""The Lambda SQS event source mapping, emulated: ``python -m infra.poller``.
+"""The Lambda SQS event source mapping, emulated: ``python -m infra.local.poller``.
 
 Neither moto nor SAM runs an SQS trigger without Docker, so this does what the mapping does,
 with everything taken from template.yaml (the function's Handler, Timeout and MemorySize, the
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import ctypes
 import importlib
 import io
 import logging
@@ -43,7 +42,6 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -55,6 +53,8 @@ import boto3
 from botocore.config import Config
 
 from infra.bootstrap import physical_name
+from infra.local.lambda_context import LambdaContext
+from infra.local.processes import die_with_parent
 from infra.template import Template, load_template
 
 log = logging.getLogger("poller")
@@ -114,53 +114,6 @@ class MappingConfig:
 
 
 # ---------------------------------------------------------------------------- the Lambda shapes
-
-
-class LocalLambdaContext:
-    """What Lambda passes as ``context`` (the attributes Powertools and handlers read)."""
-
-    def __init__(
-        self,
-        function_name: str,
-        memory_limit_in_mb: int,
-        invoked_function_arn: str,
-        deadline_ms: int,
-        aws_request_id: str | None = None,
-    ) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = memory_limit_in_mb
-        self.invoked_function_arn = invoked_function_arn
-        self.aws_request_id = aws_request_id or str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = f"local/[$LATEST]{uuid.uuid4().hex}"
-        self.identity = None
-        self.client_context = None
-        self._deadline_ms = deadline_ms
-
-    @classmethod
-    def starting_now(
-        cls, function_name: str, memory_mb: int, timeout_seconds: int, region: str, account: str
-    ) -> LocalLambdaContext:
-        return cls(
-            function_name=function_name,
-            memory_limit_in_mb=memory_mb,
-            invoked_function_arn=f"arn:aws:lambda:{region}:{account}:function:{function_name}",
-            deadline_ms=int(time.time() * 1000) + timeout_seconds * 1000,
-        )
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, self._deadline_ms - int(time.time() * 1000))
-
-    def fields(self) -> dict[str, Any]:
-        """Picklable constructor arguments (the context is rebuilt in the environment)."""
-        return {
-            "function_name": self.function_name,
-            "memory_limit_in_mb": self.memory_limit_in_mb,
-            "invoked_function_arn": self.invoked_function_arn,
-            "deadline_ms": self._deadline_ms,
-            "aws_request_id": self.aws_request_id,
-        }
 
 
 def _message_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -227,29 +180,6 @@ def failed_message_ids(
 # ------------------------------------------------------------------------ execution environment
 
 
-def _load_prctl() -> Callable[..., int] | None:
-    if sys.platform != "linux":
-        return None
-    try:
-        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
-
-
-# Resolved once here, so calling it between fork and exec (subprocess's preexec_fn) loads
-# nothing and takes no lock.
-_PRCTL = _load_prctl()
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGTERM this process when its parent dies, so a killed supervisor or poller
-    leaves no orphans behind (no-op elsewhere)."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-
 def _environment_main(conn: Connection, handler: str, import_paths: list[str]) -> None:
     """Body of an execution environment process: init once, then one invocation at a time."""
     die_with_parent()
@@ -275,7 +205,7 @@ def _environment_main(conn: Connection, handler: str, import_paths: list[str]) -
         except EOFError:  # the poller closed the pipe: shut down
             return
         try:
-            result: tuple[str, Any] = ("ok", function(event, LocalLambdaContext(**context_fields)))
+            result: tuple[str, Any] = ("ok", function(event, LambdaContext(**context_fields)))
         except Exception as exc:  # the handler raised: Lambda fails the whole batch
             traceback.print_exc()
             result = ("error", f"{type(exc).__name__}: {exc}")
@@ -312,7 +242,7 @@ class ExecutionEnvironment:
     def healthy(self) -> bool:
         return self.init_error is None and self._process.is_alive()
 
-    def invoke(self, event: Event, context: LocalLambdaContext) -> tuple[str, Any]:
+    def invoke(self, event: Event, context: LambdaContext) -> tuple[str, Any]:
         if self.init_error is not None:
             return "error", f"Runtime.ImportModuleError: {self.init_error}"
         self._conn.send((event, context.fields()))
@@ -434,7 +364,7 @@ class EventSourceMapping:
     def _invoke(self, environment: ExecutionEnvironment, batch: list[Message]) -> None:
         c = self.config
         event = {"Records": [lambda_record(m, self._queue_arn, self._region) for m in batch]}
-        context = LocalLambdaContext.starting_now(
+        context = LambdaContext.starting_now(
             c.function_name, c.memory_mb, c.timeout_seconds, self._region, self._account
         )
         started = time.monotonic()
@@ -480,7 +410,7 @@ def _chunks(messages: list[Message]) -> Iterator[list[dict[str, Any]]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m infra.poller",
+        prog="python -m infra.local.poller",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,0 +1,115 @@
+"""A function's environment for a local process: what template.yaml gives it in Lambda, with
+only configuration changed (endpoint, dummy credentials, resources, LLM host, token)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from infra.bootstrap import LocalResources
+from infra.local.processes import StartupError
+from infra.template import Template
+
+REGION = "us-east-1"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+# Decided by whoever runs a stack, never inherited from the shell of the one running a test.
+STACK_CHOICES = ("AWS_ENDPOINT_URL", "OLLAMA_HOST", "OLLAMA_MODEL", "API_TOKEN", "PORT")
+
+
+def aws_environment(endpoint_url: str) -> dict[str, str]:
+    """Point boto3 at the emulator with dummy credentials: never a real AWS account."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",  # no instance-metadata probe for credentials
+        **DUMMY_CREDENTIALS,
+    }
+
+
+# The dummy AWS settings without an endpoint (each harness picks its own).
+DUMMY_AWS_ENV = {k: v for k, v in aws_environment("").items() if k != "AWS_ENDPOINT_URL"}
+
+
+def aws_client(service: str, endpoint_url: str, **config: Any) -> Any:
+    """A boto3 client for the emulator at ``endpoint_url`` (dummy credentials)."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(**config) if config else None,
+    )
+
+
+def aws_answers(endpoint_url: str) -> bool:
+    sqs = aws_client(
+        "sqs", endpoint_url, connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}
+    )
+    try:
+        sqs.list_queues()
+    except Exception:
+        return False
+    return True
+
+
+def function_environment(
+    template: Template,
+    logical_id: str,
+    values: Mapping[str, str],
+    inherited: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """template.yaml's literal values and parameter defaults for the function, overridden by
+    ``inherited`` (the caller's environment), overridden by ``values`` (the local choices)."""
+    declared = template.function(logical_id).environment
+    env = {k: v for k, v in declared.items() if isinstance(v, str)}
+    env.update(inherited or {})
+    env.update(values)
+    unfilled = sorted(k for k in declared if k not in env)
+    if unfilled:  # a new !Ref in the template that the local stack does not know how to fill
+        raise StartupError(f"{logical_id}: no local value for {', '.join(unfilled)}")
+    return env
+
+
+def inherited_environment() -> dict[str, str]:
+    """Our environment as a function process inherits it: no session token or profile could
+    make boto3 reach a real account, and no stack choice leaks in from the shell."""
+    dropped = ("AWS_SESSION_TOKEN", "AWS_PROFILE", *STACK_CHOICES)
+    return {k: v for k, v in os.environ.items() if k not in dropped}
+
+
+def local_function_env(
+    template: Template,
+    logical_id: str,
+    *,
+    resources: LocalResources,
+    endpoint_url: str,
+    ollama_host: str,
+    token: str,
+    inherited: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A function's environment on the local stack: the template's, then ``inherited``
+    (default: ours), then what differs locally (resources, endpoint, LLM host, token), then
+    ``extra``; PYTHONPATH is the function's import paths (code dir, then layers), as in Lambda."""
+    values = {
+        **resources.environment(),
+        **aws_environment(endpoint_url),
+        "OLLAMA_HOST": ollama_host,
+        "API_TOKEN": token,
+        # Locally the tokens come from API_TOKEN: there is no SSM parameter to read.
+        "API_TOKEN_PARAMETER": "",
+        # uvicorn serves at /: there is no API Gateway stage prefix (/v1) to account for.
+        "API_ROOT_PATH": "",
+        # Logs reach the console as they are written, not when a buffer fills.
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(str(p) for p in template.function(logical_id).import_paths),
+        **(extra or {}),
+    }
+    given = inherited_environment() if inherited is None else inherited
+    return function_environment(template, logical_id, values, given)
