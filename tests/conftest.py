@@ -26,6 +26,8 @@ from tests.fakes import (
     ScriptedLanguageModel,
 )
 
+pytest_plugins = ["tests.no_skips"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_metrics() -> Iterator[None]:
