@@ -312,15 +312,36 @@ class InMemoryRateLimiter:
 
 @dataclass
 class InMemoryWorkQueue:
+    """Records what the code asked for (``sent``, ``retries``, ``dead_letters``) and, like
+    SQS, hands each message to one receiver at a time (tests/unit/test_work_queue_contract.py
+    runs the same contract against SQS on moto). No clock: a delayed retry stays hidden."""
+
     sent: list[SummarizeRequest] = field(default_factory=list)
     retries: list[tuple[str, int]] = field(default_factory=list)
     dead_letters: list[tuple[str, str]] = field(default_factory=list)
+    _visible: list[str] = field(default_factory=list)
+    _in_flight: dict[str, str] = field(default_factory=dict)  # receipt handle -> body
+    _receipts: int = 0
 
     def send(self, request: SummarizeRequest) -> None:
         self.sent.append(request)
+        self._visible.append(request.model_dump_json(exclude_none=True))
+
+    def receive(self, limit: int = 10) -> list[tuple[str, str]]:
+        """(body, receipt handle) of up to ``limit`` visible messages, now in flight."""
+        taken, self._visible = self._visible[:limit], self._visible[limit:]
+        received = []
+        for body in taken:
+            self._receipts += 1
+            handle = f"rh-{self._receipts}"
+            self._in_flight[handle] = body
+            received.append((body, handle))
+        return received
 
     def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
         self.retries.append((receipt_handle, delay_seconds))
+        if delay_seconds == 0 and receipt_handle in self._in_flight:
+            self._visible.append(self._in_flight.pop(receipt_handle))
 
     def dead_letter(self, body: str, reason: str) -> None:
         self.dead_letters.append((body, reason))
