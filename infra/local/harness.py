@@ -14,8 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
@@ -30,6 +29,7 @@ from infra.local.environment import (
 from infra.local.processes import (
     LOOPBACK,
     Child,
+    StopOnExit,
     base_environment,
     free_port,
     http_status,
@@ -129,7 +129,7 @@ def api_over_moto(
 
 
 @dataclass
-class Stack:
+class Stack(StopOnExit):
     """A running ``python -m infra.local`` and its stack.json (URLs, token, resources, logs)."""
 
     child: Child
@@ -180,17 +180,6 @@ class Stack:
                 self.child.kill()
                 return None
         return int(proc.returncode)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def start_stack(

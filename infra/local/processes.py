@@ -145,8 +145,26 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+class StopOnExit:
+    """``with`` support: ``stop()`` on the way out, whatever happened."""
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 @dataclass
-class Child:
+class Child(StopOnExit):
     """A started command: its process (leader of its own group) and its log file."""
 
     name: str
@@ -196,17 +214,6 @@ class Child:
         self.proc.wait(10)
         if self._reader is not None:
             self._reader.join(5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def spawn(

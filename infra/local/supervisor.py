@@ -109,6 +109,7 @@ class Supervisor:
         *,
         max_crashes: int = 5,
         crash_window: float = 300.0,
+        backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
         on_restart: Callable[[], None] | None = None,
     ) -> None:
@@ -116,6 +117,7 @@ class Supervisor:
         self.console = console
         self.max_crashes = max_crashes
         self.crash_window = crash_window
+        self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.on_restart = on_restart  # e.g. rewrite stack.json with the new process ids
         self.stopping = threading.Event()
@@ -152,9 +154,9 @@ class Supervisor:
         """Until the part's readiness check holds; StartupError if any part exits, on a stop
         signal, or at its ``ready_timeout``."""
         running = self._running(name)
-        self.wait_until(f"{name} ready", running.part.ready, running.part.ready_timeout)
+        self._wait(f"{name} ready", running.part.ready, running.part.ready_timeout)
 
-    def wait_until(self, what: str, ready: Callable[[], object], timeout: float) -> None:
+    def _wait(self, what: str, ready: Callable[[], object], timeout: float) -> None:
         def probe() -> object:
             if self.stopping.is_set():
                 raise StartupError(f"stopped while waiting for {what}")
@@ -207,9 +209,9 @@ class Supervisor:
                 f"{name} crashed {n} times within {self.crash_window:.0f}s (last exit code "
                 f"{code}); giving up - see {running.child.log_path}"
             )
-        delay = min(self.backoff_cap, 2.0 ** (n - 1))
+        delay = min(self.backoff_cap, self.backoff_base * 2.0 ** (n - 1))
         self.console.say(
-            f"{name} exited unexpectedly (code {code}); restarting it in {delay:.0f}s "
+            f"{name} exited unexpectedly (code {code}); restarting it in {delay:g}s "
             f"(crash {n} of at most {self.max_crashes} within {self.crash_window:.0f}s); "
             "the other parts keep running"
         )
@@ -220,7 +222,7 @@ class Supervisor:
         running.restart_at = None
         running.child = self._spawn(part, append=True)
         try:
-            self.wait_until(f"{part.name} ready again", part.ready, part.ready_timeout)
+            self._wait(f"{part.name} ready again", part.ready, part.ready_timeout)
             if part.after_restart is not None:
                 part.after_restart()
         except StartupError as exc:

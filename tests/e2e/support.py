@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from infra.local.harness import STACK_STOP_TIMEOUT, Stack, start_stack
 from infra.local.processes import group_alive, is_listening
@@ -24,6 +25,26 @@ def count_llm_calls(*logs: Path) -> int:
     return sum(
         len(LLM_CALL_LINE.findall(log.read_text(errors="replace"))) for log in logs if log.exists()
     )
+
+
+def post(stack: Stack, text: str) -> str:
+    with stack.api() as api:
+        response = api.post("/documents", json={"text": text})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def document(stack: Stack, doc_id: str) -> dict[str, Any]:
+    with stack.api() as api:
+        response = api.get(f"/documents/{doc_id}")
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def settled(stack: Stack, doc_id: str) -> dict[str, Any] | None:
+    found = document(stack, doc_id)
+    return found if found["status"] in ("done", "failed") else None
 
 
 def listening_ports(stack: Stack) -> list[int]:

@@ -20,6 +20,9 @@ from tests.e2e.support import (
     FAST_RETRIES,
     Stack,
     count_llm_calls,
+    document,
+    post,
+    settled,
     start_stack,
     stop_stack,
 )
@@ -85,24 +88,6 @@ def external(
         yield running
     finally:
         stop_stack(running)
-
-
-def post(stack: Stack, text: str) -> str:
-    with stack.api() as api:
-        response = api.post("/documents", json={"text": text})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-def document(stack: Stack, doc_id: str) -> dict[str, Any]:
-    with stack.api() as api:
-        found: dict[str, Any] = api.get(f"/documents/{doc_id}").json()
-    return found
-
-
-def settled(stack: Stack, doc_id: str) -> dict[str, Any] | None:
-    found = document(stack, doc_id)
-    return found if found["status"] in ("done", "failed") else None
 
 
 def retrying(stack: Stack, doc_id: str) -> dict[str, Any] | None:

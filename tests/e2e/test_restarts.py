@@ -9,13 +9,21 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from infra.local.processes import LOOPBACK, free_port, wait_until
-from tests.e2e.support import DOC_TIMEOUT, FAST_LLM, Stack, start_stack, stop_stack
+from tests.e2e.support import (
+    DOC_TIMEOUT,
+    FAST_LLM,
+    Stack,
+    document,
+    post,
+    settled,
+    start_stack,
+    stop_stack,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 
@@ -72,26 +80,6 @@ class HealthWatch:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def post(stack: Stack, text: str) -> str:
-    with stack.api() as api:
-        response = api.post("/documents", json={"text": text})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
-
-
-def document(stack: Stack, doc_id: str) -> dict[str, Any]:
-    with stack.api() as api:
-        response = api.get(f"/documents/{doc_id}")
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
-
-
-def settled(stack: Stack, doc_id: str) -> dict[str, Any] | None:
-    found = document(stack, doc_id)
-    return found if found["status"] in ("done", "failed") else None
 
 
 def restarted(stack: Stack, part: str, old_pid: int) -> int | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import signal
 import socket
-import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,8 @@ import httpx
 import ollama
 import pytest
 from offline_ollama import OfflineOllama, start_in_subprocess
+
+from infra.local.processes import wait_until
 
 from .conftest import SMALLEST_MODEL, requires_smollm2
 
@@ -35,14 +36,6 @@ ENDLESS: dict[str, Any] = {
 def status(url: str) -> dict[str, Any]:
     body: dict[str, Any] = httpx.get(url + "/offline-ollama/status").json()
     return body
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 def port_is_free(url: str) -> bool:
@@ -90,7 +83,7 @@ def test_queue_full_is_503_and_a_disconnect_frees_the_slot(one_slot: OfflineOlla
             messages=PROMPT,
             options={"num_predict": 3, "temperature": 0},
         )
-        wait_until(lambda: status(url)["waiting"] == 1)
+        wait_until("one request waiting", lambda: status(url)["waiting"] == 1, 30, 0.05)
 
         refused: list[Callable[[], object]] = [
             lambda: client.chat(model=SMALLEST_MODEL, messages=PROMPT),
@@ -109,7 +102,7 @@ def test_queue_full_is_503_and_a_disconnect_frees_the_slot(one_slot: OfflineOlla
         answer = queued.result(timeout=60)
     assert answer.done is True
     assert answer.eval_count == 3
-    wait_until(lambda: status(url)["models"][SMALLEST_MODEL]["busy"] == 0)
+    wait_until("no slot busy", lambda: status(url)["models"][SMALLEST_MODEL]["busy"] == 0, 30, 0.05)
     assert status(url)["waiting"] == 0
 
 
@@ -128,7 +121,12 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
                 messages=PROMPT,
                 options={**ENDLESS, "num_predict": 40},
             )
-            wait_until(lambda: status(handle.url)["models"][SMALLEST_MODEL]["busy"] == 1)
+            wait_until(
+                "a slot busy",
+                lambda: status(handle.url)["models"][SMALLEST_MODEL]["busy"] == 1,
+                30,
+                0.05,
+            )
             handle.proc.send_signal(signal.SIGTERM)
             answer = pending.result(timeout=60)
         assert answer.done is True
