@@ -58,7 +58,7 @@ iac-tools: $(IAC)/.installed
 tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok
 
 up: $(VENV)/.installed
-	$(PY) -m infra.local
+	$(PY) -m infra.local $(UP_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
