@@ -15,6 +15,8 @@ from infra.local.processes import StartupError
 from infra.template import Template
 
 REGION = "us-east-1"
+INGEST_FUNCTION = "IngestFunction"
+SUMMARIZE_FUNCTION = "SummarizeFunction"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 # Decided by whoever runs a stack, never inherited from the shell of the one running a test.
 STACK_CHOICES = ("AWS_ENDPOINT_URL", "OLLAMA_HOST", "OLLAMA_MODEL", "API_TOKEN", "PORT")

@@ -21,7 +21,9 @@ import httpx
 from infra.bootstrap import LocalResources, create_resources
 from infra.local.environment import (
     DUMMY_AWS_ENV,
+    INGEST_FUNCTION,
     REGION,
+    SUMMARIZE_FUNCTION,
     aws_client,
     inherited_environment,
     local_function_env,
@@ -37,7 +39,7 @@ from infra.local.processes import (
     start,
     wait_until_ready,
 )
-from infra.local.stack import ASGI_APP, INGEST_FUNCTION, STACK_MODULE, SUMMARIZE_FUNCTION
+from infra.local.stack import ASGI_APP, STACK_MODULE
 from infra.template import load_template
 
 STACK_READY_TIMEOUT = 300.0  # the LLM host loads a model; the cores are shared

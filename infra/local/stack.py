@@ -51,7 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from infra.bootstrap import LocalResources, create_resources
-from infra.local.environment import REGION, aws_answers, local_function_env
+from infra.local.environment import (
+    INGEST_FUNCTION,
+    REGION,
+    SUMMARIZE_FUNCTION,
+    aws_answers,
+    local_function_env,
+)
 from infra.local.llm import (
     DEFAULT_OFFLINE_MODEL,
     Llm,
@@ -74,8 +80,6 @@ from infra.local.state import DocumentState
 from infra.local.supervisor import Console, GaveUp, Part, Supervisor
 from infra.template import Template, load_template
 
-INGEST_FUNCTION = "IngestFunction"
-SUMMARIZE_FUNCTION = "SummarizeFunction"
 # The ASGI app inside the ingest handler's module (Lambda uses its `handler`, uvicorn its `app`).
 ASGI_APP = "app"
 STACK_MODULE = "infra.local"

@@ -28,10 +28,15 @@ import httpx
 import pytest
 
 from infra.bootstrap import LocalResources, create_resources
-from infra.local.environment import DUMMY_AWS_ENV, REGION, aws_client
+from infra.local.environment import (
+    DUMMY_AWS_ENV,
+    INGEST_FUNCTION,
+    REGION,
+    SUMMARIZE_FUNCTION,
+    aws_client,
+)
 from infra.local.harness import function_env, maximum_concurrency, start_api, start_moto
 from infra.local.processes import REPO_ROOT, Child, free_port, start, wait_until
-from infra.local.stack import INGEST_FUNCTION, SUMMARIZE_FUNCTION
 from tests.faults.llm_proxy import FaultProxy
 
 OLLAMA_HOST_DIR = REPO_ROOT / "ollama-host"

@@ -21,9 +21,9 @@ import signal
 import sys
 from types import FrameType
 
+from infra.local.environment import SUMMARIZE_FUNCTION
 from infra.local.poller import EventSourceMapping, MappingConfig
 from infra.local.processes import die_with_parent
-from infra.local.stack import SUMMARIZE_FUNCTION
 
 
 def main(argv: list[str] | None = None) -> int:

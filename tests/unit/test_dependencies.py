@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +40,20 @@ def test_no_import_points_backwards(tree: str) -> None:
         str(f.relative_to(REPO_ROOT)): sorted(imported_packages(f) & FORBIDDEN[tree]) for f in files
     }
     assert {f: names for f, names in wrong.items() if names} == {}
+
+
+@pytest.mark.parametrize("module", ["infra.local.poller", "tests.faults.consumer"])
+def test_a_poller_imports_no_function_code_of_its_own(module: str) -> None:
+    """Its sandboxes (spawned: they re-import the main module) must load the handler and the
+    core from the function's paths, as Lambda does, not a copy the poller imported first."""
+    check = f"import sys, {module}; print(sorted(m for m in sys.modules if m == 'docsum'))"
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]"
