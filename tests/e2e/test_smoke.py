@@ -8,12 +8,13 @@ import sys
 
 import pytest
 
-from tests.e2e.support import DOC_TIMEOUT, REPO_ROOT, RunningStack
+from infra.local.processes import REPO_ROOT
+from tests.e2e.support import DOC_TIMEOUT, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 
 
-def smoke(stack: RunningStack, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def smoke(stack: Stack, token: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -35,7 +36,7 @@ def smoke(stack: RunningStack, token: str, *extra: str) -> subprocess.CompletedP
     )
 
 
-def test_smoke_passes_against_the_running_stack(stack: RunningStack) -> None:
+def test_smoke_passes_against_the_running_stack(stack: Stack) -> None:
     result = smoke(stack, stack.info["api_token"])
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
@@ -47,13 +48,13 @@ def test_smoke_passes_against_the_running_stack(stack: RunningStack) -> None:
     assert lines[-1] == "smoke test passed"
 
 
-def test_smoke_fails_with_a_wrong_token(stack: RunningStack) -> None:
+def test_smoke_fails_with_a_wrong_token(stack: Stack) -> None:
     result = smoke(stack, "not-the-token")
     assert result.returncode == 1
     assert "FAIL POST /documents with a blank text: expected 422 (HTTP 401" in result.stderr
 
 
-def test_smoke_fails_when_the_summary_is_too_long_for_its_limit(stack: RunningStack) -> None:
+def test_smoke_fails_when_the_summary_is_too_long_for_its_limit(stack: Stack) -> None:
     result = smoke(stack, stack.info["api_token"], "--max-summary-chars", "1")
     assert result.returncode == 1
     assert "FAIL the summary fits the limit" in result.stderr

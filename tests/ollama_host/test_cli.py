@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 from offline_ollama import OfflineOllama
-from offline_ollama.launcher import free_port
+
+from infra.local.processes import free_port
 
 from .conftest import OLLAMA_HOST_DIR, SMALLEST_MODEL, requires_smollm2
 
