@@ -156,11 +156,20 @@ class Supervisor:
         running = self._running(name)
         self._wait(f"{name} ready", running.part.ready, running.part.ready_timeout)
 
-    def _wait(self, what: str, ready: Callable[[], object], timeout: float) -> None:
+    def _wait(
+        self,
+        what: str,
+        ready: Callable[[], object],
+        timeout: float,
+        watched: list[_Running] | None = None,
+    ) -> None:
+        """Until ``ready`` holds; StartupError on a stop signal, at ``timeout``, or when one of
+        the ``watched`` parts (default: all) exits."""
+
         def probe() -> object:
             if self.stopping.is_set():
                 raise StartupError(f"stopped while waiting for {what}")
-            for running in self._parts:
+            for running in self._parts if watched is None else watched:
                 if not running.child.alive():
                     code = running.child.proc.returncode
                     raise StartupError(f"{running.part.name} exited ({code}) before {what}")
@@ -222,7 +231,8 @@ class Supervisor:
         running.restart_at = None
         running.child = self._spawn(part, append=True)
         try:
-            self._wait(f"{part.name} ready again", part.ready, part.ready_timeout)
+            # Only this part: another one that crashed meanwhile gets its own restart.
+            self._wait(f"{part.name} ready again", part.ready, part.ready_timeout, [running])
             if part.after_restart is not None:
                 part.after_restart()
         except StartupError as exc:

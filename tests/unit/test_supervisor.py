@@ -95,3 +95,30 @@ def test_a_stop_signal_ends_watching_and_stops_in_reverse_order(tmp_path: Path) 
     assert sup.stop_all()
     lines = [line for line in out.getvalue().splitlines() if "stopping" in line]
     assert [line.split()[3] for line in lines] == ["second", "first"]
+
+
+def test_two_parts_killed_together_both_come_back(tmp_path: Path) -> None:
+    out = io.StringIO()
+    sup = supervisor(tmp_path, out)
+    first = sup.start(part("first", SLEEPER, tmp_path / "first.log"))
+    second = sup.start(part("second", SLEEPER, tmp_path / "second.log"))
+
+    def crash_both_then_stop() -> None:
+        os.kill(first.pid, signal.SIGKILL)
+        os.kill(second.pid, signal.SIGKILL)
+        wait_until(
+            "both back",
+            lambda: "first is back" in out.getvalue() and "second is back" in out.getvalue(),
+            30,
+        )
+        sup.stopping.set()
+
+    helper = threading.Thread(target=crash_both_then_stop)
+    helper.start()
+    sup.watch(interval=0.05)
+    helper.join()
+    try:
+        assert "restart failed" not in out.getvalue()
+        assert all(child.alive() for child in sup.children().values())
+    finally:
+        assert sup.stop_all()
