@@ -114,7 +114,8 @@ def saved_status(stack: Stack, doc_id: str) -> str | None:
     """The document's status in the stack's last save of what moto holds (every 5 s)."""
     saved = stack.state_dir / "state" / "items.json"
     items = json.loads(saved.read_text()) if saved.exists() else []
-    return next((i["status"]["S"] for i in items if i["id"]["S"] == doc_id), None)
+    found = (i for i in items if i.get("id", {}).get("S") == doc_id)
+    return next((str(i["status"]["S"]) for i in found), None)
 
 
 def test_documents_survive_a_moto_crash(restarting: Stack) -> None:
