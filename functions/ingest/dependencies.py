@@ -23,7 +23,8 @@ from problems import ProblemError
 from pydantic import BaseModel, ValidationError
 from schemas import DocumentIn, FileFields
 
-ReadinessCheck = Callable[[], None]
+# A dependency check: raises when it fails; may say what it found ("ok: <that>").
+ReadinessCheck = Callable[[], str | None]
 _JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json\s*(?:;.*)?$", re.IGNORECASE)
 
 

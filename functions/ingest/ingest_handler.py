@@ -30,10 +30,12 @@ def _readiness_checks() -> dict[str, ReadinessCheck]:
     }
 
 
-def _llm_check() -> None:
+def _llm_check() -> str:
     from docsum.adapters.ollama_llm import probe_host
 
-    probe_host(settings.ollama_host)
+    probe_host(settings.ollama_host, settings.ollama_model)
+    origin = f" ({settings.llm_origin})" if settings.llm_origin else ""
+    return f"{settings.ollama_model}{origin}"
 
 
 app = create_app(

@@ -201,7 +201,7 @@ def ready(request: Request) -> Readiness | JSONResponse:
     required: dict[str, ReadinessCheck] = request.app.state.readiness_checks
     informational: dict[str, ReadinessCheck] = request.app.state.informational_checks
     results = _run_checks({**required, **informational})
-    failed = [name for name in required if results[name] != "ok"]
+    failed = [name for name in required if not results[name].startswith("ok")]
     if failed:
         return problem(
             503,
@@ -216,10 +216,10 @@ def ready(request: Request) -> Readiness | JSONResponse:
 def _run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, str]:
     def run(check: ReadinessCheck) -> str:
         try:
-            check()
+            detail = check()
         except Exception as exc:
             return f"failed: {type(exc).__name__}: {str(exc)[:200]}"
-        return "ok"
+        return f"ok: {detail}" if detail else "ok"
 
     if not checks:
         return {}

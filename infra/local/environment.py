@@ -19,7 +19,16 @@ INGEST_FUNCTION = "IngestFunction"
 SUMMARIZE_FUNCTION = "SummarizeFunction"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 # Decided by whoever runs a stack, never inherited from the shell of the one running a test.
-STACK_CHOICES = ("AWS_ENDPOINT_URL", "OLLAMA_HOST", "OLLAMA_MODEL", "API_TOKEN", "PORT")
+STACK_CHOICES = (
+    "AWS_ENDPOINT_URL",
+    "OLLAMA_HOST",
+    "OLLAMA_MODEL",
+    "API_TOKEN",
+    "PORT",
+    "OFFLINE_OLLAMA_MODEL",
+    "DOCSUM_PULL",
+    "DOCSUM_FETCH_MODEL",
+)
 
 
 def aws_environment(endpoint_url: str) -> dict[str, str]:

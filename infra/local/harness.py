@@ -28,6 +28,7 @@ from infra.local.environment import (
     inherited_environment,
     local_function_env,
 )
+from infra.local.llm import STAND_IN
 from infra.local.processes import (
     LOOPBACK,
     Child,
@@ -197,7 +198,8 @@ def start_stack(
     info_path = state_dir / "stack.json"
     cmd = [sys.executable, "-m", STACK_MODULE, "--port", "0", "--metrics-port", "0"]
     cmd += ["--state-dir", str(state_dir), *(args or [])]
-    environment = {**inherited_environment(), **env}
+    # Tests and benchmarks run the stand-in unless they ask otherwise: never a download.
+    environment = {**inherited_environment(), "OFFLINE_OLLAMA_MODEL": STAND_IN, **env}
     child = spawn("stack", cmd, environment, state_dir / "console.log")
 
     def ready() -> dict[str, Any] | None:

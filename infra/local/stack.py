@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from offline_ollama.fetch import FetchError
+
 from infra.bootstrap import LocalResources, create_resources
 from infra.local.environment import (
     INGEST_FUNCTION,
@@ -59,9 +61,10 @@ from infra.local.environment import (
     local_function_env,
 )
 from infra.local.llm import (
-    DEFAULT_OFFLINE_MODEL,
+    AUTO,
     Llm,
     offline_host_part,
+    offline_model,
     running_ollama,
     served_models,
 )
@@ -95,6 +98,8 @@ class Options:
     retry_base_seconds: int | None
     state_dir: Path
     fresh: bool = False
+    pull: bool = True
+    fetch_model: bool = True
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -117,9 +122,23 @@ def parse_args(argv: list[str] | None) -> Options:
     )
     p.add_argument(
         "--llm-model",
-        default=os.environ.get("OFFLINE_OLLAMA_MODEL", DEFAULT_OFFLINE_MODEL),
+        default=os.environ.get("OFFLINE_OLLAMA_MODEL", AUTO),
         help="model of the offline LLM host, when no Ollama answers at OLLAMA_HOST "
-        "(env OFFLINE_OLLAMA_MODEL; smollm2:135m or gemma3:270m)",
+        "(env OFFLINE_OLLAMA_MODEL; default auto: the real gemma3:1b, fetched once if the "
+        "network allows, else the stand-in smollm2:135m; or gemma3:1b, smollm2:135m, gemma3:270m)",
+    )
+    p.add_argument(
+        "--no-pull",
+        action="store_true",
+        default=os.environ.get("DOCSUM_PULL", "1") == "0",
+        help="an Ollama that lacks the model is only warned about, not asked to pull it "
+        "(env DOCSUM_PULL=0)",
+    )
+    p.add_argument(
+        "--no-fetch",
+        action="store_true",
+        default=os.environ.get("DOCSUM_FETCH_MODEL", "1") == "0",
+        help="never download gemma3:1b for the offline host (env DOCSUM_FETCH_MODEL=0)",
     )
     p.add_argument(
         "--visibility-timeout",
@@ -153,6 +172,8 @@ def parse_args(argv: list[str] | None) -> Options:
         a.retry_base_seconds,
         a.state_dir.resolve(),
         a.fresh,
+        pull=not a.no_pull,
+        fetch_model=not a.no_fetch,
     )
 
 
@@ -237,28 +258,31 @@ class EmbeddedStack:
 
     def start_llm(self) -> Llm:
         default_model = str(self.template.parameter_default("OllamaModel"))
-        found = running_ollama(default_model, self.say)
+        found = running_ollama(default_model, self.say, pull=self.options.pull)
         if found is not None:
             return found
-        wanted = self.options.llm_model
-        part = offline_host_part(wanted, slots=self.concurrency)
+        try:
+            choice = offline_model(
+                self.options.llm_model, fetch_real=self.options.fetch_model, say=self.say
+            )
+        except FetchError as exc:
+            raise StartupError(str(exc)) from exc
+        part = offline_host_part(choice.model, slots=self.concurrency)
         url = f"http://{LOOPBACK}:{part.port}"
         self.say(
             f"LLM: no Ollama answers at OLLAMA_HOST: starting the offline host from "
-            f"ollama-host/ with {wanted} on {url}.\n"
-            f"LLM: {wanted} is a tiny stand-in: its summaries only exercise the pipeline and are "
-            f"no guide to what gemma3:1b would write."
+            f"ollama-host/ with {choice.model} on {url} ({choice.origin})"
         )
         self.supervisor.start(part)
         served = served_models(url)
         if not served:
             raise StartupError(f"the offline host at {url} lists no model")
-        return Llm(url, served[0], started_here=True)
+        return Llm(url, served[0], started_here=True, origin=f"offline host: {choice.origin}")
 
     def function_env(
         self, logical_id: str, aws: Aws, resources: LocalResources, llm: Llm, token: str
     ) -> dict[str, str]:
-        extra = {"OLLAMA_MODEL": llm.model}
+        extra = {"OLLAMA_MODEL": llm.model, "LLM_ORIGIN": llm.origin}
         if self.options.retry_base_seconds is not None:
             extra["RETRY_BASE_SECONDS"] = str(self.options.retry_base_seconds)
         return local_function_env(
@@ -366,6 +390,7 @@ class EmbeddedStack:
             "ollama_host": llm.host,
             "ollama_model": llm.model,
             "llm_started_here": llm.started_here,
+            "llm_origin": llm.origin,
         }
 
     def publish(self) -> None:
@@ -392,11 +417,7 @@ class EmbeddedStack:
             auth_note = f"{token}  (from API_TOKEN)"
         else:
             auth_note = f"{token}  (generated; set API_TOKEN to choose one)"
-        llm_note = (
-            "offline stand-in started here; NOT gemma3:1b"
-            if info["llm_started_here"]
-            else "your Ollama"
-        )
+        llm_note = info["llm_origin"]
         aws_note = "moto, started here" if info["aws_started_here"] else "AWS_ENDPOINT_URL"
         self.say(
             "\n".join(

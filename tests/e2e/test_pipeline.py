@@ -201,3 +201,13 @@ def test_make_up_again_reports_the_running_stack(stack: Stack) -> None:
     assert again.returncode == 0, again.stderr
     assert f"already running (pid {stack.info['pid']})" in again.stdout
     assert stack.api_url in again.stdout
+
+
+def test_ready_names_the_model_and_where_it_came_from(stack: Stack) -> None:
+    with stack.api() as api:
+        checks = api.get("/ready").json()["checks"]
+    assert checks["ollama"] == f"ok: smollm2:135m ({stack.info['llm_origin']})"
+    assert (
+        stack.info["llm_origin"] == "offline host: smollm2:135m as asked: a stand-in, NOT gemma3:1b"
+    )
+    assert "NOT gemma3:1b" in stack.console()

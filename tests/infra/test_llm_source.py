@@ -1,4 +1,4 @@
-"""What `make up` serves: the real gemma3:1b wherever the machine allows it (llm_source.py).
+"""What `make up` serves: the real gemma3:1b wherever the machine allows it (infra/local/llm.py).
 
 A fake Ollama that streams pull progress, and a local registry mirror, stand in for the network."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from offline_ollama.fetch import FetchError
 
-from infra.llm_source import STAND_IN, offline_model, running_ollama
+from infra.local.llm import STAND_IN, offline_model, running_ollama
 from tests.ollama_host import registry_mirror
 
 
@@ -78,13 +78,25 @@ def fake_ollama() -> Iterator[FakeOllama]:
     thread.join(5)
 
 
+@pytest.fixture(autouse=True)
+def _ollama_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OLLAMA_MODEL", raising=False)
+    monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")  # nothing answers there
+
+
+def at(fake: FakeOllama, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", fake.url)
+
+
 def test_a_running_ollama_without_the_model_pulls_it_with_progress(
-    fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
+    fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    at(fake_ollama, monkeypatch)
     said: list[str] = []
-    source = running_ollama(fake_ollama.url, "gemma3:1b", pull=True, say=said.append)
+    source = running_ollama("gemma3:1b", said.append, pull=True)
+    assert source is not None
     assert fake_ollama.pulled == ["gemma3:1b"]
-    assert (source.host, source.model, source.real) == (fake_ollama.url, "gemma3:1b", True)
+    assert (source.host, source.model, source.started_here) == (fake_ollama.url, "gemma3:1b", False)
     assert "pulled just now" in source.origin
     progress = capsys.readouterr().err
     assert "pulling gemma3:1b:" in progress
@@ -92,18 +104,31 @@ def test_a_running_ollama_without_the_model_pulls_it_with_progress(
     assert "MB/s" in progress
 
 
-def test_no_pull_keeps_the_warning(fake_ollama: FakeOllama) -> None:
+def test_no_pull_keeps_the_warning(
+    fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at(fake_ollama, monkeypatch)
     said: list[str] = []
-    source = running_ollama(fake_ollama.url, "gemma3:1b", pull=False, say=said.append)
+    source = running_ollama("gemma3:1b", said.append, pull=False)
     assert fake_ollama.pulled == []
-    assert "run `ollama pull gemma3:1b`" in said[0]
+    assert "run `ollama pull gemma3:1b`" in said[-1]
+    assert source is not None
     assert source.host == fake_ollama.url
 
 
-def test_a_model_it_has_is_used_as_it_is(fake_ollama: FakeOllama) -> None:
-    source = running_ollama(fake_ollama.url, "llama3.2:1b", pull=True, say=print)
+def test_a_model_it_has_is_used_as_it_is(
+    fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at(fake_ollama, monkeypatch)
+    monkeypatch.setenv("OLLAMA_MODEL", "llama3.2:1b")
+    source = running_ollama("gemma3:1b", print, pull=True)
+    assert source is not None
     assert fake_ollama.pulled == []
-    assert source.origin == f"the Ollama at {fake_ollama.url}"
+    assert source.origin == f"your Ollama at {fake_ollama.url}"
+
+
+def test_no_ollama_at_all_is_none() -> None:
+    assert running_ollama("gemma3:1b", print) is None
 
 
 @pytest.fixture
@@ -122,7 +147,7 @@ def test_no_ollama_fetches_the_real_weights_once_then_uses_the_cache(
         monkeypatch.setenv("OFFLINE_OLLAMA_PIN", mirror.pin)
         first = offline_model("auto", fetch_real=True, say=print)
         assert len([r for r in mirror.requests if "/blobs/" in r[0]]) == 1
-    assert (first.model, first.real) == ("gemma3:1b", True)
+    assert first.model == "gemma3:1b"
     assert "verified" in first.origin
     # The mirror is gone: the second start uses the cache without the network.
     again = offline_model("auto", fetch_real=True, say=print)
@@ -135,7 +160,7 @@ def test_no_network_serves_the_stand_in_and_says_how_to_get_the_real_model(
     monkeypatch.setenv("OFFLINE_OLLAMA_REGISTRY", "http://127.0.0.1:9")
     said: list[str] = []
     source = offline_model("auto", fetch_real=True, say=said.append)
-    assert (source.model, source.real) == (STAND_IN, False)
+    assert source.model == STAND_IN
     [line] = said
     assert "stand-in smollm2:135m, not gemma3:1b: no network" in line
     assert "run `make model`" in line

@@ -97,14 +97,21 @@ def test_refuses_to_present_a_stand_in_as_gemma3_1b() -> None:
     assert "refusing to serve it as gemma3:1b" in result.stderr
 
 
-def test_unknown_builtin_name_is_a_clear_error() -> None:
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("llama9:7b", "unknown model 'llama9:7b'"),
+        ("gemma3:1b", "gemma3:1b is not in"),  # not fetched into this (empty) cache
+    ],
+)
+def test_a_model_it_cannot_serve_is_a_clear_error(model: str, message: str, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "offline_ollama", "--model", "gemma3:1b"],
-        env=env_with_package(),
+        [sys.executable, "-m", "offline_ollama", "--model", model],
+        env={**env_with_package(), "OFFLINE_OLLAMA_CACHE": str(tmp_path)},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 2
-    assert "unknown model 'gemma3:1b'" in result.stderr
+    assert message in result.stderr

@@ -204,6 +204,12 @@ def test_readiness_reports_each_dependency(fakes: Fakes) -> None:
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"s3": "ok", "ollama": "failed: ConnectionError: refused"}
 
+    def served() -> str:
+        return "gemma3:1b (your Ollama)"
+
+    described = TestClient(create_app(settings, service, {"s3": lambda: None}, {"ollama": served}))
+    assert described.get("/ready").json()["checks"]["ollama"] == "ok: gemma3:1b (your Ollama)"
+
     broken = TestClient(create_app(settings, service, {"s3": lambda: None, "sqs": down}))
     body = assert_problem(broken.get("/ready"), 503, broken)
     assert "sqs" in body["detail"]

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     # LLM (Ollama).
     ollama_host: str = "http://127.0.0.1:11434"
     ollama_model: str = "gemma3:1b"
+    # Where the model came from, as /ready reports it (the local stack sets it).
+    llm_origin: str = ""
     ollama_timeout_seconds: float = Field(default=300.0, gt=0)
     ollama_keep_alive: str = "-1"
     # Context budget per call, prompt and answer included; gemma3:1b supports 32K.

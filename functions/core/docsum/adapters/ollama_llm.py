@@ -56,9 +56,13 @@ class OllamaLanguageModel:
         )
 
 
-def probe_host(host: str, timeout_seconds: float = 2.0) -> None:
-    """Raises unless an Ollama API answers at `host` (readiness: the worker's view)."""
-    ollama.Client(host=host, timeout=timeout_seconds).ps()
+def probe_host(host: str, model: str, timeout_seconds: float = 2.0) -> None:
+    """Raises unless an Ollama API answers at `host` and serves `model` (readiness: the
+    worker's view)."""
+    listed = ollama.Client(host=host, timeout=timeout_seconds).list().models
+    served = {m.model or "" for m in listed}
+    if model not in served:
+        raise LookupError(f"{host} does not serve {model} (it serves {sorted(served)})")
 
 
 def _is_number(value: str) -> bool:
