@@ -24,6 +24,7 @@ from tests.fakes import (
     ManualClock,
     RecordingMetrics,
     ScriptedLanguageModel,
+    longest_jitter,
 )
 
 pytest_plugins = ["tests.no_skips"]
@@ -68,9 +69,9 @@ def fakes(settings: Settings) -> Fakes:
         InMemoryDocumentRepository(),
         InMemoryWorkQueue(),
     )
-    llm = ScriptedLanguageModel()
     metrics = RecordingMetrics()
     clock = ManualClock(utc_now())
+    llm = ScriptedLanguageModel(clock=clock)
     return Fakes(
         store=store,
         repository=repository,
@@ -80,7 +81,14 @@ def fakes(settings: Settings) -> Fakes:
         clock=clock,
         service=DocumentService(store, repository, queue, settings, clock, metrics, uploads=store),
         worker=SummarizeWorker(
-            store, repository, queue, Summarizer(llm, settings), settings, clock, metrics
+            store,
+            repository,
+            queue,
+            Summarizer(llm, settings),
+            settings,
+            clock,
+            metrics,
+            longest_jitter,
         ),
     )
 

@@ -51,6 +51,11 @@ class RecordingMetrics:
         self.durations.setdefault(name, []).append(value)
 
 
+def longest_jitter(low: float, high: float) -> float:
+    """Deterministic jitter for tests: always the top of the range."""
+    return high
+
+
 class InMemoryTextStore:
     def __init__(self) -> None:
         self.objects: dict[str, str] = {}
@@ -97,7 +102,10 @@ class InMemoryDocumentRepository:
             current = self.items.get(document.id)
             if current is not None and not current.expired(document.created_at):
                 return False
-            self.items[document.id] = document.model_copy(deep=True)
+            stored = document.model_copy(deep=True)
+            if stored.due_at is None:
+                stored.due_at = stored.enqueued_at
+            self.items[document.id] = stored
             self.tombstones.discard(document.id)
             return True
 
@@ -165,6 +173,8 @@ class InMemoryDocumentRepository:
                 processing_until=None,
                 progress=None,
                 chunk_summaries={},
+                due_at=now,
+                retrying_since=None,
             )
             assert changed is not None
             return changed
@@ -174,7 +184,8 @@ class InMemoryDocumentRepository:
             doc = self.items.get(document_id)
             if doc is None:
                 return None
-            self._change(document_id, doc.generation == generation, enqueued_at=now)
+            ok = doc.generation == generation and doc.status == Status.QUEUED
+            self._change(document_id, ok, enqueued_at=now, due_at=now)
 
     def mark_uploaded(
         self, document_id: str, now: datetime, expires_at: int | None
@@ -218,6 +229,7 @@ class InMemoryDocumentRepository:
                 attempts=doc.attempts + 1,
                 processing_until=lease_until,
                 updated_at=now,
+                due_at=lease_until,
             )
 
     def save_progress(
@@ -230,20 +242,77 @@ class InMemoryDocumentRepository:
             ok = doc.generation == generation and doc.status == Status.PROCESSING
             self._change(document_id, ok, progress=progress, chunk_summaries=dict(chunk_summaries))
 
-    def release(self, document_id: str, generation: int, now: datetime, reason: str) -> None:
+    def release(
+        self,
+        document_id: str,
+        generation: int,
+        now: datetime,
+        reason: str,
+        *,
+        retry_at: datetime | None = None,
+        failed: bool = True,
+        held: bool = True,
+    ) -> Document | None:
         with self._lock:
             doc = self.items.get(document_id)
             if doc is None:
                 return None
-            ok = doc.generation == generation and doc.status == Status.PROCESSING
-            self._change(
+            expected = Status.PROCESSING if held else Status.QUEUED
+            ok = (
+                doc.generation == generation
+                and doc.summary_generation < generation
+                and doc.status == expected
+            )
+            return self._change(
                 document_id,
                 ok,
                 status=Status.QUEUED,
                 error=reason,
                 updated_at=now,
                 processing_until=None,
+                due_at=retry_at or now,
+                retrying_since=(doc.retrying_since or now) if failed else doc.retrying_since,
             )
+
+    def requeue(
+        self,
+        document_id: str,
+        generation: int,
+        seen: Document,
+        now: datetime,
+        next_due: datetime,
+        reason: str | None,
+    ) -> Document | None:
+        with self._lock:
+            doc = self.items.get(document_id)
+            if doc is None:
+                return None
+            ok = (
+                doc.generation == generation
+                and doc.summary_generation < generation
+                and doc.status == seen.status
+                and doc.due_at == (seen.due_at or seen.enqueued_at)
+            )
+            changes: dict[str, object] = {
+                "status": Status.QUEUED,
+                "enqueued_at": now,
+                "updated_at": now,
+                "due_at": next_due,
+                "processing_until": None,
+            }
+            if reason is not None:
+                changes |= {"error": reason, "retrying_since": doc.retrying_since or now}
+            return self._change(document_id, ok, **changes)
+
+    def overdue(self, now: datetime, stuck_before: datetime, limit: int) -> list[Document]:
+        before = {Status.PROCESSING: now, Status.QUEUED: stuck_before}
+        found = [
+            doc
+            for doc in self.items.values()
+            if doc.status in before and doc.due_at is not None and doc.due_at < before[doc.status]
+        ]
+        found.sort(key=lambda doc: (doc.status != Status.PROCESSING, doc.due_at or now))
+        return [doc.model_copy(deep=True) for doc in found[:limit]]
 
     def save_summary(
         self, document_id: str, generation: int, summary: Summary, now: datetime
@@ -270,6 +339,8 @@ class InMemoryDocumentRepository:
                     processing_until=None,
                     progress=None,
                     chunk_summaries={},
+                    due_at=None,
+                    retrying_since=None,
                 )
                 is not None
             )
@@ -288,6 +359,8 @@ class InMemoryDocumentRepository:
                     error=reason,
                     updated_at=now,
                     processing_until=None,
+                    due_at=None,
+                    retrying_since=None,
                 )
                 is not None
             )
@@ -351,14 +424,24 @@ class ScriptedLanguageModel:
     """Answers from a script: each item is a reply text or an exception to raise. Records
     every call, so tests can count LLM calls and inspect the options."""
 
-    def __init__(self, *script: str | Exception, name: str = "fake:1b") -> None:
+    def __init__(
+        self,
+        *script: str | Exception,
+        name: str = "fake:1b",
+        clock: ManualClock | None = None,
+        call_seconds: float = 0.0,
+    ) -> None:
         self.name = name
         self.script = list(script)
         self.calls: list[ChatCall] = []
         self.default_reply = "The document says something. It says it well."
+        self.clock = clock
+        self.call_seconds = call_seconds  # each call moves `clock` on by this much
 
     def chat(self, call: ChatCall) -> ChatAnswer:
         self.calls.append(call)
+        if self.clock is not None:
+            self.clock.advance(seconds=self.call_seconds)
         step = self.script.pop(0) if self.script else self.default_reply
         if isinstance(step, Exception):
             raise step

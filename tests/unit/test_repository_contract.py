@@ -46,6 +46,7 @@ def new_document(
         created_at=now,
         updated_at=now,
         enqueued_at=now,
+        due_at=now,
         correlation_id="c",
     )
 

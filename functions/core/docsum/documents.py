@@ -8,7 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from docsum.errors import DocumentNotFound, DocumentTooLarge, FileTooLarge, InvalidDocument
+from docsum.errors import (
+    LEASE_EXPIRED,
+    DocumentNotFound,
+    DocumentTooLarge,
+    FileTooLarge,
+    InvalidDocument,
+)
 from docsum.extraction import MEDIA_TYPES, UnsupportedFileType, detect_kind, kind_of_media_type
 from docsum.models import (
     DEFAULT_OWNER,
@@ -114,6 +120,7 @@ class DocumentService:
             created_at=now,
             updated_at=now,
             enqueued_at=now,
+            due_at=now,
             correlation_id=correlation_id,
             expires_at=self._retention_end(now),
         )
@@ -227,6 +234,9 @@ class DocumentService:
         document = self._live(self._repository.get(doc_id))
         if document is None or document.owner != owner:
             raise DocumentNotFound(doc_id)
+        if document.lease_expired(self._clock()):
+            # Still `processing` until the sweeper or a redelivery takes it over; say so.
+            document.error = LEASE_EXPIRED
         return self._expired_upload(document) or document
 
     def _expired_upload(self, document: Document) -> Document | None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 
 class DocsumError(Exception):
-    """Base class of every domain error."""
+    """Base class of every domain error. `reason` is the stable, readable text a document's
+    `error` shows; the exception's own message (details, hosts, paths) goes to the logs only."""
+
+    reason = "internal error"
 
 
 class DocumentNotFound(DocsumError):
@@ -42,6 +45,8 @@ class FileTooLarge(DocsumError):
 class TextMissing(DocsumError):
     """The stored text of a document is gone: permanent, retrying cannot help."""
 
+    reason = "document text is missing"
+
 
 class LLMError(DocsumError):
     """The model call failed. `transient` says whether a retry may succeed; `kind` is a short
@@ -51,6 +56,32 @@ class LLMError(DocsumError):
         super().__init__(f"{kind}: {detail}")
         self.kind = kind
         self.transient = transient
+        self.reason = LLM_REASONS.get(kind, "model call failed")
+
+
+# What a client reads in `error` for each kind of LLMError (stable: clients may match on it).
+LLM_REASONS = {
+    "unreachable": "model host unreachable",
+    "timeout": "model host did not answer in time",
+    "server_error": "model host returned an error",
+    "model_missing": "model not available on the model host",
+    "rejected": "model host rejected the request",
+    "empty_answer": "model returned an empty answer",
+}
+
+
+def gave_up(reason: str, window_seconds: int) -> str:
+    """The `error` of a document retried for the whole retry window."""
+    return f"gave up after {round(window_seconds / 60)} min of retries: {reason}"
+
+
+# A document whose worker stopped without a word (killed, timed out, out of memory): its lease
+# ran out. GET shows this while it is still `processing`; the sweeper re-sends it.
+LEASE_EXPIRED = "worker stopped before finishing (its lease expired); it will be retried"
+
+# Kinds that say the host itself is down or overloaded (not this document's fault): one such
+# failure opens the worker's circuit breaker for every other document.
+HOST_DOWN_KINDS = frozenset({"unreachable", "server_error", "model_missing"})
 
 
 class ContextOverflow(DocsumError):
@@ -64,3 +95,12 @@ class ContextOverflow(DocsumError):
         )
         self.planned_tokens = planned_tokens
         self.window_tokens = window_tokens
+
+    reason = "document does not fit the model's context window"
+
+
+class DeadlineReached(DocsumError):
+    """The invocation has too little time left to start another model call: the finished
+    chunk summaries are kept and the document resumes in a later invocation."""
+
+    reason = "paused before the invocation's time limit; resuming"

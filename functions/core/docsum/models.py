@@ -83,6 +83,12 @@ class Document(BaseModel):
     error: str | None = None
     correlation_id: str | None = None
     processing_until: datetime | None = None
+    # When the sweeper should look at a document nobody has touched since (non-final only):
+    # `queued`: when its message is expected back on the queue; `processing`: the lease's end.
+    due_at: datetime | None = None
+    # First transient failure of this generation: retries go on until `retry_window_seconds`
+    # after it (time, not receive counts, decides when to give up).
+    retrying_since: datetime | None = None
     summary: str | None = None
     summary_generation: int = 0
     model: str | None = None
@@ -108,6 +114,14 @@ class Document(BaseModel):
     def object_keys(self) -> list[str]:
         """S3 objects this document stores (a delete removes those no other document uses)."""
         return [self.text_key] + ([self.original_key] if self.original_key else [])
+
+    def lease_expired(self, now: datetime) -> bool:
+        """`processing`, but the worker's lease has run out: it stopped without a word."""
+        return (
+            self.status is Status.PROCESSING
+            and self.processing_until is not None
+            and self.processing_until < now
+        )
 
 
 class DocumentPage(BaseModel):

@@ -128,8 +128,40 @@ class DocumentRepository(Protocol):
         self, document_id: str, generation: int, progress: Progress, chunk_summaries: dict[str, str]
     ) -> None: ...
 
-    def release(self, document_id: str, generation: int, now: datetime, reason: str) -> None:
-        """Back to `queued` after a transient failure (a retry follows)."""
+    def release(
+        self,
+        document_id: str,
+        generation: int,
+        now: datetime,
+        reason: str,
+        *,
+        retry_at: datetime | None = None,
+        failed: bool = True,
+        held: bool = True,
+    ) -> Document | None:
+        """Back to `queued` with `reason`; its message is due back at `retry_at` (default now).
+        `failed`: a transient failure, which starts the retry window (`retrying_since`) if not
+        started. `held`: the caller holds the lease (`processing`); else the document must be
+        `queued` (a retry decided without claiming it). None when the condition fails."""
+        ...
+
+    def requeue(
+        self,
+        document_id: str,
+        generation: int,
+        seen: Document,
+        now: datetime,
+        next_due: datetime,
+        reason: str | None,
+    ) -> Document | None:
+        """The sweeper's recovery: back to `queued` (a new message follows), due at `next_due`,
+        only if the document is still as the sweeper `seen` it (same status and `due_at`). A
+        `reason` (a worker that died) is shown in `error` and starts the retry window."""
+        ...
+
+    def overdue(self, now: datetime, stuck_before: datetime, limit: int) -> list[Document]:
+        """Up to `limit` non-final documents nobody has touched in time: `processing` with a
+        lease that ended before `now`, `queued` with a message due before `stuck_before`."""
         ...
 
     def save_summary(

@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     documents_table: str = "docsum-documents"
     summarize_queue_url: str = ""
     dead_letter_queue_url: str = ""
-    max_receive_count: int = Field(default=5, ge=1)
+    max_receive_count: int = Field(default=30, ge=1)
 
     # API: the stage prefix API Gateway puts before every path (/docs needs it), and limits.
     api_root_path: str = ""
@@ -78,6 +78,18 @@ class Settings(BaseSettings):
     # retry_base_seconds * 2**(attempt-1), capped, instead of the queue's full visibility timeout.
     retry_base_seconds: int = Field(default=10, ge=0)
     retry_max_seconds: int = Field(default=900, ge=0)
+    # Transient failures (model host down, overloaded) are retried for this long after the
+    # document's first failure, whatever the receive count; then it is `failed` and its message
+    # parked in the DLQ. template.yaml's maxReceiveCount must allow that many deliveries.
+    retry_window_seconds: int = Field(default=3600, ge=0)
+    # Time kept back at the end of an invocation to store progress and release the document:
+    # after the first, a model call starts only if the slowest so far could finish before it.
+    deadline_margin_seconds: float = Field(default=10.0, ge=0)
+    # Sweeper: a `queued` document whose message was due back this long ago is re-sent (a
+    # lost send, a message dead-lettered without the document being told); at most
+    # `sweep_batch_size` documents per run.
+    sweep_stuck_after_seconds: int = Field(default=900, ge=0)
+    sweep_batch_size: int = Field(default=100, ge=1)
 
 
 @lru_cache(maxsize=1)

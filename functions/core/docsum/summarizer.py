@@ -17,10 +17,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from docsum.chunking import Chunk, TokenEstimator, split_text
-from docsum.errors import ContextOverflow, LLMError
+from docsum.errors import ContextOverflow, DeadlineReached, LLMError
 from docsum.models import Progress, Summary
 from docsum.observability import logger
 from docsum.ports import ChatAnswer, ChatCall, LanguageModel
+from docsum.retry import Deadline
 from docsum.settings import Settings
 from docsum.text import shape_summary
 
@@ -129,11 +130,29 @@ class Summarizer:
             )
         return answer
 
+    def timed_call(self, call: ChatCall, deadline: Deadline | None) -> ChatAnswer:
+        """`call`, unless the invocation cannot wait for it (`DeadlineReached`)."""
+        if deadline is None:
+            return self.call(call)
+        if not deadline.allows_call():
+            raise DeadlineReached()
+        started = deadline.clock()
+        try:
+            return self.call(call)
+        finally:
+            deadline.observe((deadline.clock() - started).total_seconds())
+
     def summarize(
-        self, text: str, title: str | None = None, partials: PartialResults | None = None
+        self,
+        text: str,
+        title: str | None = None,
+        partials: PartialResults | None = None,
+        deadline: Deadline | None = None,
     ) -> Summary:
         """One call when the prompt fits, else map-reduce over chunks (see the module doc).
-        `ContextOverflow` only when the budget cannot hold even a small chunk."""
+        `ContextOverflow` only when the budget cannot hold even a small chunk;
+        `DeadlineReached` when `deadline` leaves no time for the next call (finished chunk
+        summaries are in `partials` by then)."""
         tally = _Tally()
         cap: int | None = None
         try:
@@ -143,15 +162,15 @@ class Summarizer:
         if single is not None:
             tally.calls += 1
             try:
-                answer = self.call(single)
+                answer = self.timed_call(single, deadline)
             except ContextOverflow as exc:  # the model counted more than estimated: split
                 cap = self.smaller_budget(exc, single, text, title)
             else:
                 tally.add(answer)
                 return self.finish(answer, tally)
-        return _MapReduce(self, self._settings, title, partials or PartialResults(), tally).run(
-            text, cap
-        )
+        return _MapReduce(
+            self, self._settings, title, partials or PartialResults(), tally, deadline
+        ).run(text, cap)
 
     def smaller_budget(
         self, exc: ContextOverflow, call: ChatCall, text: str, title: str | None
@@ -200,8 +219,10 @@ class _MapReduce:
         title: str | None,
         partials: PartialResults,
         tally: _Tally,
+        deadline: Deadline | None,
     ) -> None:
         self._s = summarizer
+        self._deadline = deadline
         self._settings = settings
         self._title = title
         self._partials = partials
@@ -249,9 +270,11 @@ class _MapReduce:
             call = self._s.sized_call(self._final_system, _with_title(self._title) + source)
         except ContextOverflow:
             return None, None
+        if self._deadline is not None and not self._deadline.allows_call():
+            raise DeadlineReached()
         self._tally.calls += 1
         try:
-            answer = self._s.call(call)
+            answer = self._s.timed_call(call, self._deadline)
         except ContextOverflow as exc:
             return None, self._s.smaller_budget(exc, call, source, self._title)
         self._tally.add(answer)
@@ -281,18 +304,23 @@ class _MapReduce:
 
     def _run(self, level: int, pending: deque[_Task]) -> None:
         """Summarize `pending` with at most `llm_parallel_calls` calls in flight. After a
-        failure nothing new starts; what is in flight finishes and is kept, then it raises."""
+        failure, or once the deadline leaves no time for another call, nothing new starts;
+        what is in flight finishes and is kept, then it raises."""
         limit = self._settings.llm_parallel_calls
         running: dict[Future[ChatAnswer], tuple[_Task, ChatCall]] = {}
         failure: Exception | None = None
+        deadline = self._deadline
         with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="chunk") as pool:
             while pending or running:
                 while pending and failure is None and len(running) < limit:
+                    if deadline is not None and not deadline.allows_call():
+                        failure = DeadlineReached()
+                        break
                     task = pending.popleft()
                     call = self._s.sized_call(
                         self._system(level), _with_title(self._title) + task.chunk.text
                     )
-                    running[pool.submit(self._s.call, call)] = (task, call)
+                    running[pool.submit(self._s.timed_call, call, deadline)] = (task, call)
                 if not running:
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -2,10 +2,15 @@
 
 SQS delivers at least once and retries what fails, so every step is idempotent and every
 state change a conditional write. What the worker does with each kind of failure:
-- transient (LLM unreachable, 5xx, timeout, or an unexpected error): back to `queued` with the
-  reason, the message made visible again after a backoff and reported failed, so SQS
-  redelivers it; on the last attempt (receive count ≥ maxReceiveCount) the document is marked
-  `failed` first and the message goes on to the DLQ, from where it can be redriven;
+- transient (LLM unreachable, 5xx, timeout, or an unexpected error): back to `queued` with a
+  stable reason, the message made visible again after a jittered backoff that grows with how
+  long the document has been failing, and reported failed, so SQS redelivers it. Once it has
+  failed for `retry_window_seconds` the document is `failed` and the message parked in the DLQ
+  (from where it can be redriven); maxReceiveCount is only a backstop, sized to the window;
+- the model host is down (one call found it unreachable): a shared circuit breaker puts every
+  other delivery back until the host is probed again, without calling it;
+- out of time (the invocation's deadline): finished chunk summaries are kept, the document
+  goes back to `queued` and a fresh message continues it later;
 - permanent, for a known document (text missing, text too long for the model): `failed` with
   the reason, message consumed (retrying cannot help; re-summarize is the way back);
 - a message that cannot be processed at all (malformed, unknown document): parked in the DLQ
@@ -24,18 +29,27 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import NoReturn
 from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
-from docsum.errors import ContextOverflow, FileTooLarge, LLMError, TextMissing
+from docsum.errors import (
+    HOST_DOWN_KINDS,
+    ContextOverflow,
+    DeadlineReached,
+    DocsumError,
+    FileTooLarge,
+    LLMError,
+    TextMissing,
+    gave_up,
+)
 from docsum.extraction import (
     ExtractionFailed,
     ExtractionLimits,
@@ -53,8 +67,11 @@ from docsum.models import (
 )
 from docsum.observability import EMF_METRICS, logger
 from docsum.ports import DocumentRepository, MetricsRecorder, TextStore, WorkQueue
+from docsum.retry import CircuitBreaker, Deadline, Jitter, backoff_seconds, jittered
 from docsum.settings import Settings
 from docsum.summarizer import PartialResults, Summarizer
+
+MALFORMED = "malformed message"
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,7 @@ class Outcome(StrEnum):
     PARKED = "parked"  # moved to the dead-letter queue at once
     GONE = "gone"  # the document was deleted or has expired
     IGNORED = "ignored"  # an S3 event that announces no upload of a known document
+    PAUSED = "paused"  # out of time: a fresh message continues it
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,7 @@ class SummarizeWorker:
         settings: Settings,
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
+        jitter: Jitter = random.uniform,
     ) -> None:
         self._store = store
         self._repository = repository
@@ -136,6 +155,11 @@ class SummarizeWorker:
             max_pdf_pages=settings.max_pdf_pages,
             max_unpacked_bytes=settings.max_unpacked_bytes,
             deadline_seconds=settings.extraction_timeout_seconds,
+        )
+        self._jitter = jitter
+        # One per worker (a Lambda sandbox): every delivery it handles shares what it knows.
+        self.breaker = CircuitBreaker(
+            settings.retry_base_seconds, settings.retry_max_seconds, clock, jitter
         )
 
     def process(self, delivery: Delivery, lease_seconds: float) -> Outcome:
@@ -205,12 +229,22 @@ class SummarizeWorker:
         if skip is not None:
             return skip
 
+        if not self.breaker.allow():
+            # The host was found down moments ago: no probe per document, come back later.
+            circuit_open = LLMError("unreachable", "circuit breaker open", transient=True)
+            return self._retry_or_fail(document, request, delivery, circuit_open, held=False)
+
         now = self._clock()
         claimed = self._repository.claim(
             document.id, request.generation, now, now + timedelta(seconds=lease_seconds)
         )
         if claimed is None:
             return self._not_claimed(request, delivery)
+        deadline = Deadline(
+            now + timedelta(seconds=lease_seconds),
+            self._settings.deadline_margin_seconds,
+            self._clock,
+        )
 
         try:
             text, title = self._text_of(claimed, request.generation)
@@ -221,19 +255,24 @@ class SummarizeWorker:
                     claimed.id, request.generation, progress, chunks
                 ),
             )
-            summary = self._summarizer.summarize(text, title, partials)
+            summary = self._summarizer.summarize(text, title, partials, deadline)
         except (TextMissing, ContextOverflow) as exc:
-            return self._fail(claimed, request, f"{type(exc).__name__}: {exc}")
+            return self._fail(claimed, request, exc.reason, exc)
         except (ExtractionFailed, UnsupportedFileType, FileTooLarge) as exc:
-            return self._fail(claimed, request, str(exc))
+            return self._fail(claimed, request, str(exc), exc)  # readable by design
+        except DeadlineReached as exc:
+            return self._pause(claimed, request, exc)
         except LLMError as exc:
             self._metrics.count(f"LLMErrors_{exc.kind}")
+            if exc.kind in HOST_DOWN_KINDS:
+                self.breaker.host_down()
             if not exc.transient:
-                return self._fail(claimed, request, str(exc))
-            self._retry_or_fail(claimed, request, delivery, str(exc))
+                return self._fail(claimed, request, exc.reason, exc)
+            return self._retry_or_fail(claimed, request, delivery, exc)
         except Exception as exc:  # a bug or an unforeseen outage: retry, then the DLQ
             logger.exception("unexpected error")
-            self._retry_or_fail(claimed, request, delivery, f"{type(exc).__name__}: {exc}")
+            return self._retry_or_fail(claimed, request, delivery, exc)
+        self.breaker.host_up()
 
         if not self._repository.save_summary(
             claimed.id, request.generation, summary, self._clock()
@@ -312,42 +351,76 @@ class SummarizeWorker:
         raise RetryLater("in progress elsewhere")
 
     def _retry_or_fail(
-        self, document: Document, request: SummarizeRequest, delivery: Delivery, reason: str
-    ) -> NoReturn:
+        self,
+        document: Document,
+        request: SummarizeRequest,
+        delivery: Delivery,
+        exc: Exception,
+        held: bool = True,
+    ) -> Outcome:
+        """A transient failure: retry after a jittered backoff that grows with how long the
+        document has been failing, until `retry_window_seconds`; then `failed` and the DLQ.
+        `held`: this delivery claimed the document (else it never called the host)."""
+        reason = exc.reason if isinstance(exc, DocsumError) else DocsumError.reason
+        now = self._clock()
+        failing_for = (now - (document.retrying_since or now)).total_seconds()
         attempt = delivery.receive_count
-        if attempt >= self._settings.max_receive_count:
-            self._fail(document, request, f"gave up after {attempt} attempts: {reason}")
+        s = self._settings
+        if failing_for >= s.retry_window_seconds:
+            self._fail(document, request, gave_up(reason, s.retry_window_seconds), exc)
+            self._queue.dead_letter(delivery.body, reason)
+            return Outcome.FAILED
+        if attempt >= s.max_receive_count:  # a backstop: the window should end first
+            self._fail(document, request, f"gave up after {attempt} attempts: {reason}", exc)
             # Visible at once, so SQS moves it to the DLQ now rather than after the timeout.
             self._queue.retry_later(delivery.receipt_handle, 0)
             raise RetryLater(reason)
+        backoff = backoff_seconds(failing_for, s.retry_base_seconds, s.retry_max_seconds)
+        wait = jittered(backoff, self._jitter)
+        if not held:  # wait for the breaker's probe, spread over half its period again
+            wait = self.breaker.open_seconds() * self._jitter(1.0, 1.5)
+        delay = max(1, math.ceil(wait))
+        retry_at = now + timedelta(seconds=delay)
         self._repository.release(
-            document.id,
-            request.generation,
-            self._clock(),
-            f"attempt {attempt} failed, will retry: {reason}",
-        )
-        delay = min(
-            self._settings.retry_max_seconds,
-            self._settings.retry_base_seconds * 2 ** (attempt - 1),
+            document.id, request.generation, now, reason, retry_at=retry_at, held=held
         )
         self._queue.retry_later(delivery.receipt_handle, delay)
         logger.warning(
             "transient failure, retrying",
-            extra={"attempt": attempt, "retry_in_seconds": delay, "reason": reason},
+            extra={
+                "attempt": attempt,
+                "retry_in_seconds": delay,
+                "reason": reason,
+                "detail": str(exc),
+                "called_host": held,
+            },
         )
         raise RetryLater(reason)
 
+    def _pause(
+        self, document: Document, request: SummarizeRequest, exc: DeadlineReached
+    ) -> Outcome:
+        """Out of time: what is done is stored; a fresh message (not a redelivery, so no
+        receive is spent) continues the document in another invocation."""
+        now = self._clock()
+        self._repository.release(
+            document.id, request.generation, now, exc.reason, failed=False, held=True
+        )
+        self._queue.send(request.model_copy(update={"enqueued_at": now}))
+        logger.info("out of time: paused, a new message resumes it")
+        return Outcome.PAUSED
+
     def _park_malformed(self, delivery: Delivery, exc: ValidationError) -> Outcome:
-        reason = f"malformed message: {exc.errors()[0]['msg'] if exc.errors() else exc}"
-        self._queue.dead_letter(delivery.body, reason)
+        detail = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+        self._queue.dead_letter(delivery.body, f"{MALFORMED}: {detail}")
         self._metrics.count("MalformedMessages")
         logger.error(
             "malformed message parked in the DLQ",
-            extra={"message_id": delivery.message_id, "reason": reason},
+            extra={"message_id": delivery.message_id, "detail": detail},
         )
         document = self._identify(delivery.body)
         if document is not None:
-            self._repository.mark_failed(document.id, document.generation, reason, self._clock())
+            self._repository.mark_failed(document.id, document.generation, MALFORMED, self._clock())
         return Outcome.PARKED
 
     def _identify(self, body: str) -> Document | None:
@@ -361,10 +434,13 @@ class SummarizeWorker:
             return None
         return self._repository.get(doc_id)
 
-    def _fail(self, document: Document, request: SummarizeRequest, reason: str) -> Outcome:
+    def _fail(
+        self, document: Document, request: SummarizeRequest, reason: str, exc: Exception
+    ) -> Outcome:
+        """`failed` with a stable `reason`; the exception's own text goes to the log only."""
         self._repository.mark_failed(document.id, request.generation, reason, self._clock())
         self._metrics.count("SummariesFailed")
-        logger.error("summarization failed", extra={"reason": reason})
+        logger.error("summarization failed", extra={"reason": reason, "detail": str(exc)})
         return Outcome.FAILED
 
     def _record_done(

@@ -109,8 +109,18 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# The sweeper's sparse index (template.yaml: DocumentsTable's GSI): `pending` holds the status
+# while a document is queued or processing and is removed when it ends, so the index holds only
+# documents that can still get stuck, ordered by `due_at`.
+PENDING_INDEX = "pending-due"
+_LEAVE_INDEX = "processing_until, pending, due_at, retrying_since"
+
+
 def _to_item(document: Document) -> dict[str, Any]:
     data = document.model_dump(exclude_none=True)
+    if document.status in (Status.QUEUED, Status.PROCESSING):
+        data["pending"] = document.status.value
+        data.setdefault("due_at", document.enqueued_at)
     for key, value in data.items():
         if isinstance(value, datetime):
             data[key] = _iso(value)
@@ -136,7 +146,9 @@ def _plain(value: Any) -> Any:
 
 
 def _from_item(item: dict[str, Any]) -> Document:
-    return Document.model_validate(_plain(item))
+    data = _plain(item)
+    data.pop("pending", None)  # the sweeper's index key, derived from the status
+    return Document.model_validate(data)
 
 
 class DynamoDocumentRepository:
@@ -277,8 +289,9 @@ class DynamoDocumentRepository:
         document = self._update(
             document_id,
             "SET generation = generation + :one, #status = :queued, attempts = :zero, "
-            "updated_at = :now, enqueued_at = :now, correlation_id = :cid "
-            "REMOVE #error, processing_until, progress, chunk_summaries",
+            "updated_at = :now, enqueued_at = :now, correlation_id = :cid, "
+            "pending = :queued, due_at = :now "
+            "REMOVE #error, processing_until, progress, chunk_summaries, retrying_since",
             "attribute_exists(id) AND attribute_not_exists(deleted_at)",
             {
                 ":one": 1,
@@ -296,9 +309,9 @@ class DynamoDocumentRepository:
     def mark_enqueued(self, document_id: str, generation: int, now: datetime) -> None:
         self._update(
             document_id,
-            "SET enqueued_at = :now",
-            "generation = :g",
-            {":g": generation, ":now": _iso(now)},
+            "SET enqueued_at = :now, due_at = :now",
+            "generation = :g AND #status = :queued",
+            {":g": generation, ":now": _iso(now), ":queued": Status.QUEUED.value},
         )
 
     def mark_uploaded(
@@ -344,7 +357,7 @@ class DynamoDocumentRepository:
         return self._update(
             document_id,
             "SET #status = :processing, attempts = attempts + :one, processing_until = :lease, "
-            "updated_at = :now",
+            "updated_at = :now, pending = :processing, due_at = :lease",
             "generation = :g AND summary_generation < :g "
             "AND (#status <> :processing OR processing_until < :now)",
             {
@@ -371,20 +384,86 @@ class DynamoDocumentRepository:
             },
         )
 
-    def release(self, document_id: str, generation: int, now: datetime, reason: str) -> None:
-        self._update(
+    def release(
+        self,
+        document_id: str,
+        generation: int,
+        now: datetime,
+        reason: str,
+        *,
+        retry_at: datetime | None = None,
+        failed: bool = True,
+        held: bool = True,
+    ) -> Document | None:
+        return self._update(
             document_id,
-            "SET #status = :queued, #error = :reason, updated_at = :now REMOVE processing_until",
-            "generation = :g AND #status = :processing",
+            "SET #status = :queued, #error = :reason, updated_at = :now, pending = :queued, "
+            "due_at = :due"
+            + (", retrying_since = if_not_exists(retrying_since, :now)" if failed else "")
+            + " REMOVE processing_until",
+            "generation = :g AND summary_generation < :g AND #status = :expected",
             {
                 ":g": generation,
                 ":queued": Status.QUEUED.value,
                 ":reason": reason,
                 ":now": _iso(now),
-                ":processing": Status.PROCESSING.value,
+                ":due": _iso(retry_at or now),
+                ":expected": (Status.PROCESSING if held else Status.QUEUED).value,
             },
             {"#error": "error"},
         )
+
+    def requeue(
+        self,
+        document_id: str,
+        generation: int,
+        seen: Document,
+        now: datetime,
+        next_due: datetime,
+        reason: str | None,
+    ) -> Document | None:
+        expected = {
+            ":g": generation,
+            ":seen_status": seen.status.value,
+            ":seen_due": _iso(seen.due_at or seen.enqueued_at),
+        }
+        update = (
+            "SET #status = :queued, enqueued_at = :now, updated_at = :now, pending = :queued, "
+            "due_at = :due"
+        )
+        values: dict[str, Any] = {
+            **expected,
+            ":queued": Status.QUEUED.value,
+            ":now": _iso(now),
+            ":due": _iso(next_due),
+        }
+        if reason is not None:
+            update += ", #error = :reason, retrying_since = if_not_exists(retrying_since, :now)"
+            values[":reason"] = reason
+        return self._update(
+            document_id,
+            update + " REMOVE processing_until",
+            "generation = :g AND summary_generation < :g AND #status = :seen_status "
+            "AND due_at = :seen_due",
+            values,
+            {"#error": "error"},
+        )
+
+    def overdue(self, now: datetime, stuck_before: datetime, limit: int) -> list[Document]:
+        found: list[Document] = []
+        for status, before in ((Status.PROCESSING, now), (Status.QUEUED, stuck_before)):
+            query: dict[str, Any] = {
+                "IndexName": PENDING_INDEX,
+                "KeyConditionExpression": "pending = :status AND due_at < :before",
+                "ExpressionAttributeValues": {":status": status.value, ":before": _iso(before)},
+            }
+            while len(found) < limit:
+                page = self._table.query(**query, Limit=limit - len(found))
+                found.extend(_from_item(item) for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
 
     def save_summary(
         self, document_id: str, generation: int, summary: Summary, now: datetime
@@ -394,7 +473,7 @@ class DynamoDocumentRepository:
             "SET summary = :summary, summary_generation = :g, #status = :done, "
             "model = :model, prompt_tokens = :pt, completion_tokens = :ct, "
             "model_seconds = :ms, summarized_at = :now, updated_at = :now "
-            "REMOVE #error, processing_until, progress, chunk_summaries",
+            "REMOVE #error, progress, chunk_summaries, " + _LEAVE_INDEX,
             "generation = :g AND summary_generation < :g",
             {
                 ":g": generation,
@@ -413,7 +492,7 @@ class DynamoDocumentRepository:
     def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
         failed = self._update(
             document_id,
-            "SET #status = :failed, #error = :reason, updated_at = :now REMOVE processing_until",
+            "SET #status = :failed, #error = :reason, updated_at = :now REMOVE " + _LEAVE_INDEX,
             "generation = :g AND summary_generation < :g",
             {
                 ":g": generation,

@@ -1,0 +1,245 @@
+"""Riding out model-host outages and deadlines, on the fakes with an injected clock: retries
+decided by time (not receive counts), the shared circuit breaker, stable reasons, and an
+invocation that runs out of time resuming where it stopped."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from docsum.errors import LEASE_EXPIRED, LLM_REASONS, LLMError
+from docsum.models import Status, SummarizeRequest
+from docsum.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
+from docsum.settings import Settings
+from docsum.summarizer import Summarizer
+from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
+
+from tests.conftest import Fakes
+from tests.fakes import ManualClock, transient
+
+WINDOW = 3600
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        summarize_queue_url="queue",
+        api_token=None,
+        max_receive_count=30,
+        retry_base_seconds=10,
+        retry_max_seconds=900,
+        retry_window_seconds=WINDOW,
+    )
+
+
+def submitted(fakes: Fakes, text: str = "Cats sleep. Dogs bark.") -> SummarizeRequest:
+    fakes.service.submit(text, "Pets", "corr-1")
+    return fakes.queue.sent[-1]
+
+
+def deliver(
+    fakes: Fakes, request: SummarizeRequest, receive_count: int, lease: float = 600
+) -> Outcome:
+    delivery = Delivery(request.model_dump_json(), receive_count, f"rh-{receive_count}")
+    return fakes.worker.process(delivery, lease_seconds=lease)
+
+
+def run_outage(fakes: Fakes, request: SummarizeRequest, down_for: float) -> tuple[Outcome, int]:
+    """Deliver `request` as SQS would while the host is down for `down_for` seconds: each
+    redelivery comes when the worker's backoff said. Returns the outcome and the receives."""
+    receives = 0
+    started = fakes.clock.now
+    while True:
+        receives += 1
+        host_down = (fakes.clock.now - started).total_seconds() < down_for
+        fakes.llm.script = [transient("unreachable")] if host_down else []
+        try:
+            return deliver(fakes, request, receives), receives
+        except RetryLater:
+            fakes.clock.advance(seconds=fakes.queue.retries[-1][1])
+
+
+def test_an_outage_of_most_of_the_window_ends_done_not_failed(
+    fakes: Fakes, settings: Settings
+) -> None:
+    """Before: 5 receives with 10-80 s waits failed a document after ~2.5 minutes."""
+    request = submitted(fakes)
+    outcome, receives = run_outage(fakes, request, down_for=WINDOW - 300)
+
+    assert outcome is Outcome.DONE
+    doc = fakes.repository.items[request.document_id]
+    assert (doc.status, doc.error, doc.retrying_since) == (Status.DONE, None, None)
+    # Deliveries thin out with time: far fewer than one per base period, within the queue's.
+    assert receives <= deliveries_within(WINDOW, 10, 900) < settings.max_receive_count
+    assert receives < WINDOW / settings.retry_base_seconds / 10
+
+
+def test_while_retrying_the_document_is_queued_with_the_reason(fakes: Fakes) -> None:
+    request = submitted(fakes)
+    fakes.llm.script = [transient("unreachable"), transient("unreachable")]
+    for receive in (1, 2):
+        with pytest.raises(RetryLater):
+            deliver(fakes, request, receive)
+        doc = fakes.repository.items[request.document_id]
+        assert (doc.status, doc.error) == (Status.QUEUED, "model host unreachable")
+        fakes.clock.advance(seconds=fakes.queue.retries[-1][1])
+    # The second wait is measured from the first failure, so it grows.
+    assert fakes.queue.retries[1][1] >= fakes.queue.retries[0][1]
+
+
+def test_beyond_the_window_the_document_fails_and_its_message_is_parked(
+    fakes: Fakes,
+) -> None:
+    request = submitted(fakes)
+    outcome, receives = run_outage(fakes, request, down_for=10 * WINDOW)
+
+    assert outcome is Outcome.FAILED  # consumed: the worker parked it in the DLQ itself
+    doc = fakes.repository.items[request.document_id]
+    assert doc.status is Status.FAILED
+    assert doc.error == "gave up after 60 min of retries: model host unreachable"
+    assert [body for body, _ in fakes.queue.dead_letters] == [request.model_dump_json()]
+    assert receives <= deliveries_within(WINDOW, 10, 900)
+
+
+def test_an_open_breaker_puts_other_documents_back_without_calling_the_host(
+    fakes: Fakes, settings: Settings
+) -> None:
+    first = submitted(fakes, "First text.")
+    second = submitted(fakes, "Second text.")
+    fakes.llm.script = [transient("unreachable")]
+    with pytest.raises(RetryLater):
+        deliver(fakes, first, 1)
+    assert len(fakes.llm.calls) == 1
+
+    with pytest.raises(RetryLater):
+        deliver(fakes, second, 1)
+    assert len(fakes.llm.calls) == 1  # no probe per document
+    doc = fakes.repository.items[second.document_id]
+    assert (doc.status, doc.error, doc.attempts) == (Status.QUEUED, "model host unreachable", 0)
+    # It comes back after the breaker's open period (jittered upwards), not before.
+    delay = fakes.queue.retries[-1][1]
+    assert delay >= fakes.worker.breaker.open_seconds() > 0
+
+    # Once the open period is over one delivery probes; the host is back: all go through.
+    fakes.clock.advance(seconds=delay)
+    assert deliver(fakes, second, 2) is Outcome.DONE
+    assert deliver(fakes, first, 2) is Outcome.DONE
+    assert len(fakes.llm.calls) == 3
+
+
+def test_breaker_lets_one_probe_through_and_reopens_for_longer() -> None:
+    clock = ManualClock()
+    breaker = CircuitBreaker(10, 900, clock, lambda low, high: high)
+    assert breaker.allow()
+    breaker.host_down()
+    assert not breaker.allow()
+    first_open = breaker.open_seconds()
+    clock.advance(seconds=first_open)
+    assert breaker.allow()  # the probe
+    assert not breaker.allow()  # the others wait for its answer
+    clock.advance(seconds=100)
+    breaker.host_down()
+    assert breaker.open_seconds() > first_open
+    breaker.host_up()
+    assert breaker.allow()
+    assert breaker.open_seconds() == 0
+
+
+def test_backoff_grows_with_time_and_jitter_spreads_it() -> None:
+    assert backoff_seconds(0, 10, 900) == 10
+    assert backoff_seconds(120, 10, 900) == 120
+    assert backoff_seconds(10_000, 10, 900) == 900
+    waits = {round(jittered(100, random.Random(seed).uniform)) for seed in range(50)}
+    assert min(waits) >= 50
+    assert max(waits) <= 100
+    assert len(waits) > 10
+
+
+@pytest.mark.parametrize("kind", sorted(LLM_REASONS))
+def test_llm_failures_show_a_stable_reason_never_the_exception_text(
+    fakes: Fakes, kind: str
+) -> None:
+    request = submitted(fakes)
+    fakes.llm.script = [
+        LLMError(kind, "http://10.0.0.7:11434 said: secret detail", transient=False)
+    ]
+    assert deliver(fakes, request, 1) is Outcome.FAILED
+    doc = fakes.repository.items[request.document_id]
+    assert doc.error == LLM_REASONS[kind]
+    assert "10.0.0.7" not in (doc.error or "")
+
+
+def test_an_unexpected_error_shows_a_generic_reason(fakes: Fakes) -> None:
+    request = submitted(fakes)
+    fakes.llm.script = [RuntimeError("KeyError 'x' in /var/task/secret.py")]
+    with pytest.raises(RetryLater):
+        deliver(fakes, request, 1)
+    assert fakes.repository.items[request.document_id].error == "internal error"
+
+
+def test_get_reports_an_expired_lease(fakes: Fakes) -> None:
+    request = submitted(fakes)
+    now = fakes.clock.now
+    fakes.repository.claim(request.document_id, 1, now, now + timedelta(seconds=600))
+    assert fakes.service.get(request.document_id).error is None
+    fakes.clock.advance(seconds=601)
+    shown = fakes.service.get(request.document_id)
+    assert (shown.status, shown.error) == (Status.PROCESSING, LEASE_EXPIRED)
+
+
+# ------------------------------------------------------------------------------ deadline
+
+
+@pytest.fixture
+def chunky_settings() -> Settings:
+    """A small context window, so a few thousand characters need several chunk calls."""
+    return Settings(
+        summarize_queue_url="queue",
+        api_token=None,
+        llm_context_tokens=1024,
+        llm_num_predict=64,
+        llm_parallel_calls=1,
+        deadline_margin_seconds=5,
+    )
+
+
+def test_out_of_time_keeps_finished_chunks_and_resumes_without_redoing_them(
+    fakes: Fakes, chunky_settings: Settings
+) -> None:
+    fakes.worker = SummarizeWorker(
+        fakes.store,
+        fakes.repository,
+        fakes.queue,
+        Summarizer(fakes.llm, chunky_settings),
+        chunky_settings,
+        fakes.clock,
+    )
+    fakes.llm.call_seconds = 20  # every chunk call takes 20 s of the invocation
+    text = "\n\n".join(f"Paragraph {i} tells of harbour {i} and its ships. " * 6 for i in range(90))
+    request = submitted(fakes, text)
+
+    # 75 s per invocation: after a call of 20 s the next must fit 1.5 x 20 s + the 5 s margin.
+    outcomes, calls_per_invocation = [], []
+    for _ in range(20):
+        before = len(fakes.llm.calls)
+        outcome = deliver(fakes, fakes.queue.sent[-1], 1, lease=75)
+        outcomes.append(outcome)
+        calls_per_invocation.append(len(fakes.llm.calls) - before)
+        if outcome is not Outcome.PAUSED:
+            break
+        doc = fakes.repository.items[request.document_id]
+        assert doc.status is Status.QUEUED
+        assert doc.retrying_since is None  # running out of time is progress, not failure
+        assert doc.progress is not None
+        assert len(doc.chunk_summaries) == doc.progress.chunks_done > 0
+    assert outcomes[-1] is Outcome.DONE
+    assert len(outcomes) > 2
+    # Each invocation stopped before overrunning its 75 s: three calls of 20 s at most.
+    assert max(calls_per_invocation) == 3
+    # No chunk was asked for twice: resumed, never restarted.
+    part_texts = [c.user for c in fakes.llm.calls]
+    assert len(part_texts) == len(set(part_texts))
+    doc = fakes.repository.items[request.document_id]
+    assert doc.status is Status.DONE
+    assert fakes.queue.retries == []  # each pause sent a fresh message, no receive spent
