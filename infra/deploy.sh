@@ -30,7 +30,8 @@
 #   MODEL_HOST_IMAGE_REPOSITORY [docsum-ollama]  MODEL_HOST_IMAGE_TAG [built: <git sha>-<time>]
 #   MODEL_HOST_INSTANCE_TYPE [c7i.xlarge]  MODEL_HOST_GPU_COUNT [0]  MODEL_HOST_MIN_COUNT [1]
 #   MODEL_HOST_MAX_COUNT [1]  OLLAMA_NUM_PARALLEL [2]  OLLAMA_KEEP_ALIVE [-1]
-#   OLLAMA_MODEL [gemma3:1b]  MAX_CONCURRENCY [2] (your own host)  MAX_RECEIVE_COUNT [5]
+#   OLLAMA_MODEL [gemma3:1b]  MAX_CONCURRENCY [2] (your own host)  MAX_RECEIVE_COUNT [30]
+#   RETRY_WINDOW_SECONDS [3600] (RetryWindowSeconds): how long a model-host outage is ridden out
 #   API_TOKEN_PARAMETER [/docsum/api-tokens]  LOG_LEVEL [INFO]  ALARM_EMAIL [none]
 #   RETENTION_DAYS [0: keep]  RATE_LIMIT_REQUESTS [600]  RATE_LIMIT_WINDOW_SECONDS [60]
 #   PARAMETER_OVERRIDES   more NAME=value pairs, space-separated, passed as they are
@@ -64,7 +65,8 @@ fi
 overrides=(
   "OllamaModel=$OLLAMA_MODEL"
   "MaxConcurrency=${MAX_CONCURRENCY:-2}"
-  "MaxReceiveCount=${MAX_RECEIVE_COUNT:-5}"
+  "MaxReceiveCount=${MAX_RECEIVE_COUNT:-30}"
+  "RetryWindowSeconds=${RETRY_WINDOW_SECONDS:-3600}"
   "ApiTokenParameterName=$API_TOKEN_PARAMETER"
   "LogLevel=${LOG_LEVEL:-INFO}"
   "ModelHostImageRepository=$REPOSITORY"

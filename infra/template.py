@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,21 @@ class SqsEventSpec:
     maximum_concurrency: int | None
     report_batch_item_failures: bool
     maximum_batching_window_seconds: int
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    event_name: str
+    expression: str  # e.g. "rate(5 minutes)"
+
+    @property
+    def rate_seconds(self) -> int:
+        """The period of a ``rate(...)`` expression (cron expressions have none)."""
+        match = re.fullmatch(r"rate\((\d+) (minute|hour|day)s?\)", self.expression)
+        if match is None:
+            raise TemplateError(f"not a rate expression: {self.expression!r}")
+        unit = {"minute": 60, "hour": 3600, "day": 86400}[match.group(2)]
+        return int(match.group(1)) * unit
 
 
 @dataclass(frozen=True)
@@ -359,6 +375,16 @@ class Template:
             in props.get("FunctionResponseTypes", []),
             maximum_batching_window_seconds=int(props.get("MaximumBatchingWindowInSeconds", 0)),
         )
+
+    def schedule_event(self, function_logical_id: str) -> ScheduleSpec:
+        events = self.resource(function_logical_id).get("Events", {})
+        matches = [(name, ev) for name, ev in events.items() if ev.get("Type") == "Schedule"]
+        if len(matches) != 1:
+            raise TemplateError(
+                f"{function_logical_id} has {len(matches)} Schedule events, expected exactly one"
+            )
+        name, event = matches[0]
+        return ScheduleSpec(event_name=name, expression=str(event["Properties"]["Schedule"]))
 
     def queue(self, logical_id: str) -> QueueSpec:
         self._expect_type(logical_id, "AWS::SQS::Queue")

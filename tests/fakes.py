@@ -198,6 +198,7 @@ class InMemoryDocumentRepository:
                 status=Status.QUEUED,
                 enqueued_at=now,
                 updated_at=now,
+                due_at=now,
                 expires_at=expires_at,
             )
 
@@ -295,7 +296,6 @@ class InMemoryDocumentRepository:
             )
             changes: dict[str, object] = {
                 "status": Status.QUEUED,
-                "enqueued_at": now,
                 "updated_at": now,
                 "due_at": next_due,
                 "processing_until": None,

@@ -4,6 +4,6 @@
 processes (start, wait, stop children), environment (a function's local environment),
 lambda_context (what Lambda passes as ``context``), metrics (EMF lines -> Prometheus),
 supervisor (the parts, restarted when they crash), llm (the LLM host step), poller (the SQS
-event source mapping), state (documents kept across restarts), stack (the whole run) and
-harness (single parts for the bench and the tests).
+event source mapping), scheduler (an EventBridge schedule), state (documents kept across
+restarts), stack (the whole run) and harness (single parts for the bench and the tests).
 """

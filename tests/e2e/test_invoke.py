@@ -53,3 +53,12 @@ def test_ingest_get_unknown_document() -> None:
 def test_summarize_batch_of_unknown_documents() -> None:
     """Messages naming documents that do not exist are parked, not retried."""
     assert invoke("SummarizeFunction", "sqs-batch.json") == {"batchItemFailures": []}
+
+
+def test_sweeper_scheduled_event() -> None:
+    """The schedule's event on a fresh table: nothing overdue, nothing done."""
+    assert invoke("SweeperFunction", "scheduled-sweep.json") == {
+        "resent": 0,
+        "recovered": 0,
+        "failed": 0,
+    }

@@ -324,3 +324,15 @@ def test_every_module_ships_its_bytecode(build_dir: Path, template: Template) ->
     for package in ("fastapi", "botocore", "pydantic"):
         found = list((build_dir).rglob(f"{package}/__pycache__/__init__.cpython-312.pyc"))
         assert found, package
+
+
+def test_sweeper_artifact_handles_the_scheduled_event(
+    build_dir: Path, template: Template, moto_endpoint: str, tmp_path: Path
+) -> None:
+    function = template.function("SweeperFunction")
+    resources = _resources(template, moto_endpoint, "artifact-sweeper")
+    report = invoke(
+        build_dir, function, resources, moto_endpoint, ["scheduled-sweep.json"], tmp_path
+    )
+    # A fresh table: the sparse index answers, nothing is overdue.
+    assert report["results"] == [{"resent": 0, "recovered": 0, "failed": 0}]

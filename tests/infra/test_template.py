@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
-from docsum.adapters.aws import OWNER_INDEX, TEXT_INDEX
+from docsum.adapters.aws import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
 from docsum.models import Document
+from docsum.retry import deliveries_within
+from docsum.settings import Settings
 
 from infra.template import (
     REPO_ROOT,
@@ -27,6 +29,7 @@ from tests.infra.iam import policy_statements
 
 INGEST = "IngestFunction"
 SUMMARIZE = "SummarizeFunction"
+SWEEPER = "SweeperFunction"
 
 
 def load_template_text(text: str) -> Template:
@@ -179,11 +182,28 @@ def test_queue_redrives_to_the_dead_letter_queue(template: Template) -> None:
     }
     spec = template.queue(queue_id)
     assert spec.dead_letter_queue_logical_id == "SummarizeDeadLetterQueue"
-    assert spec.max_receive_count == template.parameter_default("MaxReceiveCount") == 5
+    assert spec.max_receive_count == template.parameter_default("MaxReceiveCount") == 30
     dlq = template.queue("SummarizeDeadLetterQueue")
-    assert dlq.message_retention == 14 * 24 * 3600
+    assert dlq.message_retention == spec.message_retention == 14 * 24 * 3600
     for logical_id in (queue_id, "SummarizeDeadLetterQueue"):
         assert template.resource(logical_id)["SqsManagedSseEnabled"] is True
+
+
+def test_max_receive_count_outlasts_the_retry_window(template: Template) -> None:
+    """The worker gives up after RetryWindowSeconds, not after a receive count: the queue must
+    allow every delivery its backoff can make in that window (at the shortest jitter), with
+    room for deliveries that find the document busy, before SQS dead-letters the message."""
+    defaults = Settings()
+    window = int(template.parameter_default("RetryWindowSeconds"))
+    assert window == defaults.retry_window_seconds == 3600
+    needed = deliveries_within(window, defaults.retry_base_seconds, defaults.retry_max_seconds)
+    max_receive_count = int(template.parameter_default("MaxReceiveCount"))
+    assert max_receive_count >= needed + 5, (max_receive_count, needed)
+    assert max_receive_count == defaults.max_receive_count
+    assert defaults.retry_max_seconds <= 12 * 3600  # ChangeMessageVisibility's limit
+    queue = template.queue(template.sqs_event(SUMMARIZE).queue_logical_id)
+    assert queue.message_retention is not None
+    assert queue.message_retention > 2 * window
 
 
 def test_dead_letter_queue_depth_alarm(transformed: dict[str, Any]) -> None:
@@ -207,7 +227,7 @@ def test_dead_letter_queue_depth_alarm(transformed: dict[str, Any]) -> None:
 
 def test_functions_runtime_architecture_tracing_and_layer(transformed: dict[str, Any]) -> None:
     functions = of_type(transformed, "AWS::Lambda::Function")
-    assert set(functions) == {INGEST, SUMMARIZE}
+    assert set(functions) == {INGEST, SUMMARIZE, SWEEPER}
     (layer_id,) = of_type(transformed, "AWS::Lambda::LayerVersion")
     layer = transformed["Resources"][layer_id]["Properties"]
     assert layer["CompatibleRuntimes"] == ["python3.12"]
@@ -254,6 +274,7 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         },
         "OLLAMA_MODEL": {"Ref": "OllamaModel"},
         "MAX_RECEIVE_COUNT": {"Ref": "MaxReceiveCount"},
+        "RETRY_WINDOW_SECONDS": {"Ref": "RetryWindowSeconds"},
         "API_TOKEN_PARAMETER": {"Ref": "ApiTokenParameterName"},
         "POWERTOOLS_SERVICE_NAME": "docsum",
         "POWERTOOLS_METRICS_NAMESPACE": "Docsum",
@@ -269,7 +290,7 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         "RATE_LIMIT_REQUESTS": {"Ref": "RateLimitRequests"},
         "RATE_LIMIT_WINDOW_SECONDS": {"Ref": "RateLimitWindowSeconds"},
     }
-    for logical_id, own in ((INGEST, ingest_own), (SUMMARIZE, {})):
+    for logical_id, own in ((INGEST, ingest_own), (SUMMARIZE, {}), (SWEEPER, {})):
         env = transformed["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
         assert env == {**expected, **own}, logical_id
 
@@ -288,6 +309,7 @@ def test_parameters(template: Template) -> None:
         "OllamaModel",
         "MaxConcurrency",
         "MaxReceiveCount",
+        "RetryWindowSeconds",
         "ApiTokenParameterName",
         "LogLevel",
         "SummarizeSubnetIds",
@@ -320,7 +342,7 @@ def _resource_name(resource: Any) -> str:
         return str(logical_id)
     if isinstance(resource, dict) and "Fn::Sub" in resource:
         text = resource["Fn::Sub"]
-        if match := re.fullmatch(r"\$\{(\w+)\.Arn\}((?:/[a-z]+)?/\*)?", text):
+        if match := re.fullmatch(r"\$\{(\w+)\.Arn\}((?:/[a-z]+)?/\*|/index/[\w-]+)?", text):
             return match.group(1) + (match.group(2) or "")
         prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
         if text.startswith(prefix) and text[len(prefix) :] == "${ApiTokenParameterName}":
@@ -385,6 +407,7 @@ EXPECTED_PERMISSIONS = {
         ("s3:GetObject", "DocumentsBucket/originals/*"),
         ("s3:GetObject", "DocumentsBucket/uploads/*"),
         ("s3:PutObject", "DocumentsBucket/documents/*"),  # extracted texts
+        ("s3:ListBucket", "DocumentsBucket"),  # NoSuchKey, not AccessDenied (its prefixes)
         ("dynamodb:GetItem", "DocumentsTable"),
         ("dynamodb:UpdateItem", "DocumentsTable"),
         ("sqs:ReceiveMessage", "SummarizeQueue"),  # the event source, this queue only
@@ -395,6 +418,11 @@ EXPECTED_PERMISSIONS = {
         ("logs:PutLogEvents", "SummarizeFunctionLogGroup"),
         ("sqs:SendMessage", "SummarizeDeadLetterQueue"),  # parks unprocessable messages
     },
+    SWEEPER: {
+        ("dynamodb:Query", "DocumentsTable/index/pending-due"),  # the sparse index only
+        ("dynamodb:UpdateItem", "DocumentsTable"),
+        ("sqs:SendMessage", "SummarizeQueue"),
+    },
 }
 
 # Managed policies SAM attaches to the roles it makes (AWSLambdaBasicExecutionRole: logs;
@@ -403,11 +431,12 @@ EXPECTED_PERMISSIONS = {
 # AWSLambdaVPCAccessExecutionRole (even with no VPC).
 EXPECTED_MANAGED_POLICIES: dict[str, set[str]] = {
     INGEST: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
+    SWEEPER: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
     SUMMARIZE: set(),
 }
 
 
-@pytest.mark.parametrize("function", [INGEST, SUMMARIZE])
+@pytest.mark.parametrize("function", [INGEST, SUMMARIZE, SWEEPER])
 def test_iam_least_privilege(function: str, transformed: dict[str, Any]) -> None:
     role_ref = transformed["Resources"][function]["Properties"]["Role"]
     role = transformed["Resources"][role_ref["Fn::GetAtt"][0]]
@@ -419,11 +448,38 @@ def test_iam_least_privilege(function: str, transformed: dict[str, Any]) -> None
     assert managed == EXPECTED_MANAGED_POLICIES[function]
 
 
+def test_summarize_may_list_only_the_documents_prefix(transformed: dict[str, Any]) -> None:
+    """ListBucket makes S3 answer NoSuchKey (permanent) instead of AccessDenied (read as
+    transient) for a missing object, and only under the prefixes the function reads."""
+    role_ref = transformed["Resources"][SUMMARIZE]["Properties"]["Role"]
+    role = transformed["Resources"][role_ref["Fn::GetAtt"][0]]
+    statements = [
+        statement
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement.get("Action") == "s3:ListBucket"
+    ]
+    assert [s["Condition"] for s in statements] == [
+        {"StringLike": {"s3:prefix": ["documents/*", "originals/*", "uploads/*"]}}
+    ]
+
+
+def test_sweeper_runs_on_a_schedule(template: Template, transformed: dict[str, Any]) -> None:
+    sweeper = template.function(SWEEPER)
+    assert sweeper.handler == "sweep_handler.handler"
+    assert sweeper.timeout <= 300
+    (rule,) = of_type(transformed, "AWS::Events::Rule").values()
+    assert re.fullmatch(r"rate\(\d+ minutes?\)", rule["Properties"]["ScheduleExpression"])
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [SWEEPER, "Arn"]}
+
+
 def test_no_other_roles_or_policies(transformed: dict[str, Any]) -> None:
     roles = of_type(transformed, "AWS::IAM::Role")
     assert set(roles) == {
         f"{INGEST}Role",
         f"{SUMMARIZE}Role",
+        f"{SWEEPER}Role",
         "ModelHostTaskExecutionRole",
         "ModelHostInstanceRole",
     }
@@ -435,7 +491,11 @@ def test_no_other_roles_or_policies(transformed: dict[str, Any]) -> None:
 
 
 def test_api_gateway_may_invoke_only_the_ingest_function(transformed: dict[str, Any]) -> None:
-    permissions = of_type(transformed, "AWS::Lambda::Permission")
+    permissions = {
+        logical_id: permission
+        for logical_id, permission in of_type(transformed, "AWS::Lambda::Permission").items()
+        if permission["Properties"]["Principal"] != "events.amazonaws.com"  # the schedule's
+    }
     # The definition body carries the integrations (no `Api` events), so SAM adds no
     # permission of its own: the template's explicit one is the only one.
     assert list(permissions) == ["IngestFunctionApiPermission"]
@@ -515,7 +575,7 @@ def test_table_keys_billing_and_protection(template: Template) -> None:
     assert table.key_schema == ({"AttributeName": "id", "KeyType": "HASH"},)
     assert table.attribute_definitions == tuple(
         {"AttributeName": name, "AttributeType": "S"}
-        for name in ("id", "owner", "created_at", "text_key")
+        for name in ("id", "owner", "created_at", "text_key", "pending", "due_at")
     )
     assert table.billing_mode == "PAY_PER_REQUEST"
     assert table.hash_key == "id"
@@ -524,7 +584,12 @@ def test_table_keys_billing_and_protection(template: Template) -> None:
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     # The adapter queries these indexes by name and key: the template must say the same.
     indexes = {i["IndexName"]: i for i in table.global_secondary_indexes}
-    assert set(indexes) == {OWNER_INDEX, TEXT_INDEX}
+    assert set(indexes) == {OWNER_INDEX, TEXT_INDEX, PENDING_INDEX}
+    # The sweeper's: sparse, only documents still queued or processing carry `pending`.
+    assert indexes[PENDING_INDEX]["KeySchema"] == [
+        {"AttributeName": "pending", "KeyType": "HASH"},
+        {"AttributeName": "due_at", "KeyType": "RANGE"},
+    ]
     assert indexes[OWNER_INDEX]["KeySchema"] == [
         {"AttributeName": "owner", "KeyType": "HASH"},
         {"AttributeName": "created_at", "KeyType": "RANGE"},
@@ -566,7 +631,12 @@ def test_document_id_key_is_generated_and_kept(template: Template) -> None:
 
 def test_log_groups_have_retention(template: Template) -> None:
     groups = template.logical_ids("AWS::Logs::LogGroup")
-    assert set(groups) == {f"{INGEST}LogGroup", f"{SUMMARIZE}LogGroup", "ModelHostLogGroup"}
+    assert set(groups) == {
+        f"{INGEST}LogGroup",
+        f"{SUMMARIZE}LogGroup",
+        f"{SWEEPER}LogGroup",
+        "ModelHostLogGroup",
+    }
     for logical_id in groups:
         assert template.resource(logical_id)["RetentionInDays"] > 0
 

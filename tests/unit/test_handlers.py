@@ -6,12 +6,16 @@ import importlib
 import json
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 import requests  # moto's in-process mock answers it: the client's POST to S3
+from docsum.adapters.aws import DynamoDocumentRepository
+from docsum.models import Document, Status, utc_now
 from docsum.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker
 from fastapi.testclient import TestClient
@@ -241,3 +245,54 @@ def test_sample_upload_arrived_event_for_an_expired_upload_is_consumed(handlers:
     result = summarize.handler(load_event("sqs-upload-arrived.json"), context())
     assert result == {"batchItemFailures": []}
     assert not llm.calls
+
+
+def test_a_missing_text_fails_the_document_once_on_real_s3_semantics(
+    handlers: Any, aws_env: LocalResources
+) -> None:
+    """S3 (moto) answers NoSuchKey for a deleted text: permanent, so the document is failed at
+    once, the message consumed (no retry, nothing in the DLQ) and no model call made."""
+    ingest, summarize, llm = handlers
+    posted = json.loads(ingest.handler(load_event("post-document.json"), context())["body"])
+    text_key = summarize.worker._repository.get(posted["id"]).text_key
+    boto3.client("s3").delete_object(Bucket=aws_env.bucket, Key=text_key)
+    messages = receive_all(aws_env.queue_url)
+
+    assert summarize.handler(sqs_event_from(messages), context()) == {"batchItemFailures": []}
+    document = summarize.worker._repository.get(posted["id"])
+    assert (document.status, document.error, document.attempts) == (
+        Status.FAILED,
+        "document text is missing",
+        1,
+    )
+    assert not llm.calls
+    assert receive_all(aws_env.dead_letter_queue_url) == []
+
+
+def test_the_sweeper_handler_resends_a_lost_message(
+    aws_env: LocalResources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record written without its message (the API died before the send), found through the
+    table's sparse index on moto and sent again by the scheduled handler."""
+    get_settings.cache_clear()
+    long_ago = utc_now() - timedelta(hours=2)
+    repository = DynamoDocumentRepository(boto3.resource("dynamodb").Table(aws_env.table))
+    doc_id = "f" * 32
+    repository.create(
+        Document(
+            id=doc_id, text_key=f"documents/{doc_id}.txt", text_chars=3, created_at=long_ago,
+            updated_at=long_ago, enqueued_at=long_ago, due_at=long_ago, correlation_id="lost",
+        )
+    )  # fmt: skip
+    sweeper = importlib.reload(importlib.import_module("sweep_handler"))
+
+    assert sweeper.handler(load_event("scheduled-sweep.json"), context()) == {
+        "resent": 1,
+        "recovered": 0,
+        "failed": 0,
+    }
+    [message] = receive_all(aws_env.queue_url)
+    assert json.loads(message["Body"])["document_id"] == doc_id
+    # Just re-sent: the next run leaves it alone.
+    assert sweeper.handler(load_event("scheduled-sweep.json"), context())["resent"] == 0
+    get_settings.cache_clear()

@@ -400,3 +400,76 @@ def test_s3_file_store_and_presigned_post_policy(aws_env: LocalResources) -> Non
     assert {"key": "uploads/abc"} in policy["conditions"]
     expiration = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
     assert timedelta(seconds=590) < expiration - utc_now() <= timedelta(seconds=600)
+
+
+def test_release_records_when_to_retry_and_when_failures_began(
+    repository: DocumentRepository,
+) -> None:
+    doc = new_document()
+    repository.create(doc)
+    start = utc_now()
+    repository.claim(doc.id, 1, start, start + timedelta(minutes=10))
+    retry_at = start + timedelta(seconds=30)
+    released = repository.release(doc.id, 1, start, "model host unreachable", retry_at=retry_at)
+    assert released is not None
+    assert (released.status, released.due_at, released.retrying_since) == (
+        Status.QUEUED,
+        retry_at,
+        start,
+    )
+    # A later failure keeps the first failure time; one decided without the lease needs the
+    # document queued, and a pause (not a failure) starts no window.
+    later = start + timedelta(minutes=5)
+    again = repository.release(doc.id, 1, later, "again", retry_at=later, held=False)
+    assert again is not None
+    assert again.retrying_since == start
+    assert repository.release(doc.id, 1, later, "not held", held=True) is None
+
+    other = new_document("b" * 32)
+    repository.create(other)
+    repository.claim(other.id, 1, start, start + timedelta(minutes=10))
+    paused = repository.release(other.id, 1, start, "paused", failed=False)
+    assert paused is not None
+    assert paused.retrying_since is None
+
+    assert repository.mark_failed(doc.id, 1, "gave up", later)
+    failed = repository.get(doc.id)
+    assert failed is not None
+    assert (failed.due_at, failed.retrying_since) == (None, None)  # a redrive starts afresh
+
+
+def test_overdue_finds_expired_leases_and_stuck_queued_documents_only(
+    repository: DocumentRepository,
+) -> None:
+    now = utc_now()
+    stuck, waiting, expired, live, done = (new_document(c * 32) for c in "abcde")
+    for doc in (stuck, waiting, expired, live, done):
+        repository.create(doc)
+    repository.mark_enqueued(stuck.id, 1, now - timedelta(hours=1))
+    repository.mark_enqueued(waiting.id, 1, now - timedelta(minutes=1))
+    repository.claim(expired.id, 1, now - timedelta(hours=1), now - timedelta(seconds=1))
+    repository.claim(live.id, 1, now, now + timedelta(minutes=10))
+    repository.claim(done.id, 1, now, now + timedelta(minutes=10))
+    repository.save_summary(done.id, 1, SUMMARY, now)
+
+    found = repository.overdue(now, now - timedelta(minutes=15), limit=10)
+    assert sorted(d.id for d in found) == sorted([stuck.id, expired.id])
+    assert len(repository.overdue(now, now - timedelta(minutes=15), limit=1)) == 1
+
+
+def test_requeue_only_if_unchanged_since_seen(repository: DocumentRepository) -> None:
+    now = utc_now()
+    doc = new_document()
+    repository.create(doc)
+    repository.claim(doc.id, 1, now - timedelta(hours=1), now - timedelta(seconds=1))
+    [seen] = repository.overdue(now, now, limit=10)
+    requeued = repository.requeue(doc.id, 1, seen, now, now + timedelta(hours=1), "lease gone")
+    assert requeued is not None
+    assert (requeued.status, requeued.error, requeued.processing_until) == (
+        Status.QUEUED,
+        "lease gone",
+        None,
+    )
+    assert (requeued.due_at, requeued.retrying_since) == (now + timedelta(hours=1), now)
+    # Whoever read the same row and comes second changes nothing.
+    assert repository.requeue(doc.id, 1, seen, now, now, "lease gone") is None

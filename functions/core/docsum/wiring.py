@@ -20,6 +20,7 @@ from docsum.observability import EMF_METRICS
 from docsum.ports import LanguageModel, RateLimiter
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
+from docsum.sweeper import Sweeper
 from docsum.worker import SummarizeWorker
 
 _BOTO_CONFIG = Config(
@@ -93,6 +94,15 @@ def summarize_worker(
         DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url, settings.dead_letter_queue_url),
         Summarizer(llm, settings),
+        settings,
+        metrics=EMF_METRICS,
+    )
+
+
+def sweeper(settings: Settings, clients: AwsClients) -> Sweeper:
+    return Sweeper(
+        DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),
+        SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
         settings,
         metrics=EMF_METRICS,
     )

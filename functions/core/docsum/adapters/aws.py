@@ -322,7 +322,11 @@ class DynamoDocumentRepository:
             ":uploading": Status.UPLOADING.value,
             ":now": _iso(now),
         }
-        update = "SET #status = :queued, enqueued_at = :now, updated_at = :now"
+        # From now on the sweeper watches it like any queued document.
+        update = (
+            "SET #status = :queued, enqueued_at = :now, updated_at = :now, "
+            "pending = :queued, due_at = :now"
+        )
         if expires_at is None:
             update += " REMOVE expires_at"
         else:
@@ -427,10 +431,7 @@ class DynamoDocumentRepository:
             ":seen_status": seen.status.value,
             ":seen_due": _iso(seen.due_at or seen.enqueued_at),
         }
-        update = (
-            "SET #status = :queued, enqueued_at = :now, updated_at = :now, pending = :queued, "
-            "due_at = :due"
-        )
+        update = "SET #status = :queued, updated_at = :now, pending = :queued, due_at = :due"
         values: dict[str, Any] = {
             **expected,
             ":queued": Status.QUEUED.value,
