@@ -13,6 +13,7 @@ is shortened.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import sys
@@ -26,6 +27,8 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from docsum.adapters.aws import DynamoDocumentRepository
+from docsum.models import Document, utc_now
 
 from infra.bootstrap import LocalResources, create_resources
 from infra.local.environment import (
@@ -46,6 +49,7 @@ if str(OLLAMA_HOST_DIR) not in sys.path:
 from offline_ollama import OfflineOllama, start_in_subprocess  # noqa: E402
 
 MODEL = "smollm2:135m"  # the smallest model
+SWEEPER_FUNCTION = "SweeperFunction"
 TOKEN = "faults-token"
 # A call takes about a second here (two at once: two); on a busy machine several seconds.
 OLLAMA_TIMEOUT = 10  # the worker's LLM client timeout
@@ -53,11 +57,20 @@ STALL_SECONDS = OLLAMA_TIMEOUT + 3  # a stalled call outlasts it
 FUNCTION_TIMEOUT = 15  # the consumer's invocation Timeout: the worker's lease on a document
 VISIBILITY_TIMEOUT = 18  # longer than the lease, as template.yaml's 3600 s is longer than 600 s
 DONE_TIMEOUT = 120.0
+# The template's retry times scaled down (base 10 s, cap 900 s, window 1 h, sweeper 15 min):
+# before the retry window existed, 5 receives 1, 2, 4, 8 s apart failed a document after 15 s.
+RETRY_BASE_SECONDS = 1
+RETRY_WINDOW_SECONDS = 60
+SWEEP_STUCK_AFTER_SECONDS = 4
+SWEEP_EVERY_SECONDS = 1.0
 WORKER_SETTINGS = {
     "OLLAMA_MODEL": MODEL,
     "LLM_NUM_PREDICT": "16",  # the minimum: each call takes about a second on two cores
     "LLM_SEED": "7",
-    "RETRY_BASE_SECONDS": "1",  # retries after 1, 2, 4, 8 s
+    "RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
+    "RETRY_MAX_SECONDS": "4",
+    "RETRY_WINDOW_SECONDS": str(RETRY_WINDOW_SECONDS),
+    "SWEEP_STUCK_AFTER_SECONDS": str(SWEEP_STUCK_AFTER_SECONDS),
     "OLLAMA_TIMEOUT_SECONDS": str(OLLAMA_TIMEOUT),
 }
 
@@ -81,6 +94,7 @@ class Pipeline:
     s3: Any
     dynamodb: Any
     consumer_env: dict[str, str]
+    sweeper_env: dict[str, str]
     restarts: dict[str, int] = field(default_factory=dict)
 
     # -- parts ---------------------------------------------------------------------------------
@@ -105,7 +119,7 @@ class Pipeline:
         self.host.proc.kill()
         self.host.proc.wait(10)
 
-    def start_consumer(self) -> None:
+    def start_consumer(self, timeout: int = FUNCTION_TIMEOUT) -> None:
         n = self.restarts["consumer"] = self.restarts.get("consumer", 0) + 1
         name = f"consumer-{n}"
         log = self.logs / f"{name}.log"
@@ -114,12 +128,63 @@ class Pipeline:
             text = log.read_text(errors="replace") if log.exists() else ""
             return text.count("cold start") >= self.concurrency
 
-        cmd = [sys.executable, "-m", "tests.faults.consumer", "--timeout", str(FUNCTION_TIMEOUT)]
+        cmd = [sys.executable, "-m", "tests.faults.consumer", "--timeout", str(timeout)]
         self.consumer = start(name, cmd, self.consumer_env, log, ready)
 
     def kill_consumer(self) -> None:
         """SIGKILL the consumer; its execution environments die with it (PDEATHSIG)."""
         self.consumer.kill()
+
+    @contextlib.contextmanager
+    def consumer_with(self, timeout: int, **settings: str) -> Iterator[None]:
+        """The consumer restarted with this function Timeout and worker settings, then as
+        before."""
+        default = self.consumer_env
+        self.kill_consumer()
+        self.consumer_env = {**default, **settings}
+        try:
+            self.start_consumer(timeout)
+            yield
+        finally:
+            self.kill_consumer()
+            self.consumer_env = default
+            self.start_consumer()
+
+    @contextlib.contextmanager
+    def sweeper(self) -> Iterator[Child]:
+        """The sweeper on its schedule (infra.local.scheduler), its period scaled down."""
+        n = self.restarts["sweeper"] = self.restarts.get("sweeper", 0) + 1
+        name = f"sweeper-{n}"
+        log = self.logs / f"{name}.log"
+        cmd = [
+            sys.executable, "-m", "infra.local.scheduler",
+            "--function", SWEEPER_FUNCTION, "--every", str(SWEEP_EVERY_SECONDS),
+        ]  # fmt: skip
+
+        def ready() -> bool:
+            return log.exists() and "sweep done" in log.read_text(errors="replace")
+
+        child = start(name, cmd, self.sweeper_env, log, ready)
+        try:
+            yield child
+        finally:
+            child.kill()
+
+    def record_without_message(self, text: str, with_text: bool = True) -> str:
+        """A document record (and, if `with_text`, its text) as the API writes them, but no
+        message: as after a crash between the DynamoDB write and the SQS send."""
+        doc_id = uuid.uuid4().hex
+        key = f"documents/{doc_id}.txt"
+        if with_text:
+            self.s3.put_object(Bucket=self.resources.bucket, Key=key, Body=text.encode())
+        now = utc_now()
+        document = Document(
+            id=doc_id, text_key=key, text_chars=len(text), created_at=now, updated_at=now,
+            enqueued_at=now, due_at=now,
+        )  # fmt: skip
+        table = self.dynamodb.Table(self.resources.table)
+        assert DynamoDocumentRepository(table).create(document)
+        return doc_id
 
     # -- API -----------------------------------------------------------------------------------
 
@@ -252,6 +317,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             SUMMARIZE_FUNCTION, moto.url, resources, TOKEN, proxy.url, extra=WORKER_SETTINGS
         )
         consumer_env["PYTHONPATH"] = str(REPO_ROOT)  # infra.local.poller and tests.faults.consumer
+        sweeper_env = function_env(
+            SWEEPER_FUNCTION, moto.url, resources, TOKEN, proxy.url, extra=WORKER_SETTINGS
+        )
+        sweeper_env["PYTHONPATH"] = str(REPO_ROOT)  # infra.local.scheduler
         api = start_api(function_env(INGEST_FUNCTION, moto.url, resources, TOKEN, proxy.url), logs)
         harness = Pipeline(
             logs=logs,
@@ -275,6 +344,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
                 aws_secret_access_key=DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
             ),
             consumer_env=consumer_env,
+            sweeper_env=sweeper_env,
         )
         try:
             harness.start_consumer()

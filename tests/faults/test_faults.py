@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository
-from docsum.models import Document, utc_now
 
 from infra.local.processes import wait_until
 from tests.faults.conftest import DONE_TIMEOUT, Pipeline, message_body, short_text, tag
@@ -105,24 +102,6 @@ def test_consumer_killed_mid_batch_and_restarted(pipeline: Pipeline) -> None:
     assert pipeline.take_dead_letters() == []
 
 
-def _record_without_message(pipeline: Pipeline, with_text: bool) -> str:
-    """A document record (and, if `with_text`, its text) as the API writes them, but no
-    message: the test sends what it wants."""
-    doc_id = uuid.uuid4().hex
-    key = f"documents/{doc_id}.txt"
-    text = short_text(tag())
-    if with_text:
-        pipeline.s3.put_object(Bucket=pipeline.resources.bucket, Key=key, Body=text.encode())
-    now = utc_now()
-    document = Document(
-        id=doc_id, text_key=key, text_chars=len(text), created_at=now, updated_at=now,
-        enqueued_at=now,
-    )  # fmt: skip
-    table = pipeline.dynamodb.Table(pipeline.resources.table)
-    assert DynamoDocumentRepository(table).create(document)
-    return doc_id
-
-
 def test_duplicate_deliveries_and_poison_messages(pipeline: Pipeline) -> None:
     finished_tag, busy_tag = tag(), tag()
     _, finished = pipeline.post(short_text(finished_tag))
@@ -137,8 +116,8 @@ def test_duplicate_deliveries_and_poison_messages(pipeline: Pipeline) -> None:
         pipeline.send(message_body(busy, 1))
     # Poison: not JSON, an unknown document, a malformed message naming a real document, and
     # a document whose text has disappeared from S3.
-    named = _record_without_message(pipeline, with_text=True)
-    textless = _record_without_message(pipeline, with_text=False)
+    named = pipeline.record_without_message(short_text(tag()))
+    textless = pipeline.record_without_message(short_text(tag()), with_text=False)
     poison = [
         "this is not JSON",
         message_body("0" * 32, 1),
@@ -152,8 +131,12 @@ def test_duplicate_deliveries_and_poison_messages(pipeline: Pipeline) -> None:
     assert records[busy]["status"] == "done"
     assert records[named]["status"] == "failed"
     assert "malformed message" in (records[named]["error"] or "")
+    # A missing text is permanent: failed on the first attempt, its message consumed.
     assert records[textless]["status"] == "failed"
-    assert "TextMissing" in (records[textless]["error"] or "")
+    assert (records[textless]["error"], records[textless]["attempts"]) == (
+        "document text is missing",
+        1,
+    )
     # Each document's summary was asked for once, whatever the deliveries.
     assert [c.outcome for c in pipeline.proxy.state.calls_for(finished_tag)] == ["ok"]
     assert [c.outcome for c in pipeline.proxy.state.calls_for(busy_tag)] == ["ok"]
