@@ -8,7 +8,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from docsum.errors import LEASE_EXPIRED, LLM_REASONS, LLMError
+from docsum.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, gave_up
 from docsum.models import Status, SummarizeRequest
 from docsum.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
 from docsum.settings import Settings
@@ -243,3 +243,10 @@ def test_out_of_time_keeps_finished_chunks_and_resumes_without_redoing_them(
     doc = fakes.repository.items[request.document_id]
     assert doc.status is Status.DONE
     assert fakes.queue.retries == []  # each pause sent a fresh message, no receive spent
+
+
+def test_the_give_up_reason_names_the_window() -> None:
+    assert gave_up("model host unreachable", 3600) == (
+        "gave up after 60 min of retries: model host unreachable"
+    )
+    assert gave_up("x", 20) == "gave up after 20 s of retries: x"

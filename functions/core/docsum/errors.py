@@ -72,7 +72,8 @@ LLM_REASONS = {
 
 def gave_up(reason: str, window_seconds: int) -> str:
     """The `error` of a document retried for the whole retry window."""
-    return f"gave up after {round(window_seconds / 60)} min of retries: {reason}"
+    span = f"{window_seconds // 60} min" if window_seconds % 60 == 0 else f"{window_seconds} s"
+    return f"gave up after {span} of retries: {reason}"
 
 
 # A document whose worker stopped without a word (killed, timed out, out of memory): its lease
