@@ -169,6 +169,8 @@ def test_llm_down_then_back_the_document_still_completes(external: Stack, llm: L
         llm.start()
     done = wait_until("the summary", lambda: settled(external, doc_id), DOC_TIMEOUT)
     assert done["status"] == "done", done
-    assert done["attempts"] >= 2
+    # Two attempts when its own call found the host down; one when the worker's circuit
+    # breaker (open since an earlier failure) put it back without calling the host.
+    assert done["attempts"] in (1, 2)
     assert 0 < len(done["summary"]) <= 1500
     assert llm.calls() == calls + 1
