@@ -10,6 +10,8 @@ Parts, each a supervised child process whose output is shown with a prefix (and 
 * ``poller`` - :mod:`infra.local.poller`, the SQS event source mapping calling the real
   summarize handler.
 * ``api``    - the ingest FastAPI app under uvicorn (the same ``ingest_handler.app`` Lambda runs).
+* ``sweeper`` - :mod:`infra.local.scheduler`, the EventBridge schedule of each scheduled function
+  (the sweeper), calling its real handler.
 
 The bucket, table and queues are created from template.yaml (:mod:`infra.bootstrap`). Each
 function process gets its template environment (your environment overrides template values,
@@ -31,8 +33,8 @@ Readiness, for scripts and tests: once the API answers ``/health``, ``<state-dir
 Running ``make up`` again while a stack runs from the same state directory prints that stack and
 exits 0.
 
-Ctrl-C (SIGINT) or SIGTERM stops the parts in order (api, poller, llm, moto), each given time to
-finish; a second signal kills what is left.
+Ctrl-C (SIGINT) or SIGTERM stops the parts in order (api, sweeper, poller, llm, moto), each
+given time to finish; a second signal kills what is left.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ from infra.local.processes import (
 )
 from infra.local.state import DocumentState
 from infra.local.supervisor import Console, GaveUp, Part, Supervisor
-from infra.template import Template, load_template
+from infra.template import Template, TemplateError, load_template
 
 # The ASGI app inside the ingest handler's module (Lambda uses its `handler`, uvicorn its `app`).
 ASGI_APP = "app"
@@ -307,6 +309,28 @@ class EmbeddedStack:
             parse_emf=True,
         )
 
+    def scheduled_functions(self) -> list[str]:
+        """The functions an EventBridge schedule invokes (the sweeper)."""
+        found = []
+        for logical_id in self.template.logical_ids("AWS::Serverless::Function"):
+            try:
+                self.template.schedule_event(logical_id)
+            except TemplateError:
+                continue
+            found.append(logical_id)
+        return found
+
+    def scheduler_part(self, logical_id: str, env: dict[str, str]) -> Part:
+        """The schedule's emulation (infra/local/scheduler.py) running the real handler."""
+        cmd = [sys.executable, "-m", "infra.local.scheduler", "--function", logical_id]
+        return Part(
+            logical_id.removesuffix("Function").lower(),  # SweeperFunction -> sweeper
+            cmd,
+            {**env, "PYTHONPATH": str(REPO_ROOT)},  # the scheduler adds the function's paths
+            stop_grace=self.template.function(logical_id).timeout + 10,
+            parse_emf=True,
+        )
+
     def api_part(self, env: dict[str, str], port: int) -> Part:
         module = self.template.function(INGEST_FUNCTION).handler_module
         cmd = [sys.executable, "-m", "uvicorn", f"{module}:{ASGI_APP}"]
@@ -369,6 +393,9 @@ class EmbeddedStack:
 
         summarize_env = self.function_env(SUMMARIZE_FUNCTION, aws, resources, llm, token)
         self.supervisor.start(self.poller_part(summarize_env), wait=False)
+        for logical_id in self.scheduled_functions():
+            env = self.function_env(logical_id, aws, resources, llm, token)
+            self.supervisor.start(self.scheduler_part(logical_id, env), wait=False)
         api_env = self.function_env(INGEST_FUNCTION, aws, resources, llm, token)
         self.supervisor.start(self.api_part(api_env, api_port))
 

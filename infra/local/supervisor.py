@@ -45,7 +45,7 @@ class Console:
     def say(self, message: str, part: str = "stack") -> None:
         with self._lock:
             for line in message.splitlines() or [""]:
-                self._out.write(f"{part:<6} | {line}\n")
+                self._out.write(f"{part:<7} | {line}\n")
             self._out.flush()
 
     def raw(self, text: str) -> None:

@@ -185,8 +185,8 @@ def test_banner_says_which_model_stands_in(stack: Stack) -> None:
     assert "smollm2:135m" in console
     assert "NOT gemma3:1b" in console
     assert f"curl -s -X POST {stack.api_url}/documents" in console
-    for part in ("moto", "llm", "api", "poller"):
-        assert f"\n{part:<6} | " in console
+    for part in ("moto", "llm", "api", "poller", "sweeper"):
+        assert f"\n{part:<7} | " in console
 
 
 def test_make_up_again_reports_the_running_stack(stack: Stack) -> None:
