@@ -64,3 +64,12 @@ class ContextOverflow(DocsumError):
         )
         self.planned_tokens = planned_tokens
         self.window_tokens = window_tokens
+
+
+class CallbackUrlRefused(DocsumError):
+    """A callback URL the service will not call (see `docsum.callbacks`): the reason is safe to
+    show the client."""
+
+
+class WebhookSendFailed(DocsumError):
+    """The receiver could not be reached or did not answer in time (retried)."""

@@ -48,23 +48,22 @@ from docsum.models import (
     DOCUMENT_ID_PATTERN,
     UPLOADS_PREFIX,
     Document,
+    Status,
     SummarizeRequest,
     utc_now,
 )
+from docsum.notifications import NoNotifications
 from docsum.observability import EMF_METRICS, logger
-from docsum.ports import DocumentRepository, MetricsRecorder, TextStore, WorkQueue
+from docsum.ports import (
+    CompletionNotifier,
+    DocumentRepository,
+    MetricsRecorder,
+    TextStore,
+    WorkQueue,
+)
+from docsum.queueing import Delivery, RetryLater, backoff_seconds
 from docsum.settings import Settings
 from docsum.summarizer import PartialResults, Summarizer
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What the worker needs of one SQS record."""
-
-    body: str
-    receive_count: int
-    receipt_handle: str
-    message_id: str = ""
 
 
 class Outcome(StrEnum):
@@ -109,10 +108,6 @@ def s3_event_files(body: str) -> list[ArrivedFile] | None:
     return files
 
 
-class RetryLater(Exception):
-    """Report this record as failed so SQS delivers it again."""
-
-
 class SummarizeWorker:
     def __init__(
         self,
@@ -123,6 +118,8 @@ class SummarizeWorker:
         settings: Settings,
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
+        *,
+        notifier: CompletionNotifier | None = None,
     ) -> None:
         self._store = store
         self._repository = repository
@@ -137,6 +134,7 @@ class SummarizeWorker:
             max_unpacked_bytes=settings.max_unpacked_bytes,
             deadline_seconds=settings.extraction_timeout_seconds,
         )
+        self._notifier = notifier or NoNotifications()
 
     def process(self, delivery: Delivery, lease_seconds: float) -> Outcome:
         """`lease_seconds`: how long this invocation can still run; another worker may take the
@@ -203,6 +201,9 @@ class SummarizeWorker:
             return Outcome.PARKED
         skip = self._skip_reason(document, request)
         if skip is not None:
+            if skip is Outcome.DUPLICATE and document.status is Status.DONE:
+                # Perhaps the delivery that stored it died before notifying: notify (again).
+                self._notifier.document_finished(document)
             return skip
 
         now = self._clock()
@@ -243,6 +244,7 @@ class SummarizeWorker:
         self._record_done(
             claimed, summary.model_seconds, summary.prompt_tokens, summary.completion_tokens
         )
+        self._notify_finished(claimed.id)
         logger.info(
             "summary stored",
             extra={
@@ -326,10 +328,7 @@ class SummarizeWorker:
             self._clock(),
             f"attempt {attempt} failed, will retry: {reason}",
         )
-        delay = min(
-            self._settings.retry_max_seconds,
-            self._settings.retry_base_seconds * 2 ** (attempt - 1),
-        )
+        delay = backoff_seconds(attempt, self._settings)
         self._queue.retry_later(delivery.receipt_handle, delay)
         logger.warning(
             "transient failure, retrying",
@@ -346,8 +345,10 @@ class SummarizeWorker:
             extra={"message_id": delivery.message_id, "reason": reason},
         )
         document = self._identify(delivery.body)
-        if document is not None:
-            self._repository.mark_failed(document.id, document.generation, reason, self._clock())
+        if document is not None and self._repository.mark_failed(
+            document.id, document.generation, reason, self._clock()
+        ):
+            self._notify_finished(document.id)
         return Outcome.PARKED
 
     def _identify(self, body: str) -> Document | None:
@@ -362,10 +363,24 @@ class SummarizeWorker:
         return self._repository.get(doc_id)
 
     def _fail(self, document: Document, request: SummarizeRequest, reason: str) -> Outcome:
-        self._repository.mark_failed(document.id, request.generation, reason, self._clock())
+        failed = self._repository.mark_failed(
+            document.id, request.generation, reason, self._clock()
+        )
         self._metrics.count("SummariesFailed")
         logger.error("summarization failed", extra={"reason": reason})
+        if failed:
+            self._notify_finished(document.id)
         return Outcome.FAILED
+
+    def _notify_finished(self, document_id: str) -> None:
+        """Events and webhooks carry the stored final state, read back after the write."""
+        try:
+            document = self._repository.get(document_id)
+        except Exception:
+            logger.exception("finished document not read back: no notification")
+            return
+        if document is not None and document.finished:
+            self._notifier.document_finished(document)
 
     def _record_done(
         self, document: Document, model_seconds: float, prompt_tokens: int, completion_tokens: int
