@@ -9,10 +9,11 @@ import pytest
 from docsum.callbacks import CallbackPolicy
 from docsum.documents import DocumentService
 from docsum.errors import CallbackUrlRefused, LLMError
-from docsum.models import DocumentOut, Status, SummarizeRequest
+from docsum.models import Status, SummarizeRequest
 from docsum.notifications import CompletionPublisher
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
+from docsum.views import DocumentOut
 from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
 
 from tests.fakes import (

@@ -155,37 +155,6 @@ class SummarizeRequest(BaseModel):
     enqueued_at: datetime | None = None
 
 
-class DocumentOut(BaseModel):
-    """A document as the API shows it (no text, no internal bookkeeping): the API's responses,
-    the completion events and the webhook payloads all use this one shape."""
-
-    id: str
-    title: str | None
-    status: Status
-    summary: str | None
-    summary_chars: int | None
-    model: str | None
-    created_at: datetime
-    updated_at: datetime
-    summarized_at: datetime | None
-    attempts: int
-    error: str | None
-    generation: int
-    text_chars: int
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    model_seconds: float | None
-    progress: Progress | None
-    callback_url: str | None = None
-
-    @classmethod
-    def of(cls, document: Document) -> DocumentOut:
-        return cls(
-            **document.model_dump(include=set(cls.model_fields) - {"summary_chars"}),
-            summary_chars=len(document.summary) if document.summary is not None else None,
-        )
-
-
 class WebhookMessage(BaseModel):
     """The webhook queue's message body: one notification for one receiver. `webhook_id` is
     fixed when the document ends, so every retry (and a re-sent notification of the same

@@ -10,9 +10,10 @@ is derived from the document, generation and outcome, so receivers dedupe repeat
 
 from __future__ import annotations
 
-from docsum.models import Document, DocumentOut, Status, WebhookMessage
+from docsum.models import Document, Status, WebhookMessage
 from docsum.observability import EMF_METRICS, logger
 from docsum.ports import EventPublisher, MetricsRecorder, WebhookQueue
+from docsum.views import DocumentOut
 
 EVENT_SOURCE = "docsum"
 DETAIL_TYPES = {Status.DONE: "Document Summarized", Status.FAILED: "Document Failed"}
