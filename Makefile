@@ -16,7 +16,7 @@ IAC := .tools/iac
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(IAC)/bin:$(PATH)
 
 .PHONY: help up test lint fmt typecheck faults bench openapi model invoke-ingest invoke-summarize \
-	build deploy smoke clean tools iac-tools
+	invoke-webhook build deploy smoke clean tools iac-tools
 
 help:
 	@echo "make up      - run the whole pipeline locally (no Docker needed)"
@@ -25,7 +25,7 @@ help:
 	@echo "make bench   - benchmarks (results in bench/results/)"
 	@echo "make model   - fetch the real gemma3:1b for the offline host (815 MB, once)"
 	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
-	@echo "make invoke-ingest / invoke-summarize - run a handler with an events/ file, no Docker"
+	@echo "make invoke-ingest / invoke-summarize / invoke-webhook - run a handler with an events/ file, no Docker"
 	@echo "make deploy  - build (and push the model-host image), then sam deploy (see README)"
 	@echo "make smoke API_URL=... TOKEN=... - check a deployed API end to end"
 
@@ -95,6 +95,9 @@ invoke-ingest: $(VENV)/.installed
 
 invoke-summarize: $(VENV)/.installed
 	$(PY) -m infra.invoke SummarizeFunction events/sqs-batch.json
+
+invoke-webhook: $(VENV)/.installed
+	$(PY) -m infra.invoke WebhookFunction events/webhook-batch.json
 
 # sam build + bytecode for every module (Lambda cannot write .pyc files: see infra/build.py).
 build: $(VENV)/.installed $(IAC)/.installed
