@@ -33,6 +33,9 @@
 #   OLLAMA_MODEL [gemma3:1b]  MAX_CONCURRENCY [2] (your own host)  MAX_RECEIVE_COUNT [5]
 #   API_TOKEN_PARAMETER [/docsum/api-tokens]  LOG_LEVEL [INFO]  ALARM_EMAIL [none]
 #   RETENTION_DAYS [0: keep]  RATE_LIMIT_REQUESTS [600]  RATE_LIMIT_WINDOW_SECONDS [60]
+#   WEBHOOK_SECRETS_PARAMETER [/docsum/webhook-secrets] (WebhookSecretsParameterName): the
+#                             SecureString of client:whsec_… entries (README, Completion push);
+#                             without it webhook deliveries fail and end in their DLQ
 #   PARAMETER_OVERRIDES   more NAME=value pairs, space-separated, passed as they are
 #   DRY_RUN=1             print the commands that change something instead of running them
 set -euo pipefail
@@ -66,6 +69,7 @@ overrides=(
   "MaxConcurrency=${MAX_CONCURRENCY:-2}"
   "MaxReceiveCount=${MAX_RECEIVE_COUNT:-5}"
   "ApiTokenParameterName=$API_TOKEN_PARAMETER"
+  "WebhookSecretsParameterName=${WEBHOOK_SECRETS_PARAMETER:-/docsum/webhook-secrets}"
   "LogLevel=${LOG_LEVEL:-INFO}"
   "ModelHostImageRepository=$REPOSITORY"
   "RetentionDays=${RETENTION_DAYS:-0}"
