@@ -68,6 +68,8 @@ def test_https_to_a_public_name_passes_with_every_address() -> None:
         ("https://user:pw@hooks.example.com/", "user-info"),
         ("https:///path-only", "no host"),
         ("https://hooks.example.com:99999/", "not a valid URL"),
+        ("https://hooks.example.com:0/", "port 0"),
+        ("https://[fe80::1%25eth0]/", "zone identifiers"),
         ("not a url", "scheme must be https"),
         ("https://hooks.example.com/" + "a" * 2100, "longer than"),
     ],
@@ -96,3 +98,5 @@ def test_local_mode_allows_http_and_https_to_loopback_only() -> None:
         local().check("http://10.0.0.1/")
     with pytest.raises(CallbackUrlRefused, match="not a public address"):
         local().check("http://169.254.169.254/")
+    with pytest.raises(CallbackUrlRefused, match="zone identifiers"):
+        local().check("http://[::1%25lo]:8080/")

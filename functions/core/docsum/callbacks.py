@@ -102,6 +102,8 @@ class CallbackPolicy:
         host = parts.hostname
         if not host:
             raise CallbackUrlRefused("no host")
+        if port == 0:
+            raise CallbackUrlRefused("port 0 is not a port a receiver can listen on")
         port = port or (443 if scheme == "https" else 80)
         addresses = self._addresses(host, port)
         for address in addresses:
@@ -119,6 +121,8 @@ class CallbackPolicy:
         return found
 
     def _check_address(self, scheme: str, host: str, address: IPAddress) -> None:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            raise CallbackUrlRefused("IPv6 zone identifiers (%) are not allowed")
         if self._allow_loopback and is_loopback(address):
             return
         if not is_public(address):

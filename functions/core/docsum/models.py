@@ -32,7 +32,7 @@ CallbackUrlField = Annotated[
             "Optional https URL that gets a signed POST (Standard Webhooks) when the document "
             "ends done or failed; it must resolve to public addresses only"
         ),
-        examples=["https://hooks.example.com/docsum"],
+        examples=["https://93.184.216.34/docsum"],
     ),
 ]
 
