@@ -5,6 +5,7 @@ what it accepted."""
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -49,7 +50,10 @@ class Receiver:
 
 
 @contextlib.contextmanager
-def running_receiver(secret: str, script: list[Step] | None = None) -> Iterator[Receiver]:
+def running_receiver(
+    secret: str, script: list[Step] | None = None, tls: ssl.SSLContext | None = None
+) -> Iterator[Receiver]:
+    """`tls`: serve https with this server context (the URL then says https)."""
     receiver = Receiver(secret, list(script or []))
     verifier = Webhook(secret)
 
@@ -99,7 +103,11 @@ def running_receiver(secret: str, script: list[Step] | None = None) -> Iterator[
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/docsum"
+    scheme = "http"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    receiver.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/hooks/docsum"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

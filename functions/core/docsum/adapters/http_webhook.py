@@ -6,6 +6,7 @@ the whole attempt and a cap on what is read of the answer."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -17,9 +18,16 @@ from docsum.ports import WebhookResponse
 
 
 class Urllib3WebhookSender:
-    def __init__(self, timeout_seconds: float, max_response_bytes: int) -> None:
+    def __init__(
+        self,
+        timeout_seconds: float,
+        max_response_bytes: int,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """`ssl_context`: whom TLS trusts; None is the system's CA store (what Lambda has)."""
         self._timeout = urllib3.Timeout(total=timeout_seconds)
         self._max_response_bytes = max_response_bytes
+        self._ssl_context = ssl_context or ssl.create_default_context()
 
     def post(
         self, url: str, addresses: tuple[str, ...], body: bytes, headers: Mapping[str, str]
@@ -66,5 +74,6 @@ class Urllib3WebhookSender:
                 server_hostname=host,
                 assert_hostname=host,
                 cert_reqs="CERT_REQUIRED",
+                ssl_context=self._ssl_context,
             )
         return urllib3.HTTPConnectionPool(address, port, timeout=self._timeout, maxsize=1)
