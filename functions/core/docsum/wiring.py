@@ -86,7 +86,7 @@ def rate_limiter(settings: Settings, clients: AwsClients) -> RateLimiter | None:
 
 def completion_notifier(settings: Settings, clients: AwsClients) -> CompletionNotifier:
     return CompletionPublisher(
-        EventBridgePublisher(boto3.client("events", config=_BOTO_CONFIG), EVENT_SOURCE),
+        EventBridgePublisher(lambda: boto3.client("events", config=_BOTO_CONFIG), EVENT_SOURCE),
         SqsWebhookQueue(clients.sqs, settings.webhook_queue_url),
         metrics=EMF_METRICS,
     )

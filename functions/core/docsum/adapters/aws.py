@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -500,11 +501,16 @@ class SqsWebhookQueue(_SqsQueue):
 
 
 class EventBridgePublisher:
-    """Events on the account's default bus (the functions may put events there only)."""
+    """Events on the account's default bus (the functions may put events there only). The
+    client is made on the first event, not at import: ~70 ms a cold start need not pay."""
 
-    def __init__(self, events: Any, source: str) -> None:
-        self._events = events
+    def __init__(self, events: Callable[[], Any], source: str) -> None:
+        self._make_client = events
         self._source = source
+
+    @functools.cached_property
+    def _events(self) -> Any:
+        return self._make_client()
 
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
         answer = self._events.put_events(
