@@ -24,6 +24,7 @@ from docsum.webhooks import (
 )
 from standardwebhooks import Webhook
 
+from infra.local.environment import client_names, generated_webhook_secrets
 from tests.fakes import InMemoryWebhookQueue, ScriptedWebhookSender
 from tests.webhook_receiver import running_receiver
 
@@ -217,3 +218,12 @@ def test_the_sender_connects_to_the_checked_address_not_the_name() -> None:
     assert response.status == 204
     assert receiver.accepted_ids() == ["msg_1"]
     assert receiver.attempts[0]["host"] == f"hooks.invalid:{port}"
+
+
+def test_the_local_stack_gives_each_client_of_api_token_a_secret() -> None:
+    tokens = "alice:t1, bob:sha256:" + "a" * 64 + ",alice:t2,bare-token,sha256:" + "b" * 64
+    assert client_names(tokens) == ["alice", "bob", "default"]
+    secrets = parse_webhook_secrets(generated_webhook_secrets(tokens))
+    assert sorted(secrets) == ["alice", "bob", "default"]
+    assert all(len(s) == 1 and s[0].startswith("whsec_") for s in secrets.values())
+    assert list(parse_webhook_secrets(generated_webhook_secrets(""))) == ["default"]
