@@ -22,7 +22,7 @@ from infra.bootstrap import LocalResources
 from infra.template import load_template
 from tests.conftest import receive_all
 from tests.fakes import ScriptedLanguageModel
-from tests.unit.test_handlers import FakeContext, load_event, sqs_event_from
+from tests.unit.test_handlers import context, load_event, sqs_event_from
 from tests.webhook_receiver import running_receiver
 
 SECRET = new_webhook_secret()
@@ -65,7 +65,7 @@ def completion_events(aws_env: LocalResources) -> str:
 def post(ingest: ModuleType, body: dict[str, Any]) -> dict[str, Any]:
     event = load_event("post-document.json")
     event["body"] = json.dumps(body)
-    response = ingest.handler(event, FakeContext())
+    response = ingest.handler(event, context())
     assert response["statusCode"] == 202, response
     document: dict[str, Any] = json.loads(response["body"])
     return document
@@ -75,7 +75,7 @@ def get(ingest: ModuleType, document_id: str) -> dict[str, Any]:
     event = load_event("get-document.json")
     event["path"] = f"/documents/{document_id}"
     event["pathParameters"] = {"proxy": event["path"].lstrip("/")}
-    document: dict[str, Any] = json.loads(ingest.handler(event, FakeContext())["body"])
+    document: dict[str, Any] = json.loads(ingest.handler(event, context())["body"])
     return document
 
 
@@ -88,7 +88,7 @@ def test_a_summary_is_pushed_as_event_and_signed_webhook_despite_two_failures(
         posted = post(ingest, {"text": "Cats sleep. Dogs bark.", "callback_url": receiver.url})
         assert posted["callback_url"] == receiver.url
 
-        result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), FakeContext())
+        result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), context())
         assert result == {"batchItemFailures": []}
         done = get(ingest, posted["id"])
         assert done["status"] == "done"
@@ -96,7 +96,7 @@ def test_a_summary_is_pushed_as_event_and_signed_webhook_despite_two_failures(
         outcomes = []
         for _ in range(3):
             [message] = receive_all(webhook_queue)
-            outcomes.append(webhook.handler(sqs_event_from([message]), FakeContext()))
+            outcomes.append(webhook.handler(sqs_event_from([message]), context()))
         assert [bool(o["batchItemFailures"]) for o in outcomes] == [True, True, False]
         assert receive_all(webhook_queue) == []
 
@@ -120,7 +120,7 @@ def test_a_failed_document_is_pushed_as_document_failed(
     ingest, summarize, _, llm = handlers
     llm.script = [LLMError("model_missing", "model gemma3:1b not found", transient=False)]
     posted = post(ingest, {"text": "A doomed text.", "callback_url": "http://127.0.0.1:9/h"})
-    summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), FakeContext())
+    summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), context())
     [event] = [json.loads(m["Body"]) for m in receive_all(completion_events)]
     assert event["detail-type"] == "Document Failed"
     assert event["detail"]["id"] == posted["id"]
