@@ -15,8 +15,8 @@ IAC := .tools/iac
 # sam build looks for `python3.12` on PATH: the venv provides it.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(IAC)/bin:$(PATH)
 
-.PHONY: help up test lint fmt typecheck faults bench openapi model invoke-ingest invoke-summarize invoke-sweeper \
-	build deploy smoke clean tools iac-tools
+.PHONY: help up test lint fmt typecheck faults bench openapi model invoke-ingest invoke-summarize \
+	invoke-sweeper invoke-webhook build deploy smoke clean tools iac-tools
 
 help:
 	@echo "make up      - run the whole pipeline locally (no Docker needed)"
@@ -25,7 +25,7 @@ help:
 	@echo "make bench   - benchmarks (results in bench/results/)"
 	@echo "make model   - fetch the real gemma3:1b for the offline host (815 MB, once)"
 	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
-	@echo "make invoke-ingest / invoke-summarize / invoke-sweeper - run a handler with an events/ file, no Docker"
+	@echo "make invoke-ingest / invoke-summarize / invoke-sweeper / invoke-webhook - run a handler with an events/ file, no Docker"
 	@echo "make deploy  - build (and push the model-host image), then sam deploy (see README)"
 	@echo "make smoke API_URL=... TOKEN=... - check a deployed API end to end"
 
@@ -98,6 +98,9 @@ invoke-summarize: $(VENV)/.installed
 
 invoke-sweeper: $(VENV)/.installed
 	$(PY) -m infra.invoke SweeperFunction events/scheduled-sweep.json
+
+invoke-webhook: $(VENV)/.installed
+	$(PY) -m infra.invoke WebhookFunction events/webhook-batch.json
 
 # sam build + bytecode for every module (Lambda cannot write .pyc files: see infra/build.py).
 build: $(VENV)/.installed $(IAC)/.installed

@@ -60,12 +60,15 @@ class LocalResources:
     env_names: tuple[str, ...] = field(default_factory=_env_names, repr=False)
     """Variable names for (bucket, table, queue, dead-letter queue[, secret]), from
     template.yaml."""
+    other_queues: dict[str, str] = field(default_factory=dict)
+    """Every other queue of the template (e.g. the webhook queue and its DLQ): the Globals
+    variable that names it → its URL."""
 
     def environment(self) -> dict[str, str]:
         """The functions' environment variables that point at these resources: ``{
         "DOCUMENTS_BUCKET": ..., "DOCUMENTS_TABLE": ..., "SUMMARIZE_QUEUE_URL": ...,
-        "DEAD_LETTER_QUEUE_URL": ..., "DOCUMENT_ID_SECRET_ARN": ...}`` (names as template.yaml
-        spells them)."""
+        "DEAD_LETTER_QUEUE_URL": ..., "DOCUMENT_ID_SECRET_ARN": ..., "WEBHOOK_QUEUE_URL": ...,
+        …}`` (names as template.yaml spells them)."""
         values = (
             self.bucket,
             self.table,
@@ -73,7 +76,7 @@ class LocalResources:
             self.dead_letter_queue_url,
             self.document_id_secret_arn,
         )
-        return dict(zip(self.env_names, values, strict=False))
+        return {**dict(zip(self.env_names, values, strict=False)), **self.other_queues}
 
 
 @dataclass(frozen=True)
@@ -94,16 +97,16 @@ def _single(template: Template, resource_type: str) -> str:
     return ids[0]
 
 
+# The function whose queue is "the" work queue of LocalResources (queue_url, its DLQ).
+WORK_QUEUE_CONSUMER = "SummarizeFunction"
+
+
 def logical_ids(template: Template) -> _LogicalIds:
-    """The bucket, table, work queue (the one with a RedrivePolicy) and its DLQ."""
-    redriven = {
-        lid: dlq
-        for lid in template.logical_ids("AWS::SQS::Queue")
-        if (dlq := template.queue(lid).dead_letter_queue_logical_id) is not None
-    }
-    if len(redriven) != 1:
-        raise TemplateError(f"expected exactly one queue with a RedrivePolicy, found {redriven}")
-    ((queue, dead_letter_queue),) = redriven.items()
+    """The bucket, table, work queue (the one the summarize function consumes) and its DLQ."""
+    queue = template.sqs_event(WORK_QUEUE_CONSUMER).queue_logical_id
+    dead_letter_queue = template.queue(queue).dead_letter_queue_logical_id
+    if dead_letter_queue is None:
+        raise TemplateError(f"{queue} has no RedrivePolicy")
     return _LogicalIds(
         bucket=_single(template, "AWS::S3::Bucket"),
         table=_single(template, "AWS::DynamoDB::Table"),
@@ -155,41 +158,53 @@ def create_resources(
             session.client("secretsmanager", **kwargs), physical_name(name_prefix, secret_id)
         )
 
-    dlq_spec = template.queue(ids.dead_letter_queue)
-    dlq_attributes: dict[str, str] = {}
-    if dlq_spec.message_retention is not None:
-        dlq_attributes["MessageRetentionPeriod"] = str(dlq_spec.message_retention)
-    dlq_url = _create_queue(sqs, physical_name(name_prefix, ids.dead_letter_queue), dlq_attributes)
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-
-    spec = template.queue(ids.queue)
-    attributes = {
-        "VisibilityTimeout": str(
-            spec.visibility_timeout if visibility_timeout is None else visibility_timeout
-        ),
-        "RedrivePolicy": json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
-        ),
-    }
-    if spec.message_retention is not None:
-        attributes["MessageRetentionPeriod"] = str(spec.message_retention)
-    queue_url = _create_queue(sqs, physical_name(name_prefix, ids.queue), attributes)
+    urls = _create_queues(sqs, template, name_prefix, visibility_timeout)
+    queue_url = urls[ids.queue]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
     if _notify_queue(s3, template, ids, bucket, queue_arn):
         _drop_s3_test_events(sqs, queue_url)
-
+    others = {}
+    for logical_id, url in urls.items():
+        if logical_id not in (ids.queue, ids.dead_letter_queue):
+            with contextlib.suppress(TemplateError):  # a queue no function is told about
+                others[template.env_var_referencing(logical_id)] = url
     return LocalResources(
         bucket=bucket,
         table=table,
         queue_url=queue_url,
-        dead_letter_queue_url=dlq_url,
+        dead_letter_queue_url=urls[ids.dead_letter_queue],
         document_id_secret_arn=secret_arn,
         env_names=_env_names(template),
+        other_queues=others,
     )
+
+
+def _create_queues(
+    sqs: Any, template: Template, name_prefix: str, visibility_timeout: int | None
+) -> dict[str, str]:
+    """Every queue of the template, dead-letter queues first (a RedrivePolicy names its ARN).
+    ``visibility_timeout`` overrides every redriven queue's VisibilityTimeout."""
+    specs = [template.queue(lid) for lid in template.logical_ids("AWS::SQS::Queue")]
+    urls: dict[str, str] = {}
+    for spec in sorted(specs, key=lambda q: q.dead_letter_queue_logical_id is not None):
+        attributes: dict[str, str] = {}
+        if spec.message_retention is not None:
+            attributes["MessageRetentionPeriod"] = str(spec.message_retention)
+        if spec.dead_letter_queue_logical_id is not None:
+            dlq_arn = sqs.get_queue_attributes(
+                QueueUrl=urls[spec.dead_letter_queue_logical_id], AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            timeout = spec.visibility_timeout if visibility_timeout is None else visibility_timeout
+            attributes["VisibilityTimeout"] = str(timeout)
+            attributes["RedrivePolicy"] = json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": spec.max_receive_count}
+            )
+        urls[spec.logical_id] = _create_queue(
+            sqs, physical_name(name_prefix, spec.logical_id), attributes
+        )
+    return urls
 
 
 def _create_bucket(s3: Any, template: Template, logical_id: str, name: str) -> str:

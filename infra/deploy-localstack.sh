@@ -14,6 +14,8 @@
 #                             needed; without SummarizeSubnetIds the default VPC's are added)
 #   API_TOKENS                comma-separated bearer tokens for the SSM SecureString
 #                             [local-dev-token]
+#   WEBHOOK_SECRETS           client:whsec_… entries for the webhook-secrets SecureString
+#                             [one generated for client default, printed]
 #   IAC_VENV                  where to install the pinned SAM CLI when none is found [/opt/iac]
 set -euo pipefail
 
@@ -107,6 +109,22 @@ boto3.client("ssm").put_parameter(
     Type="SecureString", Overwrite=True,
 )
 print(f"SSM SecureString {os.environ['TOKEN_PARAMETER']} set")
+EOF
+
+# --- the webhook signing secrets the webhook function reads --------------------------------
+SECRETS_PARAMETER=/docsum/webhook-secrets
+for pair in $SAM_PARAMETER_OVERRIDES; do
+  [[ $pair == WebhookSecretsParameterName=* ]] && SECRETS_PARAMETER=${pair#WebhookSecretsParameterName=}
+done
+SECRETS_PARAMETER=$SECRETS_PARAMETER WEBHOOK_SECRETS=${WEBHOOK_SECRETS:-} "$PY" - <<'EOF'
+import base64, os, secrets, boto3
+value = os.environ["WEBHOOK_SECRETS"] or (
+    "default:whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+)
+boto3.client("ssm").put_parameter(
+    Name=os.environ["SECRETS_PARAMETER"], Value=value, Type="SecureString", Overwrite=True
+)
+print(f"SSM SecureString {os.environ['SECRETS_PARAMETER']} set: {value}")
 EOF
 
 # --- build ------------------------------------------------------------------------------

@@ -34,6 +34,9 @@
 #   RETRY_WINDOW_SECONDS [3600] (RetryWindowSeconds): how long a model-host outage is ridden out
 #   API_TOKEN_PARAMETER [/docsum/api-tokens]  LOG_LEVEL [INFO]  ALARM_EMAIL [none]
 #   RETENTION_DAYS [0: keep]  RATE_LIMIT_REQUESTS [600]  RATE_LIMIT_WINDOW_SECONDS [60]
+#   WEBHOOK_SECRETS_PARAMETER [/docsum/webhook-secrets] (WebhookSecretsParameterName): the
+#                             SecureString of client:whsec_… entries (README, Completion push);
+#                             without it webhook deliveries fail and end in their DLQ
 #   PARAMETER_OVERRIDES   more NAME=value pairs, space-separated, passed as they are
 #   DRY_RUN=1             print the commands that change something instead of running them
 set -euo pipefail
@@ -68,6 +71,7 @@ overrides=(
   "MaxReceiveCount=${MAX_RECEIVE_COUNT:-30}"
   "RetryWindowSeconds=${RETRY_WINDOW_SECONDS:-3600}"
   "ApiTokenParameterName=$API_TOKEN_PARAMETER"
+  "WebhookSecretsParameterName=${WEBHOOK_SECRETS_PARAMETER:-/docsum/webhook-secrets}"
   "LogLevel=${LOG_LEVEL:-INFO}"
   "ModelHostImageRepository=$REPOSITORY"
   "RetentionDays=${RETENTION_DAYS:-0}"

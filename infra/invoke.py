@@ -6,6 +6,7 @@ context, and prints the handler's JSON response on stdout (logs and metrics go t
 
     python -m infra.invoke IngestFunction events/post-document.json
     python -m infra.invoke SummarizeFunction events/sqs-batch.json
+    python -m infra.invoke WebhookFunction events/webhook-batch.json
 
 AWS is an in-process moto server on a free loopback port, with the bucket, table and queues
 created from template.yaml, unless ``--endpoint-url`` names a running one (a ``make up`` stack,
@@ -25,7 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from infra.bootstrap import create_resources, physical_name
-from infra.local.environment import REGION, aws_environment, function_environment
+from infra.local.environment import (
+    REGION,
+    aws_environment,
+    function_environment,
+    generated_webhook_secrets,
+)
 from infra.local.lambda_context import LambdaContext
 from infra.local.llm import OLLAMA_DEFAULT_HOST
 from infra.local.processes import LOOPBACK, free_port
@@ -51,6 +57,11 @@ def invoke(function_logical_id: str, event: dict[str, Any], endpoint_url: str) -
         "API_TOKEN": EVENTS_TOKEN,
         "API_TOKEN_PARAMETER": "",  # no SSM here: the token comes from API_TOKEN
         "DOCUMENT_ID_SECRET": EVENTS_DOCUMENT_ID_SECRET,
+        # Likewise the webhook secrets (one generated per client), and callbacks to loopback.
+        "WEBHOOK_SECRETS": os.environ.get("WEBHOOK_SECRETS")
+        or generated_webhook_secrets(EVENTS_TOKEN),
+        "WEBHOOK_SECRETS_PARAMETER": "",
+        "CALLBACK_ALLOW_LOOPBACK_HTTP": "true",
     }
     if "OLLAMA_MODEL" in os.environ:
         stack_values["OLLAMA_MODEL"] = os.environ["OLLAMA_MODEL"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from docsum.errors import ContextOverflow, DocumentNotFound, FileTooLarge, LLMError, TextMissing
 from docsum.models import (
@@ -18,9 +20,10 @@ from docsum.models import (
     Status,
     SummarizeRequest,
     Summary,
+    WebhookMessage,
 )
 from docsum.paging import decode_cursor, encode_cursor
-from docsum.ports import ChatAnswer, ChatCall, PresignedPost
+from docsum.ports import ChatAnswer, ChatCall, PresignedPost, WebhookResponse
 
 
 class ManualClock:
@@ -418,6 +421,54 @@ class InMemoryWorkQueue:
 
     def dead_letter(self, body: str, reason: str) -> None:
         self.dead_letters.append((body, reason))
+
+
+@dataclass
+class RecordingEventPublisher:
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    failure: Exception | None = None
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.events.append((detail_type, dict(detail)))
+
+
+@dataclass
+class InMemoryWebhookQueue:
+    messages: list[WebhookMessage] = field(default_factory=list)
+    retries: list[tuple[str, int]] = field(default_factory=list)
+    dead_letters: list[tuple[str, str]] = field(default_factory=list)
+    failure: Exception | None = None
+
+    def enqueue(self, message: WebhookMessage) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.messages.append(message)
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None:
+        self.retries.append((receipt_handle, delay_seconds))
+
+    def dead_letter(self, body: str, reason: str) -> None:
+        self.dead_letters.append((body, reason))
+
+
+@dataclass
+class ScriptedWebhookSender:
+    """Answers from a script: each item a status code or an exception to raise; records every
+    request (url, addresses, body, headers)."""
+
+    script: list[int | Exception] = field(default_factory=list)
+    requests: list[tuple[str, tuple[str, ...], bytes, dict[str, str]]] = field(default_factory=list)
+
+    def post(
+        self, url: str, addresses: tuple[str, ...], body: bytes, headers: Mapping[str, str]
+    ) -> WebhookResponse:
+        self.requests.append((url, addresses, body, dict(headers)))
+        step = self.script.pop(0) if self.script else 204
+        if isinstance(step, Exception):
+            raise step
+        return WebhookResponse(step)
 
 
 class ScriptedLanguageModel:

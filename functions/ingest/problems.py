@@ -9,7 +9,13 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from docsum.errors import DocumentNotFound, DocumentTooLarge, FileTooLarge, InvalidDocument
+from docsum.errors import (
+    CallbackUrlRefused,
+    DocumentNotFound,
+    DocumentTooLarge,
+    FileTooLarge,
+    InvalidDocument,
+)
 from docsum.extraction import UnsupportedFileType
 from docsum.observability import logger
 from fastapi import FastAPI, Request
@@ -152,6 +158,16 @@ def install(app: FastAPI) -> None:
             slug="validation",
             request_id=request_id(request),
             errors=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}],
+        )
+
+    @app.exception_handler(CallbackUrlRefused)
+    async def callback_refused(request: Request, exc: CallbackUrlRefused) -> JSONResponse:
+        return problem(
+            422,
+            f"callback_url: {exc}",
+            slug="callback-url-refused",
+            request_id=request_id(request),
+            errors=[{"loc": ["body", "callback_url"], "msg": str(exc), "type": "value_error"}],
         )
 
     @app.exception_handler(DocumentNotFound)

@@ -84,7 +84,9 @@ def submit_document(
             caller.name,
         )
     else:
-        submission = service.submit(body.text, body.title, correlation_id, caller.name)
+        submission = service.submit(
+            body.text, body.title, correlation_id, caller.name, callback_url=body.callback_url
+        )
     if not submission.created:
         response.status_code = 200
     return _located(request, response, submission.document)

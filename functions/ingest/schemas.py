@@ -6,8 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from docsum.extraction import MEDIA_TYPES
-from docsum.models import Document, Progress, Source, Status
+from docsum.models import CallbackUrlField
+from docsum.views import DocumentOut
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+
+__all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]
 
 
 class DocumentIn(BaseModel):
@@ -20,6 +23,7 @@ class DocumentIn(BaseModel):
     text: StrictStr = Field(min_length=1, description="The document; whitespace-only is rejected")
     # The length limit is the domain's (MAX_TITLE_CHARS), checked by the service.
     title: StrictStr | None = Field(default=None, description="At most MAX_TITLE_CHARS characters")
+    callback_url: CallbackUrlField = None
 
     @field_validator("text")
     @classmethod
@@ -98,35 +102,6 @@ def request_body_schemas() -> dict[str, dict[str, Any]]:
         "DocumentIn": DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}"),
         "DocumentFileForm": DOCUMENT_FILE_FORM,
     }
-
-
-class DocumentOut(BaseModel):
-    id: str
-    title: str | None
-    status: Status
-    summary: str | None
-    summary_chars: int | None
-    model: str | None
-    created_at: datetime
-    updated_at: datetime
-    summarized_at: datetime | None
-    attempts: int
-    error: str | None
-    generation: int
-    text_chars: int
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    model_seconds: float | None
-    progress: Progress | None
-    source: Source | None = Field(default=None, description="The file, for file submissions")
-
-    @classmethod
-    def of(cls, document: Document) -> DocumentOut:
-        shown = set(cls.model_fields) & set(Document.model_fields)
-        return cls(
-            **document.model_dump(include=shown),
-            summary_chars=len(document.summary) if document.summary is not None else None,
-        )
 
 
 class DocumentList(BaseModel):

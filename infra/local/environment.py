@@ -104,17 +104,23 @@ def local_function_env(
     token: str,
     inherited: Mapping[str, str] | None = None,
     extra: Mapping[str, str] | None = None,
+    webhook_secrets: str = "",
 ) -> dict[str, str]:
     """A function's environment on the local stack: the template's, then ``inherited``
-    (default: ours), then what differs locally (resources, endpoint, LLM host, token), then
-    ``extra``; PYTHONPATH is the function's import paths (code dir, then layers), as in Lambda."""
+    (default: ours), then what differs locally (resources, endpoint, LLM host, token, webhook
+    secrets), then ``extra``; PYTHONPATH is the function's import paths (code dir, then
+    layers), as in Lambda."""
     values = {
         **resources.environment(),
         **aws_environment(endpoint_url),
         "OLLAMA_HOST": ollama_host,
         "API_TOKEN": token,
-        # Locally the tokens come from API_TOKEN: there is no SSM parameter to read.
+        # Locally the tokens and webhook secrets come from the environment: there is no SSM.
         "API_TOKEN_PARAMETER": "",
+        "WEBHOOK_SECRETS": webhook_secrets,
+        "WEBHOOK_SECRETS_PARAMETER": "",
+        # A developer's receiver runs on this machine: callbacks may use http to loopback.
+        "CALLBACK_ALLOW_LOOPBACK_HTTP": "true",
         # uvicorn serves at /: there is no API Gateway stage prefix (/v1) to account for.
         "API_ROOT_PATH": "",
         # Logs reach the console as they are written, not when a buffer fills.
@@ -124,3 +130,40 @@ def local_function_env(
     }
     given = inherited_environment() if inherited is None else inherited
     return function_environment(template, logical_id, values, given)
+
+
+def client_names(tokens: str) -> list[str]:
+    """The clients of ``API_TOKEN``: ``name:token`` (or ``name:sha256:<hex>``) entries; a bare
+    token (or hash) is ``default``."""
+    names = []
+    for entry in filter(None, (e.strip() for e in tokens.split(","))):
+        name, named, _ = entry.partition(":")
+        names.append(name if named and name != "sha256" else "default")  # sha256:<hex>: bare
+    return list(dict.fromkeys(names))
+
+
+def generated_webhook_secrets(tokens: str) -> str:
+    """``client:whsec_…`` for every client of ``tokens`` (``default`` when auth is off)."""
+    # Imported here: processes that import this module for its helpers (pollers, harnesses)
+    # have only the repository root on their path, not the function code.
+    from docsum.webhooks import new_webhook_secret
+
+    clients = client_names(tokens) or ["default"]
+    return ",".join(f"{name}:{new_webhook_secret()}" for name in clients)
+
+
+def sqs_functions(template: Template) -> list[str]:
+    """Every function with an SQS event: each gets its own poller."""
+    found = []
+    for logical_id in template.logical_ids("AWS::Serverless::Function"):
+        events = template.resource(logical_id).get("Events", {})
+        if any(e.get("Type") == "SQS" for e in events.values()):
+            found.append(logical_id)
+    return found
+
+
+def poller_name(function_logical_id: str) -> str:
+    """``poller`` for the summarize function (as ever), ``poller-webhook`` for WebhookFunction."""
+    if function_logical_id == SUMMARIZE_FUNCTION:
+        return "poller"
+    return "poller-" + function_logical_id.removesuffix("Function").lower()

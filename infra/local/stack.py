@@ -7,7 +7,8 @@ Parts, each a supervised child process whose output is shown with a prefix (and 
   ``AWS_ENDPOINT_URL`` is set: then that endpoint (LocalStack, or any moto) must answer.
 * ``llm``    - the offline Ollama-compatible host (``ollama-host/``) with a small bundled model.
   Skipped when an Ollama already answers at ``OLLAMA_HOST`` (default http://127.0.0.1:11434).
-* ``poller`` - :mod:`infra.local.poller`, the SQS event source mapping calling the real
+* ``poller`` (and ``poller-webhook``: one per function with an SQS event in template.yaml)
+  - :mod:`infra.local.poller`, the SQS event source mapping calling the real
   summarize handler.
 * ``api``    - the ingest FastAPI app under uvicorn (the same ``ingest_handler.app`` Lambda runs).
 * ``sweeper`` - :mod:`infra.local.scheduler`, the EventBridge schedule of each scheduled function
@@ -60,7 +61,10 @@ from infra.local.environment import (
     REGION,
     SUMMARIZE_FUNCTION,
     aws_answers,
+    generated_webhook_secrets,
     local_function_env,
+    poller_name,
+    sqs_functions,
 )
 from infra.local.llm import (
     AUTO,
@@ -209,6 +213,7 @@ class EmbeddedStack:
         self.supervisor = Supervisor(options.state_dir, self.console, on_restart=self.publish)
         self.say = self.console.say
         self.concurrency = template.sqs_event(SUMMARIZE_FUNCTION).maximum_concurrency or 1
+        self.webhook_secrets = ""
         self.info: dict[str, Any] = {}
 
     # -- parts -----------------------------------------------------------------------------------
@@ -295,17 +300,18 @@ class EmbeddedStack:
             ollama_host=llm.host,
             token=token,
             extra=extra,
+            webhook_secrets=self.webhook_secrets,
         )
 
-    def poller_part(self, env: dict[str, str]) -> Part:
-        summarize = self.template.function(SUMMARIZE_FUNCTION)
-        cmd = [sys.executable, "-m", "infra.local.poller", "--function", SUMMARIZE_FUNCTION]
+    def poller_part(self, logical_id: str, env: dict[str, str]) -> Part:
+        function = self.template.function(logical_id)
+        cmd = [sys.executable, "-m", "infra.local.poller", "--function", logical_id]
         return Part(
-            "poller",
+            poller_name(logical_id),
             cmd,
             {**env, "PYTHONPATH": str(REPO_ROOT)},  # the poller adds the function's paths
             # In-flight invocations may run to the function's Timeout, plus the pending poll.
-            stop_grace=summarize.timeout + LONG_POLL_SECONDS + 10,
+            stop_grace=function.timeout + LONG_POLL_SECONDS + 10,
             parse_emf=True,
         )
 
@@ -391,8 +397,17 @@ class EmbeddedStack:
         given = os.environ.get("API_TOKEN")
         token = secrets.token_urlsafe(24) if given is None else given
 
-        summarize_env = self.function_env(SUMMARIZE_FUNCTION, aws, resources, llm, token)
-        self.supervisor.start(self.poller_part(summarize_env), wait=False)
+        self.webhook_secrets = os.environ.get("WEBHOOK_SECRETS") or generated_webhook_secrets(token)
+        from docsum.webhooks import parse_webhook_secrets  # see generated_webhook_secrets
+
+        try:
+            # Each client's newest secret (a client listed twice is signed with both).
+            clients = parse_webhook_secrets(self.webhook_secrets)
+        except ValueError as exc:
+            raise StartupError(f"WEBHOOK_SECRETS: {exc}") from exc
+        for logical_id in sqs_functions(self.template):
+            env = self.function_env(logical_id, aws, resources, llm, token)
+            self.supervisor.start(self.poller_part(logical_id, env), wait=False)
         for logical_id in self.scheduled_functions():
             env = self.function_env(logical_id, aws, resources, llm, token)
             self.supervisor.start(self.scheduler_part(logical_id, env), wait=False)
@@ -414,6 +429,8 @@ class EmbeddedStack:
             "resources": resources.environment(),
             "queue_url": resources.queue_url,
             "dead_letter_queue_url": resources.dead_letter_queue_url,
+            "webhook_secrets": {client: found[-1] for client, found in clients.items()},
+            "callback_allow_loopback_http": True,
             "ollama_host": llm.host,
             "ollama_model": llm.model,
             "llm_started_here": llm.started_here,
@@ -456,6 +473,12 @@ class EmbeddedStack:
                     f"  Metrics    {info['metrics_url']}   (Prometheus text, from the EMF lines)",
                     f"  AWS        {info['aws_endpoint_url']}   ({aws_note})",
                     f"  LLM        {info['ollama_model']} at {info['ollama_host']}   ({llm_note})",
+                    *(
+                        f"  Webhooks   {client}: {secret}"
+                        for client, secret in info["webhook_secrets"].items()
+                    ),
+                    "             (Standard Webhooks signing secrets; callbacks may use http to "
+                    "127.0.0.1 here: CALLBACK_ALLOW_LOOPBACK_HTTP=true)",
                     f"  State      {self.options.state_dir / 'stack.json'}, logs beside it",
                     "Try:",
                 ]

@@ -62,3 +62,12 @@ def test_sweeper_scheduled_event() -> None:
         "recovered": 0,
         "failed": 0,
     }
+
+
+def test_webhook_batch_retries_an_unreachable_receiver_and_parks_the_unsigned() -> None:
+    """The first notification's receiver does not answer: reported failed (SQS retries it);
+    the second names a client without a webhook secret: parked, not retried."""
+    records = json.loads((REPO_ROOT / "events" / "webhook-batch.json").read_text())["Records"]
+    assert invoke("WebhookFunction", "webhook-batch.json") == {
+        "batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]
+    }

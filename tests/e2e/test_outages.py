@@ -104,7 +104,7 @@ def retrying(stack: Stack, doc_id: str) -> dict[str, Any] | None:
 def test_uses_the_running_aws_and_ollama(external: Stack, llm: LlmHost) -> None:
     assert external.info["aws_started_here"] is False
     assert external.info["llm_started_here"] is False
-    assert set(external.info["processes"]) == {"api", "poller", "sweeper"}  # no moto, no LLM
+    assert set(external.info["processes"]) == {"api", "poller", "poller-webhook", "sweeper"}
     assert external.info["ollama_host"] == llm.url
     assert external.info["api_token"] == "e2e-token"
     assert "e2e-token  (from API_TOKEN)" in external.console()

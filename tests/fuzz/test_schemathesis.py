@@ -161,7 +161,7 @@ def test_generated_cases_find_no_server_errors_or_spec_violations(
         text=True,
         timeout=RUN_TIMEOUT_SECONDS,
         check=False,
-        cwd=tmp_path,  # no schemathesis.toml from elsewhere
+        cwd=tmp_path,  # no other schemathesis.toml
     )
     output = result.stdout[-6000:] + result.stderr[-3000:]
     reports = sorted(report_dir.glob("*.ndjson"))

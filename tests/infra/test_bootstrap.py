@@ -90,6 +90,28 @@ def test_creates_the_template_resources(template: Template) -> None:
 
 
 @pytest.mark.usefixtures("aws")
+def test_every_queue_of_the_template_is_created_with_its_redrive(template: Template) -> None:
+    resources = create_resources(template, region=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    env = resources.environment()
+    for logical_id in template.logical_ids("AWS::SQS::Queue"):
+        spec = template.queue(logical_id)
+        url = env[template.env_var_referencing(logical_id)]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert attributes["QueueArn"].endswith(physical_name("docsum", logical_id))
+        if spec.dead_letter_queue_logical_id is None:
+            assert "RedrivePolicy" not in attributes
+            continue
+        dlq_url = env[template.env_var_referencing(spec.dead_letter_queue_logical_id)]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        assert json.loads(attributes["RedrivePolicy"]) == {
+            "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+            "maxReceiveCount": spec.max_receive_count,
+        }
+        assert int(attributes["VisibilityTimeout"]) == spec.visibility_timeout
+
+
+@pytest.mark.usefixtures("aws")
 def test_environment_uses_the_template_variable_names(template: Template) -> None:
     resources = create_resources(template, region=REGION)
     env = resources.environment()
@@ -99,6 +121,7 @@ def test_environment_uses_the_template_variable_names(template: Template) -> Non
         template.env_var_referencing("SummarizeQueue"): resources.queue_url,
         template.env_var_referencing("SummarizeDeadLetterQueue"): resources.dead_letter_queue_url,
         template.env_var_referencing("DocumentIdSecret"): resources.document_id_secret_arn,
+        **resources.other_queues,
     }
     assert set(env) == {
         "DOCUMENTS_BUCKET",
@@ -106,6 +129,8 @@ def test_environment_uses_the_template_variable_names(template: Template) -> Non
         "SUMMARIZE_QUEUE_URL",
         "DEAD_LETTER_QUEUE_URL",
         "DOCUMENT_ID_SECRET_ARN",
+        "WEBHOOK_QUEUE_URL",
+        "WEBHOOK_DEAD_LETTER_QUEUE_URL",
     }
     # Built by hand (e.g. for LocalStack), the names still come from template.yaml.
     assert LocalResources("b", "t", "q", "d", "s").environment() == {
@@ -136,7 +161,7 @@ def test_is_idempotent_and_applies_the_visibility_override(template: Template) -
         .read()
     )
     assert body == b"kept"
-    assert len(sqs.list_queues()["QueueUrls"]) == 2
+    assert len(sqs.list_queues()["QueueUrls"]) == len(template.logical_ids("AWS::SQS::Queue"))
 
 
 @pytest.mark.usefixtures("aws")
@@ -179,8 +204,11 @@ def test_cli_prints_the_environment(moto_endpoint: str) -> None:
         "SUMMARIZE_QUEUE_URL",
         "DEAD_LETTER_QUEUE_URL",
         "DOCUMENT_ID_SECRET_ARN",
+        "WEBHOOK_QUEUE_URL",
+        "WEBHOOK_DEAD_LETTER_QUEUE_URL",
     }
     assert lines["SUMMARIZE_QUEUE_URL"].endswith("/cli-summarize-queue")
+    assert lines["WEBHOOK_QUEUE_URL"].endswith("/cli-webhook-queue")
 
 
 @pytest.mark.usefixtures("aws")

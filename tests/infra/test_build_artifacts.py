@@ -33,6 +33,7 @@ SUMMARIZE = "SummarizeFunction"
 EVENTS = REPO_ROOT / "events"
 REGION = "us-east-1"
 API_TOKEN = "local-dev-token"  # the token in events/*.json
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SIZES_FILE = REPO_ROOT / ".aws-sam" / "artifact-sizes.json"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function + layers, unzipped
 # Parameters without a default need a local value; the summarize tests never reach Ollama.
@@ -147,6 +148,12 @@ def _resources(template: Template, endpoint: str, prefix: str) -> LocalResources
     ssm = boto3.client("ssm", region_name=REGION, **_client_args(endpoint))
     parameter = template.parameter_default("ApiTokenParameterName")
     ssm.put_parameter(Name=parameter, Value=API_TOKEN, Type="SecureString", Overwrite=True)
+    ssm.put_parameter(
+        Name=template.parameter_default("WebhookSecretsParameterName"),
+        Value=f"default:{WEBHOOK_SECRET}",
+        Type="SecureString",
+        Overwrite=True,
+    )
     return resources
 
 
@@ -336,3 +343,23 @@ def test_sweeper_artifact_handles_the_scheduled_event(
     )
     # A fresh table: the sparse index answers, nothing is overdue.
     assert report["results"] == [{"resent": 0, "recovered": 0, "failed": 0}]
+
+
+def test_webhook_artifact_handles_an_sqs_batch(
+    build_dir: Path, template: Template, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """The sample batch: a notification whose receiver does not answer (reported failed, to be
+    retried) and one for a client without a secret (parked in the webhook DLQ at once)."""
+    function = template.function("WebhookFunction")
+    resources = _resources(template, moto_endpoint, "artifact-webhook")
+    report = invoke(build_dir, function, resources, moto_endpoint, ["webhook-batch.json"], tmp_path)
+    (response,) = report["results"]
+    records = json.loads((EVENTS / "webhook-batch.json").read_text())["Records"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
+    sqs = boto3.client("sqs", region_name=REGION, **_client_args(moto_endpoint))
+    parked = sqs.receive_message(
+        QueueUrl=resources.environment()["WEBHOOK_DEAD_LETTER_QUEUE_URL"],
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=0,
+    ).get("Messages", [])
+    assert [m["Body"] for m in parked] == [records[1]["body"]]

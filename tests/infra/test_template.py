@@ -7,6 +7,7 @@ settings of the data stores.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from docsum.adapters.aws import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
 from docsum.models import Document
+from docsum.notifications import DETAIL_TYPES, EVENT_SOURCE
 from docsum.retry import deliveries_within
 from docsum.settings import Settings
 
@@ -30,6 +32,7 @@ from tests.infra.iam import policy_statements
 INGEST = "IngestFunction"
 SUMMARIZE = "SummarizeFunction"
 SWEEPER = "SweeperFunction"
+WEBHOOK = "WebhookFunction"
 
 
 def load_template_text(text: str) -> Template:
@@ -125,10 +128,19 @@ def test_reader_errors_name_the_problem(template: Template) -> None:
 # ------------------------------------------------------------------------ the worker path
 
 
-def test_summarize_event_source_mapping(template: Template, transformed: dict[str, Any]) -> None:
+def _mapping_of(transformed: dict[str, Any], function: str) -> dict[str, Any]:
     mappings = of_type(transformed, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 1
-    (esm,) = (m["Properties"] for m in mappings.values())
+    assert len(mappings) == 2  # the summarize jobs and the webhook deliveries
+    (esm,) = (
+        m["Properties"]
+        for m in mappings.values()
+        if m["Properties"]["FunctionName"] == {"Ref": function}
+    )
+    return esm
+
+
+def test_summarize_event_source_mapping(template: Template, transformed: dict[str, Any]) -> None:
+    esm = _mapping_of(transformed, SUMMARIZE)
     event = template.sqs_event(SUMMARIZE)
     assert esm["FunctionName"] == {"Ref": SUMMARIZE}
     assert esm["EventSourceArn"] == {"Fn::GetAtt": [event.queue_logical_id, "Arn"]}
@@ -206,20 +218,51 @@ def test_max_receive_count_outlasts_the_retry_window(template: Template) -> None
     assert queue.message_retention > 2 * window
 
 
-def test_dead_letter_queue_depth_alarm(transformed: dict[str, Any]) -> None:
+@pytest.mark.parametrize("dlq", ["SummarizeDeadLetterQueue", "WebhookDeadLetterQueue"])
+def test_dead_letter_queue_depth_alarm(dlq: str, transformed: dict[str, Any]) -> None:
     alarms = of_type(transformed, "AWS::CloudWatch::Alarm")
     (alarm,) = (
         a["Properties"]
         for a in alarms.values()
         if a["Properties"].get("Dimensions", [{}])[0].get("Value")
-        == {"Fn::GetAtt": ["SummarizeDeadLetterQueue", "QueueName"]}
+        == {"Fn::GetAtt": [dlq, "QueueName"]}
     )
     assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert alarm["Dimensions"] == [
-        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["SummarizeDeadLetterQueue", "QueueName"]}}
-    ]
+    dimension = {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}
+    assert alarm["Dimensions"] == [dimension]
     assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+# ------------------------------------------------------------------------ the webhook path
+
+
+def test_webhook_deliveries_have_their_own_queue_retries_and_dlq(
+    template: Template, transformed: dict[str, Any]
+) -> None:
+    esm = _mapping_of(transformed, WEBHOOK)
+    event = template.sqs_event(WEBHOOK)
+    assert event.queue_logical_id == "WebhookQueue"
+    assert esm["EventSourceArn"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]}
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert esm["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WebhookMaxConcurrency"}}
+    # One delivery per invocation: a hanging receiver delays nobody else's notification.
+    assert esm["BatchSize"] == 1
+    queue = template.queue("WebhookQueue")
+    function = template.function(WEBHOOK)
+    assert function.handler == "webhook_handler.handler"
+    assert queue.visibility_timeout >= 6 * function.timeout
+    assert queue.dead_letter_queue_logical_id == "WebhookDeadLetterQueue"
+    assert queue.max_receive_count is not None
+    assert queue.max_receive_count > 3  # fails twice, then recovers: still delivered
+    assert template.queue("WebhookDeadLetterQueue").message_retention == 14 * 24 * 3600
+    assert template.sqs_event(SUMMARIZE).queue_logical_id != "WebhookQueue"
+    env = function.environment
+    assert env["WEBHOOK_SECRETS_PARAMETER"] == "/docsum/webhook-secrets"
+    assert "WEBHOOK_SECRETS" not in env  # secrets never in the environment
+    # Receivers are on the internet: the function stays outside the model host's VPC.
+    assert "VpcConfig" not in template.resource(WEBHOOK)
 
 
 # ------------------------------------------------------------------------------ functions
@@ -227,7 +270,7 @@ def test_dead_letter_queue_depth_alarm(transformed: dict[str, Any]) -> None:
 
 def test_functions_runtime_architecture_tracing_and_layer(transformed: dict[str, Any]) -> None:
     functions = of_type(transformed, "AWS::Lambda::Function")
-    assert set(functions) == {INGEST, SUMMARIZE, SWEEPER}
+    assert set(functions) == {INGEST, SUMMARIZE, SWEEPER, WEBHOOK}
     (layer_id,) = of_type(transformed, "AWS::Lambda::LayerVersion")
     layer = transformed["Resources"][layer_id]["Properties"]
     assert layer["CompatibleRuntimes"] == ["python3.12"]
@@ -262,6 +305,8 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         "DOCUMENTS_TABLE": {"Ref": "DocumentsTable"},
         "SUMMARIZE_QUEUE_URL": {"Ref": "SummarizeQueue"},
         "DEAD_LETTER_QUEUE_URL": {"Ref": "SummarizeDeadLetterQueue"},
+        "WEBHOOK_QUEUE_URL": {"Ref": "WebhookQueue"},
+        "WEBHOOK_DEAD_LETTER_QUEUE_URL": {"Ref": "WebhookDeadLetterQueue"},
         "OLLAMA_HOST": {
             "Fn::If": [
                 "OwnModelHost",
@@ -290,7 +335,13 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         "RATE_LIMIT_REQUESTS": {"Ref": "RateLimitRequests"},
         "RATE_LIMIT_WINDOW_SECONDS": {"Ref": "RateLimitWindowSeconds"},
     }
-    for logical_id, own in ((INGEST, ingest_own), (SUMMARIZE, {}), (SWEEPER, {})):
+    webhook_own = {"WEBHOOK_SECRETS_PARAMETER": {"Ref": "WebhookSecretsParameterName"}}
+    for logical_id, own in (
+        (INGEST, ingest_own),
+        (SUMMARIZE, {}),
+        (SWEEPER, {}),
+        (WEBHOOK, webhook_own),
+    ):
         env = transformed["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
         assert env == {**expected, **own}, logical_id
 
@@ -317,6 +368,8 @@ def test_parameters(template: Template) -> None:
         "RetentionDays",
         "RateLimitRequests",
         "RateLimitWindowSeconds",
+        "WebhookSecretsParameterName",
+        "WebhookMaxConcurrency",
     } <= set(params)
     assert template.parameter_default("OllamaHost") == ""  # empty: the stack runs the host
     assert template.parameter_default("RetentionDays") == 0  # unset: documents are kept
@@ -345,10 +398,16 @@ def _resource_name(resource: Any) -> str:
         if match := re.fullmatch(r"\$\{(\w+)\.Arn\}((?:/[a-z]+)?/\*|/index/[\w-]+)?", text):
             return match.group(1) + (match.group(2) or "")
         prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter"
-        if text.startswith(prefix) and text[len(prefix) :] == "${ApiTokenParameterName}":
-            return "ssm:ApiTokenParameterName"
+        if text.startswith(prefix) and text[len(prefix) :] in (
+            "${ApiTokenParameterName}",
+            "${WebhookSecretsParameterName}",
+        ):
+            return "ssm:" + text[len(prefix) :].strip("${}")
         if text == "${DocumentsTable.Arn}/index/*":
             return "DocumentsTable/index/*"
+        bus = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+        if text == bus:
+            return "events:default-bus"
     if resource == {"Ref": "DocumentIdSecret"}:  # a secret's Ref is its ARN
         return "DocumentIdSecret"
     raise AssertionError(f"unscoped or unexpected resource {resource!r}")
@@ -417,11 +476,26 @@ EXPECTED_PERMISSIONS = {
         ("logs:CreateLogStream", "SummarizeFunctionLogGroup"),
         ("logs:PutLogEvents", "SummarizeFunctionLogGroup"),
         ("sqs:SendMessage", "SummarizeDeadLetterQueue"),  # parks unprocessable messages
+        ("sqs:SendMessage", "WebhookQueue"),  # queues webhook notifications
+        ("events:PutEvents", "events:default-bus"),  # completion events, default bus only
+    },
+    WEBHOOK: {
+        ("sqs:ReceiveMessage", "WebhookQueue"),  # the event source, this queue only
+        ("sqs:DeleteMessage", "WebhookQueue"),
+        ("sqs:GetQueueAttributes", "WebhookQueue"),
+        ("sqs:ChangeMessageVisibility", "WebhookQueue"),  # retry backoff
+        ("sqs:SendMessage", "WebhookDeadLetterQueue"),  # parks unsendable messages
+        ("ssm:GetParameter", "ssm:WebhookSecretsParameterName"),
+        ("logs:CreateLogStream", "WebhookFunctionLogGroup"),
+        ("logs:PutLogEvents", "WebhookFunctionLogGroup"),
     },
     SWEEPER: {
         ("dynamodb:Query", "DocumentsTable/index/pending-due"),  # the sparse index only
         ("dynamodb:UpdateItem", "DocumentsTable"),
+        ("dynamodb:GetItem", "DocumentsTable"),  # reads back what it failed, to announce it
         ("sqs:SendMessage", "SummarizeQueue"),
+        ("sqs:SendMessage", "WebhookQueue"),
+        ("events:PutEvents", "events:default-bus"),
     },
 }
 
@@ -433,10 +507,11 @@ EXPECTED_MANAGED_POLICIES: dict[str, set[str]] = {
     INGEST: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
     SWEEPER: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
     SUMMARIZE: set(),
+    WEBHOOK: set(),
 }
 
 
-@pytest.mark.parametrize("function", [INGEST, SUMMARIZE, SWEEPER])
+@pytest.mark.parametrize("function", [INGEST, SUMMARIZE, SWEEPER, WEBHOOK])
 def test_iam_least_privilege(function: str, transformed: dict[str, Any]) -> None:
     role_ref = transformed["Resources"][function]["Properties"]["Role"]
     role = transformed["Resources"][role_ref["Fn::GetAtt"][0]]
@@ -480,6 +555,7 @@ def test_no_other_roles_or_policies(transformed: dict[str, Any]) -> None:
         f"{INGEST}Role",
         f"{SUMMARIZE}Role",
         f"{SWEEPER}Role",
+        f"{WEBHOOK}Role",
         "ModelHostTaskExecutionRole",
         "ModelHostInstanceRole",
     }
@@ -535,6 +611,13 @@ def test_outputs(transformed: dict[str, Any]) -> None:
     assert outputs["DocumentsTableName"]["Value"] == {"Ref": "DocumentsTable"}
     assert outputs["SummarizeQueueUrl"]["Value"] == {"Ref": "SummarizeQueue"}
     assert outputs["SummarizeDeadLetterQueueUrl"]["Value"] == {"Ref": "SummarizeDeadLetterQueue"}
+    assert outputs["WebhookQueueUrl"]["Value"] == {"Ref": "WebhookQueue"}
+    assert outputs["WebhookDeadLetterQueueUrl"]["Value"] == {"Ref": "WebhookDeadLetterQueue"}
+    pattern = json.loads(outputs["CompletionEventPattern"]["Value"])
+    assert pattern == {
+        "source": [EVENT_SOURCE],
+        "detail-type": sorted(DETAIL_TYPES.values(), reverse=True),
+    }
 
 
 # ---------------------------------------------------------------------------- data stores
@@ -635,6 +718,7 @@ def test_log_groups_have_retention(template: Template) -> None:
         f"{INGEST}LogGroup",
         f"{SUMMARIZE}LogGroup",
         f"{SWEEPER}LogGroup",
+        f"{WEBHOOK}LogGroup",
         "ModelHostLogGroup",
     }
     for logical_id in groups:

@@ -9,11 +9,13 @@ from datetime import timedelta
 import pytest
 from docsum.errors import LEASE_EXPIRED
 from docsum.models import Status, SummarizeRequest
+from docsum.notifications import CompletionPublisher
 from docsum.settings import Settings
 from docsum.sweeper import Sweeper
 from docsum.worker import Delivery, Outcome
 
 from tests.conftest import Fakes
+from tests.fakes import InMemoryWebhookQueue, RecordingEventPublisher
 
 STUCK_AFTER = 900
 WINDOW = 3600
@@ -132,6 +134,27 @@ def test_a_document_that_keeps_killing_its_workers_fails_after_the_window(
     assert doc.status is Status.FAILED
     assert doc.error == "gave up after 60 min of retries: worker stopped before finishing"
     assert (doc.due_at, doc.retrying_since) == (None, None)  # out of the sweeper's index
+
+
+def test_a_document_the_sweeper_fails_is_announced(fakes: Fakes, settings: Settings) -> None:
+    events = RecordingEventPublisher()
+    sweeper = Sweeper(
+        fakes.repository,
+        fakes.queue,
+        settings,
+        fakes.clock,
+        fakes.metrics,
+        notifier=CompletionPublisher(events, InMemoryWebhookQueue()),
+    )
+    fakes.service.submit("A text that crashes every worker.", "Poison", "corr-p")
+    doc_id = fakes.queue.sent[0].document_id
+    while not events.events:
+        now = fakes.clock.now
+        fakes.repository.claim(doc_id, 1, now, now + timedelta(seconds=600))
+        fakes.clock.advance(seconds=601 + STUCK_AFTER)
+        sweeper.sweep()
+    [(detail_type, detail)] = events.events
+    assert (detail_type, detail["id"], detail["status"]) == ("Document Failed", doc_id, "failed")
 
 
 def test_live_and_finished_documents_are_left_alone(fakes: Fakes, sweeper: Sweeper) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from docsum.callbacks import CallbackPolicy
 from docsum.errors import (
     LEASE_EXPIRED,
     DocumentNotFound,
@@ -81,6 +82,8 @@ class DocumentService:
         metrics: MetricsRecorder = EMF_METRICS,
         id_secret: Callable[[], bytes] = lambda: DEVELOPMENT_ID_SECRET,
         uploads: UploadSigner | None = None,
+        *,
+        callbacks: CallbackPolicy | None = None,
     ) -> None:
         """`id_secret` is called once, at the first submission (reads need no key)."""
         self._store = store
@@ -91,10 +94,19 @@ class DocumentService:
         self._clock = clock
         self._metrics = metrics
         self._id_secret = functools.cache(id_secret)
+        self._callbacks = callbacks or CallbackPolicy.from_settings(settings)
 
     def submit(
-        self, text: str, title: str | None, correlation_id: str, owner: str = DEFAULT_OWNER
+        self,
+        text: str,
+        title: str | None,
+        correlation_id: str,
+        owner: str = DEFAULT_OWNER,
+        *,
+        callback_url: str | None = None,
     ) -> Submission:
+        """`callback_url` is checked here (`CallbackUrlRefused`) and again at each delivery. A
+        duplicate submission returns the existing document as it is, callback included."""
         text = text.strip()
         if title is not None and len(title) > self._settings.max_title_chars:
             raise InvalidDocument(
@@ -102,6 +114,8 @@ class DocumentService:
             )
         if len(text) > self._settings.max_document_chars:
             raise DocumentTooLarge(len(text), self._settings.max_document_chars)
+        if callback_url is not None:
+            self._callbacks.check(callback_url)
         digest = content_digest(text)
         doc_id = document_id(self._id_secret(), owner, digest)
         existing = self._live(self._repository.get(doc_id))
@@ -123,6 +137,7 @@ class DocumentService:
             due_at=now,
             correlation_id=correlation_id,
             expires_at=self._retention_end(now),
+            callback_url=callback_url,
         )
         if not self._repository.create(document):  # a concurrent submission won the race
             return self._duplicate(self.get(doc_id, owner))

@@ -105,3 +105,12 @@ class DeadlineReached(DocsumError):
     chunk summaries are kept and the document resumes in a later invocation."""
 
     reason = "paused before the invocation's time limit; resuming"
+
+
+class CallbackUrlRefused(DocsumError):
+    """A callback URL the service will not call (see `docsum.callbacks`): the reason is safe to
+    show the client."""
+
+
+class WebhookSendFailed(DocsumError):
+    """The receiver could not be reached or did not answer in time (retried)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from docsum.extraction import FileKind
 
@@ -15,6 +17,24 @@ CLIENT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 DEFAULT_OWNER = "default"
 # Presigned uploads land at UPLOADS_PREFIX + document id; their S3 events start the work.
 UPLOADS_PREFIX = "uploads/"
+
+CALLBACK_URL_MAX_CHARS = 2048
+
+# The request field, for every way of submitting (JSON, multipart, uploads): the service
+# checks the URL itself (docsum.callbacks) and answers 422 with the reason.
+CallbackUrlField = Annotated[
+    StrictStr | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=CALLBACK_URL_MAX_CHARS,
+        description=(
+            "Optional https URL that gets a signed POST (Standard Webhooks) when the document "
+            "ends done or failed; it must resolve to public addresses only"
+        ),
+        examples=["https://93.184.216.34/docsum"],
+    ),
+]
 
 
 def utc_now() -> datetime:
@@ -72,6 +92,8 @@ class Document(BaseModel):
     id: str
     owner: str = DEFAULT_OWNER
     title: str | None = None
+    # Where the client wants a signed POST when the document ends (checked: docsum.callbacks).
+    callback_url: str | None = None
     status: Status = Status.QUEUED
     text_key: str
     text_chars: int
@@ -107,6 +129,10 @@ class Document(BaseModel):
     # `uploading` document gets one too: a file that never arrives leaves no record behind.
     expires_at: int | None = None
 
+    @property
+    def finished(self) -> bool:
+        return self.status in (Status.DONE, Status.FAILED)
+
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now.timestamp()
 
@@ -141,3 +167,30 @@ class SummarizeRequest(BaseModel):
     generation: int = Field(ge=1)
     correlation_id: str | None = None
     enqueued_at: datetime | None = None
+
+
+class WebhookMessage(BaseModel):
+    """The webhook queue's message body: one notification for one receiver. `webhook_id` is
+    fixed when the document ends, so every retry (and a re-sent notification of the same
+    outcome) carries the same `webhook-id` header and receivers can dedupe."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    webhook_id: str = Field(min_length=1, max_length=200)
+    owner: str
+    url: str
+    type: str
+    timestamp: datetime
+    data: dict[str, Any]
+    correlation_id: str | None = None
+
+    def payload(self) -> str:
+        """The body receivers get (and the signed content): Standard Webhooks' envelope."""
+        return json.dumps(
+            {
+                "type": self.type,
+                "timestamp": self.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+                "data": self.data,
+            },
+            separators=(",", ":"),
+        )

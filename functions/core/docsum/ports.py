@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ from docsum.models import (
     Status,
     SummarizeRequest,
     Summary,
+    WebhookMessage,
 )
 
 
@@ -191,6 +193,43 @@ class WorkQueue(Protocol):
 
     def dead_letter(self, body: str, reason: str) -> None:
         """Park a message that can never be processed in the dead-letter queue."""
+        ...
+
+
+class CompletionNotifier(Protocol):
+    def document_finished(self, document: Document) -> None:
+        """Tell whoever listens that `document` ended `done` or `failed`. Best effort: it never
+        raises, so a notification problem cannot fail or delay a summary."""
+        ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        """One event on the bus (EventBridge's default bus, source `docsum`)."""
+        ...
+
+
+class WebhookQueue(Protocol):
+    def enqueue(self, message: WebhookMessage) -> None: ...
+
+    def retry_later(self, receipt_handle: str, delay_seconds: int) -> None: ...
+
+    def dead_letter(self, body: str, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    body: bytes = b""  # at most `webhook_max_response_bytes` of it
+
+
+class WebhookSender(Protocol):
+    def post(
+        self, url: str, addresses: tuple[str, ...], body: bytes, headers: Mapping[str, str]
+    ) -> WebhookResponse:
+        """POST to `url`, connecting only to one of `addresses` (checked beforehand, so a DNS
+        answer that changes after the check is never used); never follows a redirect. Raises
+        `WebhookSendFailed` on connection errors and timeouts."""
         ...
 
 

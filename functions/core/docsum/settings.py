@@ -56,6 +56,20 @@ class Settings(BaseSettings):
     # Documents (records and texts) expire this many days after submission; 0: kept forever.
     retention_days: int = Field(default=0, ge=0)
 
+    # Completion push: the webhook queue (and its DLQ, for messages that can never be sent) and
+    # each client's Standard Webhooks secret, as comma-separated `client:whsec_…` entries or
+    # the name of an SSM SecureString holding them (cached 5 min, like the tokens).
+    webhook_queue_url: str = ""
+    webhook_dead_letter_queue_url: str = ""
+    webhook_secrets: SecretStr | None = None
+    webhook_secrets_parameter: str | None = None
+    # Callback URLs are untrusted: https to public addresses only, unless this is on (`make up`
+    # turns it on) — then http and https to loopback addresses are allowed too.
+    callback_allow_loopback_http: bool = False
+    # Per delivery attempt: connect + whole response, and how much of the answer is read.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_response_bytes: int = Field(default=65_536, ge=0)
+
     # LLM (Ollama).
     ollama_host: str = "http://127.0.0.1:11434"
     ollama_model: str = "gemma3:1b"
@@ -90,6 +104,9 @@ class Settings(BaseSettings):
     # `sweep_batch_size` documents per run.
     sweep_stuck_after_seconds: int = Field(default=900, ge=0)
     sweep_batch_size: int = Field(default=100, ge=1)
+
+    def webhook_secret_entries(self) -> str:
+        return self.webhook_secrets.get_secret_value() if self.webhook_secrets else ""
 
 
 @lru_cache(maxsize=1)

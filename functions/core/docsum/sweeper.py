@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 
 from docsum.errors import LEASE_EXPIRED, gave_up
 from docsum.models import Document, Status, SummarizeRequest, utc_now
+from docsum.notifications import NoNotifications
 from docsum.observability import EMF_METRICS, logger
-from docsum.ports import DocumentRepository, MetricsRecorder, WorkQueue
+from docsum.ports import CompletionNotifier, DocumentRepository, MetricsRecorder, WorkQueue
 from docsum.settings import Settings
 
 WORKER_LOST = "worker stopped before finishing"
@@ -52,12 +53,15 @@ class Sweeper:
         settings: Settings,
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
+        *,
+        notifier: CompletionNotifier | None = None,
     ) -> None:
         self._repository = repository
         self._queue = queue
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
+        self._notifier = notifier or NoNotifications()
 
     def sweep(self) -> SweepReport:
         report = SweepReport()
@@ -80,6 +84,9 @@ class Sweeper:
                 self._metrics.count("SummariesFailed")
                 report.failed.append(document.id)
                 logger.error("swept: failed", extra={"document_id": document.id})
+                finished = self._repository.get(document.id)
+                if finished is not None and finished.finished:  # told, like the worker's
+                    self._notifier.document_finished(finished)
             return
         if document.status is Status.PROCESSING and not lease_expired:
             return  # a live worker took it since the query

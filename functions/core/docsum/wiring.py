@@ -12,16 +12,23 @@ from botocore.config import Config
 from docsum.adapters.aws import (
     DynamoDocumentRepository,
     DynamoRateLimiter,
+    EventBridgePublisher,
     S3TextStore,
+    SqsWebhookQueue,
     SqsWorkQueue,
 )
+from docsum.callbacks import CallbackPolicy
 from docsum.documents import DEVELOPMENT_ID_SECRET, DocumentService
+from docsum.notifications import EVENT_SOURCE, CompletionPublisher
 from docsum.observability import EMF_METRICS
-from docsum.ports import LanguageModel, RateLimiter
+from docsum.ports import CompletionNotifier, LanguageModel, RateLimiter
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
 from docsum.sweeper import Sweeper
+from docsum.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_secrets
 from docsum.worker import SummarizeWorker
+
+_SECRETS_CACHE_SECONDS = 300  # a rotation reaches warm functions within five minutes
 
 _BOTO_CONFIG = Config(
     connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
@@ -64,6 +71,7 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
         metrics=EMF_METRICS,
         uploads=S3TextStore(clients.s3, settings.documents_bucket),
         id_secret=lambda: document_id_secret(settings),
+        callbacks=CallbackPolicy.from_settings(settings),
     )
 
 
@@ -74,6 +82,46 @@ def rate_limiter(settings: Settings, clients: AwsClients) -> RateLimiter | None:
         clients.dynamodb.Table(settings.documents_table),
         settings.rate_limit_requests,
         settings.rate_limit_window_seconds,
+    )
+
+
+def completion_notifier(settings: Settings, clients: AwsClients) -> CompletionNotifier:
+    return CompletionPublisher(
+        EventBridgePublisher(lambda: boto3.client("events", config=_BOTO_CONFIG), EVENT_SOURCE),
+        SqsWebhookQueue(clients.sqs, settings.webhook_queue_url),
+        metrics=EMF_METRICS,
+    )
+
+
+def webhook_secret_lookup(settings: Settings) -> SecretLookup:
+    """From the SSM SecureString named by `WEBHOOK_SECRETS_PARAMETER` (the cloud), else from
+    `WEBHOOK_SECRETS` (the local stack)."""
+
+    def lookup(client: str) -> list[str]:
+        if settings.webhook_secrets_parameter:
+            from aws_lambda_powertools.utilities import parameters
+
+            entries = parameters.get_parameter(
+                settings.webhook_secrets_parameter, decrypt=True, max_age=_SECRETS_CACHE_SECONDS
+            )
+            return parse_webhook_secrets(str(entries)).get(client, [])
+        return parse_webhook_secrets(settings.webhook_secret_entries()).get(client, [])
+
+    return lookup
+
+
+def webhook_deliverer(settings: Settings, clients: AwsClients) -> WebhookDeliverer:
+    from docsum.adapters.http_webhook import Urllib3WebhookSender  # only this function sends
+
+    return WebhookDeliverer(
+        Urllib3WebhookSender(settings.webhook_timeout_seconds, settings.webhook_max_response_bytes),
+        webhook_secret_lookup(settings),
+        CallbackPolicy.from_settings(settings),
+        SqsWebhookQueue(
+            clients.sqs, settings.webhook_queue_url, settings.webhook_dead_letter_queue_url
+        ),
+        settings,
+        metrics=EMF_METRICS,
     )
 
 
@@ -96,6 +144,7 @@ def summarize_worker(
         Summarizer(llm, settings),
         settings,
         metrics=EMF_METRICS,
+        notifier=completion_notifier(settings, clients),
     )
 
 
@@ -105,4 +154,5 @@ def sweeper(settings: Settings, clients: AwsClients) -> Sweeper:
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
         settings,
         metrics=EMF_METRICS,
+        notifier=completion_notifier(settings, clients),
     )

@@ -62,26 +62,25 @@ from docsum.models import (
     DOCUMENT_ID_PATTERN,
     UPLOADS_PREFIX,
     Document,
+    Status,
     SummarizeRequest,
     utc_now,
 )
+from docsum.notifications import NoNotifications
 from docsum.observability import EMF_METRICS, logger
-from docsum.ports import DocumentRepository, MetricsRecorder, TextStore, WorkQueue
+from docsum.ports import (
+    CompletionNotifier,
+    DocumentRepository,
+    MetricsRecorder,
+    TextStore,
+    WorkQueue,
+)
+from docsum.queueing import Delivery, RetryLater
 from docsum.retry import CircuitBreaker, Deadline, Jitter, backoff_seconds, jittered
 from docsum.settings import Settings
 from docsum.summarizer import PartialResults, Summarizer
 
 MALFORMED = "malformed message"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What the worker needs of one SQS record."""
-
-    body: str
-    receive_count: int
-    receipt_handle: str
-    message_id: str = ""
 
 
 class Outcome(StrEnum):
@@ -127,10 +126,6 @@ def s3_event_files(body: str) -> list[ArrivedFile] | None:
     return files
 
 
-class RetryLater(Exception):
-    """Report this record as failed so SQS delivers it again."""
-
-
 class SummarizeWorker:
     def __init__(
         self,
@@ -142,6 +137,8 @@ class SummarizeWorker:
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
         jitter: Jitter = random.uniform,
+        *,
+        notifier: CompletionNotifier | None = None,
     ) -> None:
         self._store = store
         self._repository = repository
@@ -161,6 +158,7 @@ class SummarizeWorker:
         self.breaker = CircuitBreaker(
             settings.retry_base_seconds, settings.retry_max_seconds, clock, jitter
         )
+        self._notifier = notifier or NoNotifications()
 
     def process(self, delivery: Delivery, lease_seconds: float) -> Outcome:
         """`lease_seconds`: how long this invocation can still run; another worker may take the
@@ -227,6 +225,9 @@ class SummarizeWorker:
             return Outcome.PARKED
         skip = self._skip_reason(document, request)
         if skip is not None:
+            if skip is Outcome.DUPLICATE and document.status is Status.DONE:
+                # Perhaps the delivery that stored it died before notifying: notify (again).
+                self._notifier.document_finished(document)
             return skip
 
         if not self.breaker.allow():
@@ -282,6 +283,7 @@ class SummarizeWorker:
         self._record_done(
             claimed, summary.model_seconds, summary.prompt_tokens, summary.completion_tokens
         )
+        self._notify_finished(claimed.id)
         logger.info(
             "summary stored",
             extra={
@@ -419,8 +421,10 @@ class SummarizeWorker:
             extra={"message_id": delivery.message_id, "detail": detail},
         )
         document = self._identify(delivery.body)
-        if document is not None:
-            self._repository.mark_failed(document.id, document.generation, MALFORMED, self._clock())
+        if document is not None and self._repository.mark_failed(
+            document.id, document.generation, MALFORMED, self._clock()
+        ):
+            self._notify_finished(document.id)
         return Outcome.PARKED
 
     def _identify(self, body: str) -> Document | None:
@@ -438,10 +442,24 @@ class SummarizeWorker:
         self, document: Document, request: SummarizeRequest, reason: str, exc: Exception
     ) -> Outcome:
         """`failed` with a stable `reason`; the exception's own text goes to the log only."""
-        self._repository.mark_failed(document.id, request.generation, reason, self._clock())
+        failed = self._repository.mark_failed(
+            document.id, request.generation, reason, self._clock()
+        )
         self._metrics.count("SummariesFailed")
         logger.error("summarization failed", extra={"reason": reason, "detail": str(exc)})
+        if failed:
+            self._notify_finished(document.id)
         return Outcome.FAILED
+
+    def _notify_finished(self, document_id: str) -> None:
+        """Events and webhooks carry the stored final state, read back after the write."""
+        try:
+            document = self._repository.get(document_id)
+        except Exception:
+            logger.exception("finished document not read back: no notification")
+            return
+        if document is not None and document.finished:
+            self._notifier.document_finished(document)
 
     def _record_done(
         self, document: Document, model_seconds: float, prompt_tokens: int, completion_tokens: int

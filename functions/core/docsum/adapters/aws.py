@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import math
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -21,6 +24,7 @@ from docsum.models import (
     Status,
     SummarizeRequest,
     Summary,
+    WebhookMessage,
 )
 from docsum.paging import decode_cursor, encode_cursor
 from docsum.ports import PresignedPost
@@ -531,21 +535,21 @@ class DynamoRateLimiter:
         return max(1, math.ceil(window_end - epoch))
 
 
-class SqsWorkQueue:
+class _SqsQueue:
+    """Sending with the correlation id as an attribute, retry backoff and parking: what every
+    queue of the service does the same way."""
+
     def __init__(self, sqs: Any, queue_url: str, dead_letter_queue_url: str = "") -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._dead_letter_queue_url = dead_letter_queue_url
 
-    def send(self, request: SummarizeRequest) -> None:
+    def _send(self, body: str, correlation_id: str | None) -> None:
         self._sqs.send_message(
             QueueUrl=self._queue_url,
-            MessageBody=request.model_dump_json(exclude_none=True),
+            MessageBody=body,
             MessageAttributes={
-                "correlation_id": {
-                    "DataType": "String",
-                    "StringValue": request.correlation_id or "-",
-                }
+                "correlation_id": {"DataType": "String", "StringValue": correlation_id or "-"}
             },
         )
 
@@ -564,3 +568,42 @@ class SqsWorkQueue:
             MessageBody=body,
             MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:256]}},
         )
+
+
+class SqsWorkQueue(_SqsQueue):
+    def send(self, request: SummarizeRequest) -> None:
+        self._send(request.model_dump_json(exclude_none=True), request.correlation_id)
+
+
+class SqsWebhookQueue(_SqsQueue):
+    def enqueue(self, message: WebhookMessage) -> None:
+        self._send(message.model_dump_json(exclude_none=True), message.correlation_id)
+
+
+class EventBridgePublisher:
+    """Events on the account's default bus (the functions may put events there only). The
+    client is made on the first event, not at import: ~70 ms a cold start need not pay."""
+
+    def __init__(self, events: Callable[[], Any], source: str) -> None:
+        self._make_client = events
+        self._source = source
+
+    @functools.cached_property
+    def _events(self) -> Any:
+        return self._make_client()
+
+    def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
+        answer = self._events.put_events(
+            Entries=[
+                {
+                    "Source": self._source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail, separators=(",", ":")),
+                    "EventBusName": "default",
+                }
+            ]
+        )
+        if answer.get("FailedEntryCount"):
+            failure = answer["Entries"][0]
+            code, why = failure.get("ErrorCode"), failure.get("ErrorMessage")
+            raise RuntimeError(f"event not put: {code} {why}")

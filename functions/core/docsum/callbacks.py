@@ -1,0 +1,131 @@
+"""Callback URLs are untrusted input that makes the service send requests (SSRF). The policy:
+
+- `https` only, to a host whose every resolved address is public (no private, loopback,
+  link-local — 169.254.169.254 is link-local —, shared, reserved, multicast or unspecified
+  ranges, and the same for IPv6, IPv4-mapped and -translated IPv6 included);
+- no user-info in the URL (`https://good.example@10.0.0.1/` tricks readers and parsers);
+- checked at submission (the client gets a 422 with the reason) and again at each delivery, where
+  the request is sent to exactly the addresses that passed (a DNS answer that changes between
+  the check and the connection is never used) and a redirect is never followed;
+- `callback_allow_loopback_http` (the local stack turns it on) also admits `http`/`https` to
+  loopback addresses, so a developer can point a callback at a receiver on their machine.
+
+Numeric forms such as `http://2130706433/` or `http://0x7f.1/` are resolved like any name, so
+the addresses they stand for are what gets checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from docsum.errors import CallbackUrlRefused
+from docsum.models import CALLBACK_URL_MAX_CHARS
+from docsum.settings import Settings
+
+Resolver = Callable[[str, int], list[str]]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for `host` (IPv4 and IPv6)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise CallbackUrlRefused(f"host {host!r} does not resolve") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    url: str
+    host: str
+    port: int
+    addresses: tuple[str, ...]  # every one checked; connect only to these
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for (mapped, NAT64-translated, 6to4, Teredo)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address in ipaddress.ip_network("64:ff9b::/96"):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
+def is_public(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return is_public(embedded)
+    return address.is_global and not address.is_multicast
+
+
+def is_loopback(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+class CallbackPolicy:
+    def __init__(self, *, allow_loopback_http: bool, resolver: Resolver = resolve) -> None:
+        self._allow_loopback = allow_loopback_http
+        self._max_chars = CALLBACK_URL_MAX_CHARS
+        self._resolve = resolver
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallbackPolicy:
+        return cls(allow_loopback_http=settings.callback_allow_loopback_http)
+
+    def check(self, url: str) -> CallbackTarget:
+        """The target, or `CallbackUrlRefused` saying why (safe to show the client)."""
+        if len(url) > self._max_chars:
+            raise CallbackUrlRefused(f"longer than {self._max_chars} characters")
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise CallbackUrlRefused(f"not a valid URL: {exc}") from exc
+        scheme = parts.scheme.lower()
+        allowed_schemes = ("https", "http") if self._allow_loopback else ("https",)
+        if scheme not in allowed_schemes:
+            raise CallbackUrlRefused(f"scheme must be {' or '.join(allowed_schemes)}")
+        if parts.username is not None or parts.password is not None:
+            raise CallbackUrlRefused("user-info (user:password@) is not allowed")
+        host = parts.hostname
+        if not host:
+            raise CallbackUrlRefused("no host")
+        if port == 0:
+            raise CallbackUrlRefused("port 0 is not a port a receiver can listen on")
+        port = port or (443 if scheme == "https" else 80)
+        addresses = self._addresses(host, port)
+        for address in addresses:
+            self._check_address(scheme, host, address)
+        return CallbackTarget(url, host, port, tuple(str(a) for a in addresses))
+
+    def _addresses(self, host: str, port: int) -> list[IPAddress]:
+        try:
+            return [ipaddress.ip_address(host)]
+        except ValueError:
+            pass
+        found = [ipaddress.ip_address(a.split("%", 1)[0]) for a in self._resolve(host, port)]
+        if not found:
+            raise CallbackUrlRefused(f"host {host!r} does not resolve")
+        return found
+
+    def _check_address(self, scheme: str, host: str, address: IPAddress) -> None:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+            raise CallbackUrlRefused("IPv6 zone identifiers (%) are not allowed")
+        if self._allow_loopback and is_loopback(address):
+            return
+        if not is_public(address):
+            raise CallbackUrlRefused(f"{host!r} resolves to {address}, not a public address")
+        if scheme != "https":
+            raise CallbackUrlRefused("http is only allowed to loopback addresses; use https")
