@@ -1,0 +1,73 @@
+"""The docsum HTTP API as the CLI uses it: every failure becomes an `ApiError` with a message a
+person can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from docsum_cli.config import Config
+
+TERMINAL = frozenset({"done", "failed"})
+
+
+class ApiError(Exception):
+    """The API refused the call or could not be reached."""
+
+
+class DocsumApi:
+    def __init__(self, config: Config, timeout: float = 30.0) -> None:
+        headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
+        self.url = config.api_url
+        self._http = httpx.Client(base_url=config.api_url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> DocsumApi:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._http.close()
+
+    def submit_text(self, text: str, title: str | None) -> tuple[dict[str, Any], bool]:
+        """The document and whether it is new (202) or was already submitted (200)."""
+        body: dict[str, Any] = {"text": text}
+        if title:
+            body["title"] = title
+        response = self._call("POST", "/documents", json=body)
+        return response.json(), response.status_code == 202
+
+    def get(self, document_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/documents/{document_id}").json())
+
+    def resummarize(self, document_id: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/documents/{document_id}/summarize").json())
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise ApiError(f"no API answers at {self.url}: is `make up` running?") from None
+        except httpx.TimeoutException:
+            raise ApiError(f"the API at {self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise ApiError(f"cannot reach {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise ApiError(_explain(response, self.url))
+        return response
+
+
+def _explain(response: httpx.Response, url: str) -> str:
+    try:
+        problem = response.json()
+        detail = str(problem.get("detail") or problem.get("title") or "")
+    except ValueError:
+        return f"unexpected answer from {url} (HTTP {response.status_code}): is it the docsum API?"
+    status = response.status_code
+    if status == 401:
+        return f"the API rejected the token ({detail}); pass --token or set DOCSUM_TOKEN"
+    if status == 413:
+        return f"too large: {detail}"
+    if status == 429:
+        wait = response.headers.get("Retry-After")
+        return f"rate limited: {detail}" + (f" (retry after {wait} s)" if wait else "")
+    return f"{status} {problem.get('title', '')}: {detail}".replace(" :", ":")
