@@ -27,8 +27,9 @@ class Session:
 
     def __init__(self, api_url: str | None, token: str | None, as_json: bool) -> None:
         self.as_json = as_json
-        self.out = Console()
-        self.err = Console(stderr=True)
+        # soft_wrap: lines are never cut to a width (pipes get them whole; terminals wrap).
+        self.out = Console(soft_wrap=True)
+        self.err = Console(stderr=True, soft_wrap=True)
         try:
             self.config = resolve(api_url, token)
         except ConfigError as exc:
@@ -52,7 +53,7 @@ class Session:
                 if self.as_json:
                     print_json(item.document)
                 else:
-                    print_document(self.out, item.document, item.name)
+                    print_document(self.out, item.document)
         return exit_code(items)
 
 

@@ -73,8 +73,8 @@ def print_json(value: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def print_document(console: Console, document: dict[str, Any], name: str | None = None) -> None:
-    title = document.get("title") or name or document["id"]
+def print_document(console: Console, document: dict[str, Any]) -> None:
+    title = document.get("title") or "(untitled)"
     status = str(document["status"])
     heading = Text.assemble(
         (str(title), "bold"), f"  {document['id']}  ", (status, STATUS_STYLE.get(status, ""))
@@ -83,7 +83,7 @@ def print_document(console: Console, document: dict[str, Any], name: str | None 
     if document.get("error"):
         console.print(Text(f"  {document['error']}"), highlight=False)
     if document.get("summary"):
-        console.print(Text(document["summary"]), highlight=False, soft_wrap=False)
+        console.print(Text(document["summary"]), highlight=False)
     console.print()
 
 

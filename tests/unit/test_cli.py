@@ -4,9 +4,7 @@ fakes and the real worker use case (a scripted model) behind it."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,28 +22,10 @@ from docsum_cli.config import Config, resolve
 from ingest_api import create_app
 
 from infra.stack import LOOPBACK, free_port
+from tests.cli_runner import docsum
 from tests.conftest import Fakes
 
 TOKEN = "cli-token"
-CLI_PATH = Path(__file__).resolve().parents[2] / "cli"
-
-
-def docsum(
-    *args: str, stdin: str | None = None, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The command as a person runs it: its own process, stdout and stderr apart."""
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSUM_")}
-    child_env["PYTHONPATH"] = os.pathsep.join([str(CLI_PATH), child_env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "docsum_cli", *args],
-        input=stdin or "",
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**child_env, **(env or {})},
-        timeout=120,
-        check=False,
-    )
 
 
 @dataclass

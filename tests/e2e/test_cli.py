@@ -1,0 +1,89 @@
+"""The `docsum` command line against the embedded stack (`make up`), real worker, real LLM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.stack import LOOPBACK, free_port
+from tests.cli_runner import docsum
+from tests.e2e.support import RunningStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.llm]
+
+TEXT = (
+    "Lighthouses guided ships along dangerous coasts for centuries. Keepers trimmed the wicks, "
+    "wound the clockwork that turned the lens and logged the weather every night. Electric "
+    "lamps and automation made the keepers unnecessary, and most lights now run unattended."
+)
+
+
+def env_for(stack: RunningStack, token: str | None = None) -> dict[str, str]:
+    return {"DOCSUM_API_URL": stack.api_url, "DOCSUM_TOKEN": token or stack.info["api_token"]}
+
+
+def documents(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def test_submit_wait_json_through_the_stack_json_of_make_up(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """No flags, no environment: the CLI finds the running stack as `make up` left it."""
+    (tmp_path / ".local-stack").symlink_to(stack.state_dir)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "lighthouses.txt").write_text(TEXT)
+    result = docsum("submit", "notes", "--wait", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [document] = documents(result.stdout)
+    assert (document["title"], document["status"]) == ("lighthouses.txt", "done")
+    assert 0 < len(document["summary"]) <= 1500
+    assert "notes/lighthouses.txt: done" in result.stderr  # progress lines, not animation
+    # The same document again is the same id, already done.
+    again = docsum("get", document["id"], "--json", env=env_for(stack))
+    assert documents(again.stdout)[0]["summary"] == document["summary"]
+
+
+def test_a_document_that_fails_is_exit_1_with_the_reason(stack: RunningStack) -> None:
+    """A summarized document whose stored text is then lost fails when summarized again."""
+    text = TEXT.replace("centuries", "four hundred years")
+    done = docsum("submit", "-", "--wait", "--json", stdin=text, env=env_for(stack))
+    assert done.returncode == 0, done.stderr
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.info["aws_endpoint_url"],
+        region_name=stack.info["region"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    bucket = stack.info["resources"]["DOCUMENTS_BUCKET"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    [key] = [k for k in keys if s3.get_object(Bucket=bucket, Key=k)["Body"].read() == text.encode()]
+    s3.delete_object(Bucket=bucket, Key=key)
+
+    [document] = documents(done.stdout)
+    result = docsum("resummarize", document["id"], "--wait", "--json", env=env_for(stack))
+    assert result.returncode == 1, result.stderr
+    [failed] = documents(result.stdout)
+    assert failed["status"] == "failed"
+    assert failed["error"]
+    plain = docsum("get", document["id"], env=env_for(stack))
+    assert plain.returncode == 1
+    assert failed["error"] in plain.stdout
+
+
+def test_a_bad_token_is_exit_3_with_a_clear_message(stack: RunningStack) -> None:
+    result = docsum("submit", "-", stdin=TEXT, env=env_for(stack, token="not-the-token"))
+    assert result.returncode == 3
+    assert "the API rejected the token" in result.stderr
+
+
+def test_a_stopped_api_is_exit_3_and_asks_whether_make_up_runs() -> None:
+    url = f"http://{LOOPBACK}:{free_port()}"
+    result = docsum("get", "0" * 32, "--api-url", url, "--token", "t")
+    assert result.returncode == 3
+    assert "is `make up` running?" in result.stderr
