@@ -4,7 +4,10 @@ fakes and the real worker use case (a scripted model) behind it."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +25,7 @@ from docsum_cli.config import Config, resolve
 from ingest_api import create_app
 
 from infra.stack import LOOPBACK, free_port
-from tests.cli_runner import docsum
+from tests.cli_runner import CLI_PATH, docsum
 from tests.conftest import Fakes
 
 TOKEN = "cli-token"
@@ -217,3 +220,37 @@ def test_unknown_id_is_exit_3(served: ServedApi) -> None:
     result = served.run("get", "f" * 32)
     assert result.returncode == 3
     assert "404" in result.stderr
+
+
+def test_on_a_terminal_wait_draws_a_live_progress_table(served: ServedApi) -> None:
+    """stdout on a pseudo-terminal: rich's live display (cursor movement), then the summary."""
+    served.fakes.llm.script = ["Terminal summary."]
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"}
+    env["PYTHONPATH"] = os.pathsep.join([str(CLI_PATH), env.get("PYTHONPATH", "")])
+    args = ["submit", "-", "--wait", "--api-url", served.url, "--token", TOKEN]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "docsum_cli", *args],
+        stdin=subprocess.PIPE,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(terminal)
+    _, stderr = proc.communicate(b"Text for a terminal.", timeout=60)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(controller)
+    assert proc.returncode == 0, stderr
+    text = screen.decode(errors="replace")
+    assert "\x1b[" in text  # drawn and redrawn in place
+    assert "status" in text  # the progress table's header
+    assert "Terminal summary." in text
+    assert stderr == b""  # no progress lines: the table replaces them
