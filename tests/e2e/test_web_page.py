@@ -89,6 +89,7 @@ def severe_console_entries(browser: WebDriver) -> list[str]:
 def test_the_page_loads_without_a_token_and_breaks_no_policy(
     browser: WebDriver, stack: RunningStack
 ) -> None:
+    assert f"Web page   {stack.api_url}/" in stack.console()  # `make up` tells where it is
     open_page(browser, stack)
     assert browser.title == "docsum"
     assert browser.find_element(By.TAG_NAME, "h1").text == "docsum"
