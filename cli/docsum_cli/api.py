@@ -39,6 +39,20 @@ class DocsumApi:
     def get(self, document_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/documents/{document_id}").json())
 
+    def list_page(
+        self, limit: int, cursor: str | None, status: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        if status:
+            params["status"] = status
+        page = self._call("GET", "/documents", params=params).json()
+        return list(page["items"]), page.get("next_cursor")
+
+    def delete(self, document_id: str) -> None:
+        self._call("DELETE", f"/documents/{document_id}")
+
     def resummarize(self, document_id: str) -> dict[str, Any]:
         return dict(self._call("POST", f"/documents/{document_id}/summarize").json())
 

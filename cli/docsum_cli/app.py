@@ -15,10 +15,17 @@ from rich.live import Live
 
 from docsum_cli.api import TERMINAL, ApiError, DocsumApi
 from docsum_cli.config import ConfigError, resolve
-from docsum_cli.display import Tracked, error, print_document, print_json, progress_table
+from docsum_cli.display import (
+    Tracked,
+    document_table,
+    error,
+    print_document,
+    print_json,
+    progress_table,
+)
 from docsum_cli.sources import SourceError, collect
 
-OK, DOCUMENT_FAILED, USAGE, API_ERROR = 0, 1, 2, 3
+OK, DOCUMENT_FAILED, API_ERROR = 0, 1, 3  # 2, a usage error, is click's own exit code
 POLL_SECONDS = 1.0
 
 
@@ -205,6 +212,61 @@ def resummarize(session: Session, document_ids: tuple[str, ...], wait: bool, tim
         if wait:
             wait_for(session, api, items, timeout)
     return session.report(items)
+
+
+@cli.command(name="list")
+@click.option(
+    "--status",
+    type=click.Choice(["uploading", "queued", "processing", "done", "failed"]),
+    help="Only documents in this status.",
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--all", "everything", is_flag=True, help="Every document (ignores --limit).")
+@common
+def list_documents(session: Session, status: str | None, limit: int, everything: bool) -> int:
+    """Your documents, newest first."""
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    with session.api() as api:
+        try:
+            while everything or len(found) < limit:
+                page_size = 100 if everything else min(100, limit - len(found))
+                items, cursor = api.list_page(page_size, cursor, status)
+                found.extend(items)
+                if not cursor:
+                    break
+        except ApiError as exc:
+            error(session.err, str(exc))
+            return API_ERROR
+    if session.as_json:
+        for document in found:
+            print_json(document)
+    else:
+        session.out.print(document_table(found))
+    if cursor and not everything:
+        session.err.print("more documents: --limit N or --all", highlight=False)
+    return OK
+
+
+@cli.command()
+@click.argument("document_ids", nargs=-1, required=True)
+@common
+def delete(session: Session, document_ids: tuple[str, ...]) -> int:
+    """Delete documents: record, stored text, original file and summary."""
+    code = OK
+    with session.api() as api:
+        for document_id in document_ids:
+            try:
+                api.delete(document_id)
+            except ApiError as exc:
+                error(session.err, f"{document_id}: {exc}")
+                code = API_ERROR
+                continue
+            if session.as_json:
+                print_json({"id": document_id, "deleted": True})
+            else:
+                session.out.print(f"deleted {document_id}", highlight=False)
+    return code
 
 
 def main() -> None:

@@ -68,6 +68,21 @@ def progress_table(tracked: list[Tracked]) -> Table:
     return table
 
 
+def document_table(documents: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, show_header=True, header_style="bold")
+    for column in ("id", "status", "created", "title"):
+        table.add_column(column, no_wrap=column != "title")
+    for document in documents:
+        status = str(document["status"])
+        table.add_row(
+            document["id"],
+            Text(status, style=STATUS_STYLE.get(status, "")),
+            str(document["created_at"])[:19].replace("T", " "),
+            Text(document.get("title") or ""),
+        )
+    return table
+
+
 def print_json(value: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
     sys.stdout.flush()

@@ -150,3 +150,26 @@ def test_paste_text_watch_it_and_read_the_summary_with_a_hostile_title_shown_as_
     screenshot = tmp_path / "web-page.png"
     browser.save_screenshot(str(screenshot))
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_list_and_delete_from_the_page(browser: WebDriver, stack: RunningStack) -> None:
+    title = "Remove me: a document to delete"
+    with stack.api() as api:
+        posted = api.post("/documents", json={"title": title, "text": TEXT + " Delete me."})
+        assert posted.status_code == 202, posted.text
+    open_page(browser, stack)
+    enter_token(browser, stack.info["api_token"])
+    wait_for_message(browser, "Token accepted")
+    browser.find_element(By.ID, "refresh").click()
+    WebDriverWait(browser, 15).until(lambda b: title in b.find_element(By.ID, "documents").text)
+    [entry] = [
+        b for b in browser.find_elements(By.CSS_SELECTOR, "#documents button") if title in b.text
+    ]
+    entry.click()
+    assert browser.find_element(By.ID, "doc-title").text == title
+    browser.find_element(By.ID, "delete").click()
+    browser.switch_to.alert.accept()  # "Delete …?"
+    assert "Deleted" in wait_for_message(browser, "Deleted")
+    WebDriverWait(browser, 15).until(lambda b: title not in b.find_element(By.ID, "documents").text)
+    with stack.api() as api:
+        assert api.get(f"/documents/{posted.json()['id']}").status_code == 404

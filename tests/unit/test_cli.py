@@ -254,3 +254,23 @@ def test_on_a_terminal_wait_draws_a_live_progress_table(served: ServedApi) -> No
     assert "status" in text  # the progress table's header
     assert "Terminal summary." in text
     assert stderr == b""  # no progress lines: the table replaces them
+
+
+def test_list_pages_through_the_documents_and_delete_removes_one(served: ServedApi) -> None:
+    ids = [
+        json_lines(served.run("submit", "-", "--json", stdin=f"Text number {n}.").stdout)[0]["id"]
+        for n in range(3)
+    ]
+    first_two = served.run("list", "--limit", "2", "--json")
+    assert first_two.returncode == 0, first_two.stderr
+    assert len(json_lines(first_two.stdout)) == 2
+    assert "more documents" in first_two.stderr
+    everything = served.run("list", "--all", "--json")
+    assert {d["id"] for d in json_lines(everything.stdout)} == set(ids)
+
+    deleted = served.run("delete", ids[0])
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"deleted {ids[0]}" in deleted.stdout
+    assert served.run("get", ids[0]).returncode == 3
+    assert ids[0] not in served.run("list", "--all", "--json").stdout
+    assert served.run("delete", ids[0]).returncode == 3  # already gone: 404

@@ -12,6 +12,7 @@ const FINAL = new Set(["done", "failed"]);
 const $ = (id) => document.getElementById(id);
 let current = null; // the document shown
 let pollTimer = null;
+let nextCursor = null; // of the documents list
 
 function token() {
   return sessionStorage.getItem(TOKEN_KEY) || "";
@@ -92,6 +93,54 @@ function show(doc) {
   $("doc-summary").textContent = doc.summary || "";
   $("copy").disabled = !doc.summary;
   $("resummarize").disabled = !FINAL.has(doc.status);
+}
+
+function listItem(doc) {
+  const item = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  const status = document.createElement("span");
+  status.className = `status ${doc.status}`;
+  status.textContent = doc.status;
+  const title = document.createElement("span");
+  title.textContent = doc.title || "Untitled document";
+  button.append(status, title);
+  button.addEventListener("click", () => watch(doc));
+  item.append(button);
+  return item;
+}
+
+async function listDocuments(more = false) {
+  const params = new URLSearchParams({ limit: "20" });
+  if (more && nextCursor) params.set("cursor", nextCursor);
+  try {
+    const page = await api("GET", `documents?${params}`);
+    if (!more) $("documents").replaceChildren();
+    for (const doc of page.items) {
+      if (ID_PATTERN.test(doc.id)) $("documents").append(listItem(doc));
+    }
+    nextCursor = page.next_cursor || null;
+    $("more").hidden = !nextCursor;
+    if (!more && !page.items.length) say("No documents yet.");
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function deleteDocument() {
+  if (!current) return;
+  const name = current.title || current.id;
+  if (!confirm(`Delete “${name}”? Its summary and stored text are removed.`)) return;
+  try {
+    await api("DELETE", `documents/${current.id}`);
+    clearTimeout(pollTimer);
+    $("document").hidden = true;
+    current = null;
+    say(`Deleted “${name}”.`);
+    if ($("documents").children.length) listDocuments();
+  } catch (error) {
+    fail(error);
+  }
 }
 
 function watch(doc) {
@@ -198,4 +247,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("submit-form").addEventListener("submit", submitText);
   $("copy").addEventListener("click", copySummary);
   $("resummarize").addEventListener("click", resummarize);
+  $("delete").addEventListener("click", deleteDocument);
+  $("refresh").addEventListener("click", () => listDocuments());
+  $("more").addEventListener("click", () => listDocuments(true));
 });
