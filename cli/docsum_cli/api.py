@@ -3,6 +3,7 @@ person can act on."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,10 +11,18 @@ import httpx
 from docsum_cli.config import Config
 
 TERMINAL = frozenset({"done", "failed"})
+# Files up to this size go in the request itself (the API's default MAX_DIRECT_UPLOAD_BYTES:
+# API Gateway and Lambda payload limits); larger ones, or any the API answers 413 for, go
+# through a presigned S3 upload (`POST /uploads`).
+DIRECT_UPLOAD_BYTES = 4_000_000
 
 
 class ApiError(Exception):
     """The API refused the call or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class DocsumApi:
@@ -35,6 +44,58 @@ class DocsumApi:
             body["title"] = title
         response = self._call("POST", "/documents", json=body)
         return response.json(), response.status_code == 202
+
+    def submit_file(
+        self, path: Path, media_type: str, title: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """A file as it is: in the request when small, else through `/uploads`."""
+        size = path.stat().st_size
+        fields = {"title": title} if title else {}
+        if size <= DIRECT_UPLOAD_BYTES:
+            try:
+                with path.open("rb") as file:
+                    files = {"file": (path.name, file, media_type)}
+                    response = self._call("POST", "/documents", data=fields, files=files)
+                return response.json(), response.status_code == 202
+            except ApiError as exc:
+                if exc.status != 413:
+                    raise
+        return self._upload(path, media_type, size, fields), True
+
+    def _upload(
+        self, path: Path, media_type: str, size: int, fields: dict[str, str]
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "filename": path.name,
+            "content_type": media_type,
+            "size": size,
+            **fields,
+        }
+        try:
+            upload = self._call("POST", "/uploads", json=body).json()
+        except ApiError as exc:
+            if exc.status == 413:
+                raise ApiError(f"too large even for /uploads: {exc}", 413) from None
+            raise
+        post = upload["upload"]
+        # Straight to S3 with the presigned form: never with the API's token.
+        with path.open("rb") as file:
+            try:
+                stored = httpx.post(
+                    post["url"],
+                    data=post["fields"],
+                    files={"file": (path.name, file, media_type)},
+                    timeout=self._upload_timeout(size),
+                )
+            except httpx.HTTPError as exc:
+                raise ApiError(f"upload to {post['url']} failed: {exc}") from None
+        if stored.status_code >= 300:
+            raise ApiError(f"upload refused by storage (HTTP {stored.status_code}): {stored.text}")
+        return self.get(upload["id"])
+
+    @staticmethod
+    def _upload_timeout(size: int) -> float:
+        return 30.0 + size / 1_000_000  # at least 1 MB/s
 
     def get(self, document_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/documents/{document_id}").json())
@@ -66,7 +127,7 @@ class DocsumApi:
         except httpx.HTTPError as exc:
             raise ApiError(f"cannot reach {self.url}: {exc}") from None
         if response.status_code >= 400:
-            raise ApiError(_explain(response, self.url))
+            raise ApiError(_explain(response, self.url), response.status_code)
         return response
 
 
@@ -81,6 +142,8 @@ def _explain(response: httpx.Response, url: str) -> str:
         return f"the API rejected the token ({detail}); pass --token or set DOCSUM_TOKEN"
     if status == 413:
         return f"too large: {detail}"
+    if status == 415:
+        return f"file type not supported: {detail}"
     if status == 429:
         wait = response.headers.get("Retry-After")
         return f"rate limited: {detail}" + (f" (retry after {wait} s)" if wait else "")

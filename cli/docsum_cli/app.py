@@ -168,7 +168,10 @@ def submit(
     with session.api() as api:
         for source, item in zip(sources, items, strict=True):
             try:
-                item.document, _ = api.submit_text(source.text, source.title)
+                if source.path is not None:
+                    item.document, _ = api.submit_file(source.path, source.media_type, source.title)
+                else:
+                    item.document, _ = api.submit_text(source.text or "", source.title)
             except ApiError as exc:
                 item.error = str(exc)
         if wait:

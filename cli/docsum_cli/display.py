@@ -13,7 +13,13 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-STATUS_STYLE = {"done": "green", "failed": "red", "processing": "cyan", "queued": "yellow"}
+STATUS_STYLE = {
+    "done": "green",
+    "failed": "red",
+    "processing": "cyan",
+    "queued": "yellow",
+    "uploading": "yellow",
+}
 
 
 @dataclass

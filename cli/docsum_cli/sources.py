@@ -6,8 +6,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-# The API takes text today; each suffix here is read as text and sent as JSON.
-TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst"})
+# The types the API reads (it decides from the bytes; the suffix gives the declared type).
+MEDIA_TYPES = {
+    ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".epub": "application/epub+zip",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".xhtml": "text/html",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".txt": "text/plain",
+    ".text": "text/plain",
+}
 
 
 class SourceError(Exception):
@@ -16,58 +27,60 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class Source:
-    name: str  # what the user calls it: the path, or "-"
-    text: str
+    """A file (sent as it is; the API extracts its text) or standard input (sent as text)."""
+
+    name: str  # what the user calls it: the path, or <stdin>
     title: str | None
+    text: str | None = None
+    path: Path | None = None
+
+    @property
+    def media_type(self) -> str:
+        assert self.path is not None
+        return MEDIA_TYPES[self.path.suffix.lower()]
 
 
 def supported() -> str:
-    return ", ".join(sorted(TEXT_SUFFIXES))
+    return ", ".join(MEDIA_TYPES)
 
 
 def collect(paths: list[str], title: str | None) -> tuple[list[Source], list[str]]:
     """The sources to submit and notes about files skipped inside directories."""
-    files: list[Path | None] = []  # None: standard input
+    sources: list[Source] = []
     skipped: list[str] = []
     for name in paths:
         if name == "-":
-            files.append(None)
+            sources.append(_stdin(title))
             continue
         path = Path(name)
         if path.is_dir():
             for found in sorted(p for p in path.rglob("*") if p.is_file()):
-                hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
-                if hidden:
-                    continue
-                if found.suffix.lower() in TEXT_SUFFIXES:
-                    files.append(found)
+                if any(part.startswith(".") for part in found.relative_to(path).parts):
+                    continue  # hidden files and folders (.git, .DS_Store, …)
+                if found.suffix.lower() in MEDIA_TYPES:
+                    sources.append(Source(str(found), title, path=found))
                 else:
                     skipped.append(f"skipped {found}: not a supported type ({supported()})")
         elif path.is_file():
-            if path.suffix.lower() not in TEXT_SUFFIXES:
+            if path.suffix.lower() not in MEDIA_TYPES:
                 raise SourceError(f"{path}: file type not supported (supported: {supported()})")
-            files.append(path)
+            if path.stat().st_size == 0:
+                raise SourceError(f"{path}: empty (nothing to summarize)")
+            sources.append(Source(str(path), title, path=path))
         else:
             raise SourceError(f"{path}: no such file or directory")
-    if not files:
+    if not sources:
         raise SourceError("nothing to submit: no supported files found")
-    if title and len(files) > 1:
+    if title and len(sources) > 1:
         raise SourceError("--title names one document; several were given")
-    return [_read(path, title) for path in files], skipped
+    return sources, skipped
 
 
-def _read(path: Path | None, title: str | None) -> Source:
-    if path is None:
-        data = sys.stdin.buffer.read()
-        name = "<stdin>"
-    else:
-        data = path.read_bytes()
-        name = str(path)
+def _stdin(title: str | None) -> Source:
     try:
-        text = data.decode("utf-8-sig")
+        text = sys.stdin.buffer.read().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise SourceError(f"{name}: not UTF-8 text") from None
+        raise SourceError("<stdin>: not UTF-8 text") from None
     if not text.strip():
-        raise SourceError(f"{name}: empty (nothing to summarize)")
-    default_title = None if path is None else path.name
-    return Source(name=name, text=text, title=title or default_title)
+        raise SourceError("<stdin>: empty (nothing to summarize)")
+    return Source("<stdin>", title, text=text)

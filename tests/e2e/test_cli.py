@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from docsum_cli.api import DIRECT_UPLOAD_BYTES
 
 from infra.stack import LOOPBACK, free_port
 from tests.cli_runner import docsum
@@ -87,3 +88,25 @@ def test_a_stopped_api_is_exit_3_and_asks_whether_make_up_runs() -> None:
     result = docsum("get", "0" * 32, "--api-url", url, "--token", "t")
     assert result.returncode == 3
     assert "is `make up` running?" in result.stderr
+
+
+def test_a_pdf_directly_and_a_large_pdf_through_uploads(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    from tests.files import pdf, pdf_with_a_photo
+
+    small, large = tmp_path / "lighthouses.pdf", tmp_path / "large.pdf"
+    small.write_bytes(pdf([TEXT], title="Lighthouses"))
+    large.write_bytes(pdf_with_a_photo(TEXT.replace("Lighthouses", "Beacons"), side_pixels=1200))
+    assert large.stat().st_size > DIRECT_UPLOAD_BYTES  # too large for the request itself
+    api_log = Path(stack.info["processes"]["api"]["log"])
+    uploads_before = api_log.read_text().count('"path":"/uploads"')
+
+    result = docsum("submit", str(small), str(large), "--wait", "--json", env=env_for(stack))
+    assert result.returncode == 0, result.stderr
+    by_name = {d["source"]["filename"]: d for d in documents(result.stdout)}
+    assert set(by_name) == {"lighthouses.pdf", "large.pdf"}
+    assert all(d["status"] == "done" and d["summary"] for d in by_name.values())
+    assert by_name["lighthouses.pdf"]["title"] == "Lighthouses"  # the PDF's own title
+    assert by_name["large.pdf"]["source"]["bytes"] == large.stat().st_size
+    assert api_log.read_text().count('"path":"/uploads"') == uploads_before + 1

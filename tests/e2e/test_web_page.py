@@ -107,26 +107,31 @@ def test_a_wrong_token_says_so_and_puts_the_focus_back_on_it(
     assert "not-the-token" not in browser.current_url
 
 
-def test_paste_text_watch_it_and_read_the_summary_with_a_hostile_title_shown_as_text(
-    browser: WebDriver, stack: RunningStack, tmp_path: Path
-) -> None:
-    open_page(browser, stack)
-    enter_token(browser, stack.info["api_token"])
-    wait_for_message(browser, "Token accepted")
-    assert (
-        browser.execute_script("return sessionStorage.getItem('docsum.token')")
-        == (stack.info["api_token"])
-    )
-    browser.find_element(By.ID, "title").send_keys(HOSTILE_TITLE)
-    browser.find_element(By.ID, "text").send_keys(TEXT)
-    browser.find_element(By.ID, "text").send_keys(Keys.TAB)  # focus moves to the button
-    assert browser.switch_to.active_element.get_attribute("id") == "submit"
-    browser.switch_to.active_element.send_keys(Keys.ENTER)
-
+def wait_until_settled(browser: WebDriver) -> str:
     WebDriverWait(browser, DOC_TIMEOUT, poll_frequency=0.5).until(
         lambda b: b.find_element(By.ID, "doc-status").text in ("done", "failed")
     )
-    assert browser.find_element(By.ID, "doc-status").text == "done"
+    return str(browser.find_element(By.ID, "doc-status").text)
+
+
+def test_upload_a_pdf_watch_it_and_read_the_summary_with_a_hostile_title_shown_as_text(
+    browser: WebDriver, stack: RunningStack, tmp_path: Path
+) -> None:
+    from tests.files import pdf
+
+    document = tmp_path / "bees.pdf"
+    document.write_bytes(pdf([TEXT], title="Bees"))
+    open_page(browser, stack)
+    enter_token(browser, stack.info["api_token"])
+    wait_for_message(browser, "Token accepted")
+    stored = browser.execute_script("return sessionStorage.getItem('docsum.token')")
+    assert stored == stack.info["api_token"]
+    browser.find_element(By.ID, "title").send_keys(HOSTILE_TITLE)
+    browser.find_element(By.ID, "file").send_keys(str(document))  # what picking a file does
+    browser.find_element(By.ID, "submit").send_keys(Keys.ENTER)  # the keyboard submits
+
+    assert wait_until_settled(browser) == "done"
+    assert "bees.pdf" in browser.find_element(By.ID, "doc-source").text
     summary = browser.find_element(By.ID, "doc-summary").text
     assert 0 < len(summary) <= 1500
     assert message(browser) == "Summary ready."

@@ -274,3 +274,14 @@ def test_list_pages_through_the_documents_and_delete_removes_one(served: ServedA
     assert served.run("get", ids[0]).returncode == 3
     assert ids[0] not in served.run("list", "--all", "--json").stdout
     assert served.run("delete", ids[0]).returncode == 3  # already gone: 404
+
+
+def test_a_file_whose_bytes_are_no_supported_type_is_exit_3_naming_the_types(
+    served: ServedApi, tmp_path: Path
+) -> None:
+    disguised = tmp_path / "report.pdf"
+    disguised.write_bytes(bytes(range(256)) * 8)  # binary, but no PDF
+    result = served.run("submit", str(disguised))
+    assert result.returncode == 3
+    assert "file type not supported" in result.stderr
+    assert "application/pdf" in result.stderr  # the API names what it takes

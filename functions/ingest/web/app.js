@@ -8,6 +8,9 @@ const TOKEN_KEY = "docsum.token";
 const ID_PATTERN = /^[0-9a-f]{32}$/;
 const POLL_MS = 1000;
 const FINAL = new Set(["done", "failed"]);
+// What one request can carry (the API's MAX_DIRECT_UPLOAD_BYTES); larger files go through
+// presigned S3 uploads, which the CLI does (the page talks to its own origin only).
+const DIRECT_UPLOAD_BYTES = 4000000;
 
 const $ = (id) => document.getElementById(id);
 let current = null; // the document shown
@@ -34,13 +37,15 @@ class ApiError extends Error {
 async function api(method, path, body) {
   const headers = { Accept: "application/json" };
   if (token()) headers.Authorization = `Bearer ${token()}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const isForm = body instanceof FormData;
+  // A FormData body gets its multipart Content-Type (with the boundary) from the browser.
+  if (body !== undefined && !isForm) headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || isForm ? body : JSON.stringify(body),
       cache: "no-store",
       credentials: "omit",
     });
@@ -79,6 +84,9 @@ function show(doc) {
   status.textContent = doc.status;
   status.className = `status ${doc.status}`;
   $("doc-id").textContent = doc.id;
+  const source = doc.source;
+  const pages = source && source.pages ? `${source.pages} page${source.pages === 1 ? "" : "s"}` : "";
+  $("doc-source").textContent = source ? [source.filename, pages].filter(Boolean).join(" · ") : "";
   const progress = doc.progress;
   const chunked = doc.status === "processing" && progress && progress.chunks_total > 0;
   $("doc-progress").hidden = !chunked;
@@ -194,17 +202,34 @@ function forgetToken() {
   $("token").focus();
 }
 
-async function submitText(event) {
-  event.preventDefault();
+function submission() {
+  const file = $("file").files[0];
   const text = $("text").value;
-  if (!text.trim()) {
-    say("Paste some text to summarize.", true);
-    $("text").focus();
+  const title = $("title").value.trim();
+  if (file && text.trim()) throw new ApiError("Choose a file or paste text, not both.", 0);
+  if (file) {
+    if (file.size > DIRECT_UPLOAD_BYTES) {
+      throw new ApiError(
+        `${file.name} is larger than this page can send (4 MB): use docsum submit.`, 0);
+    }
+    const form = new FormData();
+    form.append("file", file, file.name);
+    if (title) form.append("title", title);
+    return form;
+  }
+  if (!text.trim()) throw new ApiError("Choose a file or paste some text to summarize.", 0);
+  return title ? { text, title } : { text };
+}
+
+async function submitDocument(event) {
+  event.preventDefault();
+  let body;
+  try {
+    body = submission();
+  } catch (error) {
+    fail(error);
     return;
   }
-  const body = { text };
-  const title = $("title").value.trim();
-  if (title) body.title = title;
   $("submit").disabled = true;
   say("Sending…");
   try {
@@ -244,7 +269,21 @@ document.addEventListener("DOMContentLoaded", () => {
   if (token()) $("token").placeholder = "token saved for this tab";
   $("token-form").addEventListener("submit", saveToken);
   $("forget-token").addEventListener("click", forgetToken);
-  $("submit-form").addEventListener("submit", submitText);
+  $("submit-form").addEventListener("submit", submitDocument);
+  const form = $("submit-form");
+  form.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    form.classList.add("dropping");
+  });
+  form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+  form.addEventListener("drop", (event) => {
+    event.preventDefault();
+    form.classList.remove("dropping");
+    if (event.dataTransfer.files.length) {
+      $("file").files = event.dataTransfer.files;
+      say(`${event.dataTransfer.files[0].name} chosen.`);
+    }
+  });
   $("copy").addEventListener("click", copySummary);
   $("resummarize").addEventListener("click", resummarize);
   $("delete").addEventListener("click", deleteDocument);
