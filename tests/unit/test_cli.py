@@ -21,6 +21,7 @@ from docsum.documents import DocumentService
 from docsum.errors import LLMError
 from docsum.settings import Settings
 from docsum.worker import Delivery
+from docsum_cli.api import DIRECT_UPLOAD_BYTES
 from docsum_cli.config import Config, resolve
 from ingest_api import create_app
 
@@ -29,6 +30,7 @@ from tests.cli_runner import CLI_PATH, docsum
 from tests.conftest import Fakes
 
 TOKEN = "cli-token"
+MAX_UPLOAD_BYTES = DIRECT_UPLOAD_BYTES + 100_000  # just above what one request carries
 
 
 @dataclass
@@ -48,8 +50,15 @@ class ServedApi:
 def served(fakes: Fakes) -> Iterator[ServedApi]:
     """The ingest app under uvicorn on a free port, and a thread that delivers every queued
     message to the worker use case, as the queue would."""
-    settings = Settings(api_token=TOKEN, max_document_chars=2000, summarize_queue_url="queue")
-    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+    settings = Settings(
+        api_token=TOKEN,
+        max_document_chars=2000,
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        summarize_queue_url="queue",
+    )
+    service = DocumentService(
+        fakes.store, fakes.repository, fakes.queue, settings, uploads=fakes.store
+    )
     app = create_app(settings, service)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
@@ -285,3 +294,14 @@ def test_a_file_whose_bytes_are_no_supported_type_is_exit_3_naming_the_types(
     assert result.returncode == 3
     assert "file type not supported" in result.stderr
     assert "application/pdf" in result.stderr  # the API names what it takes
+
+
+def test_a_file_too_large_even_for_uploads_is_exit_3_saying_so(
+    served: ServedApi, tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.txt"
+    huge.write_text("word " * ((MAX_UPLOAD_BYTES + 1000) // 5))
+    result = served.run("submit", str(huge))
+    assert result.returncode == 3
+    assert "too large even for /uploads" in result.stderr
+    assert served.fakes.store.presigned == []  # refused before any upload was signed
