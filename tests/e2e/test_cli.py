@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from docsum_cli.api import DIRECT_UPLOAD_BYTES
 
-from infra.stack import LOOPBACK, free_port
+from infra.local.environment import aws_client
+from infra.local.processes import LOOPBACK, free_port
 from tests.cli_runner import docsum
-from tests.e2e.support import RunningStack
+from tests.e2e.support import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 
@@ -23,7 +23,7 @@ TEXT = (
 )
 
 
-def env_for(stack: RunningStack, token: str | None = None) -> dict[str, str]:
+def env_for(stack: Stack, token: str | None = None) -> dict[str, str]:
     return {"DOCSUM_API_URL": stack.api_url, "DOCSUM_TOKEN": token or stack.info["api_token"]}
 
 
@@ -31,9 +31,7 @@ def documents(stdout: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def test_submit_wait_json_through_the_stack_json_of_make_up(
-    stack: RunningStack, tmp_path: Path
-) -> None:
+def test_submit_wait_json_through_the_stack_json_of_make_up(stack: Stack, tmp_path: Path) -> None:
     """No flags, no environment: the CLI finds the running stack as `make up` left it."""
     (tmp_path / ".local-stack").symlink_to(stack.state_dir)
     (tmp_path / "notes").mkdir()
@@ -49,18 +47,12 @@ def test_submit_wait_json_through_the_stack_json_of_make_up(
     assert documents(again.stdout)[0]["summary"] == document["summary"]
 
 
-def test_a_document_that_fails_is_exit_1_with_the_reason(stack: RunningStack) -> None:
+def test_a_document_that_fails_is_exit_1_with_the_reason(stack: Stack) -> None:
     """A summarized document whose stored text is then lost fails when summarized again."""
     text = TEXT.replace("centuries", "four hundred years")
     done = docsum("submit", "-", "--wait", "--json", stdin=text, env=env_for(stack))
     assert done.returncode == 0, done.stderr
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.info["aws_endpoint_url"],
-        region_name=stack.info["region"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    s3 = aws_client("s3", stack.info["aws_endpoint_url"])
     bucket = stack.info["resources"]["DOCUMENTS_BUCKET"]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     [key] = [k for k in keys if s3.get_object(Bucket=bucket, Key=k)["Body"].read() == text.encode()]
@@ -77,7 +69,7 @@ def test_a_document_that_fails_is_exit_1_with_the_reason(stack: RunningStack) ->
     assert failed["error"] in plain.stdout
 
 
-def test_a_bad_token_is_exit_3_with_a_clear_message(stack: RunningStack) -> None:
+def test_a_bad_token_is_exit_3_with_a_clear_message(stack: Stack) -> None:
     result = docsum("submit", "-", stdin=TEXT, env=env_for(stack, token="not-the-token"))
     assert result.returncode == 3
     assert "the API rejected the token" in result.stderr
@@ -90,9 +82,7 @@ def test_a_stopped_api_is_exit_3_and_asks_whether_make_up_runs() -> None:
     assert "is `make up` running?" in result.stderr
 
 
-def test_a_pdf_directly_and_a_large_pdf_through_uploads(
-    stack: RunningStack, tmp_path: Path
-) -> None:
+def test_a_pdf_directly_and_a_large_pdf_through_uploads(stack: Stack, tmp_path: Path) -> None:
     from tests.files import pdf, pdf_with_a_photo
 
     small, large = tmp_path / "lighthouses.pdf", tmp_path / "large.pdf"

@@ -16,7 +16,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.e2e.support import DOC_TIMEOUT, RunningStack
+from tests.e2e.support import DOC_TIMEOUT, Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm, pytest.mark.browser]
 
@@ -59,7 +59,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def open_page(browser: WebDriver, stack: RunningStack) -> None:
+def open_page(browser: WebDriver, stack: Stack) -> None:
     browser.get_log("browser")  # what an earlier test left (e.g. its expected 401) is not ours
     browser.get(f"{stack.api_url}/")
     browser.execute_script("sessionStorage.clear()")
@@ -87,7 +87,7 @@ def severe_console_entries(browser: WebDriver) -> list[str]:
 
 
 def test_the_page_loads_without_a_token_and_breaks_no_policy(
-    browser: WebDriver, stack: RunningStack
+    browser: WebDriver, stack: Stack
 ) -> None:
     assert f"Web page   {stack.api_url}/" in stack.console()  # `make up` tells where it is
     open_page(browser, stack)
@@ -97,7 +97,7 @@ def test_the_page_loads_without_a_token_and_breaks_no_policy(
 
 
 def test_a_wrong_token_says_so_and_puts_the_focus_back_on_it(
-    browser: WebDriver, stack: RunningStack
+    browser: WebDriver, stack: Stack
 ) -> None:
     open_page(browser, stack)
     enter_token(browser, "not-the-token")
@@ -115,7 +115,7 @@ def wait_until_settled(browser: WebDriver) -> str:
 
 
 def test_upload_a_pdf_watch_it_and_read_the_summary_with_a_hostile_title_shown_as_text(
-    browser: WebDriver, stack: RunningStack, tmp_path: Path
+    browser: WebDriver, stack: Stack, tmp_path: Path
 ) -> None:
     from tests.files import pdf
 
@@ -157,7 +157,7 @@ def test_upload_a_pdf_watch_it_and_read_the_summary_with_a_hostile_title_shown_a
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_list_and_delete_from_the_page(browser: WebDriver, stack: RunningStack) -> None:
+def test_list_and_delete_from_the_page(browser: WebDriver, stack: Stack) -> None:
     title = "Remove me: a document to delete"
     with stack.api() as api:
         posted = api.post("/documents", json={"title": title, "text": TEXT + " Delete me."})

@@ -25,7 +25,7 @@ from docsum_cli.api import DIRECT_UPLOAD_BYTES
 from docsum_cli.config import Config, resolve
 from ingest_api import create_app
 
-from infra.stack import LOOPBACK, free_port
+from infra.local.processes import LOOPBACK, free_port
 from tests.cli_runner import CLI_PATH, docsum
 from tests.conftest import Fakes
 

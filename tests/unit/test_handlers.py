@@ -104,14 +104,14 @@ def test_web_page_event_through_mangum_is_html_whose_urls_start_at_the_stage(
     monkeypatch.setenv("API_ROOT_PATH", "/v1")  # as template.yaml sets it
     get_settings.cache_clear()
     ingest = importlib.reload(importlib.import_module("ingest_handler"))
-    response = ingest.handler(load_event("get-web-page.json"), FakeContext())  # no token
+    response = ingest.handler(load_event("get-web-page.json"), context())  # no token
     assert response["statusCode"] == 200
     assert response["headers"]["content-type"].startswith("text/html")
     assert response["isBase64Encoded"] is False
     assert '<base href="/v1/">' in response["body"]
     assert "script-src 'self'" in response["headers"]["content-security-policy"]
     icon_event = {**load_event("get-web-page.json"), "path": "/static/icon.svg"}
-    icon = ingest.handler(icon_event, FakeContext())
+    icon = ingest.handler(icon_event, context())
     # Text, not base64: API Gateway has no binary media types.
     assert (icon["statusCode"], icon["isBase64Encoded"]) == (200, False)
     assert icon["body"].startswith("<svg")
