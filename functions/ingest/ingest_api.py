@@ -9,6 +9,7 @@ from typing import Any
 import problems
 import routes
 import schemas
+import web_page
 from auth import TokenSource
 from dependencies import ReadinessCheck
 from docsum.documents import DocumentService
@@ -53,6 +54,7 @@ def create_app(
     problems.install(app)
     app.include_router(routes.secured)
     app.include_router(routes.public)
+    app.include_router(web_page.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

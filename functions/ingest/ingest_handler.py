@@ -46,9 +46,11 @@ app = create_app(
     rate_limiter=rate_limiter(settings, clients),
 )
 # problem+json is text: without it Mangum would base64-encode every error body, and API Gateway
-# (no BinaryMediaTypes) would hand clients the base64 string.
+# (no BinaryMediaTypes) would hand clients the base64 string. The web page's SVG icon is text too.
 _asgi_adapter = Mangum(
-    app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
+    app,
+    lifespan="off",
+    text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json", "image/svg+xml"],
 )
 
 

@@ -469,6 +469,7 @@ class EmbeddedStack:
                     "=" * 78,
                     "docsum is up. Ctrl-C stops everything.",
                     f"  API        {info['api_url']}   docs: {info['docs_url']}",
+                    f"  Web page   {info['api_url']}/   (enter the token there)",
                     f"  API token  {auth_note}",
                     f"  Metrics    {info['metrics_url']}   (Prometheus text, from the EMF lines)",
                     f"  AWS        {info['aws_endpoint_url']}   ({aws_note})",

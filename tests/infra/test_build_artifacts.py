@@ -246,10 +246,11 @@ def test_ingest_artifact_serves_the_api_events(
             "get-document.json",
             "resummarize-document.json",
             "list-documents.json",
+            "get-web-page.json",
         ],
         tmp_path,
     )
-    post, get, resummarize, listed = report["results"]
+    post, get, resummarize, listed, web_page = report["results"]
     assert post["statusCode"] == 202, post
     document_id = json.loads(post["body"])["id"]
     posted = json.loads(json.loads((EVENTS / "post-document.json").read_text())["body"])
@@ -267,6 +268,9 @@ def test_ingest_artifact_serves_the_api_events(
     assert location == f"{function.environment['API_ROOT_PATH']}/documents/{document_id}"
     assert resummarize["statusCode"] == 202, resummarize
     assert json.loads(resummarize["body"])["generation"] == 2
+    # The page's files ship in the artifact; its URLs start at the stage.
+    assert web_page["statusCode"] == 200, web_page
+    assert f'<base href="{function.environment["API_ROOT_PATH"]}/">' in web_page["body"]
 
     # The POST really went through S3, DynamoDB and SQS.
     s3 = boto3.client("s3", region_name=REGION, **_client_args(moto_endpoint))

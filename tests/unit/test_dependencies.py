@@ -18,6 +18,7 @@ FORBIDDEN = {
     "ollama-host": {"infra", "bench", "tests", "docsum"},
     "infra": {"bench", "tests"},
     "bench": {"tests"},
+    "cli": {"infra", "bench", "tests", "docsum"},  # a client of the public API, nothing else
 }
 
 

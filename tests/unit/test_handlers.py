@@ -98,6 +98,25 @@ def test_get_event_for_an_unknown_document_is_a_404_problem(handlers: Any) -> No
     assert json.loads(response["body"])["status"] == 404
 
 
+def test_web_page_event_through_mangum_is_html_whose_urls_start_at_the_stage(
+    handlers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("API_ROOT_PATH", "/v1")  # as template.yaml sets it
+    get_settings.cache_clear()
+    ingest = importlib.reload(importlib.import_module("ingest_handler"))
+    response = ingest.handler(load_event("get-web-page.json"), context())  # no token
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"].startswith("text/html")
+    assert response["isBase64Encoded"] is False
+    assert '<base href="/v1/">' in response["body"]
+    assert "script-src 'self'" in response["headers"]["content-security-policy"]
+    icon_event = {**load_event("get-web-page.json"), "path": "/static/icon.svg"}
+    icon = ingest.handler(icon_event, context())
+    # Text, not base64: API Gateway has no binary media types.
+    assert (icon["statusCode"], icon["isBase64Encoded"]) == (200, False)
+    assert icon["body"].startswith("<svg")
+
+
 def test_the_whole_flow_through_both_handlers(handlers: Any, aws_env: LocalResources) -> None:
     ingest, summarize, llm = handlers
     posted = json.loads(ingest.handler(load_event("post-document.json"), context())["body"])

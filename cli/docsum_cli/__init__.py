@@ -1,0 +1,1 @@
+"""`docsum`: a command-line client of the docsum API (only what any client can use)."""

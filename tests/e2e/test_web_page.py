@@ -1,0 +1,180 @@
+"""The web page in a real headless Chromium (Debian's, driven by chromedriver) against the
+embedded stack: token, paste, progress, the summary; untrusted titles stay text."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.e2e.support import DOC_TIMEOUT, Stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.llm, pytest.mark.browser]
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
+TEXT = (
+    "Honeybees communicate the location of food with a waggle dance. The angle of the dance "
+    "relative to vertical gives the direction relative to the sun, and its duration tells the "
+    "distance. Other bees follow the dancer and then fly out to the flowers themselves."
+)
+PHONE = (390, 844)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("Debian's chromium and chromium-driver are needed: `make tools` installs them")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # This machine has no network beyond loopback: keep Chromium from reaching out.
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        f"--window-size={PHONE[0]},{PHONE[1]}",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path: Selenium Manager never tries to download one.
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_page(browser: WebDriver, stack: Stack) -> None:
+    browser.get_log("browser")  # what an earlier test left (e.g. its expected 401) is not ours
+    browser.get(f"{stack.api_url}/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "token").is_displayed())
+
+
+def message(browser: WebDriver) -> str:
+    return str(browser.find_element(By.ID, "message").text)
+
+
+def wait_for_message(browser: WebDriver, contains: str, timeout: float = 15) -> str:
+    WebDriverWait(browser, timeout).until(lambda b: contains in message(b))
+    return message(browser)
+
+
+def enter_token(browser: WebDriver, token: str) -> None:
+    field = browser.find_element(By.ID, "token")
+    field.clear()
+    field.send_keys(token, Keys.ENTER)  # the keyboard alone submits the form
+
+
+def severe_console_entries(browser: WebDriver) -> list[str]:
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_the_page_loads_without_a_token_and_breaks_no_policy(
+    browser: WebDriver, stack: Stack
+) -> None:
+    assert f"Web page   {stack.api_url}/" in stack.console()  # `make up` tells where it is
+    open_page(browser, stack)
+    assert browser.title == "docsum"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "docsum"
+    assert severe_console_entries(browser) == []  # no CSP violation, no failed load
+
+
+def test_a_wrong_token_says_so_and_puts_the_focus_back_on_it(
+    browser: WebDriver, stack: Stack
+) -> None:
+    open_page(browser, stack)
+    enter_token(browser, "not-the-token")
+    assert "rejected the token" in wait_for_message(browser, "rejected")
+    assert browser.switch_to.active_element.get_attribute("id") == "token"
+    # The token never appears in a URL.
+    assert "not-the-token" not in browser.current_url
+
+
+def wait_until_settled(browser: WebDriver) -> str:
+    WebDriverWait(browser, DOC_TIMEOUT, poll_frequency=0.5).until(
+        lambda b: b.find_element(By.ID, "doc-status").text in ("done", "failed")
+    )
+    return str(browser.find_element(By.ID, "doc-status").text)
+
+
+def test_upload_a_pdf_watch_it_and_read_the_summary_with_a_hostile_title_shown_as_text(
+    browser: WebDriver, stack: Stack, tmp_path: Path
+) -> None:
+    from tests.files import pdf
+
+    document = tmp_path / "bees.pdf"
+    document.write_bytes(pdf([TEXT], title="Bees"))
+    open_page(browser, stack)
+    enter_token(browser, stack.info["api_token"])
+    wait_for_message(browser, "Token accepted")
+    stored = browser.execute_script("return sessionStorage.getItem('docsum.token')")
+    assert stored == stack.info["api_token"]
+    browser.find_element(By.ID, "title").send_keys(HOSTILE_TITLE)
+    browser.find_element(By.ID, "file").send_keys(str(document))  # what picking a file does
+    browser.find_element(By.ID, "submit").send_keys(Keys.ENTER)  # the keyboard submits
+
+    assert wait_until_settled(browser) == "done"
+    assert "bees.pdf" in browser.find_element(By.ID, "doc-source").text
+    summary = browser.find_element(By.ID, "doc-summary").text
+    assert 0 < len(summary) <= 1500
+    assert message(browser) == "Summary ready."
+
+    # The hostile title is shown literally and nothing of it ran.
+    assert browser.find_element(By.ID, "doc-title").text == HOSTILE_TITLE
+    assert browser.find_elements(By.TAG_NAME, "img") == []
+    with pytest.raises(NoAlertPresentException):
+        _ = browser.switch_to.alert.text
+    # Readable on a phone: nothing wider than the screen.
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth"
+    )
+    assert severe_console_entries(browser) == []
+
+    # The whole finished page at a desktop width (the README's picture).
+    browser.set_window_size(900, 800)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(900, int(height) + 200)  # the window is taller than its viewport
+    browser.execute_script("window.scrollTo(0, 0)")
+    screenshot = tmp_path / "web-page.png"
+    browser.save_screenshot(str(screenshot))
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_list_and_delete_from_the_page(browser: WebDriver, stack: Stack) -> None:
+    title = "Remove me: a document to delete"
+    with stack.api() as api:
+        posted = api.post("/documents", json={"title": title, "text": TEXT + " Delete me."})
+        assert posted.status_code == 202, posted.text
+    open_page(browser, stack)
+    enter_token(browser, stack.info["api_token"])
+    wait_for_message(browser, "Token accepted")
+    browser.find_element(By.ID, "refresh").click()
+    WebDriverWait(browser, 15).until(lambda b: title in b.find_element(By.ID, "documents").text)
+    [entry] = [
+        b for b in browser.find_elements(By.CSS_SELECTOR, "#documents button") if title in b.text
+    ]
+    entry.click()
+    assert browser.find_element(By.ID, "doc-title").text == title
+    browser.find_element(By.ID, "delete").click()
+    browser.switch_to.alert.accept()  # "Delete …?"
+    assert "Deleted" in wait_for_message(browser, "Deleted")
+    WebDriverWait(browser, 15).until(lambda b: title not in b.find_element(By.ID, "documents").text)
+    with stack.api() as api:
+        assert api.get(f"/documents/{posted.json()['id']}").status_code == 404

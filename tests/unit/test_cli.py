@@ -1,0 +1,307 @@
+"""The `docsum` command line against the real API app served over HTTP, with the in-memory
+fakes and the real worker use case (a scripted model) behind it."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from docsum.documents import DocumentService
+from docsum.errors import LLMError
+from docsum.settings import Settings
+from docsum.worker import Delivery
+from docsum_cli.api import DIRECT_UPLOAD_BYTES
+from docsum_cli.config import Config, resolve
+from ingest_api import create_app
+
+from infra.local.processes import LOOPBACK, free_port
+from tests.cli_runner import CLI_PATH, docsum
+from tests.conftest import Fakes
+
+TOKEN = "cli-token"
+MAX_UPLOAD_BYTES = DIRECT_UPLOAD_BYTES + 100_000  # just above what one request carries
+
+
+@dataclass
+class ServedApi:
+    url: str
+    fakes: Fakes
+    worker_paused: threading.Event
+
+    def run(
+        self, *args: str, token: str | None = TOKEN, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        auth = ["--token", token] if token else []
+        return docsum(*args, "--api-url", self.url, *auth, stdin=stdin)
+
+
+@pytest.fixture
+def served(fakes: Fakes) -> Iterator[ServedApi]:
+    """The ingest app under uvicorn on a free port, and a thread that delivers every queued
+    message to the worker use case, as the queue would."""
+    settings = Settings(
+        api_token=TOKEN,
+        max_document_chars=2000,
+        max_upload_bytes=MAX_UPLOAD_BYTES,
+        summarize_queue_url="queue",
+    )
+    service = DocumentService(
+        fakes.store, fakes.repository, fakes.queue, settings, uploads=fakes.store
+    )
+    app = create_app(settings, service)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
+    stop = threading.Event()
+    paused = threading.Event()
+
+    def deliver() -> None:
+        delivered = 0
+        while not stop.is_set():
+            while not paused.is_set() and delivered < len(fakes.queue.sent):
+                body = fakes.queue.sent[delivered].model_dump_json()
+                fakes.worker.process(Delivery(body, 1, f"rh-{delivered}"), lease_seconds=60)
+                delivered += 1
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=server.run), threading.Thread(target=deliver)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield ServedApi(f"http://{LOOPBACK}:{port}", fakes, paused)
+    finally:
+        server.should_exit = True
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+
+
+def json_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+# Configuration
+
+
+def test_flags_win_over_the_environment_and_the_environment_over_the_stack(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".local-stack").mkdir()
+    (tmp_path / ".local-stack" / "stack.json").write_text(
+        json.dumps({"api_url": "http://127.0.0.1:8000", "api_token": "stack-token"})
+    )
+    env = {"DOCSUM_API_URL": "https://api.example/v1/", "DOCSUM_TOKEN": "env-token"}
+    assert resolve("http://flag:1", "flag-token", env, tmp_path) == Config(
+        "http://flag:1", "flag-token", "--api-url"
+    )
+    assert resolve(None, None, env, tmp_path) == Config(
+        "https://api.example/v1", "env-token", "DOCSUM_API_URL"
+    )
+    nested = tmp_path / "some" / "where"
+    nested.mkdir(parents=True)
+    found = resolve(None, None, {}, nested)
+    assert (found.api_url, found.token) == ("http://127.0.0.1:8000", "stack-token")
+    # The stack's token is never sent to an API the user named.
+    assert resolve("http://elsewhere:1", None, {}, nested).token is None
+
+
+def test_no_api_anywhere_is_a_usage_error(tmp_path: Path) -> None:
+    result = docsum("get", "0" * 32, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "make up" in result.stderr
+
+
+def test_a_stopped_api_is_exit_3_and_asks_whether_make_up_runs() -> None:
+    url = f"http://{LOOPBACK}:{free_port()}"  # nothing listens there
+    result = docsum("submit", "-", "--api-url", url, stdin="Some text.")
+    assert result.returncode == 3
+    assert f"no API answers at {url}: is `make up` running?" in result.stderr
+
+
+# Submitting
+
+
+def test_submit_json_output_and_the_same_text_again(served: ServedApi) -> None:
+    first = served.run("submit", "-", "--title", "Stdin", "--json", stdin="Cats sleep a lot.")
+    assert first.returncode == 0, first.stderr
+    [document] = json_lines(first.stdout)
+    assert (document["title"], len(document["id"])) == ("Stdin", 32)
+    again = served.run("submit", "-", "--json", stdin="Cats  sleep a lot.")
+    assert json_lines(again.stdout)[0]["id"] == document["id"]
+
+
+def test_submit_wait_prints_progress_then_the_summary(served: ServedApi, tmp_path: Path) -> None:
+    served.fakes.llm.script = ["Cats sleep most of the day."]
+    path = tmp_path / "cats.txt"
+    path.write_text("Cats sleep for most of the day and hunt at night.")
+    result = served.run("submit", str(path), "--wait")
+    assert result.returncode == 0, result.stderr
+    assert f"{path}: done" in result.stderr  # a line per change: stdout is not a terminal
+    assert "cats.txt" in result.stdout
+    assert "Cats sleep most of the day." in result.stdout
+    assert "\x1b[" not in result.stdout + result.stderr  # no animation, no colour codes
+
+
+def test_a_directory_is_walked_recursively_and_unsupported_files_are_skipped(
+    served: ServedApi, tmp_path: Path
+) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.md").write_text("# A\n\nAlpha text here.")
+    (tmp_path / "sub" / "b.txt").write_text("Beta text here.")
+    (tmp_path / "sub" / "image.png").write_bytes(b"not text")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.txt").write_text("Never sent.")
+    result = served.run("submit", str(tmp_path), "--json", "--wait")
+    assert result.returncode == 0, result.stderr
+    assert sorted(d["title"] for d in json_lines(result.stdout)) == ["a.md", "b.txt"]
+    assert all(d["status"] == "done" for d in json_lines(result.stdout))
+    assert "skipped" in result.stderr
+    assert "image.png" in result.stderr
+
+
+def test_an_unsupported_file_is_a_usage_error_and_nothing_is_sent(
+    served: ServedApi, tmp_path: Path
+) -> None:
+    (tmp_path / "ok.txt").write_text("Fine.")
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    result = served.run("submit", str(tmp_path / "ok.txt"), str(tmp_path / "photo.jpg"))
+    assert result.returncode == 2
+    assert "photo.jpg: file type not supported" in result.stderr
+    assert served.fakes.queue.sent == []
+
+
+def test_a_failed_document_is_exit_1_with_its_reason(served: ServedApi) -> None:
+    served.fakes.llm.script = [LLMError("rejected", "the model refused it", transient=False)]
+    result = served.run("submit", "-", "--wait", "--json", stdin="Doomed text.")
+    assert result.returncode == 1, result.stderr
+    [document] = json_lines(result.stdout)
+    assert document["status"] == "failed"
+    assert "rejected" in document["error"]  # the worker's stable reason
+    got = served.run("get", document["id"])
+    assert got.returncode == 1
+    assert document["error"] in got.stdout
+
+
+def test_a_rejected_token_is_exit_3_with_a_clear_message(served: ServedApi) -> None:
+    result = served.run("submit", "-", token="wrong", stdin="Text.")
+    assert result.returncode == 3
+    assert "the API rejected the token" in result.stderr
+    assert "DOCSUM_TOKEN" in result.stderr
+
+
+def test_too_large_is_exit_3_and_says_so(served: ServedApi) -> None:
+    result = served.run("submit", "-", stdin="x" * 3000)  # the app's limit is 2,000
+    assert result.returncode == 3
+    assert "too large" in result.stderr
+
+
+def test_resummarize_waits_for_the_new_summary(served: ServedApi) -> None:
+    served.fakes.llm.script = ["First summary.", "Second summary."]
+    first = json_lines(served.run("submit", "-", "--wait", "--json", stdin="Some text.").stdout)
+    again = served.run("resummarize", first[0]["id"], "--wait", "--json")
+    assert again.returncode == 0, again.stderr
+    [document] = json_lines(again.stdout)
+    assert (document["summary"], document["generation"]) == ("Second summary.", 2)
+
+
+def test_wait_that_runs_out_of_time_is_exit_3(served: ServedApi) -> None:
+    served.worker_paused.set()
+    result = served.run("submit", "-", "--wait", "--timeout", "1", stdin="Slow text.")
+    assert result.returncode == 3
+    assert "still queued after 1 s" in result.stderr
+
+
+def test_unknown_id_is_exit_3(served: ServedApi) -> None:
+    result = served.run("get", "f" * 32)
+    assert result.returncode == 3
+    assert "404" in result.stderr
+
+
+def test_on_a_terminal_wait_draws_a_live_progress_table(served: ServedApi) -> None:
+    """stdout on a pseudo-terminal: rich's live display (cursor movement), then the summary."""
+    served.fakes.llm.script = ["Terminal summary."]
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"}
+    env["PYTHONPATH"] = os.pathsep.join([str(CLI_PATH), env.get("PYTHONPATH", "")])
+    args = ["submit", "-", "--wait", "--api-url", served.url, "--token", TOKEN]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "docsum_cli", *args],
+        stdin=subprocess.PIPE,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(terminal)
+    _, stderr = proc.communicate(b"Text for a terminal.", timeout=60)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(controller)
+    assert proc.returncode == 0, stderr
+    text = screen.decode(errors="replace")
+    assert "\x1b[" in text  # drawn and redrawn in place
+    assert "status" in text  # the progress table's header
+    assert "Terminal summary." in text
+    assert stderr == b""  # no progress lines: the table replaces them
+
+
+def test_list_pages_through_the_documents_and_delete_removes_one(served: ServedApi) -> None:
+    ids = [
+        json_lines(served.run("submit", "-", "--json", stdin=f"Text number {n}.").stdout)[0]["id"]
+        for n in range(3)
+    ]
+    first_two = served.run("list", "--limit", "2", "--json")
+    assert first_two.returncode == 0, first_two.stderr
+    assert len(json_lines(first_two.stdout)) == 2
+    assert "more documents" in first_two.stderr
+    everything = served.run("list", "--all", "--json")
+    assert {d["id"] for d in json_lines(everything.stdout)} == set(ids)
+
+    deleted = served.run("delete", ids[0])
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"deleted {ids[0]}" in deleted.stdout
+    assert served.run("get", ids[0]).returncode == 3
+    assert ids[0] not in served.run("list", "--all", "--json").stdout
+    assert served.run("delete", ids[0]).returncode == 3  # already gone: 404
+
+
+def test_a_file_whose_bytes_are_no_supported_type_is_exit_3_naming_the_types(
+    served: ServedApi, tmp_path: Path
+) -> None:
+    disguised = tmp_path / "report.pdf"
+    disguised.write_bytes(bytes(range(256)) * 8)  # binary, but no PDF
+    result = served.run("submit", str(disguised))
+    assert result.returncode == 3
+    assert "file type not supported" in result.stderr
+    assert "application/pdf" in result.stderr  # the API names what it takes
+
+
+def test_a_file_too_large_even_for_uploads_is_exit_3_saying_so(
+    served: ServedApi, tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.txt"
+    huge.write_text("word " * ((MAX_UPLOAD_BYTES + 1000) // 5))
+    result = served.run("submit", str(huge))
+    assert result.returncode == 3
+    assert "too large even for /uploads" in result.stderr
+    assert served.fakes.store.presigned == []  # refused before any upload was signed
