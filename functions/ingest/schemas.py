@@ -6,17 +6,28 @@ from datetime import datetime
 from typing import Any
 
 from docsum.extraction import MEDIA_TYPES
-from docsum.models import CallbackUrlField
+from docsum.models import (
+    LANGUAGE_NAMES,
+    CallbackUrlField,
+    SummaryFormat,
+    SummaryLength,
+    SummaryOptions,
+)
 from docsum.views import DocumentOut
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 __all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]
 
 
-class DocumentIn(BaseModel):
+class DocumentIn(SummaryOptions):
+    """The text, its title, and the summary options (`length`, `format`, `language`)."""
+
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"text": "The quick brown fox jumps over the lazy dog.", "title": "Fox"}]
+            "examples": [
+                {"text": "The quick brown fox jumps over the lazy dog.", "title": "Fox"},
+                {"text": "…", "length": "short", "format": "bullets", "language": "de"},
+            ]
         }
     )
 
@@ -52,18 +63,21 @@ DOCUMENT_FILE_FORM: dict[str, Any] = {
             "description": "Text instead of a file (ignored when a file is sent)",
         },
         "title": {"type": "string", "description": "At most MAX_TITLE_CHARS characters"},
+        "length": {"type": "string", "enum": [v.value for v in SummaryLength]},
+        "format": {"type": "string", "enum": [v.value for v in SummaryFormat]},
+        "language": {"type": "string", "enum": ["auto", *LANGUAGE_NAMES]},
     },
     "anyOf": [{"required": ["file"]}, {"required": ["text"]}],
 }
 
 
-class FileFields(BaseModel):
+class FileFields(SummaryOptions):
     """The form fields that come with a file (everything but the file itself)."""
 
     title: StrictStr | None = None
 
 
-class UploadIn(BaseModel):
+class UploadIn(SummaryOptions):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"filename": "report.pdf", "content_type": "application/pdf", "size": 1}]
@@ -98,10 +112,9 @@ class UploadOut(BaseModel):
 
 def request_body_schemas() -> dict[str, dict[str, Any]]:
     """Component schemas of the bodies `POST /documents` reads itself (JSON or a form)."""
-    return {
-        "DocumentIn": DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}"),
-        "DocumentFileForm": DOCUMENT_FILE_FORM,
-    }
+    document_in = DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested = document_in.pop("$defs", {})  # the option enums: components of their own
+    return {"DocumentIn": document_in, "DocumentFileForm": DOCUMENT_FILE_FORM, **nested}
 
 
 class DocumentList(BaseModel):
