@@ -47,7 +47,7 @@ def test_a_delivery_produces_a_stored_summary(fakes: Fakes) -> None:
 def test_llm_options_are_explicit_and_the_context_fits_the_prompt(
     fakes: Fakes, settings: Settings
 ) -> None:
-    request = submitted(fakes, " ".join(f"word{i}" for i in range(3000)))
+    request = submitted(fakes, " ".join(f"w{i}" for i in range(2500)))  # varied words
     deliver(fakes, request)
     [call] = fakes.llm.calls
     assert call.num_predict == settings.llm_num_predict
