@@ -47,6 +47,7 @@ class DocumentIn(SummaryOptions):
 # `multipart/form-data` of `POST /documents`, for the spec only (the route reads the form
 # itself, see dependencies): a file or a text field (the file wins when both come), and the
 # other fields the JSON body accepts. Multipart has no null: absent fields are not sent.
+# Any other field is a 422 naming it.
 DOCUMENT_FILE_FORM: dict[str, Any] = {
     "title": "DocumentFileForm",
     "type": "object",
@@ -68,6 +69,7 @@ DOCUMENT_FILE_FORM: dict[str, Any] = {
         "language": {"type": "string", "enum": ["auto", *LANGUAGE_NAMES]},
     },
     "anyOf": [{"required": ["file"]}, {"required": ["text"]}],
+    "additionalProperties": False,  # other fields are refused (422), not ignored
 }
 
 
