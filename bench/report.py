@@ -16,8 +16,6 @@ from infra.local.processes import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
 # The README's placeholder; the table goes between it and the end marker.
-README_BEGIN = "<!-- BENCH -->"
-README_END = "<!-- /BENCH -->"
 
 
 def machine() -> dict[str, Any]:
@@ -207,14 +205,21 @@ def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
 def update_readme(results: dict[str, Any], readme: Path = README) -> bool:
     """Put the table after the README's `<!-- BENCH -->` placeholder (replacing the one a
     previous run put there, up to `<!-- /BENCH -->`); False if the README has no placeholder."""
+    return replace_block(readme, "BENCH", markdown(results))
+
+
+def replace_block(readme: Path, name: str, content: str) -> bool:
+    """`content` between `<!-- NAME -->` and `<!-- /NAME -->` (or after the opening marker
+    alone); False if the file or the marker is missing."""
     if not readme.exists():
         return False
+    opening, closing = f"<!-- {name} -->", f"<!-- /{name} -->"
     text = readme.read_text()
-    begin = text.find(README_BEGIN)
+    begin = text.find(opening)
     if begin < 0:
         return False
-    end = text.find(README_END, begin)
-    after = text[end + len(README_END) :] if end >= 0 else text[begin + len(README_BEGIN) :]
-    block = f"{README_BEGIN}\n{markdown(results)}{README_END}"
-    readme.write_text(text[:begin] + block + after)
+    end = text.find(closing, begin)
+    after = text[end + len(closing) :] if end >= 0 else text[begin + len(opening) :]
+    body = content if content.endswith("\n") else content + "\n"
+    readme.write_text(text[:begin] + f"{opening}\n{body}{closing}" + after)
     return True

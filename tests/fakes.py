@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -336,6 +336,9 @@ class InMemoryDocumentRepository:
                     prompt_tokens=summary.prompt_tokens,
                     completion_tokens=summary.completion_tokens,
                     model_seconds=summary.model_seconds,
+                    language=summary.language,
+                    summary_verbatim=summary.verbatim,
+                    llm_calls=summary.llm_calls,
                     summarized_at=now,
                     updated_at=now,
                     error=None,
@@ -485,7 +488,11 @@ class ScriptedLanguageModel:
         self.name = name
         self.script = list(script)
         self.calls: list[ChatCall] = []
-        self.default_reply = "The document says something. It says it well."
+        # Unscripted calls get `default_reply`, or when it is None a real (if dull) summary: the
+        # opening words of the document, about half its length, so the guard accepts it.
+        self.default_reply: str | None = None
+        # Answers chosen by the call (e.g. by its system prompt) before the script is used.
+        self.respond: Callable[[ChatCall], str | None] = lambda call: None
         self.clock = clock
         self.call_seconds = call_seconds  # each call moves `clock` on by this much
 
@@ -493,7 +500,13 @@ class ScriptedLanguageModel:
         self.calls.append(call)
         if self.clock is not None:
             self.clock.advance(seconds=self.call_seconds)
-        step = self.script.pop(0) if self.script else self.default_reply
+        chosen = self.respond(call)
+        if chosen is not None:
+            step: str | Exception = chosen
+        elif self.script:
+            step = self.script.pop(0)
+        else:
+            step = self.default_reply or opening_words(call)
         if isinstance(step, Exception):
             raise step
         prompt_tokens = (len(call.system) + len(call.user)) // 4
@@ -511,3 +524,15 @@ class ScriptedLanguageModel:
 
 def transient(kind: str = "unreachable") -> LLMError:
     return LLMError(kind, "simulated", transient=True)
+
+
+def opening_words(call: ChatCall) -> str:
+    """The first words of the document in `call` (inside its delimiter lines, after the
+    title), about half its length, as one sentence."""
+    inside = call.user.split("\n", 1)[-1].rsplit("\n", 1)[0]
+    if inside.startswith("Title: "):
+        inside = inside.split("\n\n", 1)[-1]
+    words, kept = inside.split(), []
+    while words and len(" ".join([*kept, words[0]])) <= len(inside) // 2:
+        kept.append(words.pop(0))
+    return " ".join(kept).rstrip(".,;:!?") + "." if kept else "Summary."

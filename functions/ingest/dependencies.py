@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials
 from problems import ProblemError
 from pydantic import BaseModel, ValidationError
-from schemas import DocumentIn, FileFields
+from schemas import DOCUMENT_FILE_FORM, DocumentIn, FileFields
 
 # A dependency check: raises when it fails; may say what it found ("ok: <that>").
 ReadinessCheck = Callable[[], str | None]
@@ -94,6 +94,15 @@ async def document_submission(request: Request) -> DocumentIn | FileSubmission:
             slug="unsupported-media-type",
         )
     form = await request.form(max_files=1, max_fields=20)
+    # A misspelt option must not be ignored silently: the form takes the spec's fields only.
+    known = DOCUMENT_FILE_FORM["properties"]
+    unknown = next((name for name in form if name not in known), None)
+    if unknown is not None:
+        raise _invalid(
+            unknown,
+            f"unknown form field {unknown!r}; the form takes {', '.join(known)}",
+            "extra_forbidden",
+        )
     file = form.get("file")
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     if file is None or isinstance(file, str):
@@ -119,9 +128,9 @@ def _validated[M: BaseModel](model: type[M], body: bytes | str) -> M:
         raise RequestValidationError(errors, body=body) from exc
 
 
-def _invalid(field: str, message: str) -> RequestValidationError:
+def _invalid(field: str, message: str, kind: str = "missing") -> RequestValidationError:
     return RequestValidationError(
-        [{"loc": ("body", field), "msg": message, "type": "missing"}], body=None
+        [{"loc": ("body", field), "msg": message, "type": kind}], body=None
     )
 
 

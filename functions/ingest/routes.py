@@ -82,10 +82,16 @@ def submit_document(
             body.fields.title,
             correlation_id,
             caller.name,
+            body.fields.options(),
         )
     else:
         submission = service.submit(
-            body.text, body.title, correlation_id, caller.name, callback_url=body.callback_url
+            body.text,
+            body.title,
+            correlation_id,
+            caller.name,
+            body.options(),
+            callback_url=body.callback_url,
         )
     if not submission.created:
         response.status_code = 200
@@ -110,6 +116,7 @@ def create_upload(
         body.title,
         request_id(request) or "",
         caller.name,
+        body.options(),
     )
     request.state.document_id = upload.document.id
     location = _location(request, upload.document)

@@ -6,17 +6,28 @@ from datetime import datetime
 from typing import Any
 
 from docsum.extraction import MEDIA_TYPES
-from docsum.models import CallbackUrlField
+from docsum.models import (
+    LANGUAGE_NAMES,
+    CallbackUrlField,
+    SummaryFormat,
+    SummaryLength,
+    SummaryOptions,
+)
 from docsum.views import DocumentOut
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 __all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]
 
 
-class DocumentIn(BaseModel):
+class DocumentIn(SummaryOptions):
+    """The text, its title, and the summary options (`length`, `format`, `language`)."""
+
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"text": "The quick brown fox jumps over the lazy dog.", "title": "Fox"}]
+            "examples": [
+                {"text": "The quick brown fox jumps over the lazy dog.", "title": "Fox"},
+                {"text": "…", "length": "short", "format": "bullets", "language": "de"},
+            ]
         }
     )
 
@@ -36,6 +47,7 @@ class DocumentIn(BaseModel):
 # `multipart/form-data` of `POST /documents`, for the spec only (the route reads the form
 # itself, see dependencies): a file or a text field (the file wins when both come), and the
 # other fields the JSON body accepts. Multipart has no null: absent fields are not sent.
+# Any other field is a 422 naming it.
 DOCUMENT_FILE_FORM: dict[str, Any] = {
     "title": "DocumentFileForm",
     "type": "object",
@@ -52,18 +64,24 @@ DOCUMENT_FILE_FORM: dict[str, Any] = {
             "description": "Text instead of a file (ignored when a file is sent)",
         },
         "title": {"type": "string", "description": "At most MAX_TITLE_CHARS characters"},
+        "length": {"type": "string", "enum": [v.value for v in SummaryLength]},
+        "format": {"type": "string", "enum": [v.value for v in SummaryFormat]},
+        "language": {"type": "string", "enum": ["auto", *LANGUAGE_NAMES]},
     },
-    "anyOf": [{"required": ["file"]}, {"required": ["text"]}],
+    # "A file or a text field" is the route's 422, not an `anyOf`: a fuzzer negating one branch
+    # of an anyOf takes a form with a file but no text for invalid, and the route accepts it.
+    "description": "A file part, or a text field: a form with neither is a 422",
+    "additionalProperties": False,  # other fields are refused (422), not ignored
 }
 
 
-class FileFields(BaseModel):
+class FileFields(SummaryOptions):
     """The form fields that come with a file (everything but the file itself)."""
 
     title: StrictStr | None = None
 
 
-class UploadIn(BaseModel):
+class UploadIn(SummaryOptions):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"filename": "report.pdf", "content_type": "application/pdf", "size": 1}]
@@ -98,10 +116,9 @@ class UploadOut(BaseModel):
 
 def request_body_schemas() -> dict[str, dict[str, Any]]:
     """Component schemas of the bodies `POST /documents` reads itself (JSON or a form)."""
-    return {
-        "DocumentIn": DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}"),
-        "DocumentFileForm": DOCUMENT_FILE_FORM,
-    }
+    document_in = DocumentIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested = document_in.pop("$defs", {})  # the option enums: components of their own
+    return {"DocumentIn": document_in, "DocumentFileForm": DOCUMENT_FILE_FORM, **nested}
 
 
 class DocumentList(BaseModel):

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import pytest
 from docsum.adapters.ollama_llm import OllamaLanguageModel
 from docsum.documents import DocumentService
-from docsum.errors import ContextOverflow
-from docsum.models import Progress
+from docsum.errors import ContextOverflow, GuardRejected
+from docsum.guard import REASONS
+from docsum.models import Progress, Summary
 from docsum.ports import ChatAnswer, ChatCall
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
@@ -33,7 +34,8 @@ from tests.fakes import InMemoryDocumentRepository, InMemoryTextStore, InMemoryW
 
 from .conftest import MODEL
 
-pytestmark = [pytest.mark.llm, pytest.mark.timeout(600)]
+# 900 s: the guard may retry a chunk's answer once, and two cores are shared.
+pytestmark = [pytest.mark.llm, pytest.mark.timeout(900)]
 
 MIN_CHARS = 50_000
 # Public-domain-style real prose that ships with every Python: the standard library's own
@@ -158,9 +160,16 @@ def test_a_long_real_text_is_summarized_in_chunks_within_every_window(
     seconds = time.monotonic() - started
     final = client.get(f"/documents/{document_id}").json()
 
-    assert outcome == [Outcome.DONE], final.get("error")
-    assert final["status"] == "done"
-    assert 0 < len(final["summary"]) <= settings.summary_max_chars
+    # The stand-in's final answer may fail the guard (e.g. a figure it made up): then the
+    # document fails with the guard's reason, never with a broken summary. The plumbing below
+    # is asserted either way.
+    if outcome == [Outcome.FAILED]:
+        assert final["error"].startswith(tuple(REASONS.values())), final["error"]
+        assert final["summary"] is None
+    else:
+        assert outcome == [Outcome.DONE], final.get("error")
+        assert final["status"] == "done"
+        assert 0 < len(final["summary"]) <= settings.summary_max_chars
     assert final["progress"] is None
 
     answered = assert_every_call_fit(model, settings)
@@ -177,7 +186,7 @@ def test_a_long_real_text_is_summarized_in_chunks_within_every_window(
         f"\nlong document: {len(text)} chars; {len(chunks)} chunk calls, {len(combines)} "
         f"combine calls (last one final), {len(model.observed) - len(answered)} refused; "
         f"max prompt_eval_count {max(o.prompt_eval_count or 0 for o in answered)} "
-        f"of num_ctx {max(o.num_ctx for o in answered)}; summary {len(final['summary'])} "
+        f"of num_ctx {max(o.num_ctx for o in answered)}; summary {len(final['summary'] or '')} "
         f"chars; {seconds:.1f} s; progress seen {sorted(set(done))} of {max(totals)}"
     )
 
@@ -194,13 +203,20 @@ def test_a_chunk_the_real_model_counts_longer_than_estimated_is_split_and_retrie
     summarizer = Summarizer(model, settings)
     summarizer.plan(text, "Python library docs")  # one call, by the estimate
 
-    summary = summarizer.summarize(text, "Python library docs")
+    summary: Summary | None = None
+    reason = ""
+    try:
+        summary = summarizer.summarize(text, "Python library docs")
+    except GuardRejected as rejected:  # the stand-in's final answer failed the guard
+        reason = str(rejected)
+    assert summary is not None or reason.startswith(tuple(REASONS.values())), reason
 
     answered = assert_every_call_fit(model, settings)
     assert len(answered) < len(model.observed), "the first call was too long for the model"
     assert [o.kind for o in answered].count("chunk") >= 2
-    assert summary.llm_calls == len(model.observed)
-    assert 0 < len(summary.text) <= settings.summary_max_chars
+    if summary is not None:
+        assert summary.llm_calls == len(model.observed)
+        assert 0 < len(summary.text) <= settings.summary_max_chars
     print(
         f"\nsplit and retried: {len(model.observed)} calls "
         f"({len(model.observed) - len(answered)} refused), counts "

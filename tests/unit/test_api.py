@@ -245,3 +245,56 @@ def test_an_unexpected_error_is_a_500_problem_that_says_retrying_is_safe(
     body = assert_problem(client.get("/documents/" + "0" * 32, headers=AUTH), 500, client)
     assert body["detail"] == "internal error; retrying is safe"
     assert "disk on fire" not in str(body)
+
+
+# --- summary options: in the JSON body, shown, part of the identity --------------------------
+
+OPTIONS_TEXT = "The council met on Monday and discussed the transit plan at length."
+
+
+def test_options_are_accepted_and_shown(client: TestClient) -> None:
+    body = {"text": OPTIONS_TEXT, "length": "short", "format": "bullets", "language": "de"}
+    response = client.post("/documents", json=body, headers=AUTH)
+    assert response.status_code == 202
+    shown = response.json()
+    assert shown["options"] == {"length": "short", "format": "bullets", "language": "de"}
+    assert shown["language"] is None  # detected when it is summarized
+    assert shown["summary_verbatim"] is False
+    again = client.get(response.headers["location"], headers=AUTH).json()
+    assert again["options"] == shown["options"]
+
+
+def test_defaults_are_long_paragraph_auto(client: TestClient) -> None:
+    shown = client.post("/documents", json={"text": OPTIONS_TEXT}, headers=AUTH).json()
+    assert shown["options"] == {"length": "long", "format": "paragraph", "language": "auto"}
+
+
+def test_same_text_other_options_is_another_document_same_options_the_same(
+    client: TestClient, fakes: Fakes
+) -> None:
+    first = client.post("/documents", json={"text": OPTIONS_TEXT}, headers=AUTH)
+    short = client.post("/documents", json={"text": OPTIONS_TEXT, "length": "short"}, headers=AUTH)
+    again = client.post("/documents", json={"text": OPTIONS_TEXT, "length": "short"}, headers=AUTH)
+    assert (first.status_code, short.status_code, again.status_code) == (202, 202, 200)
+    assert first.json()["id"] != short.json()["id"] == again.json()["id"]
+    assert len(fakes.store.objects) == 1  # the text is stored once
+    assert len(fakes.queue.sent) == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("length", "tiny", "'short', 'medium' or 'long'"),
+        ("format", "table", "'paragraph' or 'bullets'"),
+        ("language", "klingon", "'auto', 'en', 'de', 'fr', 'es', 'it', 'pt' or 'nl'"),
+        ("language", "EN", "'auto', 'en', 'de'"),
+    ],
+)
+def test_unknown_values_are_a_422_naming_the_field_and_the_allowed_values(
+    client: TestClient, field: str, value: str, allowed: str
+) -> None:
+    response = client.post("/documents", json={"text": OPTIONS_TEXT, field: value}, headers=AUTH)
+    problem = assert_problem(response, 422, client)
+    assert problem["detail"].startswith(f"body.{field}: ")
+    assert allowed in problem["detail"]
+    assert problem["errors"][0]["loc"] == ["body", field]

@@ -73,6 +73,19 @@ def test_multipart_text_field_works_like_json(client: TestClient) -> None:
     assert (as_json.status_code, as_json.json()["id"]) == (200, multipart.json()["id"])
 
 
+@pytest.mark.parametrize("name", ["", "titel", "callback"])
+def test_an_unknown_form_field_is_a_422_naming_it(
+    client: TestClient, fakes: Fakes, name: str
+) -> None:
+    sent = {"text": (None, "Plain words."), name: (None, "x")}
+    body = assert_problem(client.post("/documents", files=sent, headers=AUTH), 422, client)
+    assert f"unknown form field {name!r}" in body["detail"]
+    assert body["errors"][0]["loc"] == ["body", name]
+    with_file = {"file": ("a.txt", b"Words.", "text/plain"), name: (None, "x")}
+    assert_problem(client.post("/documents", files=with_file, headers=AUTH), 422, client)
+    assert fakes.queue.sent == []
+
+
 @pytest.mark.parametrize(
     ("send", "status", "says"),
     [

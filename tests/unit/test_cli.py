@@ -210,12 +210,14 @@ def test_too_large_is_exit_3_and_says_so(served: ServedApi) -> None:
 
 
 def test_resummarize_waits_for_the_new_summary(served: ServedApi) -> None:
-    served.fakes.llm.script = ["First summary.", "Second summary."]
-    first = json_lines(served.run("submit", "-", "--wait", "--json", stdin="Some text.").stdout)
+    # Answers shorter than the text and drawn from it, so the output guard accepts each.
+    text = "Cats sleep most of the day. Dogs bark at the mailman every single morning."
+    served.fakes.llm.script = ["Cats sleep all day.", "Dogs bark every morning."]
+    first = json_lines(served.run("submit", "-", "--wait", "--json", stdin=text).stdout)
     again = served.run("resummarize", first[0]["id"], "--wait", "--json")
     assert again.returncode == 0, again.stderr
     [document] = json_lines(again.stdout)
-    assert (document["summary"], document["generation"]) == ("Second summary.", 2)
+    assert (document["summary"], document["generation"]) == ("Dogs bark every morning.", 2)
 
 
 def test_wait_that_runs_out_of_time_is_exit_3(served: ServedApi) -> None:
@@ -233,7 +235,7 @@ def test_unknown_id_is_exit_3(served: ServedApi) -> None:
 
 def test_on_a_terminal_wait_draws_a_live_progress_table(served: ServedApi) -> None:
     """stdout on a pseudo-terminal: rich's live display (cursor movement), then the summary."""
-    served.fakes.llm.script = ["Terminal summary."]
+    served.fakes.llm.script = ["A terminal shows text."]  # shorter than the text: it passes
     controller, terminal = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"}
     env["PYTHONPATH"] = os.pathsep.join([str(CLI_PATH), env.get("PYTHONPATH", "")])
@@ -246,7 +248,9 @@ def test_on_a_terminal_wait_draws_a_live_progress_table(served: ServedApi) -> No
         env=env,
     )
     os.close(terminal)
-    _, stderr = proc.communicate(b"Text for a terminal.", timeout=60)
+    _, stderr = proc.communicate(
+        b"Text for a terminal, which shows the text as it comes.", timeout=60
+    )
     screen = b""
     while True:
         try:
@@ -261,7 +265,7 @@ def test_on_a_terminal_wait_draws_a_live_progress_table(served: ServedApi) -> No
     text = screen.decode(errors="replace")
     assert "\x1b[" in text  # drawn and redrawn in place
     assert "status" in text  # the progress table's header
-    assert "Terminal summary." in text
+    assert "A terminal shows text." in text
     assert stderr == b""  # no progress lines: the table replaces them
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from docsum.documents import DocumentService
 from docsum.errors import ContextOverflow, LLMError
-from docsum.models import Progress, Status
+from docsum.models import Progress, Status, SummaryOptions
 from docsum.ports import ChatAnswer, ChatCall
 from docsum.settings import Settings
 from docsum.summarizer import COMBINE_PROMPT, PART_PROMPT, PartialResults, Summarizer
@@ -65,8 +65,36 @@ def make_settings(**overrides: object) -> Settings:
 
 
 def user_text(call: ChatCall) -> str:
-    prefix = f"Title: {TITLE}\n\n"
-    return call.user.removeprefix(prefix)
+    """The text the call summarizes: inside the delimiter lines, after the title."""
+    inside = call.user.split("\n", 1)[1].rsplit("\n", 1)[0]
+    return inside.removeprefix(f"Title: {TITLE}\n\n")
+
+
+DETAILS = " ".join(
+    f"Detail {word} follows."
+    for word in [
+        "alpha",
+        "bravo",
+        "charlie",
+        "delta",
+        "echo",
+        "foxtrot",
+        "golf",
+        "hotel",
+        "india",
+        "juliet",
+        "kilo",
+        "lima",
+        "mike",
+        "november",
+        "oscar",
+        "papa",
+        "quebec",
+        "romeo",
+        "sierra",
+        "tango",
+    ]
+)
 
 
 def default_count(call: ChatCall) -> int:
@@ -137,9 +165,10 @@ class FakeModel:
             overflow = tokens > call.num_ctx - call.num_predict
             self._record(call, tokens, "overflow" if overflow else "ok")
             first = user_text(call).split()[:3]
-            reply = f"Summary of {' '.join(first)}. " + "More detail follows here. " * 200
+            reply = f"Summary of {' '.join(first)}. {DETAILS}"
+            # A summary is shorter than what it summarizes (else the guard rejects it).
             return ChatAnswer(
-                text=reply[: self.reply_chars],
+                text=reply[: min(self.reply_chars, len(user_text(call)) // 2)],
                 model=self.name,
                 prompt_tokens=tokens,
                 completion_tokens=self.reply_chars // 4,
@@ -209,9 +238,10 @@ def run(
 def test_a_text_that_fits_takes_one_call_and_reports_no_progress() -> None:
     settings, model, reports = make_settings(), FakeModel(), Reports()
     summarizer = Summarizer(model, settings)
-    summary = summarizer.summarize("Cats sleep. Dogs bark.", TITLE, PartialResults({}, reports))
+    text = prose(400)
+    summary = summarizer.summarize(text, TITLE, PartialResults({}, reports))
     [record] = model.records
-    assert record.call == summarizer.plan("Cats sleep. Dogs bark.", TITLE)
+    assert record.call == summarizer.plan(text, TITLE, summarizer.target(text, SummaryOptions()))
     assert (summary.llm_calls, summary.prompt_tokens, reports.seen) == (1, record.prompt_tokens, [])
 
 
@@ -291,16 +321,17 @@ def test_a_chunk_the_model_counts_longer_is_split_smaller_and_retried(mode: str)
 def test_a_refusal_that_says_how_long_the_prompt_was_cuts_to_fit_in_one_step(
     mode: str, most_pieces: int
 ) -> None:
-    settings = make_settings()
+    settings = make_settings(llm_context_tokens=1200)
     model = FakeModel(mode=mode, count=lambda call: len(call.system) // 4 + len(call.user) * 5 // 4)
-    text = prose(2000)  # one call by the estimate, ~3x the window by the model's count
+    text = prose(2000)  # one call by the estimate, ~2.5x the window by the model's count
+    assert Summarizer(model, settings).plan(text, TITLE)
     run(text, settings, model)
 
     [first, *rest] = model.records
     assert first.outcome == "refused"
     if mode == "refuse":  # scaled by the count: every piece fits at once
         assert all(r.outcome == "ok" for r in rest)
-        assert len(model.texts(PART)) >= 5
+        assert len(model.texts(PART)) >= 3
     else:  # no count: halved, and halved again until the pieces fit
         pieces_after_first = [r for r in rest if r.call.system.startswith(PART)][:most_pieces]
         assert any(r.outcome == "refused" for r in pieces_after_first)

@@ -30,8 +30,9 @@ def emitted_metrics(output: str) -> dict[str, tuple[str, list[float]]]:
 
 
 def test_pipeline_metrics_names(fakes: Fakes) -> None:
-    fakes.service.submit("Some text.", None, "c")
-    fakes.service.submit("Some text.", None, "c")
+    text = "Some text about cats and dogs, long enough that a short answer summarizes it."
+    fakes.service.submit(text, None, "c")
+    fakes.service.submit(text, None, "c")
     fakes.llm.script = [transient("timeout"), "A summary."]
     request = fakes.queue.sent[0]
     with pytest.raises(RetryLater):  # reported failed, so SQS delivers it again
@@ -41,6 +42,7 @@ def test_pipeline_metrics_names(fakes: Fakes) -> None:
     counts, durations = fakes.metrics.counts, fakes.metrics.durations
     assert counts["DocumentsAccepted"] == counts["DuplicatesDetected"] == 1
     assert counts["SummariesCompleted"] == counts["LLMErrors_timeout"] == 1
+    assert counts["Guard_passed"] == 1
     assert counts["PromptTokens"] > 0
     assert counts["CompletionTokens"] > 0
     assert durations["ModelTime"] == [0.5]

@@ -13,7 +13,14 @@ from docsum.errors import ContextOverflow, LLMError
 from docsum.ports import ChatCall
 
 CALL = ChatCall(
-    system="Summarize.", user="Some text.", num_ctx=2048, num_predict=128, temperature=0.1, seed=7
+    system="Summarize.",
+    user="Some text.",
+    num_ctx=2048,
+    num_predict=128,
+    temperature=0.1,
+    seed=7,
+    repeat_penalty=1.3,
+    repeat_last_n=128,
 )
 
 
@@ -46,7 +53,14 @@ def test_sends_every_option_and_reads_the_counts() -> None:
 
     result = model_with(answer).chat(CALL)
 
-    assert seen["options"] == {"num_ctx": 2048, "num_predict": 128, "temperature": 0.1, "seed": 7}
+    assert seen["options"] == {
+        "num_ctx": 2048,
+        "num_predict": 128,
+        "temperature": 0.1,
+        "seed": 7,
+        "repeat_penalty": 1.3,
+        "repeat_last_n": 128,
+    }
     assert seen["keep_alive"] == -1
     assert seen["stream"] is False
     assert [m["role"] for m in seen["messages"]] == ["system", "user"]

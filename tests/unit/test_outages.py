@@ -17,6 +17,7 @@ from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
 
 from tests.conftest import Fakes
 from tests.fakes import ManualClock, transient
+from tests.unit.test_map_reduce import prose
 
 WINDOW = 3600
 
@@ -216,7 +217,7 @@ def test_out_of_time_keeps_finished_chunks_and_resumes_without_redoing_them(
         fakes.clock,
     )
     fakes.llm.call_seconds = 20  # every chunk call takes 20 s of the invocation
-    text = "\n\n".join(f"Paragraph {i} tells of harbour {i} and its ships. " * 6 for i in range(90))
+    text = prose(26_000)  # varied: the fake's default answer passes the guard
     request = submitted(fakes, text)
 
     # 75 s per invocation: after a call of 20 s the next must fit 1.5 x 20 s + the 5 s margin.

@@ -11,7 +11,16 @@ import pytest
 from docsum.adapters.aws import DynamoDocumentRepository, DynamoRateLimiter, S3TextStore
 from docsum.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
 from docsum.extraction import FileKind
-from docsum.models import Document, Progress, Source, Status, Summary, utc_now
+from docsum.models import (
+    Document,
+    Progress,
+    Source,
+    Status,
+    Summary,
+    SummaryLength,
+    SummaryOptions,
+    utc_now,
+)
 from docsum.paging import encode_cursor
 from docsum.ports import DocumentRepository, RateLimiter
 
@@ -52,12 +61,20 @@ def new_document(
 
 
 SUMMARY = Summary(
-    text="Short.", model="m", prompt_tokens=10, completion_tokens=3, model_seconds=1.25
+    text="Short.",
+    model="m",
+    prompt_tokens=10,
+    completion_tokens=3,
+    model_seconds=1.25,
+    language="de",
+    verbatim=True,
 )
 
 
 def test_create_is_conditional_and_round_trips(repository: DocumentRepository) -> None:
-    doc = new_document()
+    doc = new_document().model_copy(
+        update={"options": SummaryOptions(length=SummaryLength.SHORT, language="fr")}
+    )
     assert repository.create(doc)
     assert not repository.create(doc)
     assert repository.get(doc.id) == doc
@@ -85,6 +102,7 @@ def test_claim_then_save_summary(repository: DocumentRepository) -> None:
     assert done is not None
     assert (done.status, done.summary, done.summary_generation) == (Status.DONE, "Short.", 1)
     assert (done.model_seconds, done.progress, done.chunk_summaries) == (1.25, None, {})
+    assert (done.language, done.summary_verbatim, done.llm_calls) == ("de", True, 1)
     # Nothing can overwrite it or claim it again for the same generation.
     assert not repository.save_summary(doc.id, 1, SUMMARY, utc_now())
     assert repository.claim(doc.id, 1, utc_now(), utc_now()) is None

@@ -3,9 +3,11 @@ import re
 
 import pytest
 from docsum.text import (
+    clean_bullets,
     clean_summary,
     content_digest,
     document_id,
+    fit_bullets,
     fit_to_limit,
     shape_summary,
     text_key,
@@ -87,3 +89,27 @@ def test_shape_summary_applies_both_rules() -> None:
     assert len(shaped) <= 1500
     assert shaped.startswith("Cats")
     assert shaped.endswith(".")
+
+
+def test_bullets_whatever_the_marker_and_a_list_less_answer_one_item_a_sentence() -> None:
+    assert clean_bullets(
+        "Here are the points:\n* **One** thing.\n2. Two\n   things.\n• Three."
+    ) == ("- One thing.\n- Two things.\n- Three.")
+    assert clean_bullets("It rains. It pours! Is it over?") == (
+        "- It rains.\n- It pours!\n- Is it over?"
+    )
+    assert clean_bullets("Lead-in words\n- One.\n- Two.") == "Lead-in words\n- One.\n- Two."
+    assert clean_bullets("The Zen of Python:\n- One.\n- Two.") == "- One.\n- Two."
+
+
+def test_bullets_fit_the_budget_by_dropping_whole_items() -> None:
+    text = "- First point here.\n- Second point here.\n- Third point here."
+    assert fit_bullets(text, 45) == "- First point here.\n- Second point here."
+    assert fit_bullets(text, 500) == text
+
+
+def test_echoed_delimiter_lines_are_removed() -> None:
+    # Recorded from SmolLM2 in the quality report: the answer starts with the begin marker.
+    raw = "<<<DOCUMENT b5a3b8ab42f7196c>>\nUn grupo de vecinos.\n<<<END b5a3b8ab42f7196c>>”"
+    assert clean_summary(raw) == "Un grupo de vecinos."
+    assert clean_bullets(raw) == "- Un grupo de vecinos."

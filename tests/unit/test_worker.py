@@ -17,7 +17,13 @@ def deliver(fakes: Fakes, request: SummarizeRequest, receive_count: int = 1) -> 
     return fakes.worker.process(delivery, lease_seconds=60)
 
 
-def submitted(fakes: Fakes, text: str = "Cats sleep. Dogs bark.") -> SummarizeRequest:
+PETS = (
+    "Cats sleep most of the day in warm places. Dogs bark at strangers and guard the house. "
+    "Both are loved as pets."
+)
+
+
+def submitted(fakes: Fakes, text: str = PETS) -> SummarizeRequest:
     fakes.service.submit(text, "Pets", "corr-1")
     return fakes.queue.sent[-1]
 
@@ -41,7 +47,7 @@ def test_a_delivery_produces_a_stored_summary(fakes: Fakes) -> None:
 def test_llm_options_are_explicit_and_the_context_fits_the_prompt(
     fakes: Fakes, settings: Settings
 ) -> None:
-    request = submitted(fakes, "word " * 3000)
+    request = submitted(fakes, " ".join(f"w{i}" for i in range(2500)))  # varied words
     deliver(fakes, request)
     [call] = fakes.llm.calls
     assert call.num_predict == settings.llm_num_predict

@@ -25,6 +25,7 @@ from docsum.models import (
     Source,
     Status,
     SummarizeRequest,
+    SummaryOptions,
     utc_now,
 )
 from docsum.observability import EMF_METRICS, logger
@@ -102,11 +103,15 @@ class DocumentService:
         title: str | None,
         correlation_id: str,
         owner: str = DEFAULT_OWNER,
+        options: SummaryOptions | None = None,
         *,
         callback_url: str | None = None,
     ) -> Submission:
-        """`callback_url` is checked here (`CallbackUrlRefused`) and again at each delivery. A
+        """A document is (owner, content, summary options): the same again is a duplicate; the
+        same text with other options is another document sharing the stored text.
+        `callback_url` is checked here (`CallbackUrlRefused`) and again at each delivery. A
         duplicate submission returns the existing document as it is, callback included."""
+        options = options or SummaryOptions()
         text = text.strip()
         if title is not None and len(title) > self._settings.max_title_chars:
             raise InvalidDocument(
@@ -117,7 +122,7 @@ class DocumentService:
         if callback_url is not None:
             self._callbacks.check(callback_url)
         digest = content_digest(text)
-        doc_id = document_id(self._id_secret(), owner, digest)
+        doc_id = document_id(self._id_secret(), owner, digest, options.key)
         existing = self._live(self._repository.get(doc_id))
         if existing is not None:
             return self._duplicate(existing)
@@ -131,6 +136,7 @@ class DocumentService:
             title=title,
             text_key=key,
             text_chars=len(text),
+            options=options,
             created_at=now,
             updated_at=now,
             enqueued_at=now,
@@ -154,6 +160,7 @@ class DocumentService:
         title: str | None,
         correlation_id: str,
         owner: str = DEFAULT_OWNER,
+        options: SummaryOptions | None = None,
     ) -> Submission:
         """A file sent with the request: stored as it came, its text extracted by the worker.
         The same bytes are the same document. Raises `UnsupportedFileType` (decided from the
@@ -164,8 +171,9 @@ class DocumentService:
                 len(data), self._settings.max_direct_upload_bytes, "MAX_DIRECT_UPLOAD_BYTES"
             )
         kind = detect_kind(data, filename=filename, declared_type=content_type)
+        options = options or SummaryOptions()
         digest = bytes_digest(data)
-        doc_id = document_id(self._id_secret(), owner, digest)
+        doc_id = document_id(self._id_secret(), owner, digest, options.key)
         existing = self._live(self._repository.get(doc_id))
         if existing is not None:
             return self._duplicate(existing)
@@ -179,6 +187,7 @@ class DocumentService:
             title=title,
             text_key=text_key(owner, digest),
             text_chars=0,
+            options=options,
             created_at=now,
             updated_at=now,
             enqueued_at=now,
@@ -204,6 +213,7 @@ class DocumentService:
         title: str | None,
         correlation_id: str,
         owner: str = DEFAULT_OWNER,
+        options: SummaryOptions | None = None,
     ) -> Upload:
         """A document in `uploading` and a presigned POST for its file. The file's content is
         unknown yet, so the id is random (not a keyed content hash). The S3 event of the
@@ -231,6 +241,7 @@ class DocumentService:
             status=Status.UPLOADING,
             text_key=text_key(owner, doc_id),  # the content's digest is not known yet
             text_chars=0,
+            options=options or SummaryOptions(),
             created_at=now,
             updated_at=now,
             enqueued_at=now,

@@ -3,6 +3,8 @@ retry-or-fail decisions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DocsumError(Exception):
     """Base class of every domain error. `reason` is the stable, readable text a document's
@@ -114,3 +116,13 @@ class CallbackUrlRefused(DocsumError):
 
 class WebhookSendFailed(DocsumError):
     """The receiver could not be reached or did not answer in time (retried)."""
+
+
+class GuardRejected(DocsumError):
+    """No answer of the model passed the guard (`docsum.guard`), not even after a retry and
+    salvage: permanent for this document. The message is a stable reason."""
+
+    def __init__(self, reason: str, problems: tuple[Any, ...] = ()) -> None:
+        super().__init__(reason)
+        self.problems = problems
+        self.outcomes: dict[str, int] = {}  # the guard's outcomes so far (metrics)

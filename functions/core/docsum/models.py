@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -49,6 +49,68 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class SummaryLength(StrEnum):
+    SHORT = "short"
+    MEDIUM = "medium"
+    LONG = "long"
+
+
+class SummaryFormat(StrEnum):
+    PARAGRAPH = "paragraph"
+    BULLETS = "bullets"
+
+
+LENGTH_CHARS = {SummaryLength.SHORT: 400, SummaryLength.MEDIUM: 900, SummaryLength.LONG: 1500}
+# Languages a summary can be asked for: the prompts name them, the guard knows their refusals
+# and the detector (docsum.language) knows them all. `auto`: the document's own language.
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "nl": "Dutch",
+}
+SummaryLanguage = Literal["auto", "en", "de", "fr", "es", "it", "pt", "nl"]
+
+
+class SummaryOptions(BaseModel):
+    """What a summary should look like. Part of a document's identity: the same text with
+    other options is another document (with its own summary; the text is stored once)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    length: SummaryLength = Field(
+        default=SummaryLength.LONG,
+        description="Budget of the summary: short ≤ 400, medium ≤ 900, long ≤ 1,500 characters",
+    )
+    format: SummaryFormat = Field(
+        default=SummaryFormat.PARAGRAPH,
+        description="paragraph: plain prose; bullets: 3-8 lines, each `- ` and a sentence",
+    )
+    language: SummaryLanguage = Field(
+        default="auto",
+        description="Language of the summary (ISO 639-1); auto: the document's own language",
+    )
+
+    @property
+    def key(self) -> str:
+        """Stable text form, part of the document id; empty for the defaults, so documents
+        made before there were options keep their ids."""
+        if self == SummaryOptions():
+            return ""
+        return f"{self.length.value}|{self.format.value}|{self.language}"
+
+    def budget(self, max_chars: int) -> int:
+        """Characters the stored summary may have: never above `SUMMARY_MAX_CHARS`."""
+        return min(LENGTH_CHARS[self.length], max_chars)
+
+    def options(self) -> SummaryOptions:
+        """Just the options (of a request body that extends this model with more fields)."""
+        return SummaryOptions(length=self.length, format=self.format, language=self.language)
+
+
 class Progress(BaseModel):
     """Where a long (chunked) summarization stands."""
 
@@ -65,6 +127,13 @@ class Summary(BaseModel):
     completion_tokens: int
     model_seconds: float
     llm_calls: int = 1
+    # The document's detected language (ISO 639-1), when the detector was sure enough.
+    language: str | None = None
+    # True: the text itself, because the model could not write anything shorter that passed
+    # the guard (see `docsum.guard`); only ever for a text that fits the budget.
+    verbatim: bool = False
+    # What the guard did, e.g. {"passed": 3, "retry_passed": 1, "check_repetition": 1}: metrics.
+    guard_outcomes: dict[str, int] = Field(default_factory=dict)
 
 
 class Source(BaseModel):
@@ -97,6 +166,9 @@ class Document(BaseModel):
     status: Status = Status.QUEUED
     text_key: str
     text_chars: int
+    options: SummaryOptions = Field(default_factory=SummaryOptions)
+    language: str | None = None  # detected when summarized
+    summary_verbatim: bool = False
     created_at: datetime
     updated_at: datetime
     enqueued_at: datetime
@@ -117,6 +189,7 @@ class Document(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     model_seconds: float | None = None
+    llm_calls: int | None = None  # model calls the stored summary took (guard retries included)
     summarized_at: datetime | None = None
     progress: Progress | None = None
     # Partial results of a chunked summarization, kept so a retry does not redo finished chunks.

@@ -243,6 +243,8 @@ class ChatCall:
     num_predict: int
     temperature: float
     seed: int | None = None
+    repeat_penalty: float = 1.1
+    repeat_last_n: int = 64
 
 
 @dataclass(frozen=True)

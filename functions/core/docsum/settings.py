@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     llm_num_predict: int = Field(default=640, ge=16)
     llm_temperature: float = Field(default=0.2, ge=0)
     llm_seed: int | None = None
+    # Ollama's repetition penalty over the last `llm_repeat_last_n` tokens (its defaults,
+    # passed explicitly so a host's Modelfile cannot change them behind our back).
+    llm_repeat_penalty: float = Field(default=1.1, gt=0)
+    llm_repeat_last_n: int = Field(default=64, ge=-1)
+    # The guard's single retry of an answer that failed a check (docsum.guard): a stronger
+    # repeat penalty, a shorter answer and the next seed.
+    guard_retry_repeat_penalty: float = Field(default=1.3, gt=0)
+    guard_retry_num_predict_ratio: float = Field(default=0.75, gt=0, le=1)
     # Token estimate before the call; deliberately low chars/token so estimates err high.
     llm_chars_per_token: float = Field(default=3.0, gt=0)
     summary_max_chars: int = Field(default=1500, ge=100)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from docsum.models import Document, Progress, Source, Status
+from docsum.models import Document, Progress, Source, Status, SummaryOptions
 
 
 class DocumentOut(BaseModel):
@@ -27,9 +27,18 @@ class DocumentOut(BaseModel):
     prompt_tokens: int | None
     completion_tokens: int | None
     model_seconds: float | None
+    llm_calls: int | None = Field(description="Model calls the summary took (retries included)")
     progress: Progress | None
     source: Source | None = Field(default=None, description="The file, for file submissions")
     callback_url: str | None = None
+    options: SummaryOptions = Field(description="What the summary was asked to be")
+    language: str | None = Field(
+        description="The document's language (ISO 639-1), detected when it is summarized"
+    )
+    summary_verbatim: bool = Field(
+        description="The summary is the text itself: it fits the budget and the model wrote "
+        "nothing shorter that passed the checks"
+    )
 
     @classmethod
     def of(cls, document: Document) -> DocumentOut:

@@ -11,8 +11,9 @@ state change a conditional write. What the worker does with each kind of failure
   other delivery back until the host is probed again, without calling it;
 - out of time (the invocation's deadline): finished chunk summaries are kept, the document
   goes back to `queued` and a fresh message continues it later;
-- permanent, for a known document (text missing, text too long for the model): `failed` with
-  the reason, message consumed (retrying cannot help; re-summarize is the way back);
+- permanent, for a known document (text missing, text too long for the model, no answer
+  passed the guard even after its retry): `failed` with the reason, message consumed
+  (retrying cannot help; re-summarize is the way back);
 - a message that cannot be processed at all (malformed, unknown document): parked in the DLQ
   at once, its document (if it can be identified) marked `failed`;
 - duplicate or stale deliveries, and deliveries for a deleted or expired document: consumed
@@ -46,6 +47,7 @@ from docsum.errors import (
     DeadlineReached,
     DocsumError,
     FileTooLarge,
+    GuardRejected,
     LLMError,
     TextMissing,
     gave_up,
@@ -256,9 +258,12 @@ class SummarizeWorker:
                     claimed.id, request.generation, progress, chunks
                 ),
             )
-            summary = self._summarizer.summarize(text, title, partials, deadline)
+            summary = self._summarizer.summarize(text, title, partials, deadline, claimed.options)
         except (TextMissing, ContextOverflow) as exc:
             return self._fail(claimed, request, exc.reason, exc)
+        except GuardRejected as exc:  # already retried once: another try would cost the same
+            self._count_guard(exc.outcomes)
+            return self._fail(claimed, request, str(exc), exc)  # the message is a stable reason
         except (ExtractionFailed, UnsupportedFileType, FileTooLarge) as exc:
             return self._fail(claimed, request, str(exc), exc)  # readable by design
         except DeadlineReached as exc:
@@ -275,6 +280,7 @@ class SummarizeWorker:
             return self._retry_or_fail(claimed, request, delivery, exc)
         self.breaker.host_up()
 
+        self._count_guard(summary.guard_outcomes)
         if not self._repository.save_summary(
             claimed.id, request.generation, summary, self._clock()
         ):
@@ -460,6 +466,12 @@ class SummarizeWorker:
             return
         if document is not None and document.finished:
             self._notifier.document_finished(document)
+
+    def _count_guard(self, outcomes: dict[str, int]) -> None:
+        """`Guard_<outcome>` per answer (passed, retry_passed, salvaged, …) and
+        `Guard_check_<check>` per check an answer failed."""
+        for outcome, times in outcomes.items():
+            self._metrics.count(f"Guard_{outcome}", times)
 
     def _record_done(
         self, document: Document, model_seconds: float, prompt_tokens: int, completion_tokens: int

@@ -477,7 +477,8 @@ class DynamoDocumentRepository:
             document_id,
             "SET summary = :summary, summary_generation = :g, #status = :done, "
             "model = :model, prompt_tokens = :pt, completion_tokens = :ct, "
-            "model_seconds = :ms, summarized_at = :now, updated_at = :now "
+            "model_seconds = :ms, summarized_at = :now, updated_at = :now, "
+            "#language = :language, summary_verbatim = :verbatim, llm_calls = :calls "
             "REMOVE #error, progress, chunk_summaries, " + _LEAVE_INDEX,
             "generation = :g AND summary_generation < :g",
             {
@@ -489,8 +490,11 @@ class DynamoDocumentRepository:
                 ":ct": summary.completion_tokens,
                 ":ms": Decimal(str(summary.model_seconds)),
                 ":now": _iso(now),
+                ":language": summary.language,
+                ":verbatim": summary.verbatim,
+                ":calls": summary.llm_calls,
             },
-            {"#error": "error"},
+            {"#error": "error", "#language": "language"},  # LANGUAGE is a reserved word
         )
         return saved is not None
 

@@ -25,6 +25,8 @@ class OllamaLanguageModel:
             "num_ctx": call.num_ctx,
             "num_predict": call.num_predict,
             "temperature": call.temperature,
+            "repeat_penalty": call.repeat_penalty,
+            "repeat_last_n": call.repeat_last_n,
         }
         if call.seed is not None:
             options["seed"] = call.seed
