@@ -15,7 +15,7 @@ IAC := .tools/iac
 # sam build looks for `python3.12` on PATH: the venv provides it.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(IAC)/bin:$(PATH)
 
-.PHONY: help up test lint fmt typecheck faults bench openapi model invoke-ingest invoke-summarize \
+.PHONY: help up test lint fmt typecheck faults bench quality openapi model invoke-ingest invoke-summarize \
 	invoke-sweeper invoke-webhook build deploy smoke clean tools iac-tools
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make test    - run the whole test suite (lint, types, unit, IaC, end to end)"
 	@echo "make faults  - the fault-injection suite alone"
 	@echo "make bench   - benchmarks (results in bench/results/)"
+	@echo "make quality - summary quality report (guard, budget, format, language) via both stand-ins"
 	@echo "make model   - fetch the real gemma3:1b for the offline host (815 MB, once)"
 	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
 	@echo "make invoke-ingest / invoke-summarize / invoke-sweeper / invoke-webhook - run a handler with an events/ file, no Docker"
@@ -89,6 +90,10 @@ faults: $(VENV)/.installed
 # make bench BENCH_ARGS=--quick for a shorter run
 bench: tools
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Summary quality through both bundled stand-in models (slow: it runs real generations).
+quality: tools
+	$(PY) -m bench.quality
 
 # The real gemma3:1b for `make up` without an Ollama: 815 MB once into ~/.cache (verified).
 model: $(VENV)/.installed
