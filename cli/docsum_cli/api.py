@@ -37,20 +37,22 @@ class DocsumApi:
     def __exit__(self, *_: object) -> None:
         self._http.close()
 
-    def submit_text(self, text: str, title: str | None) -> tuple[dict[str, Any], bool]:
+    def submit_text(
+        self, text: str, title: str | None, options: dict[str, str]
+    ) -> tuple[dict[str, Any], bool]:
         """The document and whether it is new (202) or was already submitted (200)."""
-        body: dict[str, Any] = {"text": text}
+        body: dict[str, Any] = {"text": text, **options}
         if title:
             body["title"] = title
         response = self._call("POST", "/documents", json=body)
         return response.json(), response.status_code == 202
 
     def submit_file(
-        self, path: Path, media_type: str, title: str | None
+        self, path: Path, media_type: str, title: str | None, options: dict[str, str]
     ) -> tuple[dict[str, Any], bool]:
         """A file as it is: in the request when small, else through `/uploads`."""
         size = path.stat().st_size
-        fields = {"title": title} if title else {}
+        fields = {**options, **({"title": title} if title else {})}
         if size <= DIRECT_UPLOAD_BYTES:
             try:
                 with path.open("rb") as file:

@@ -151,13 +151,32 @@ timeout_option = click.option(
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--title", help="Title of the document (one document only).")
+@click.option(
+    "--length", type=click.Choice(["short", "medium", "long"]), help="Summary length [long]."
+)
+@click.option(
+    "--format",
+    "summary_format",
+    type=click.Choice(["paragraph", "bullets"]),
+    help="Summary format [paragraph].",
+)
+@click.option("--language", help="Summary language: auto or an ISO 639-1 code (en, de, …).")
 @wait_option
 @timeout_option
 @common
 def submit(
-    session: Session, paths: tuple[str, ...], title: str | None, wait: bool, timeout: float
+    session: Session,
+    paths: tuple[str, ...],
+    title: str | None,
+    length: str | None,
+    summary_format: str | None,
+    language: str | None,
+    wait: bool,
+    timeout: float,
 ) -> int:
     """Submit files, directories (recursively) or - for standard input."""
+    chosen = {"length": length, "format": summary_format, "language": language}
+    options = {name: value for name, value in chosen.items() if value}
     try:
         sources, skipped = collect(list(paths), title)
     except SourceError as exc:
@@ -169,9 +188,11 @@ def submit(
         for source, item in zip(sources, items, strict=True):
             try:
                 if source.path is not None:
-                    item.document, _ = api.submit_file(source.path, source.media_type, source.title)
+                    item.document, _ = api.submit_file(
+                        source.path, source.media_type, source.title, options
+                    )
                 else:
-                    item.document, _ = api.submit_text(source.text or "", source.title)
+                    item.document, _ = api.submit_text(source.text or "", source.title, options)
             except ApiError as exc:
                 item.error = str(exc)
         if wait:

@@ -14,7 +14,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.support import DOC_TIMEOUT, Stack
 
@@ -155,6 +155,21 @@ def test_upload_a_pdf_watch_it_and_read_the_summary_with_a_hostile_title_shown_a
     screenshot = tmp_path / "web-page.png"
     browser.save_screenshot(str(screenshot))
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_options_chosen_on_the_page_are_the_documents_options(
+    browser: WebDriver, stack: Stack
+) -> None:
+    open_page(browser, stack)
+    enter_token(browser, stack.info["api_token"])
+    wait_for_message(browser, "Token accepted")
+    Select(browser.find_element(By.ID, "length")).select_by_value("short")
+    Select(browser.find_element(By.ID, "format")).select_by_value("bullets")
+    browser.find_element(By.ID, "text").send_keys(TEXT.replace("Honeybees", "Bumblebees"))
+    browser.find_element(By.ID, "submit").click()
+    WebDriverWait(browser, 15).until(lambda b: b.find_element(By.ID, "doc-options").text)
+    assert browser.find_element(By.ID, "doc-options").text == "short · bullets"
+    assert wait_until_settled(browser) in ("done", "failed")  # the guard may refuse a stand-in
 
 
 def test_list_and_delete_from_the_page(browser: WebDriver, stack: Stack) -> None:

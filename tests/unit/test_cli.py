@@ -309,3 +309,23 @@ def test_a_file_too_large_even_for_uploads_is_exit_3_saying_so(
     assert result.returncode == 3
     assert "too large even for /uploads" in result.stderr
     assert served.fakes.store.presigned == []  # refused before any upload was signed
+
+
+def test_summary_options_travel_with_the_submission(served: ServedApi) -> None:
+    result = served.run(
+        "submit",
+        "-",
+        "--length",
+        "short",
+        "--format",
+        "bullets",
+        "--language",
+        "de",
+        "--json",
+        stdin="Some text to summarize in German.",
+    )
+    assert result.returncode == 0, result.stderr
+    [document] = json_lines(result.stdout)
+    assert document["options"] == {"length": "short", "format": "bullets", "language": "de"}
+    wrong = served.run("submit", "-", "--length", "huge", stdin="Text.")
+    assert wrong.returncode == 2  # refused by the CLI, nothing sent

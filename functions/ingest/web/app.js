@@ -87,6 +87,11 @@ function show(doc) {
   const source = doc.source;
   const pages = source && source.pages ? `${source.pages} page${source.pages === 1 ? "" : "s"}` : "";
   $("doc-source").textContent = source ? [source.filename, pages].filter(Boolean).join(" · ") : "";
+  const options = doc.options;
+  $("doc-options").textContent = options
+    ? [options.length, options.format, options.language === "auto" ? "" : options.language]
+        .filter(Boolean).join(" · ")
+    : "";
   const progress = doc.progress;
   const chunked = doc.status === "processing" && progress && progress.chunks_total > 0;
   $("doc-progress").hidden = !chunked;
@@ -206,6 +211,11 @@ function submission() {
   const file = $("file").files[0];
   const text = $("text").value;
   const title = $("title").value.trim();
+  const options = {
+    length: $("length").value,
+    format: $("format").value,
+    language: $("language").value,
+  };
   if (file && text.trim()) throw new ApiError("Choose a file or paste text, not both.", 0);
   if (file) {
     if (file.size > DIRECT_UPLOAD_BYTES) {
@@ -215,10 +225,11 @@ function submission() {
     const form = new FormData();
     form.append("file", file, file.name);
     if (title) form.append("title", title);
+    for (const [name, value] of Object.entries(options)) form.append(name, value);
     return form;
   }
   if (!text.trim()) throw new ApiError("Choose a file or paste some text to summarize.", 0);
-  return title ? { text, title } : { text };
+  return title ? { text, title, ...options } : { text, ...options };
 }
 
 async function submitDocument(event) {
