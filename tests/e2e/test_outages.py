@@ -173,4 +173,7 @@ def test_llm_down_then_back_the_document_still_completes(external: Stack, llm: L
     # breaker (open since an earlier failure) put it back without calling the host.
     assert done["attempts"] in (1, 2)
     assert 0 < len(done["summary"]) <= 1500
-    assert llm.calls() == calls + 1
+    # The attempt during the outage reached no model; the host served only what the stored
+    # summary cost (one call, or two when the output guard asked again).
+    assert done["llm_calls"] in (1, 2)
+    assert llm.calls() == calls + done["llm_calls"]
