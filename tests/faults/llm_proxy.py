@@ -43,6 +43,8 @@ class ChatCall:
     # "ok", "503", "stall", "upstream-down", "upstream-error:<status>", "caller-gone"
     outcome: str
     seconds: float
+    # The request's options, as sent: the output guard's retry of a call changes them.
+    options: str = ""
 
 
 @dataclass
@@ -93,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._forward(body)
             return
         user = _user_message(body)
+        options = _options(body)
         digest = hashlib.sha256(user.encode()).hexdigest()
         state = self.server.state
         with state.lock:
@@ -105,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             # Recorded when decided: a stall outlives the caller's timeout, and the retry it
             # causes may settle the document before the stall ends.
             with state.lock:
-                state.calls.append(ChatCall(user, fault, 0.0))
+                state.calls.append(ChatCall(user, fault, 0.0, options))
             if fault == "503":
                 self._reply(503, b'{"error":"server busy, please try again"}')
             else:
@@ -115,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.perf_counter()
         outcome = self._forward(body)
         with state.lock:
-            state.calls.append(ChatCall(user, outcome, time.perf_counter() - started))
+            state.calls.append(ChatCall(user, outcome, time.perf_counter() - started, options))
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -163,6 +166,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return "caller-gone"
         return outcome
+
+
+def _options(body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    options = data.get("options") if isinstance(data, dict) else None
+    return json.dumps(options, sort_keys=True)
 
 
 def _user_message(body: bytes) -> str:
