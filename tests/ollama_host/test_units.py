@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("cyllama")
@@ -61,10 +63,13 @@ def test_held_suffix() -> None:
     assert _held_suffix("anything", []) == 0
 
 
-def test_names() -> None:
+def test_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert normalize_name("SmolLM2:135M") == "smollm2:135m"
     assert normalize_name("gemma3") == "gemma3:latest"
     with pytest.raises(ModelNotAvailable, match="unknown model"):
+        resolve("llama9:7b")
+    monkeypatch.setenv("OFFLINE_OLLAMA_CACHE", str(tmp_path))  # nothing fetched here
+    with pytest.raises(ModelNotAvailable, match=r"gemma3:1b is not in .*make model"):
         resolve("gemma3:1b")
     with pytest.raises(ModelNotAvailable, match="not found"):
         resolve("/nonexistent/model.gguf")
