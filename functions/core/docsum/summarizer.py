@@ -284,10 +284,11 @@ class Summarizer:
         if not deadline.allows_call():
             raise DeadlineReached()
         started = deadline.clock()
-        try:
-            return self.call(call)
-        finally:
-            deadline.observe((deadline.clock() - started).total_seconds())
+        answer = self.call(call)
+        # Only an answered call uses up the invocation's one sure call: a refused one (a chunk
+        # too long, split next) must not leave the invocation without progress.
+        deadline.observe((deadline.clock() - started).total_seconds())
+        return answer
 
     def guarded_call(
         self,
