@@ -207,16 +207,7 @@ def submit(
 @common
 def get(session: Session, document_ids: tuple[str, ...], wait: bool, timeout: float) -> int:
     """Show documents: status, summary, error."""
-    items = [Tracked(document_id) for document_id in document_ids]
-    with session.api() as api:
-        for item in items:
-            try:
-                item.document = api.get(item.name)
-            except ApiError as exc:
-                item.error = str(exc)
-        if wait:
-            wait_for(session, api, items, timeout)
-    return session.report(items)
+    return _each_document(session, document_ids, "get", wait, timeout)
 
 
 @cli.command()
@@ -226,11 +217,18 @@ def get(session: Session, document_ids: tuple[str, ...], wait: bool, timeout: fl
 @common
 def resummarize(session: Session, document_ids: tuple[str, ...], wait: bool, timeout: float) -> int:
     """Summarize documents again (the current summary stays readable meanwhile)."""
+    return _each_document(session, document_ids, "resummarize", wait, timeout)
+
+
+def _each_document(
+    session: Session, document_ids: tuple[str, ...], call: str, wait: bool, timeout: float
+) -> int:
+    """`api.<call>(id)` for each document, then (with --wait) until each has finished."""
     items = [Tracked(document_id) for document_id in document_ids]
     with session.api() as api:
         for item in items:
             try:
-                item.document = api.resummarize(item.name)
+                item.document = getattr(api, call)(item.name)
             except ApiError as exc:
                 item.error = str(exc)
         if wait:
