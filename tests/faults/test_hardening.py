@@ -111,12 +111,6 @@ def test_a_lost_send_is_recovered_by_the_sweeper(pipeline: Pipeline) -> None:
     assert pipeline.take_dead_letters() == []
 
 
-@pytest.mark.xfail(
-    reason="KNOWN BUG (open in issue 13, item 3): with the output guard merged, an invocation "
-    "that has time for only about one model call can pause before it keeps any chunk, so a "
-    "long document never finishes; passed before the guard landed",
-    strict=False,
-)
 def test_long_document_with_a_short_deadline_resumes_and_finishes(pipeline: Pipeline) -> None:
     t = tag()
     text = "\n\n".join(

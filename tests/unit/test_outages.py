@@ -8,7 +8,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from docsum.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, gave_up
+from docsum.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, NoProgressInTime, gave_up
 from docsum.models import Status, SummarizeRequest
 from docsum.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
 from docsum.settings import Settings
@@ -244,6 +244,79 @@ def test_out_of_time_keeps_finished_chunks_and_resumes_without_redoing_them(
     doc = fakes.repository.items[request.document_id]
     assert doc.status is Status.DONE
     assert fakes.queue.retries == []  # each pause sent a fresh message, no receive spent
+
+
+def _refuse_first_answers(fakes: Fakes, settings: Settings) -> None:
+    """Every first answer fails the output guard (a refusal); the guard's retry, which asks
+    with its own repeat penalty, gets a real summary."""
+    retry_penalty = settings.guard_retry_repeat_penalty
+    fakes.llm.respond = lambda call: (
+        None if call.repeat_penalty == retry_penalty else "I'm sorry, but I can't help with that."
+    )
+
+
+def _chunky_worker(fakes: Fakes, settings: Settings) -> None:
+    fakes.worker = SummarizeWorker(
+        fakes.store,
+        fakes.repository,
+        fakes.queue,
+        Summarizer(fakes.llm, settings),
+        settings,
+        fakes.clock,
+    )
+
+
+def test_a_guard_retry_counts_toward_the_invocations_first_result(
+    fakes: Fakes, chunky_settings: Settings
+) -> None:
+    """An invocation with time for about one chunk (an answer and the guard's retry) still
+    keeps that chunk: the document resumes chunk by chunk and finishes, asking nothing twice."""
+    _chunky_worker(fakes, chunky_settings)
+    _refuse_first_answers(fakes, chunky_settings)
+    fakes.llm.call_seconds = 20
+    request = submitted(fakes, prose(6_000))
+
+    # 45 s: the retry fits after a 20 s answer (nothing kept yet), a third call never does.
+    outcomes, calls_per_invocation = [], []
+    for _ in range(40):
+        before = len(fakes.llm.calls)
+        outcomes.append(deliver(fakes, fakes.queue.sent[-1], 1, lease=45))
+        calls_per_invocation.append(len(fakes.llm.calls) - before)
+        if outcomes[-1] is not Outcome.PAUSED:
+            break
+    assert outcomes[-1] is Outcome.DONE
+    assert len(outcomes) > 2  # it really paused and resumed
+    assert set(calls_per_invocation) == {2}  # the refused answer and its retry, every time
+    asked = [(c.user, c.repeat_penalty, c.seed) for c in fakes.llm.calls]
+    assert len(asked) == len(set(asked))  # resumed, never restarted
+    assert fakes.queue.retries == []
+    assert fakes.repository.items[request.document_id].status is Status.DONE
+
+
+def test_an_invocation_too_short_for_one_result_is_a_transient_failure_not_a_pause(
+    fakes: Fakes, chunky_settings: Settings
+) -> None:
+    """Pausing without keeping anything would repeat the same calls forever: it is retried
+    within the window instead, with a stable reason, and ends `failed` when the window ends."""
+    _chunky_worker(fakes, chunky_settings)
+    _refuse_first_answers(fakes, chunky_settings)
+    fakes.llm.call_seconds = 20
+    request = submitted(fakes, prose(6_000))
+
+    # 30 s: after a 20 s answer the guard's retry cannot finish in time.
+    with pytest.raises(RetryLater):
+        deliver(fakes, request, 1, lease=30)
+    doc = fakes.repository.items[request.document_id]
+    assert (doc.status, doc.error) == (Status.QUEUED, NoProgressInTime.reason)
+    assert doc.chunk_summaries == {}
+    assert len(fakes.queue.retries) == 1
+    assert len(fakes.queue.sent) == 1  # no fresh message: a pause would have sent one
+
+    fakes.clock.advance(seconds=WINDOW)
+    assert deliver(fakes, request, 2, lease=30) is Outcome.FAILED
+    doc = fakes.repository.items[request.document_id]
+    assert doc.status is Status.FAILED
+    assert doc.error == gave_up(NoProgressInTime.reason, WINDOW)
 
 
 def test_the_give_up_reason_names_the_window() -> None:

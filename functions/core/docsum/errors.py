@@ -109,6 +109,13 @@ class DeadlineReached(DocsumError):
     reason = "paused before the invocation's time limit; resuming"
 
 
+class NoProgressInTime(DocsumError):
+    """An invocation ran out of time before it kept any result: pausing again would repeat
+    it forever, so this is a transient failure (retried within the window, then `failed`)."""
+
+    reason = "the model was too slow to finish one part within an invocation"
+
+
 class CallbackUrlRefused(DocsumError):
     """A callback URL the service will not call (see `docsum.callbacks`): the reason is safe to
     show the client."""

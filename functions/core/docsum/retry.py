@@ -96,9 +96,13 @@ class CircuitBreaker:
 
 
 class Deadline:
-    """The end of one invocation (Lambda's remaining time), on the worker's clock. The first
-    model call of an invocation always starts (a later invocation would have no more time);
-    after that a call starts only if the slowest one so far can still finish with
+    """The end of one invocation (Lambda's remaining time), on the worker's clock.
+
+    Every invocation must keep at least one result (a chunk summary, or the summary), or a
+    document whose calls fit only about once per invocation would pause forever. So until
+    something is kept (`kept_result`), a call starts while the slowest one so far could still
+    finish, margin or not: the guard's retry of a first answer is part of that first result.
+    After that a call starts only if the slowest one so far can still finish with
     `margin_seconds` left to store progress and release the document."""
 
     def __init__(
@@ -110,6 +114,7 @@ class Deadline:
         self.ends_at = ends_at
         self._margin = margin_seconds
         self._slowest: float | None = None
+        self.progressed = False
         self.clock = clock
 
     def remaining(self) -> float:
@@ -118,11 +123,17 @@ class Deadline:
     def allows_call(self) -> bool:
         if self._slowest is None:
             return True
+        if not self.progressed:
+            return self.remaining() >= self._slowest
         return self.remaining() - self._margin >= self._slowest * 1.5
 
     def observe(self, seconds: float) -> None:
-        """A call took `seconds` (wall time, queueing at the host included)."""
+        """An answered call took `seconds` (wall time, queueing at the host included)."""
         self._slowest = max(self._slowest or 0.0, seconds)
+
+    def kept_result(self) -> None:
+        """A result of this invocation is stored: the invocation has made progress."""
+        self.progressed = True
 
 
 __all__ = [

@@ -652,6 +652,8 @@ class _MapReduce:
         task.result = summary
         self._partials.summaries[task.chunk.key(level)] = summary
         self._done += 1
+        if self._deadline is not None:
+            self._deadline.kept_result()
         if task.parent is not None:
             self._complete_parents(level, task.parent)
         self._report()

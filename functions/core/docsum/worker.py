@@ -49,6 +49,7 @@ from docsum.errors import (
     FileTooLarge,
     GuardRejected,
     LLMError,
+    NoProgressInTime,
     TextMissing,
     gave_up,
 )
@@ -267,6 +268,8 @@ class SummarizeWorker:
         except (ExtractionFailed, UnsupportedFileType, FileTooLarge) as exc:
             return self._fail(claimed, request, str(exc), exc)  # readable by design
         except DeadlineReached as exc:
+            if not deadline.progressed:
+                return self._retry_or_fail(claimed, request, delivery, NoProgressInTime())
             return self._pause(claimed, request, exc)
         except LLMError as exc:
             self._metrics.count(f"LLMErrors_{exc.kind}")
