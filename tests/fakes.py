@@ -474,6 +474,22 @@ class ScriptedWebhookSender:
         return WebhookResponse(step)
 
 
+@dataclass
+class ScriptedCallbackProbe:
+    """The `CallbackProbe` port from a script: each item an answer or an exception to raise
+    (then 405, what a POST-only receiver answers a HEAD); records every (url, addresses)."""
+
+    script: list[WebhookResponse | Exception] = field(default_factory=list)
+    probes: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+
+    def probe(self, url: str, addresses: tuple[str, ...]) -> WebhookResponse:
+        self.probes.append((url, addresses))
+        step = self.script.pop(0) if self.script else WebhookResponse(405)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
 class ScriptedLanguageModel:
     """Answers from a script: each item is a reply text or an exception to raise. Records
     every call, so tests can count LLM calls and inspect the options."""

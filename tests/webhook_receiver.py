@@ -26,6 +26,10 @@ class Receiver:
     attempts: list[dict[str, str]] = field(default_factory=list)  # headers of every request
     accepted: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (webhook-id, body)
     rejected: list[str] = field(default_factory=list)  # verification errors
+    # The HEAD probe at submission: its own script (default 405, as a POST-only receiver
+    # answers) and the headers of every probe; probes are never deliveries.
+    probe_script: list[Step] = field(default_factory=list)
+    probes: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,10 +55,13 @@ class Receiver:
 
 @contextlib.contextmanager
 def running_receiver(
-    secret: str, script: list[Step] | None = None, tls: ssl.SSLContext | None = None
+    secret: str,
+    script: list[Step] | None = None,
+    tls: ssl.SSLContext | None = None,
+    probe_script: list[Step] | None = None,
 ) -> Iterator[Receiver]:
     """`tls`: serve https with this server context (the URL then says https)."""
-    receiver = Receiver(secret, list(script or []))
+    receiver = Receiver(secret, list(script or []), probe_script=list(probe_script or []))
     verifier = Webhook(secret)
 
     class Handler(BaseHTTPRequestHandler):
@@ -85,6 +92,20 @@ def running_receiver(
                 self._answer(400)
                 return
             receiver.accept(headers["webhook-id"], payload)
+            self._answer(step)
+
+        def do_HEAD(self) -> None:
+            with receiver.lock:
+                receiver.probes.append({k.lower(): v for k, v in self.headers.items()})
+                step = receiver.probe_script.pop(0) if receiver.probe_script else 405
+            if isinstance(step, tuple):
+                kind, arg = step
+                if kind == "hang":
+                    time.sleep(arg)
+                    self._answer(204)
+                elif kind == "redirect":
+                    self._answer(302, {"Location": arg})
+                return
             self._answer(step)
 
         def _answer(

@@ -83,6 +83,7 @@ def submit_document(
             correlation_id,
             caller.name,
             body.fields.options(),
+            callback_url=body.fields.callback_url,
         )
     else:
         submission = service.submit(
@@ -117,6 +118,7 @@ def create_upload(
         request_id(request) or "",
         caller.name,
         body.options(),
+        callback_url=body.callback_url,
     )
     request.state.document_id = upload.document.id
     location = _location(request, upload.document)

@@ -7,6 +7,7 @@ from typing import Any
 
 from docsum.extraction import MEDIA_TYPES
 from docsum.models import (
+    CALLBACK_URL_MAX_CHARS,
     LANGUAGE_NAMES,
     CallbackUrlField,
     SummaryFormat,
@@ -67,6 +68,12 @@ DOCUMENT_FILE_FORM: dict[str, Any] = {
         "length": {"type": "string", "enum": [v.value for v in SummaryLength]},
         "format": {"type": "string", "enum": [v.value for v in SummaryFormat]},
         "language": {"type": "string", "enum": ["auto", *LANGUAGE_NAMES]},
+        "callback_url": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": CALLBACK_URL_MAX_CHARS,
+            "description": DocumentIn.model_fields["callback_url"].description,
+        },
     },
     # "A file or a text field" is the route's 422, not an `anyOf`: a fuzzer negating one branch
     # of an anyOf takes a form with a file but no text for invalid, and the route accepts it.
@@ -79,6 +86,7 @@ class FileFields(SummaryOptions):
     """The form fields that come with a file (everything but the file itself)."""
 
     title: StrictStr | None = None
+    callback_url: CallbackUrlField = None
 
 
 class UploadIn(SummaryOptions):
@@ -100,6 +108,7 @@ class UploadIn(SummaryOptions):
     # JSON has one number type: 2048.0 is a valid integer there.
     size: int = Field(ge=1, description="Bytes; at most MAX_UPLOAD_BYTES")
     title: StrictStr | None = Field(default=None, description="At most MAX_TITLE_CHARS characters")
+    callback_url: CallbackUrlField = None
 
 
 class PresignedPostOut(BaseModel):

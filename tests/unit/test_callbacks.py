@@ -1,10 +1,18 @@
-"""The callback URL policy (SSRF): what is refused, and why."""
+"""The callback URL policy (SSRF): what is refused, and why; and the submission's probe, which
+refuses a receiver that redirects (the real probe against a loopback receiver is at the end)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from docsum.callbacks import CallbackPolicy
-from docsum.errors import CallbackUrlRefused
+from docsum.adapters.http_webhook import Urllib3WebhookSender
+from docsum.callbacks import CallbackPolicy, check_at_submission
+from docsum.errors import CallbackUrlRefused, WebhookSendFailed
+from docsum.ports import WebhookResponse
+
+from tests.fakes import ScriptedCallbackProbe
+from tests.webhook_receiver import Step, running_receiver
 
 # A resolver standing in for DNS: names the tests use → the addresses they "resolve" to.
 DNS = {
@@ -100,3 +108,144 @@ def test_local_mode_allows_http_and_https_to_loopback_only() -> None:
         local().check("http://169.254.169.254/")
     with pytest.raises(CallbackUrlRefused, match="zone identifiers"):
         local().check("http://[::1%25lo]:8080/")
+
+
+# ------------------------------------------------------------------ the probe at submission
+
+HOOK = "https://hooks.example.com/docsum"
+
+
+def probed(url: str, *answers: WebhookResponse | Exception) -> ScriptedCallbackProbe:
+    probe = ScriptedCallbackProbe(list(answers))
+    check_at_submission(cloud(), probe, url)
+    return probe
+
+
+def test_the_probe_goes_to_exactly_the_checked_addresses() -> None:
+    probe = probed(HOOK, WebhookResponse(200))
+    assert probe.probes == [(HOOK, tuple(DNS["hooks.example.com"]))]
+
+
+def test_a_refused_url_is_never_probed() -> None:
+    probe = ScriptedCallbackProbe()
+    with pytest.raises(CallbackUrlRefused, match=r"10\.0\.0\.5"):
+        check_at_submission(cloud(), probe, "https://rebind.example.com/hook")
+    assert probe.probes == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        WebhookResponse(200),
+        WebhookResponse(204),
+        WebhookResponse(404),
+        WebhookResponse(405),  # a POST-only receiver
+        WebhookResponse(500),
+        WebhookResponse(503),
+        WebhookResponse(304, location="https://169.254.169.254/"),  # not a redirect
+        WebhookSendFailed("127.0.0.1: timed out"),  # down or hanging: it may come up later
+    ],
+)
+def test_a_receiver_that_answers_anything_but_a_redirect_is_accepted(
+    answer: WebhookResponse | Exception,
+) -> None:
+    target = check_at_submission(cloud(), ScriptedCallbackProbe([answer]), HOOK)
+    assert target.url == HOOK
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", r"redirects to http://169\.254\.169\.254/"),
+        ("https://metadata.example.com/", r"resolves to 169\.254\.169\.254, not a public"),
+        ("https://rebind.example.com/", r"10\.0\.0\.5, not a public address"),
+        ("https://[fd00::1]/", "not a public address"),
+    ],
+)
+def test_a_redirect_to_a_refused_address_is_refused_naming_it(location: str, reason: str) -> None:
+    with pytest.raises(CallbackUrlRefused, match=reason) as refused:
+        probed(HOOK, WebhookResponse(302, location=location))
+    assert "which is refused" in str(refused.value)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_any_other_redirect_is_refused_asking_for_the_final_url(status: int) -> None:
+    with pytest.raises(CallbackUrlRefused, match="never redirected: give the final URL") as refused:
+        probed(HOOK, WebhookResponse(status, location="https://hooks.example.com/v2/docsum"))
+    assert f"(HTTP {status}) to https://hooks.example.com/v2/docsum" in str(refused.value)
+
+
+def test_a_relative_redirect_is_shown_resolved_against_the_url() -> None:
+    with pytest.raises(CallbackUrlRefused, match=r"to https://hooks\.example\.com/v2;"):
+        probed(HOOK, WebhookResponse(308, location="/v2"))
+
+
+def test_a_redirect_without_location_is_refused() -> None:
+    with pytest.raises(CallbackUrlRefused, match=r"redirects \(HTTP 302\)"):
+        probed(HOOK, WebhookResponse(302))
+
+
+def test_a_long_location_is_shown_shortened() -> None:
+    location = "https://hooks.example.com/" + "a" * 5000
+    with pytest.raises(CallbackUrlRefused) as refused:
+        probed(HOOK, WebhookResponse(302, location=location))
+    assert len(str(refused.value)) < 400
+
+
+def test_without_a_probe_only_the_policy_decides() -> None:
+    assert check_at_submission(cloud(), None, HOOK).url == HOOK
+    with pytest.raises(CallbackUrlRefused):
+        check_at_submission(cloud(), None, "https://metadata.example.com/")
+
+
+# The real probe (the webhook sender's HEAD) against a loopback receiver answering each way.
+# Loopback http is allowed, as under `make up`; hooks.example.com still "resolves" publicly.
+PROBE_TIMEOUT = 1.0
+
+
+def submitted_with(step: Step) -> tuple[str | None, float, list[dict[str, str]]]:
+    """(the refusal, or None when accepted; seconds the check took; the probes received)."""
+    with running_receiver("whsec_dGVzdA==", probe_script=[step]) as receiver:
+        started = time.monotonic()
+        try:
+            check_at_submission(local(), Urllib3WebhookSender(PROBE_TIMEOUT, 0), receiver.url)
+            refusal = None
+        except CallbackUrlRefused as exc:
+            refusal = str(exc)
+        elapsed = time.monotonic() - started
+    assert receiver.attempts == []  # a probe is never a delivery
+    return refusal, elapsed, receiver.probes
+
+
+def test_real_probe_refuses_a_redirect_to_the_metadata_service() -> None:
+    refusal, _, probes = submitted_with(("redirect", "http://169.254.169.254/"))
+    assert refusal is not None
+    assert "redirects to http://169.254.169.254/, which is refused" in refusal
+    assert "not a public address" in refusal
+    assert [p["user-agent"] for p in probes] == ["docsum-webhooks"]
+
+
+def test_real_probe_refuses_a_redirect_to_a_public_name() -> None:
+    refusal, _, _ = submitted_with(("redirect", "https://hooks.example.com/final"))
+    assert refusal == (
+        "redirects (HTTP 302) to https://hooks.example.com/final; "
+        "webhooks are never redirected: give the final URL"
+    )
+
+
+@pytest.mark.parametrize("status", [200, 404, 405, 500])
+def test_real_probe_accepts_a_receiver_that_does_not_redirect(status: int) -> None:
+    refusal, _, probes = submitted_with(status)
+    assert (refusal, len(probes)) == (None, 1)
+
+
+def test_real_probe_accepts_a_hanging_receiver_after_its_timeout() -> None:
+    refusal, elapsed, probes = submitted_with(("hang", 5))
+    assert (refusal, len(probes)) == (None, 1)
+    assert elapsed < PROBE_TIMEOUT + 1.5
+
+
+def test_real_probe_accepts_a_receiver_that_is_down() -> None:
+    with running_receiver("whsec_dGVzdA==") as receiver:
+        url = receiver.url  # closed below: nothing listens on its port any more
+    check_at_submission(local(), Urllib3WebhookSender(PROBE_TIMEOUT, 0), url)

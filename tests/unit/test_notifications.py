@@ -25,6 +25,7 @@ from tests.fakes import (
     ScriptedLanguageModel,
     transient,
 )
+from tests.unit.test_files import s3_event
 
 HOOK = "https://hooks.example.com/docsum"
 
@@ -42,6 +43,7 @@ class Pipeline:
     webhooks: InMemoryWebhookQueue
     service: DocumentService
     worker: SummarizeWorker
+    store: InMemoryTextStore
 
     def submit(self, text: str = "Cats sleep. Dogs bark.", hook: str | None = HOOK) -> str:
         return self.service.submit(text, "Pets", "corr-7", callback_url=hook).document.id
@@ -70,7 +72,7 @@ def pipeline(settings: Settings) -> Pipeline:
         llm,
         events,
         webhooks,
-        DocumentService(store, repository, queue, settings, callbacks=policy),
+        DocumentService(store, repository, queue, settings, uploads=store, callbacks=policy),
         SummarizeWorker(
             store,
             repository,
@@ -79,6 +81,7 @@ def pipeline(settings: Settings) -> Pipeline:
             settings,
             notifier=CompletionPublisher(events, webhooks),
         ),
+        store,
     )
 
 
@@ -173,3 +176,31 @@ def test_a_duplicate_submission_keeps_the_first_callback(pipeline: Pipeline) -> 
     again = pipeline.service.submit("Cats sleep. Dogs bark.", None, "c", callback_url=None)
     assert (again.created, again.document.id) == (False, doc_id)
     assert pipeline.repository.items[doc_id].callback_url == HOOK
+
+
+def test_an_uploaded_document_notifies_its_callback_when_the_file_has_been_summarized(
+    pipeline: Pipeline,
+) -> None:
+    """The `/uploads` record carries the URL: the S3 event → worker path notifies unchanged."""
+    upload = pipeline.service.create_upload(
+        "pets.txt", "text/plain", 22, None, "corr-u", callback_url=HOOK
+    )
+    key = upload.document.original_key
+    assert key is not None
+    pipeline.store.files[key] = b"Cats sleep. Dogs bark."
+    arrived = Delivery(s3_event(key, 22), 1, "rh-s3")
+    assert pipeline.worker.process(arrived, lease_seconds=60) is Outcome.DONE
+
+    [message] = pipeline.webhooks.messages
+    assert (message.type, message.url) == ("document.summarized", HOOK)
+    assert message.data["id"] == upload.document.id
+    assert message.data["source"]["filename"] == "pets.txt"
+    assert message.webhook_id == f"msg_{upload.document.id}_1_done"
+
+
+def test_a_file_sent_directly_notifies_its_callback(pipeline: Pipeline) -> None:
+    data = b"Cats sleep. Dogs bark."
+    doc = pipeline.service.submit_file(data, "pets.txt", None, None, "c", callback_url=HOOK)
+    assert pipeline.deliver() is Outcome.DONE
+    [message] = pipeline.webhooks.messages
+    assert (message.url, message.data["id"]) == (HOOK, doc.document.id)

@@ -7,6 +7,9 @@
 - checked at submission (the client gets a 422 with the reason) and again at each delivery, where
   the request is sent to exactly the addresses that passed (a DNS answer that changes between
   the check and the connection is never used) and a redirect is never followed;
+- at submission a HEAD probe (to those addresses only) also refuses a receiver that redirects:
+  deliveries would only fail until the DLQ, and a redirect to an internal address is the
+  classic way around an address check;
 - `callback_allow_loopback_http` (the local stack turns it on) also admits `http`/`https` to
   loopback addresses, so a developer can point a callback at a receiver on their machine.
 
@@ -20,14 +23,20 @@ import ipaddress
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
-from docsum.errors import CallbackUrlRefused
+from docsum.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.models import CALLBACK_URL_MAX_CHARS
+from docsum.ports import CallbackProbe
 from docsum.settings import Settings
 
 Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+USER_AGENT = "docsum-webhooks"  # in every request a receiver gets from us, probe included
+# The statuses that send a client elsewhere (300 and 304 name no single target).
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_SHOWN_LOCATION_CHARS = 200  # the receiver's Location is echoed in the 422: keep it short
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -129,3 +138,37 @@ class CallbackPolicy:
             raise CallbackUrlRefused(f"{host!r} resolves to {address}, not a public address")
         if scheme != "https":
             raise CallbackUrlRefused("http is only allowed to loopback addresses; use https")
+
+
+def check_at_submission(
+    policy: CallbackPolicy, probe: CallbackProbe | None, url: str
+) -> CallbackTarget:
+    """The policy's check, then (given a probe) one HEAD to the addresses that passed. Every
+    redirect is refused, not only one to a refused address: deliveries never follow one, so an
+    accepted redirecting URL would only fail until the DLQ; the client is told the final URL is
+    needed now. A receiver that is down, slow or answers an error is accepted: it may be up by
+    the time the document ends."""
+    target = policy.check(url)
+    if probe is None:
+        return target
+    try:
+        answer = probe.probe(target.url, target.addresses)
+    except WebhookSendFailed:
+        return target
+    if answer.status not in REDIRECT_STATUSES:
+        return target
+    if not answer.location:
+        raise CallbackUrlRefused(
+            f"the receiver redirects (HTTP {answer.status}); webhooks are never redirected: "
+            "give the final URL"
+        )
+    location = urljoin(url, answer.location)
+    shown = location[:_SHOWN_LOCATION_CHARS]
+    try:
+        policy.check(location)
+    except CallbackUrlRefused as exc:
+        raise CallbackUrlRefused(f"redirects to {shown}, which is refused: {exc}") from exc
+    raise CallbackUrlRefused(
+        f"redirects (HTTP {answer.status}) to {shown}; webhooks are never redirected: "
+        "give the final URL"
+    )

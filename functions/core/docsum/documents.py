@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from docsum.callbacks import CallbackPolicy
+from docsum.callbacks import CallbackPolicy, check_at_submission
 from docsum.errors import (
     LEASE_EXPIRED,
     DocumentNotFound,
@@ -30,6 +30,7 @@ from docsum.models import (
 )
 from docsum.observability import EMF_METRICS, logger
 from docsum.ports import (
+    CallbackProbe,
     DocumentRepository,
     MetricsRecorder,
     PresignedPost,
@@ -85,8 +86,10 @@ class DocumentService:
         uploads: UploadSigner | None = None,
         *,
         callbacks: CallbackPolicy | None = None,
+        callback_probe: CallbackProbe | None = None,
     ) -> None:
-        """`id_secret` is called once, at the first submission (reads need no key)."""
+        """`id_secret` is called once, at the first submission (reads need no key).
+        `callback_probe`: refuses redirecting callback URLs at submission (None: no probe)."""
         self._store = store
         self._uploads = uploads
         self._repository = repository
@@ -96,6 +99,7 @@ class DocumentService:
         self._metrics = metrics
         self._id_secret = functools.cache(id_secret)
         self._callbacks = callbacks or CallbackPolicy.from_settings(settings)
+        self._callback_probe = callback_probe
 
     def submit(
         self,
@@ -110,7 +114,8 @@ class DocumentService:
         """A document is (owner, content, summary options): the same again is a duplicate; the
         same text with other options is another document sharing the stored text.
         `callback_url` is checked here (`CallbackUrlRefused`) and again at each delivery. A
-        duplicate submission returns the existing document as it is, callback included."""
+        duplicate submission returns the existing document as it is, callback included (the
+        same for files and uploads)."""
         options = options or SummaryOptions()
         text = text.strip()
         if title is not None and len(title) > self._settings.max_title_chars:
@@ -119,8 +124,7 @@ class DocumentService:
             )
         if len(text) > self._settings.max_document_chars:
             raise DocumentTooLarge(len(text), self._settings.max_document_chars)
-        if callback_url is not None:
-            self._callbacks.check(callback_url)
+        self._check_callback(callback_url)
         digest = content_digest(text)
         doc_id = document_id(self._id_secret(), owner, digest, options.key)
         existing = self._live(self._repository.get(doc_id))
@@ -161,6 +165,8 @@ class DocumentService:
         correlation_id: str,
         owner: str = DEFAULT_OWNER,
         options: SummaryOptions | None = None,
+        *,
+        callback_url: str | None = None,
     ) -> Submission:
         """A file sent with the request: stored as it came, its text extracted by the worker.
         The same bytes are the same document. Raises `UnsupportedFileType` (decided from the
@@ -171,6 +177,7 @@ class DocumentService:
                 len(data), self._settings.max_direct_upload_bytes, "MAX_DIRECT_UPLOAD_BYTES"
             )
         kind = detect_kind(data, filename=filename, declared_type=content_type)
+        self._check_callback(callback_url)
         options = options or SummaryOptions()
         digest = bytes_digest(data)
         doc_id = document_id(self._id_secret(), owner, digest, options.key)
@@ -195,6 +202,7 @@ class DocumentService:
             source=Source(kind=kind, filename=filename, bytes=len(data), content_type=content_type),
             original_key=stored_at,
             expires_at=self._retention_end(now),
+            callback_url=callback_url,
         )
         if not self._repository.create(document):
             return self._duplicate(self.get(doc_id, owner))
@@ -214,11 +222,14 @@ class DocumentService:
         correlation_id: str,
         owner: str = DEFAULT_OWNER,
         options: SummaryOptions | None = None,
+        *,
+        callback_url: str | None = None,
     ) -> Upload:
         """A document in `uploading` and a presigned POST for its file. The file's content is
         unknown yet, so the id is random (not a keyed content hash). The S3 event of the
         arriving file starts the processing; a file that never arrives expires with its
-        record."""
+        record. The record carries `callback_url`, so the worker that finishes the document
+        notifies exactly as for any other."""
         if self._uploads is None:
             raise RuntimeError("this service was built without an upload signer")
         self._check_title(title)
@@ -227,6 +238,7 @@ class DocumentService:
             raise UnsupportedFileType(f"content type {content_type}")
         if size > self._settings.max_upload_bytes:
             raise FileTooLarge(size, self._settings.max_upload_bytes)
+        self._check_callback(callback_url)
         doc_id = uuid.uuid4().hex
         key = f"{UPLOADS_PREFIX}{doc_id}"
         now = self._clock()
@@ -249,6 +261,7 @@ class DocumentService:
             source=Source(kind=kind, filename=filename, bytes=size, content_type=content_type),
             original_key=key,
             expires_at=int(expires_at.timestamp()) + UPLOAD_RECORD_GRACE_SECONDS,
+            callback_url=callback_url,
         )
         self._repository.create(document)
         self._metrics.count("UploadsStarted")
@@ -284,6 +297,11 @@ class DocumentService:
     def _retention_end(self, now: datetime) -> int | None:
         retention = self._settings.retention_days
         return int((now + timedelta(days=retention)).timestamp()) if retention else None
+
+    def _check_callback(self, url: str | None) -> None:
+        """After the cheap checks of a submission: the probe may take a request's time."""
+        if url is not None:
+            check_at_submission(self._callbacks, self._callback_probe, url)
 
     def _check_title(self, title: str | None) -> None:
         if title is not None and len(title) > self._settings.max_title_chars:

@@ -30,7 +30,8 @@ CallbackUrlField = Annotated[
         max_length=CALLBACK_URL_MAX_CHARS,
         description=(
             "Optional https URL that gets a signed POST (Standard Webhooks) when the document "
-            "ends done or failed; it must resolve to public addresses only"
+            "ends done or failed; it must resolve to public addresses only and answer "
+            "without a redirect"
         ),
         examples=["https://93.184.216.34/docsum"],
     ),

@@ -221,6 +221,7 @@ class WebhookQueue(Protocol):
 class WebhookResponse:
     status: int
     body: bytes = b""  # at most `webhook_max_response_bytes` of it
+    location: str | None = None  # the `Location` header as sent (a redirect's target)
 
 
 class WebhookSender(Protocol):
@@ -230,6 +231,14 @@ class WebhookSender(Protocol):
         """POST to `url`, connecting only to one of `addresses` (checked beforehand, so a DNS
         answer that changes after the check is never used); never follows a redirect. Raises
         `WebhookSendFailed` on connection errors and timeouts."""
+        ...
+
+
+class CallbackProbe(Protocol):
+    def probe(self, url: str, addresses: tuple[str, ...]) -> WebhookResponse:
+        """A HEAD to `url` at submission, connecting only to one of `addresses`, like a
+        delivery; never follows a redirect, reads no body. Raises `WebhookSendFailed` when no
+        address answers in time."""
         ...
 
 

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Callback URLs are untrusted: https to public addresses only, unless this is on (`make up`
     # turns it on) — then http and https to loopback addresses are allowed too.
     callback_allow_loopback_http: bool = False
+    # The HEAD that refuses a redirecting callback URL at submission: its whole time (every
+    # address included); a receiver that does not answer within it is accepted. 0: no probe.
+    callback_probe_timeout_seconds: float = Field(default=2.0, ge=0)
     # Per delivery attempt: connect + whole response, and how much of the answer is read.
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     webhook_max_response_bytes: int = Field(default=65_536, ge=0)

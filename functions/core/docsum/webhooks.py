@@ -21,7 +21,7 @@ from secrets import token_bytes
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 
-from docsum.callbacks import CallbackPolicy
+from docsum.callbacks import USER_AGENT, CallbackPolicy
 from docsum.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.models import WebhookMessage, utc_now
 from docsum.observability import EMF_METRICS, logger
@@ -120,7 +120,7 @@ class WebhookDeliverer:
         body = message.payload()
         headers = {
             "content-type": "application/json",
-            "user-agent": "docsum-webhooks",
+            "user-agent": USER_AGENT,
             **signature_headers(message.webhook_id, self._clock(), body, secrets),
         }
         try:

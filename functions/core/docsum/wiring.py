@@ -21,7 +21,13 @@ from docsum.callbacks import CallbackPolicy
 from docsum.documents import DEVELOPMENT_ID_SECRET, DocumentService
 from docsum.notifications import EVENT_SOURCE, CompletionPublisher
 from docsum.observability import EMF_METRICS
-from docsum.ports import CompletionNotifier, LanguageModel, RateLimiter
+from docsum.ports import (
+    CallbackProbe,
+    CompletionNotifier,
+    LanguageModel,
+    RateLimiter,
+    WebhookResponse,
+)
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
 from docsum.sweeper import Sweeper
@@ -72,7 +78,29 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
         uploads=S3TextStore(clients.s3, settings.documents_bucket),
         id_secret=lambda: document_id_secret(settings),
         callbacks=CallbackPolicy.from_settings(settings),
+        callback_probe=callback_probe(settings),
     )
+
+
+class _ProbeOnFirstUse:
+    """The real probe, built when the first callback URL comes: most submissions carry none,
+    and the ingest function's cold start should not pay for urllib3 and the CA store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._probe: CallbackProbe | None = None
+
+    def probe(self, url: str, addresses: tuple[str, ...]) -> WebhookResponse:
+        if self._probe is None:
+            from docsum.adapters.http_webhook import Urllib3WebhookSender
+
+            # The same client as deliveries, so the probe connects exactly as they will.
+            self._probe = Urllib3WebhookSender(self._settings.callback_probe_timeout_seconds, 0)
+        return self._probe.probe(url, addresses)
+
+
+def callback_probe(settings: Settings) -> CallbackProbe | None:
+    return _ProbeOnFirstUse(settings) if settings.callback_probe_timeout_seconds else None
 
 
 def rate_limiter(settings: Settings, clients: AwsClients) -> RateLimiter | None:
