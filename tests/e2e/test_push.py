@@ -1,5 +1,7 @@
 """Completion push on the embedded stack (`make up`): signed webhooks through the webhook
-queue and function (its own poller), and EventBridge events on the stack's AWS emulator."""
+queue and function (its own poller) for documents sent as JSON, as a multipart file and through
+a presigned upload; a redirecting receiver refused at submission; and EventBridge events on the
+stack's AWS emulator."""
 
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ import uuid
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 
-from infra.local.harness import Stack
 from infra.local.processes import wait_until
-from tests.e2e.support import DOC_TIMEOUT
+from tests.e2e.support import DOC_TIMEOUT, Stack
 from tests.webhook_receiver import running_receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
@@ -80,6 +82,64 @@ def test_a_hanging_receiver_does_not_delay_summaries(stack: Stack) -> None:
     assert settled(stack, hung["id"]) == done
     assert receiver.accepted == []
     assert elapsed < DOC_TIMEOUT
+
+
+def test_a_multipart_file_and_an_upload_each_get_their_signed_delivery(stack: Stack) -> None:
+    secret = stack.info["webhook_secrets"]["default"]
+    data = text().encode()
+    with running_receiver(secret) as receiver, stack.api() as api:
+        sent = {"file": ("hooks.txt", data, "text/plain"), "callback_url": (None, receiver.url)}
+        direct = api.post("/documents", files=sent)
+        assert direct.status_code == 202, direct.text
+        request = {
+            "filename": "hooks.txt",
+            "content_type": "text/plain",
+            "size": len(data) + 1,
+            "callback_url": receiver.url,
+        }
+        upload = api.post("/uploads", json=request)
+        assert upload.status_code == 201, upload.text
+        presigned = upload.json()["upload"]
+        posted = httpx.post(
+            presigned["url"],
+            data=presigned["fields"],
+            files={"file": ("hooks.txt", data + b"!", "text/plain")},
+            timeout=60,
+        )
+        assert posted.status_code in (200, 204), posted.text
+        assert len(receiver.probes) == 2  # one HEAD per submission, never counted as delivery
+
+        ids = [direct.json()["id"], upload.json()["id"]]
+        for doc_id in ids:
+            done = wait_until("the summary", lambda d=doc_id: settled(stack, d), DOC_TIMEOUT)
+            assert done["status"] == "done", done
+        assert receiver.wait_for(accepted=2, timeout=60), receiver.attempts
+    assert receiver.rejected == []
+    assert sorted(receiver.accepted_ids()) == sorted(f"msg_{i}_1_done" for i in ids)
+    for webhook_id, payload in receiver.accepted:
+        assert payload["type"] == "document.summarized"
+        assert payload["data"] == settled(stack, payload["data"]["id"])
+        assert webhook_id == f"msg_{payload['data']['id']}_1_done"
+
+
+def test_a_receiver_that_redirects_to_the_metadata_service_is_refused(stack: Stack) -> None:
+    secret = stack.info["webhook_secrets"]["default"]
+    metadata = ("redirect", "http://169.254.169.254/latest/meta-data/")
+    with (
+        running_receiver(secret, probe_script=[metadata, metadata]) as receiver,
+        stack.api() as api,
+    ):
+        as_json = api.post("/documents", json={"text": text(), "callback_url": receiver.url})
+        form = {"text": (None, text()), "callback_url": (None, receiver.url)}
+        as_form = api.post("/documents", files=form)
+    for response in (as_json, as_form):
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["type"] == "urn:docsum:problem:callback-url-refused"
+        assert "redirects to http://169.254.169.254/latest/meta-data/" in problem["detail"]
+        assert "not a public address" in problem["detail"]
+    assert receiver.attempts == []
 
 
 def test_completion_events_reach_an_eventbridge_rule(stack: Stack) -> None:

@@ -1,7 +1,8 @@
 """Completion push through the real handlers on moto: POST with a callback URL → summarize →
 an EventBridge event (observed through a rule routing to a queue, with the pattern the template
 outputs) and a webhook message → the webhook handler → a loopback receiver that verifies the
-signature with the Standard Webhooks library."""
+signature with the Standard Webhooks library. The same for a presigned upload: its record
+carries the URL through S3's event and the worker."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from docsum.errors import LLMError
 from docsum.settings import get_settings
 from docsum.webhooks import new_webhook_secret
@@ -20,6 +22,7 @@ from docsum.wiring import AwsClients, summarize_worker
 
 from infra.bootstrap import LocalResources
 from infra.template import load_template
+from tests import files
 from tests.conftest import receive_all
 from tests.fakes import ScriptedLanguageModel
 from tests.unit.test_handlers import context, load_event, sqs_event_from
@@ -127,3 +130,46 @@ def test_a_failed_document_is_pushed_as_document_failed(
     assert event["detail"]["error"] == "model not available on the model host"
     [message] = receive_all(aws_env.environment()["WEBHOOK_QUEUE_URL"])
     assert json.loads(message["Body"])["type"] == "document.failed"
+
+
+def test_an_upload_with_a_callback_is_pushed_when_its_file_is_summarized(
+    handlers: Any, aws_env: LocalResources
+) -> None:
+    ingest, summarize, webhook, llm = handlers
+    data = files.pdf(["An uploaded page about cats."] * 2)
+    with running_receiver(SECRET) as receiver:
+        event = load_event("post-upload.json")
+        event["body"] = json.dumps(
+            {
+                "filename": "cats.pdf",
+                "content_type": "application/pdf",
+                "size": len(data),
+                "callback_url": receiver.url,
+            }
+        )
+        response = ingest.handler(event, context())
+        assert response["statusCode"] == 201, response["body"]
+        upload = json.loads(response["body"])
+        assert len(receiver.probes) == 1  # the submission's HEAD; not a delivery
+        assert get(ingest, upload["id"])["callback_url"] == receiver.url
+
+        sent = requests.post(
+            upload["upload"]["url"],
+            data=upload["upload"]["fields"],
+            files={"file": ("cats.pdf", data, "application/pdf")},
+            timeout=10,
+        )
+        assert sent.status_code in (200, 204)
+        result = summarize.handler(sqs_event_from(receive_all(aws_env.queue_url)), context())
+        assert result == {"batchItemFailures": []}
+        done = get(ingest, upload["id"])
+        assert done["status"] == "done"
+
+        messages = receive_all(aws_env.environment()["WEBHOOK_QUEUE_URL"])
+        assert webhook.handler(sqs_event_from(messages), context()) == {"batchItemFailures": []}
+
+    assert receiver.rejected == []
+    assert receiver.accepted_ids() == [f"msg_{upload['id']}_1_done"]
+    [(_, payload)] = receiver.accepted
+    assert (payload["type"], payload["data"]) == ("document.summarized", done)
+    assert len(llm.calls) == 1
