@@ -161,6 +161,9 @@ timeout_option = click.option(
     help="Summary format [paragraph].",
 )
 @click.option("--language", help="Summary language: auto or an ISO 639-1 code (en, de, …).")
+@click.option(
+    "--callback-url", help="https URL that gets a signed POST when each document is done or failed."
+)
 @wait_option
 @timeout_option
 @common
@@ -171,11 +174,17 @@ def submit(
     length: str | None,
     summary_format: str | None,
     language: str | None,
+    callback_url: str | None,
     wait: bool,
     timeout: float,
 ) -> int:
     """Submit files, directories (recursively) or - for standard input."""
-    chosen = {"length": length, "format": summary_format, "language": language}
+    chosen = {
+        "length": length,
+        "format": summary_format,
+        "language": language,
+        "callback_url": callback_url,
+    }
     options = {name: value for name, value in chosen.items() if value}
     try:
         sources, skipped = collect(list(paths), title)

@@ -329,3 +329,21 @@ def test_summary_options_travel_with_the_submission(served: ServedApi) -> None:
     assert document["options"] == {"length": "short", "format": "bullets", "language": "de"}
     wrong = served.run("submit", "-", "--length", "huge", stdin="Text.")
     assert wrong.returncode == 2  # refused by the CLI, nothing sent
+
+
+def test_a_callback_url_travels_with_text_and_files(served: ServedApi, tmp_path: Path) -> None:
+    hook = "https://93.184.216.34/docsum"  # a public address: no DNS needed
+    note = tmp_path / "note.md"
+    note.write_text("# Note\n\nA file with a callback.")
+    result = served.run(
+        "submit", "-", str(note), "--callback-url", hook, "--json", stdin="Text with a callback."
+    )
+    assert result.returncode == 0, result.stderr
+    documents = json_lines(result.stdout)
+    assert [d["callback_url"] for d in documents] == [hook, hook]
+    assert [d["source"] for d in documents][1]["kind"] == "markdown"  # sent as a form
+    assert {d.callback_url for d in served.fakes.repository.items.values()} == {hook}
+
+    refused = served.run("submit", "-", "--callback-url", "https://10.0.0.1/", stdin="Other.")
+    assert refused.returncode == 3
+    assert "not a public address" in refused.stderr
