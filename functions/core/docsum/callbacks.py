@@ -27,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 
 from docsum.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.models import CALLBACK_URL_MAX_CHARS
+from docsum.observability import logger
 from docsum.ports import CallbackProbe
 from docsum.settings import Settings
 
@@ -153,7 +154,10 @@ def check_at_submission(
         return target
     try:
         answer = probe.probe(target.url, target.addresses)
-    except WebhookSendFailed:
+    except WebhookSendFailed as exc:
+        logger.info(
+            "callback URL accepted; its receiver did not answer", extra={"reason": str(exc)}
+        )
         return target
     if answer.status not in REDIRECT_STATUSES:
         return target
