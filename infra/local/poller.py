@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import importlib
 import io
 import logging
@@ -83,6 +84,8 @@ class MappingConfig:
     batching_window_seconds: int
     report_batch_item_failures: bool
     queue_url: str
+    # Shorter only where a stop must be quick (tests): a stop waits out a pending long poll.
+    long_poll_seconds: int = LONG_POLL_SECONDS
 
     @classmethod
     def from_template(
@@ -274,7 +277,8 @@ class EventSourceMapping:
         self.config = config
         # Long polls must outlast the client's read timeout.
         self._sqs = sqs or boto3.client(
-            "sqs", config=Config(read_timeout=LONG_POLL_SECONDS + 10, retries={"mode": "standard"})
+            "sqs",
+            config=Config(read_timeout=config.long_poll_seconds + 10, retries={"mode": "standard"}),
         )
         self._region = self._sqs.meta.region_name
         self._queue_arn = self._sqs.get_queue_attributes(
@@ -351,13 +355,14 @@ class EventSourceMapping:
         """One long poll; with a batching window, keep gathering until the batch is full or the
         window has passed (Lambda's MaximumBatchingWindowInSeconds)."""
         want = self.config.batch_size
-        batch = self._receive(min(RECEIVE_LIMIT, want), LONG_POLL_SECONDS)
+        long_poll = self.config.long_poll_seconds
+        batch = self._receive(min(RECEIVE_LIMIT, want), long_poll)
         deadline = time.monotonic() + self.config.batching_window_seconds
         while batch and len(batch) < want and not self.stopping.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            wait = min(LONG_POLL_SECONDS, math.ceil(remaining))
+            wait = min(long_poll, math.ceil(remaining))
             batch += self._receive(min(RECEIVE_LIMIT, want - len(batch)), wait)
         return batch
 
@@ -417,10 +422,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--function", default="SummarizeFunction", help="logical id of the SQS-triggered function"
     )
+    parser.add_argument(
+        "--long-poll-seconds",
+        type=int,
+        choices=range(1, LONG_POLL_SECONDS + 1),
+        default=LONG_POLL_SECONDS,
+        metavar=f"1..{LONG_POLL_SECONDS}",
+        help=f"WaitTimeSeconds of each receive (default {LONG_POLL_SECONDS}, as Lambda's "
+        "pollers); a stop waits out a pending one",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     die_with_parent()
-    mapping = EventSourceMapping(MappingConfig.from_template(args.function, os.environ))
+    config = MappingConfig.from_template(args.function, os.environ)
+    mapping = EventSourceMapping(
+        dataclasses.replace(config, long_poll_seconds=args.long_poll_seconds)
+    )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         if mapping.stopping.is_set():
@@ -431,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             "%s: finishing in-flight invocations; a pending long poll can take up to %ds "
             "(what it returns is released); signal again to exit now",
             signal.Signals(signum).name,
-            LONG_POLL_SECONDS,
+            mapping.config.long_poll_seconds,
         )
 
     signal.signal(signal.SIGTERM, on_signal)

@@ -106,6 +106,7 @@ class Options:
     fresh: bool = False
     pull: bool = True
     fetch_model: bool = True
+    long_poll_seconds: int = LONG_POLL_SECONDS
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -159,6 +160,15 @@ def parse_args(argv: list[str] | None) -> Options:
         help="RETRY_BASE_SECONDS for the worker's backoff (default: settings / your env)",
     )
     p.add_argument(
+        "--long-poll-seconds",
+        type=int,
+        choices=range(1, LONG_POLL_SECONDS + 1),
+        default=LONG_POLL_SECONDS,
+        metavar=f"1..{LONG_POLL_SECONDS}",
+        help=f"the queue pollers' long poll (default {LONG_POLL_SECONDS}, as Lambda's); "
+        "Ctrl-C waits out a pending one, so tests that stop stacks often shorten it",
+    )
+    p.add_argument(
         "--state-dir",
         type=Path,
         default=REPO_ROOT / ".local-stack",
@@ -180,6 +190,7 @@ def parse_args(argv: list[str] | None) -> Options:
         a.fresh,
         pull=not a.no_pull,
         fetch_model=not a.no_fetch,
+        long_poll_seconds=a.long_poll_seconds,
     )
 
 
@@ -305,13 +316,15 @@ class EmbeddedStack:
 
     def poller_part(self, logical_id: str, env: dict[str, str]) -> Part:
         function = self.template.function(logical_id)
+        long_poll = self.options.long_poll_seconds
         cmd = [sys.executable, "-m", "infra.local.poller", "--function", logical_id]
+        cmd += ["--long-poll-seconds", str(long_poll)]
         return Part(
             poller_name(logical_id),
             cmd,
             {**env, "PYTHONPATH": str(REPO_ROOT)},  # the poller adds the function's paths
             # In-flight invocations may run to the function's Timeout, plus the pending poll.
-            stop_grace=function.timeout + LONG_POLL_SECONDS + 10,
+            stop_grace=function.timeout + long_poll + 10,
             parse_emf=True,
         )
 

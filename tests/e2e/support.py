@@ -4,10 +4,12 @@ the harness (:mod:`infra.local.harness`) - their timeouts, and what a clean stop
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from infra.local.harness import STACK_STOP_TIMEOUT, Stack, start_stack
+from infra.local import harness
+from infra.local.harness import STACK_STOP_TIMEOUT, Stack
 from infra.local.processes import group_alive, is_listening
 
 __all__ = ["Stack", "start_stack"]
@@ -18,6 +20,15 @@ LLM_CALL_LINE = re.compile(r"\|\s*POST /api/chat$", re.MULTILINE)
 FAST_LLM = {"LLM_NUM_PREDICT": "96"}
 # Failed attempts come back after 1, 2, 4, 8 s instead of 10, 20, 40, 80 s.
 FAST_RETRIES = ["--retry-base-seconds", "1"]
+# A stop waits out each queue poller's pending long poll: 2 s instead of Lambda's 20 s keeps
+# every stop (and restart) of a stack short; a message is received as soon as it arrives either
+# way.
+QUICK_STOP = ["--long-poll-seconds", "2"]
+
+
+def start_stack(state_dir: Path, env: Mapping[str, str], args: list[str] | None = None) -> Stack:
+    """:func:`infra.local.harness.start_stack` with the e2e tests' quick stop."""
+    return harness.start_stack(state_dir, env, [*QUICK_STOP, *(args or [])])
 
 
 def count_llm_calls(*logs: Path) -> int:

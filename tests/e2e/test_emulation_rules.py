@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from infra.local.metrics import EmfCollector, prometheus_name, split_emf
-from infra.local.poller import MappingConfig, failed_message_ids, lambda_record
+from infra.local.poller import (
+    LONG_POLL_SECONDS,
+    EventSourceMapping,
+    MappingConfig,
+    failed_message_ids,
+    lambda_record,
+)
 from infra.template import load_template
 
 pytestmark = pytest.mark.e2e
@@ -95,6 +104,33 @@ def test_mapping_config_comes_from_the_template() -> None:
     assert config.handler == function.handler
     assert config.report_batch_item_failures is event.report_batch_item_failures
     assert config.queue_url == "http://q"
+    assert config.long_poll_seconds == LONG_POLL_SECONDS == 20  # what Lambda's pollers use
+
+
+class ReceivesRecorded:
+    """What the poller asks of SQS, answered with an empty queue; each long poll recorded."""
+
+    meta = SimpleNamespace(region_name="us-east-1")
+
+    def __init__(self) -> None:
+        self.waits: list[int] = []
+
+    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"QueueArn": "arn:aws:sqs:us-east-1:123456789012:q"}}
+
+    def receive_message(self, **request: Any) -> dict[str, Any]:
+        self.waits.append(request["WaitTimeSeconds"])
+        return {}
+
+
+@pytest.mark.parametrize("seconds", [LONG_POLL_SECONDS, 2])
+def test_each_receive_long_polls_as_configured(seconds: int) -> None:
+    """The stop of a poller waits out this poll: the e2e stacks shorten it to stop quickly."""
+    config = MappingConfig.from_template("SummarizeFunction", {"SUMMARIZE_QUEUE_URL": "http://q"})
+    sqs = ReceivesRecorded()
+    mapping = EventSourceMapping(dataclasses.replace(config, long_poll_seconds=seconds), sqs)
+    assert mapping._receive_batch() == []
+    assert sqs.waits == [seconds]
 
 
 EMF = {

@@ -16,10 +16,15 @@ When the upstream host is down (killed), the proxy closes the client's connectio
 answer, which the `ollama` client sees as a transport error, like a refused connection. Every
 chat call is recorded (its user message and what happened), so tests can count LLM calls per
 document.
+
+Within `answering(text)`, a chat call without a fault is answered at once with `text`, in
+Ollama's reply shape, instead of being forwarded: for tests about queues and accounting rather
+than the model, where CPU-bound generation would only make them slow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -27,6 +32,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,6 +59,7 @@ class ProxyState:
     attempts: Counter[str] = field(default_factory=Counter)  # per user-message digest
     in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    instant_answer: str | None = None  # set: answer chat calls with it, forward nothing
 
     def outcomes(self) -> Counter[str]:
         with self.lock:
@@ -116,7 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             return
         started = time.perf_counter()
-        outcome = self._forward(body)
+        answer = state.instant_answer
+        outcome = self._answer(body, answer) if answer is not None else self._forward(body)
         with state.lock:
             state.calls.append(ChatCall(user, outcome, time.perf_counter() - started, options))
 
@@ -133,6 +141,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except OSError:
             self.close_connection = True
+
+    def _answer(self, body: bytes, text: str) -> str:
+        """Ollama's non-streaming chat reply with `text`, made up here at once."""
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = {}
+        messages = request.get("messages") if isinstance(request, dict) else None
+        prompt = "".join(str(m.get("content", "")) for m in messages or [] if isinstance(m, dict))
+        reply = {
+            "model": str(request.get("model", "")) if isinstance(request, dict) else "",
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "message": {"role": "assistant", "content": text},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 1_000_000,
+            # A plausible count (about four characters a token), inside the call's num_ctx.
+            "prompt_eval_count": len(prompt) // 4,
+            "eval_count": len(text) // 4,
+        }
+        self._reply(200, json.dumps(reply).encode())
+        return "ok"
 
     def _forward(self, body: bytes) -> str:
         host, port = self.server.upstream
@@ -210,6 +240,15 @@ class FaultProxy:
     @property
     def state(self) -> ProxyState:
         return self.server.state
+
+    @contextlib.contextmanager
+    def answering(self, text: str) -> Iterator[None]:
+        """Chat calls answered at once with `text` (faults still apply), then forwarded again."""
+        self.state.instant_answer = text
+        try:
+            yield
+        finally:
+            self.state.instant_answer = None
 
     def start(self) -> FaultProxy:
         self._thread.start()

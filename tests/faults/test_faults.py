@@ -22,8 +22,11 @@ from infra.local.processes import wait_until
 from tests.faults.conftest import DONE_TIMEOUT, Pipeline, message_body, short_text, tag
 
 CONCURRENT_DOCUMENTS = int(os.environ.get("FAULTS_CONCURRENT_DOCUMENTS", "200"))
-# About a second per document on two cores (the LLM is the bottleneck); three allowed.
-CONCURRENT_DEADLINE = 60 + 3.0 * CONCURRENT_DOCUMENTS
+# The model answers at once there (the proxy's instant answer), so API, queue and worker set
+# the pace; half a second per document allowed on a busy machine.
+CONCURRENT_DEADLINE = 60 + 0.5 * CONCURRENT_DOCUMENTS
+# What the model "wrote" for each of them: a summary of short_text() the guard accepts.
+INSTANT_SUMMARY = "The harbour committee approved repairs to the north pier, starting in May."
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -181,13 +184,21 @@ def test_stale_delivery_never_overwrites_a_newer_summary(pipeline: Pipeline) -> 
 
 @pytest.mark.timeout(CONCURRENT_DEADLINE + 120)
 def test_concurrent_submissions_all_reach_done(pipeline: Pipeline) -> None:
+    """About queues and accounting, not the model: every call is answered at once, so 200
+    documents take seconds instead of minutes of CPU-bound generation, and the API, the queue
+    and the workers' claims are what is under load."""
     tags = [tag() for _ in range(CONCURRENT_DOCUMENTS)]
+    # Every eighth document's first call is refused (503): retries under load are accounted
+    # for too, whether or not the load itself causes any.
+    refused = set(tags[::8])
+    texts = [short_text(t, ["503"] if t in refused else []) for t in tags]
     started = time.monotonic()
-    ids = post_all(pipeline, [short_text(t) for t in tags], concurrency=32)
-    accepted = time.monotonic() - started
-    assert len(set(ids)) == CONCURRENT_DOCUMENTS
-    records = pipeline.wait_settled(ids, timeout=CONCURRENT_DEADLINE)
-    processed = time.monotonic() - started
+    with pipeline.proxy.answering(INSTANT_SUMMARY):
+        ids = post_all(pipeline, texts, concurrency=32)
+        accepted = time.monotonic() - started
+        assert len(set(ids)) == CONCURRENT_DOCUMENTS
+        records = pipeline.wait_settled(ids, timeout=CONCURRENT_DEADLINE)
+        processed = time.monotonic() - started
     assert_all_done(records)
     # One LLM call per failed attempt (an attempt is a claim of the document), and what the
     # stored summary cost for the last one (two calls when the output guard asked again): no
@@ -196,10 +207,12 @@ def test_concurrent_submissions_all_reach_done(pipeline: Pipeline) -> None:
     cost = {t: records[i]["llm_calls"] for t, i in zip(tags, ids, strict=True)}
     calls = {t: len(pipeline.proxy.state.calls_for(t)) for t in tags}
     assert {t: (calls[t], n) for t, n in attempts.items() if calls[t] != n - 1 + cost[t]} == {}
+    assert {t for t in refused if attempts[t] < 2} == set()
     retried = sum(1 for n in attempts.values() if n > 1)
     pipeline.assert_consistent(records)
     assert pipeline.take_dead_letters() == []
     print(
         f"\n{CONCURRENT_DOCUMENTS} documents: accepted in {accepted:.1f}s, "
-        f"all done in {processed:.1f}s; {retried} retried after a failed LLM call"
+        f"all done in {processed:.1f}s; {retried} retried after a failed LLM call "
+        f"({len(refused)} refused on purpose)"
     )
