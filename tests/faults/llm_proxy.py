@@ -32,11 +32,14 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+# What a made-up answer says, given the call's options (e.g. the output guard's retry differs).
+Answer = Callable[[dict[str, Any]], str]
 
 MARKER = re.compile(r"\[faults:([a-z0-9,]+)\]")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -59,7 +62,9 @@ class ProxyState:
     attempts: Counter[str] = field(default_factory=Counter)  # per user-message digest
     in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    instant_answer: str | None = None  # set: answer chat calls with it, forward nothing
+    # Set: chat calls are answered with it (given the call's options), nothing is forwarded.
+    instant_answer: Answer | None = None
+    answer_seconds: float = 0.0  # how long the made-up answer takes (a model's time)
 
     def outcomes(self) -> Counter[str]:
         with self.lock:
@@ -124,7 +129,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         started = time.perf_counter()
         answer = state.instant_answer
-        outcome = self._answer(body, answer) if answer is not None else self._forward(body)
+        if answer is None:
+            outcome = self._forward(body)
+        else:
+            outcome = self._answer(body, answer(json.loads(options or "null") or {}))
         with state.lock:
             state.calls.append(ChatCall(user, outcome, time.perf_counter() - started, options))
 
@@ -143,7 +151,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _answer(self, body: bytes, text: str) -> str:
-        """Ollama's non-streaming chat reply with `text`, made up here at once."""
+        """Ollama's non-streaming chat reply with `text`, made up here (after
+        `answer_seconds`)."""
+        if self.server.state.answer_seconds:
+            self.server.closing.wait(self.server.state.answer_seconds)
         try:
             request = json.loads(body)
         except ValueError:
@@ -242,13 +253,16 @@ class FaultProxy:
         return self.server.state
 
     @contextlib.contextmanager
-    def answering(self, text: str) -> Iterator[None]:
-        """Chat calls answered at once with `text` (faults still apply), then forwarded again."""
-        self.state.instant_answer = text
+    def answering(self, answer: str | Answer, seconds: float = 0.0) -> Iterator[None]:
+        """Chat calls answered with `answer` (a text, or a text chosen by the call's options)
+        after `seconds` (faults still apply), then forwarded again. A fixed time per call makes
+        deadline tests exact."""
+        chosen = answer if callable(answer) else (lambda _options, text=answer: text)
+        self.state.instant_answer, self.state.answer_seconds = chosen, seconds
         try:
             yield
         finally:
-            self.state.instant_answer = None
+            self.state.instant_answer, self.state.answer_seconds = None, 0.0
 
     def start(self) -> FaultProxy:
         self._thread.start()

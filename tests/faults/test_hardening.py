@@ -11,10 +11,12 @@ offline LLM host, the template's times scaled down (tests/faults/conftest.py):
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from docsum.errors import LEASE_EXPIRED
 from docsum.retry import deliveries_within
+from docsum.settings import Settings
 
 from infra.local.processes import wait_until
 from tests.faults.conftest import (
@@ -112,33 +114,44 @@ def test_a_lost_send_is_recovered_by_the_sweeper(pipeline: Pipeline) -> None:
 
 
 def test_long_document_with_a_short_deadline_resumes_and_finishes(pipeline: Pipeline) -> None:
+    """Each invocation has time for one chunk only when the output guard makes it ask twice:
+    every first answer is a refusal, the guard's retry (another repeat penalty) gets a good
+    one. Answers are made up by the proxy after a fixed time, so the timing is exact; the
+    real model's part is in tests/llm (long documents through the offline host)."""
     t = tag()
     text = "\n\n".join(
-        f"Paragraph {i} of {t}: the harbour committee met about pier {i}. "
-        f"Repairs to pier {i} cost {1000 + i * 37} euros and start in week {i % 52 + 1}. " * 3
-        for i in range(24)
+        f"Part {part} of {t}: the harbour committee met about the {part} pier. "
+        f"Repairs to the {part} pier start in spring and its crew paints it. " * 3
+        for part in ("north", "south", "east", "west", "inner", "outer") * 4
     )
-    # A small context window makes several chunks. Chunk calls are slower than short ones, so
-    # the client timeout and the function Timeout are longer here; the margin leaves each
-    # invocation time for about one call.
-    timeout = 45
-    with pipeline.consumer_with(
-        timeout,
-        LLM_CONTEXT_TOKENS="1024",
-        LLM_PARALLEL_CALLS="1",
-        OLLAMA_TIMEOUT_SECONDS="40",
-        DEADLINE_MARGIN_SECONDS=str(timeout - 2),
+    retry_penalty = Settings(summarize_queue_url="-").guard_retry_repeat_penalty
+
+    def answer(options: dict[str, Any]) -> str:
+        if options.get("repeat_penalty") == retry_penalty:
+            return "The harbour committee planned repairs to its piers."
+        return "I'm sorry, but I can't help with that."
+
+    # After the first answer (2 s) the margin leaves 2 s: too little for another call by the
+    # margin rule, enough for the guard's retry before anything is kept; after the retry the
+    # invocation pauses. So each invocation keeps exactly one result, then resumes.
+    answer_seconds, timeout = 2.0, 30
+    with (
+        pipeline.proxy.answering(answer, seconds=answer_seconds),
+        pipeline.consumer_with(
+            timeout,
+            LLM_CONTEXT_TOKENS="1024",
+            LLM_PARALLEL_CALLS="1",
+            DEADLINE_MARGIN_SECONDS=str(timeout - 2 * answer_seconds),
+        ),
     ):
         _, doc_id = pipeline.post(text, title="Harbour minutes")
-        records = pipeline.wait_settled([doc_id], timeout=DONE_TIMEOUT + 60)
-        paused = pipeline.consumer.log(tail=10**7).count("out of time: paused")
+        records = pipeline.wait_settled([doc_id], timeout=DONE_TIMEOUT)
+        log = pipeline.consumer.log(tail=10**7)
     assert_all_done(records)
-    assert paused >= 1
-    asked = [
-        (c.user, c.options) for c in pipeline.proxy.state.calls if c.outcome == "ok" and t in c.user
-    ]
-    assert len({user for user, _ in asked}) >= 3  # it really was chunked
-    # No call made twice: resumed, not restarted (the output guard's retry of a call is
-    # another call: it changes the options).
-    assert len(asked) == len(set(asked))
+    asked = [(c.user, c.options) for c in pipeline.proxy.state.calls if t in c.user]
+    chunks = {user for user, _ in asked}
+    assert len(chunks) >= 4  # it really was chunked (and combined)
+    assert log.count("out of time: paused") >= len(chunks) - 1  # one result per invocation
+    # Every call answered, none made twice: resumed, never restarted.
+    assert len(asked) == len(set(asked)) == 2 * len(chunks)
     assert pipeline.take_dead_letters() == []
