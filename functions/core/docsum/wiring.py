@@ -1,13 +1,12 @@
-"""Composition root: real adapters built from settings. Handlers call these once, at import,
-so clients are reused across warm invocations."""
+"""Composition root: real adapters built from settings. Handlers call these once, at import;
+the AWS clients behind the adapters are made on first use (see `docsum.lazy`) and reused
+across warm invocations."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
-
-import boto3
-from botocore.config import Config
 
 from docsum.adapters.aws import (
     DynamoDocumentRepository,
@@ -19,6 +18,7 @@ from docsum.adapters.aws import (
 )
 from docsum.callbacks import CallbackPolicy
 from docsum.documents import DEVELOPMENT_ID_SECRET, DocumentService
+from docsum.lazy import on_first_use
 from docsum.notifications import EVENT_SOURCE, CompletionPublisher
 from docsum.observability import EMF_METRICS
 from docsum.ports import (
@@ -36,24 +36,37 @@ from docsum.worker import SummarizeWorker
 
 _SECRETS_CACHE_SECONDS = 300  # a rotation reaches warm functions within five minutes
 
-_BOTO_CONFIG = Config(
-    connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
-)
+
+def _boto3(factory: str, service: str) -> Any:
+    """`boto3.client(service)` or `boto3.resource(service)` with the functions' timeouts;
+    boto3 itself is imported here, on first use, too (~0.07 s a cold start need not pay)."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
+    )
+    return getattr(boto3, factory)(service, config=config)
 
 
 @dataclass(frozen=True)
 class AwsClients:
+    """One function's AWS clients, each made on its first use (none at import)."""
+
     s3: Any
     sqs: Any
-    dynamodb: Any
+    dynamodb: Any  # the resource: the repository is written against its Table
 
     @classmethod
     def create(cls) -> AwsClients:
         return cls(
-            s3=boto3.client("s3", config=_BOTO_CONFIG),
-            sqs=boto3.client("sqs", config=_BOTO_CONFIG),
-            dynamodb=boto3.resource("dynamodb", config=_BOTO_CONFIG),
+            s3=on_first_use(functools.partial(_boto3, "client", "s3")),
+            sqs=on_first_use(functools.partial(_boto3, "client", "sqs")),
+            dynamodb=on_first_use(functools.partial(_boto3, "resource", "dynamodb")),
         )
+
+    def table(self, name: str) -> Any:
+        return on_first_use(lambda: self.dynamodb.Table(name))
 
 
 def document_id_secret(settings: Settings) -> bytes:
@@ -62,7 +75,7 @@ def document_id_secret(settings: Settings) -> bytes:
     if settings.document_id_secret is not None:
         return settings.document_id_secret.get_secret_value().encode()
     if settings.document_id_secret_arn:
-        secrets = boto3.client("secretsmanager", config=_BOTO_CONFIG)
+        secrets = _boto3("client", "secretsmanager")
         value = secrets.get_secret_value(SecretId=settings.document_id_secret_arn)
         return str(value["SecretString"]).encode()
     return DEVELOPMENT_ID_SECRET
@@ -71,7 +84,7 @@ def document_id_secret(settings: Settings) -> bytes:
 def document_service(settings: Settings, clients: AwsClients) -> DocumentService:
     return DocumentService(
         S3TextStore(clients.s3, settings.documents_bucket),
-        DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),
+        DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
         settings,
         metrics=EMF_METRICS,
@@ -107,7 +120,7 @@ def rate_limiter(settings: Settings, clients: AwsClients) -> RateLimiter | None:
     if not settings.rate_limit_requests:
         return None
     return DynamoRateLimiter(
-        clients.dynamodb.Table(settings.documents_table),
+        clients.table(settings.documents_table),
         settings.rate_limit_requests,
         settings.rate_limit_window_seconds,
     )
@@ -115,7 +128,9 @@ def rate_limiter(settings: Settings, clients: AwsClients) -> RateLimiter | None:
 
 def completion_notifier(settings: Settings, clients: AwsClients) -> CompletionNotifier:
     return CompletionPublisher(
-        EventBridgePublisher(lambda: boto3.client("events", config=_BOTO_CONFIG), EVENT_SOURCE),
+        EventBridgePublisher(
+            on_first_use(functools.partial(_boto3, "client", "events")), EVENT_SOURCE
+        ),
         SqsWebhookQueue(clients.sqs, settings.webhook_queue_url),
         metrics=EMF_METRICS,
     )
@@ -167,7 +182,7 @@ def summarize_worker(
         )
     return SummarizeWorker(
         S3TextStore(clients.s3, settings.documents_bucket),
-        DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),
+        DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url, settings.dead_letter_queue_url),
         Summarizer(llm, settings),
         settings,
@@ -178,7 +193,7 @@ def summarize_worker(
 
 def sweeper(settings: Settings, clients: AwsClients) -> Sweeper:
     return Sweeper(
-        DynamoDocumentRepository(clients.dynamodb.Table(settings.documents_table)),
+        DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
         settings,
         metrics=EMF_METRICS,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from docsum.errors import DocumentNotFound, FileTooLarge, TextMissing
@@ -211,6 +209,8 @@ class DynamoDocumentRepository:
     def list_owned(
         self, owner: str, limit: int, cursor: str | None, status: Status | None, now: datetime
     ) -> DocumentPage:
+        from boto3.dynamodb.conditions import Attr, Key  # boto3 loads on first use, not import
+
         live = Attr("expires_at").not_exists() | Attr("expires_at").gt(int(now.timestamp()))
         wanted = live & Attr("status").eq(status.value) if status else live
         start = None
@@ -249,7 +249,8 @@ class DynamoDocumentRepository:
         # document being deleted may still be listed there).
         query: dict[str, Any] = {
             "IndexName": TEXT_INDEX,
-            "KeyConditionExpression": Key("text_key").eq(text_key),
+            "KeyConditionExpression": "text_key = :text_key",
+            "ExpressionAttributeValues": {":text_key": text_key},
         }
         while True:
             result = self._table.query(**query)
@@ -585,16 +586,11 @@ class SqsWebhookQueue(_SqsQueue):
 
 
 class EventBridgePublisher:
-    """Events on the account's default bus (the functions may put events there only). The
-    client is made on the first event, not at import: ~70 ms a cold start need not pay."""
+    """Events on the account's default bus (the functions may put events there only)."""
 
-    def __init__(self, events: Callable[[], Any], source: str) -> None:
-        self._make_client = events
+    def __init__(self, events: Any, source: str) -> None:
+        self._events = events
         self._source = source
-
-    @functools.cached_property
-    def _events(self) -> Any:
-        return self._make_client()
 
     def publish(self, detail_type: str, detail: Mapping[str, Any]) -> None:
         answer = self._events.put_events(

@@ -1,15 +1,19 @@
-"""The LanguageModel port over the official `ollama` client."""
+"""The LanguageModel port over the official `ollama` client.
+
+The client (with httpx and its pydantic types, ~0.07 s) is imported on the first call, not at
+the cold start's import."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import httpx
-import ollama
+from typing import TYPE_CHECKING, Any
 
 from docsum.errors import ContextOverflow, LLMError
+from docsum.lazy import on_first_use
 from docsum.ports import ChatAnswer, ChatCall
+
+if TYPE_CHECKING:
+    import ollama
 
 _NS = 1e9
 
@@ -17,10 +21,13 @@ _NS = 1e9
 class OllamaLanguageModel:
     def __init__(self, host: str, model: str, timeout_seconds: float, keep_alive: str) -> None:
         self.name = model
-        self._client = ollama.Client(host=host, timeout=timeout_seconds)
+        self._client = on_first_use(lambda: _client(host, timeout_seconds))
         self._keep_alive: str | float = float(keep_alive) if _is_number(keep_alive) else keep_alive
 
     def chat(self, call: ChatCall) -> ChatAnswer:
+        import httpx
+        import ollama
+
         options: dict[str, Any] = {
             "num_ctx": call.num_ctx,
             "num_predict": call.num_predict,
@@ -61,10 +68,16 @@ class OllamaLanguageModel:
 def probe_host(host: str, model: str, timeout_seconds: float = 2.0) -> None:
     """Raises unless an Ollama API answers at `host` and serves `model` (readiness: the
     worker's view)."""
-    listed = ollama.Client(host=host, timeout=timeout_seconds).list().models
+    listed = _client(host, timeout_seconds).list().models
     served = {m.model or "" for m in listed}
     if model not in served:
         raise LookupError(f"{host} does not serve {model} (it serves {sorted(served)})")
+
+
+def _client(host: str, timeout_seconds: float) -> ollama.Client:
+    import ollama
+
+    return ollama.Client(host=host, timeout=timeout_seconds)
 
 
 def _is_number(value: str) -> bool:
