@@ -132,8 +132,10 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
             [
                 f"5. cold start {name}",
                 f"import {function['import_ms_median']} ms "
-                f"(process {function['process_ms_median']} ms; "
-                f"+{function.get('first_trace_ms_median', '?')} ms at the first traced call)",
+                f"(process {function['process_ms_median']} ms); the first invocation adds "
+                f"{function.get('first_trace_ms_median', '?')} ms (Tracer) + "
+                f"{function.get('first_use_clients_ms_median', '?')} ms "
+                f"({function.get('clients_made_on_first_use', '?')} clients)",
                 f"{artifact['total_unzipped_bytes'] / 1e6:.1f} MB unzipped, "
                 f"{artifact['total_zipped_bytes'] / 1e6:.1f} MB zipped",
                 "-",
