@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 import httpx
-from docsum.wiring import _BOTO_CONFIG as APP_BOTO_CONFIG  # the very config the app uses
+from docsum.wiring import boto_config  # the very config the app uses
 
 from bench.corpus import INGEST_SIZES, Document, documents
 from bench.stats import latency_summary, median, ratio
@@ -94,7 +94,7 @@ class Boto3Sequence:
             "endpoint_url": endpoint,
             "aws_access_key_id": DUMMY_AWS_ENV["AWS_ACCESS_KEY_ID"],
             "aws_secret_access_key": DUMMY_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            "config": APP_BOTO_CONFIG,
+            "config": boto_config(),
         }
         self._s3 = boto3.client("s3", **credentials)
         self._sqs = boto3.client("sqs", **credentials)

@@ -135,7 +135,7 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                 f"(process {function['process_ms_median']} ms); the first invocation adds "
                 f"{function.get('first_trace_ms_median', '?')} ms (Tracer) + "
                 f"{function.get('first_use_clients_ms_median', '?')} ms "
-                f"({function.get('clients_made_on_first_use', '?')} clients)",
+                f"(clients: {function.get('clients_made_on_first_use', '?')})",
                 f"{artifact['total_unzipped_bytes'] / 1e6:.1f} MB unzipped, "
                 f"{artifact['total_zipped_bytes'] / 1e6:.1f} MB zipped",
                 "-",

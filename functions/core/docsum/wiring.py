@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docsum.adapters.aws import (
     DynamoDocumentRepository,
@@ -34,19 +34,28 @@ from docsum.sweeper import Sweeper
 from docsum.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_secrets
 from docsum.worker import SummarizeWorker
 
+if TYPE_CHECKING:
+    from botocore.config import Config
+
 _SECRETS_CACHE_SECONDS = 300  # a rotation reaches warm functions within five minutes
 
 
-def _boto3(factory: str, service: str) -> Any:
-    """`boto3.client(service)` or `boto3.resource(service)` with the functions' timeouts;
-    boto3 itself is imported here, on first use, too (~0.07 s a cold start need not pay)."""
-    import boto3
+@functools.cache
+def boto_config() -> Config:
+    """The functions' timeouts and retries for every AWS client (botocore loads on first use)."""
     from botocore.config import Config
 
-    config = Config(
+    return Config(
         connect_timeout=3, read_timeout=10, retries={"max_attempts": 3, "mode": "standard"}
     )
-    return getattr(boto3, factory)(service, config=config)
+
+
+def _boto3(factory: str, service: str) -> Any:
+    """`boto3.client(service)` or `boto3.resource(service)`; boto3 itself is imported here, on
+    first use, too (~0.07 s a cold start need not pay)."""
+    import boto3
+
+    return getattr(boto3, factory)(service, config=boto_config())
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,8 @@ class AwsClients:
         )
 
     def table(self, name: str) -> Any:
-        return on_first_use(lambda: self.dynamodb.Table(name))
+        dynamodb = self.dynamodb  # not `self`: clients a function never uses can be dropped
+        return on_first_use(lambda: dynamodb.Table(name))
 
 
 def document_id_secret(settings: Settings) -> bytes:
