@@ -1,7 +1,7 @@
 """Lambda entry point of the ingest function: API Gateway event → FastAPI app (Mangum).
 
-Clients are created at import and reused by warm invocations; lifespan is off because Mangum
-would otherwise run it on every call."""
+The app is built at import (its AWS clients are made on first use and reused by warm
+invocations); lifespan is off because Mangum would otherwise run it on every call."""
 
 from __future__ import annotations
 
