@@ -4,7 +4,8 @@ Every test asserts the same invariants: every accepted document reaches `done` (
 with a reason, for poison input); no summary is overwritten by a late or stale delivery; every
 message is accounted for (the work queue drains, the DLQ holds exactly the poison); nothing is
 lost. Faults are bounded in count and time: each document gets fewer failures than
-MaxReceiveCount allows, and every wait has a deadline.
+MaxReceiveCount allows, and every wait has a deadline. The load test (200 documents at once)
+is about queues and accounting, so the fault proxy answers its model calls at once.
 """
 
 from __future__ import annotations
