@@ -72,14 +72,7 @@ def running_receiver(
                 receiver.attempts.append(headers)
                 step = receiver.script.pop(0) if receiver.script else 204
             if isinstance(step, tuple):
-                kind, arg = step
-                if kind == "hang":
-                    time.sleep(arg)
-                    self._answer(204)
-                elif kind == "redirect":
-                    self._answer(302, {"Location": arg})
-                elif kind == "big":
-                    self._answer(200, body=b"x" * arg)
+                self._scripted(*step)
                 return
             if step >= 300:
                 self._answer(step)
@@ -99,14 +92,19 @@ def running_receiver(
                 receiver.probes.append({k.lower(): v for k, v in self.headers.items()})
                 step = receiver.probe_script.pop(0) if receiver.probe_script else 405
             if isinstance(step, tuple):
-                kind, arg = step
-                if kind == "hang":
-                    time.sleep(arg)
-                    self._answer(204)
-                elif kind == "redirect":
-                    self._answer(302, {"Location": arg})
+                self._scripted(*step)
                 return
             self._answer(step)
+
+        def _scripted(self, kind: str, arg: Any) -> None:
+            """A script step other than a status: hang, redirect or an oversized answer."""
+            if kind == "hang":
+                time.sleep(arg)
+                self._answer(204)
+            elif kind == "redirect":
+                self._answer(302, {"Location": arg})
+            elif kind == "big":
+                self._answer(200, body=b"x" * arg)
 
         def _answer(
             self, status: int, headers: dict[str, str] | None = None, body: bytes = b""

@@ -413,6 +413,19 @@ def _chunks(messages: list[Message]) -> Iterator[list[dict[str, Any]]]:
         yield entries[start : start + RECEIVE_LIMIT]
 
 
+def add_long_poll_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--long-poll-seconds`, for the poller and for the stack that starts pollers."""
+    parser.add_argument(
+        "--long-poll-seconds",
+        type=int,
+        choices=range(1, LONG_POLL_SECONDS + 1),
+        default=LONG_POLL_SECONDS,
+        metavar=f"1..{LONG_POLL_SECONDS}",
+        help=f"{what} (default {LONG_POLL_SECONDS}, as Lambda's pollers); a stop waits out a "
+        "pending one, so tests that stop pollers often shorten it",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m infra.local.poller",
@@ -422,15 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--function", default="SummarizeFunction", help="logical id of the SQS-triggered function"
     )
-    parser.add_argument(
-        "--long-poll-seconds",
-        type=int,
-        choices=range(1, LONG_POLL_SECONDS + 1),
-        default=LONG_POLL_SECONDS,
-        metavar=f"1..{LONG_POLL_SECONDS}",
-        help=f"WaitTimeSeconds of each receive (default {LONG_POLL_SECONDS}, as Lambda's "
-        "pollers); a stop waits out a pending one",
-    )
+    add_long_poll_argument(parser, "WaitTimeSeconds of each receive")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     die_with_parent()

@@ -75,7 +75,7 @@ from infra.local.llm import (
     served_models,
 )
 from infra.local.metrics import EmfCollector, serve_metrics
-from infra.local.poller import LONG_POLL_SECONDS
+from infra.local.poller import LONG_POLL_SECONDS, add_long_poll_argument
 from infra.local.processes import (
     LOOPBACK,
     REPO_ROOT,
@@ -159,15 +159,7 @@ def parse_args(argv: list[str] | None) -> Options:
         default=None,
         help="RETRY_BASE_SECONDS for the worker's backoff (default: settings / your env)",
     )
-    p.add_argument(
-        "--long-poll-seconds",
-        type=int,
-        choices=range(1, LONG_POLL_SECONDS + 1),
-        default=LONG_POLL_SECONDS,
-        metavar=f"1..{LONG_POLL_SECONDS}",
-        help=f"the queue pollers' long poll (default {LONG_POLL_SECONDS}, as Lambda's); "
-        "Ctrl-C waits out a pending one, so tests that stop stacks often shorten it",
-    )
+    add_long_poll_argument(p, "the queue pollers' long poll")
     p.add_argument(
         "--state-dir",
         type=Path,

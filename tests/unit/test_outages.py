@@ -205,17 +205,21 @@ def chunky_settings() -> Settings:
     )
 
 
-def test_out_of_time_keeps_finished_chunks_and_resumes_without_redoing_them(
-    fakes: Fakes, chunky_settings: Settings
-) -> None:
+def _chunky_worker(fakes: Fakes, settings: Settings) -> None:
     fakes.worker = SummarizeWorker(
         fakes.store,
         fakes.repository,
         fakes.queue,
-        Summarizer(fakes.llm, chunky_settings),
-        chunky_settings,
+        Summarizer(fakes.llm, settings),
+        settings,
         fakes.clock,
     )
+
+
+def test_out_of_time_keeps_finished_chunks_and_resumes_without_redoing_them(
+    fakes: Fakes, chunky_settings: Settings
+) -> None:
+    _chunky_worker(fakes, chunky_settings)
     fakes.llm.call_seconds = 20  # every chunk call takes 20 s of the invocation
     text = prose(26_000)  # varied: the fake's default answer passes the guard
     request = submitted(fakes, text)
@@ -252,17 +256,6 @@ def _refuse_first_answers(fakes: Fakes, settings: Settings) -> None:
     retry_penalty = settings.guard_retry_repeat_penalty
     fakes.llm.respond = lambda call: (
         None if call.repeat_penalty == retry_penalty else "I'm sorry, but I can't help with that."
-    )
-
-
-def _chunky_worker(fakes: Fakes, settings: Settings) -> None:
-    fakes.worker = SummarizeWorker(
-        fakes.store,
-        fakes.repository,
-        fakes.queue,
-        Summarizer(fakes.llm, settings),
-        settings,
-        fakes.clock,
     )
 
 
