@@ -118,10 +118,7 @@ class DocumentService:
         same for files and uploads)."""
         options = options or SummaryOptions()
         text = text.strip()
-        if title is not None and len(title) > self._settings.max_title_chars:
-            raise InvalidDocument(
-                "title", f"at most {self._settings.max_title_chars} characters, got {len(title)}"
-            )
+        self._check_title(title)
         if len(text) > self._settings.max_document_chars:
             raise DocumentTooLarge(len(text), self._settings.max_document_chars)
         self._check_callback(callback_url)
@@ -149,12 +146,7 @@ class DocumentService:
             expires_at=self._retention_end(now),
             callback_url=callback_url,
         )
-        if not self._repository.create(document):  # a concurrent submission won the race
-            return self._duplicate(self.get(doc_id, owner))
-        self._send(document, correlation_id)
-        self._metrics.count("DocumentsAccepted")
-        logger.info("document accepted", extra={"document_id": doc_id, "chars": len(text)})
-        return Submission(document, created=True)
+        return self._accept(document, correlation_id, "document accepted", chars=len(text))
 
     def submit_file(
         self,
@@ -204,14 +196,7 @@ class DocumentService:
             expires_at=self._retention_end(now),
             callback_url=callback_url,
         )
-        if not self._repository.create(document):
-            return self._duplicate(self.get(doc_id, owner))
-        self._send(document, correlation_id)
-        self._metrics.count("DocumentsAccepted")
-        logger.info(
-            "file accepted", extra={"document_id": doc_id, "bytes": len(data), "kind": kind}
-        )
-        return Submission(document, created=True)
+        return self._accept(document, correlation_id, "file accepted", bytes=len(data), kind=kind)
 
     def create_upload(
         self,
@@ -297,6 +282,18 @@ class DocumentService:
     def _retention_end(self, now: datetime) -> int | None:
         retention = self._settings.retention_days
         return int((now + timedelta(days=retention)).timestamp()) if retention else None
+
+    def _accept(
+        self, document: Document, correlation_id: str, event: str, **detail: object
+    ) -> Submission:
+        """Records a new document and queues it; a concurrent submission of the same one may
+        have recorded it first: then it is a duplicate."""
+        if not self._repository.create(document):
+            return self._duplicate(self.get(document.id, document.owner))
+        self._send(document, correlation_id)
+        self._metrics.count("DocumentsAccepted")
+        logger.info(event, extra={"document_id": document.id, **detail})
+        return Submission(document, created=True)
 
     def _check_callback(self, url: str | None) -> None:
         """After the cheap checks of a submission: the probe may take a request's time."""

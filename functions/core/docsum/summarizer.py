@@ -285,8 +285,8 @@ class Summarizer:
             raise DeadlineReached()
         started = deadline.clock()
         answer = self.call(call)
-        # Only an answered call uses up the invocation's one sure call: a refused one (a chunk
-        # too long, split next) must not leave the invocation without progress.
+        # Only an answered call says how long the next may take: a refused one (a chunk too
+        # long, split next) comes back at once.
         deadline.observe((deadline.clock() - started).total_seconds())
         return answer
 

@@ -26,7 +26,6 @@ from docsum.ports import (
     CompletionNotifier,
     LanguageModel,
     RateLimiter,
-    WebhookResponse,
 )
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
@@ -36,6 +35,8 @@ from docsum.worker import SummarizeWorker
 
 if TYPE_CHECKING:
     from botocore.config import Config
+
+    from docsum.adapters.http_webhook import Urllib3WebhookSender
 
 _SECRETS_CACHE_SECONDS = 300  # a rotation reaches warm functions within five minutes
 
@@ -105,25 +106,21 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
     )
 
 
-class _ProbeOnFirstUse:
-    """The real probe, built when the first callback URL comes: most submissions carry none,
-    and the ingest function's cold start should not pay for urllib3 and the CA store."""
+def _webhook_sender(timeout_seconds: float, max_response_bytes: int) -> Urllib3WebhookSender:
+    """The one HTTP client that calls receivers (deliveries and the submission probe), so a
+    probe connects exactly as deliveries will. Imported here: urllib3 and the CA store are
+    what only the webhook function and a submission with a callback URL need."""
+    from docsum.adapters.http_webhook import Urllib3WebhookSender
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._probe: CallbackProbe | None = None
-
-    def probe(self, url: str, addresses: tuple[str, ...]) -> WebhookResponse:
-        if self._probe is None:
-            from docsum.adapters.http_webhook import Urllib3WebhookSender
-
-            # The same client as deliveries, so the probe connects exactly as they will.
-            self._probe = Urllib3WebhookSender(self._settings.callback_probe_timeout_seconds, 0)
-        return self._probe.probe(url, addresses)
+    return Urllib3WebhookSender(timeout_seconds, max_response_bytes)
 
 
 def callback_probe(settings: Settings) -> CallbackProbe | None:
-    return _ProbeOnFirstUse(settings) if settings.callback_probe_timeout_seconds else None
+    """Made on first use: most submissions carry no callback URL."""
+    if not settings.callback_probe_timeout_seconds:
+        return None
+    timeout = settings.callback_probe_timeout_seconds
+    return on_first_use(functools.partial(_webhook_sender, timeout, 0))
 
 
 def rate_limiter(settings: Settings, clients: AwsClients) -> RateLimiter | None:
@@ -164,10 +161,8 @@ def webhook_secret_lookup(settings: Settings) -> SecretLookup:
 
 
 def webhook_deliverer(settings: Settings, clients: AwsClients) -> WebhookDeliverer:
-    from docsum.adapters.http_webhook import Urllib3WebhookSender  # only this function sends
-
     return WebhookDeliverer(
-        Urllib3WebhookSender(settings.webhook_timeout_seconds, settings.webhook_max_response_bytes),
+        _webhook_sender(settings.webhook_timeout_seconds, settings.webhook_max_response_bytes),
         webhook_secret_lookup(settings),
         CallbackPolicy.from_settings(settings),
         SqsWebhookQueue(
