@@ -10,6 +10,8 @@ from docsum.adapters.http_webhook import Urllib3WebhookSender
 from docsum.callbacks import CallbackPolicy, check_at_submission
 from docsum.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.ports import WebhookResponse
+from docsum.settings import Settings
+from docsum.wiring import callback_probe
 
 from tests.fakes import ScriptedCallbackProbe
 from tests.webhook_receiver import Step, running_receiver
@@ -249,3 +251,18 @@ def test_real_probe_accepts_a_receiver_that_is_down() -> None:
     with running_receiver("whsec_dGVzdA==") as receiver:
         url = receiver.url  # closed below: nothing listens on its port any more
     check_at_submission(local(), Urllib3WebhookSender(PROBE_TIMEOUT, 0), url)
+
+
+def test_the_wired_probe_is_off_at_zero_and_otherwise_the_real_one() -> None:
+    """`CALLBACK_PROBE_TIMEOUT_SECONDS=0` turns the probe off; else the wiring's probe (made
+    on first use) is the real one."""
+    off = Settings(summarize_queue_url="queue", api_token=None, callback_probe_timeout_seconds=0)
+    assert callback_probe(off) is None
+    on = Settings(summarize_queue_url="queue", api_token=None, callback_probe_timeout_seconds=1)
+    probe = callback_probe(on)
+    assert probe is not None
+    redirect: Step = ("redirect", "http://169.254.169.254/")
+    with running_receiver("whsec_dGVzdA==", probe_script=[redirect]) as receiver:
+        with pytest.raises(CallbackUrlRefused, match="which is refused"):
+            check_at_submission(local(), probe, receiver.url)
+        assert len(receiver.probes) == 1
