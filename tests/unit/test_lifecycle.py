@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from docsum.errors import DocumentNotFound
+from docsum.errors import DocumentNotFound, LLMError
 from docsum.models import Status
 from docsum.ports import ChatAnswer, ChatCall
 from docsum.settings import Settings
@@ -84,19 +84,42 @@ def test_late_message_of_a_deleted_document_is_consumed_without_llm_call(fakes: 
     assert fakes.queue.retries == []
 
 
-def test_delete_during_summarization_wins(fakes: Fakes) -> None:
+@pytest.mark.parametrize(
+    ("moment", "model"),
+    [
+        ("before the text is read", "answers"),
+        ("while the model answers", "answers"),
+        ("while the model answers", "is unreachable"),
+    ],
+)
+def test_delete_during_summarization_wins(fakes: Fakes, moment: str, model: str) -> None:
+    """Whatever the work in flight runs into once the client deleted the document (its text
+    gone, its summary write refused, a model error), the work is dropped: neither `failed` nor
+    retried, nor the record recreated."""
     doc = fakes.service.submit("Being summarized right now.", None, "a").document
-    answer = fakes.llm.chat
+    answer, read_text = fakes.llm.chat, fakes.store.get_text
 
-    def delete_meanwhile(call: ChatCall) -> ChatAnswer:
-        fakes.service.delete(doc.id)  # the client deletes while the model is working
+    def read_after_delete(key: str) -> str:
+        fakes.service.delete(doc.id)
+        return read_text(key)
+
+    def answer_after_delete(call: ChatCall) -> ChatAnswer:
+        if moment == "while the model answers":
+            fakes.service.delete(doc.id)
+        if model == "is unreachable":
+            raise LLMError("unreachable", "connection refused", transient=True)
         return answer(call)
 
-    fakes.llm.chat = delete_meanwhile  # type: ignore[method-assign]
-    assert deliver(fakes, doc.id) is Outcome.SUPERSEDED
-    assert doc.id not in fakes.repository.items  # not recreated by the summary write
+    if moment == "before the text is read":
+        fakes.store.get_text = read_after_delete  # type: ignore[method-assign]
+    fakes.llm.chat = answer_after_delete  # type: ignore[method-assign]
+    assert deliver(fakes, doc.id) is Outcome.GONE
+    assert doc.id not in fakes.repository.items  # not recreated by a late write
     assert fakes.repository.was_deleted(doc.id)
     assert doc.text_key not in fakes.store.objects
+    assert fakes.metrics.counts["DeletedDocumentDeliveries"] == 1
+    assert "SummariesFailed" not in fakes.metrics.counts
+    assert (fakes.queue.retries, fakes.queue.dead_letters) == ([], [])
     # Its redelivery is consumed with no further LLM call.
     calls = len(fakes.llm.calls)
     assert deliver(fakes, doc.id) is Outcome.GONE

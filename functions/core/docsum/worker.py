@@ -18,7 +18,8 @@ state change a conditional write. What the worker does with each kind of failure
   at once, its document (if it can be identified) marked `failed`;
 - duplicate or stale deliveries, and deliveries for a deleted or expired document: consumed
   without an LLM call (a delete always wins over a summarization in flight: every write below
-  is conditional on a record the delete has replaced by a tombstone).
+  is conditional on a record the delete has replaced by a tombstone; what a summarization in
+  flight then runs into, the missing text or a refused write, is dropped, not a failure).
 
 Files: the S3 notification of an arrived presigned upload comes through the same queue; it
 moves the document from `uploading` to `queued` and is then processed like a request for its
@@ -129,6 +130,9 @@ def s3_event_files(body: str) -> list[ArrivedFile] | None:
     return files
 
 
+DELETED_WHILE_SUMMARIZED = "document deleted while being summarized: the work is dropped"
+
+
 class SummarizeWorker:
     def __init__(
         self,
@@ -219,9 +223,7 @@ class SummarizeWorker:
         if (document is None and self._repository.was_deleted(request.document_id)) or (
             document is not None and document.expired(self._clock())
         ):
-            logger.info("document deleted or expired: message consumed")
-            self._metrics.count("DeletedDocumentDeliveries")
-            return Outcome.GONE
+            return self._gone("document deleted or expired: message consumed")
         if document is None:
             self._queue.dead_letter(delivery.body, "unknown document")
             logger.error("message for an unknown document parked in the DLQ")
@@ -260,33 +262,19 @@ class SummarizeWorker:
                 ),
             )
             summary = self._summarizer.summarize(text, title, partials, deadline, claimed.options)
-        except (TextMissing, ContextOverflow) as exc:
-            return self._fail(claimed, request, exc.reason, exc)
-        except GuardRejected as exc:  # already retried once: another try would cost the same
-            self._count_guard(exc.outcomes)
-            return self._fail(claimed, request, str(exc), exc)  # the message is a stable reason
-        except (ExtractionFailed, UnsupportedFileType, FileTooLarge) as exc:
-            return self._fail(claimed, request, str(exc), exc)  # readable by design
-        except DeadlineReached as exc:
-            if not deadline.progressed:
-                return self._retry_or_fail(claimed, request, delivery, NoProgressInTime())
-            return self._pause(claimed, request, exc)
-        except LLMError as exc:
-            self._metrics.count(f"LLMErrors_{exc.kind}")
-            if exc.kind in HOST_DOWN_KINDS:
-                self.breaker.host_down()
-            if not exc.transient:
-                return self._fail(claimed, request, exc.reason, exc)
-            return self._retry_or_fail(claimed, request, delivery, exc)
-        except Exception as exc:  # a bug or an unforeseen outage: retry, then the DLQ
-            logger.exception("unexpected error")
-            return self._retry_or_fail(claimed, request, delivery, exc)
+        except Exception as exc:
+            # A delete while the worker works removes the text too: that is no failure.
+            if self._repository.was_deleted(claimed.id):
+                return self._gone(DELETED_WHILE_SUMMARIZED)
+            return self._after_error(claimed, request, delivery, deadline, exc)
         self.breaker.host_up()
 
         self._count_guard(summary.guard_outcomes)
         if not self._repository.save_summary(
             claimed.id, request.generation, summary, self._clock()
         ):
+            if self._repository.was_deleted(claimed.id):
+                return self._gone(DELETED_WHILE_SUMMARIZED)
             logger.info("summary not saved: a newer request or summary exists")
             return Outcome.SUPERSEDED
         self._record_done(
@@ -302,6 +290,44 @@ class SummarizeWorker:
             },
         )
         return Outcome.DONE
+
+    def _after_error(
+        self,
+        claimed: Document,
+        request: SummarizeRequest,
+        delivery: Delivery,
+        deadline: Deadline,
+        exc: Exception,
+    ) -> Outcome:
+        """What a failed summarization of a live document comes to: `failed` when another try
+        cannot help, a retry when it may, a pause when time ran out after some progress."""
+        match exc:
+            case TextMissing() | ContextOverflow():
+                return self._fail(claimed, request, exc.reason, exc)
+            case GuardRejected():  # already retried once: another try would cost the same
+                self._count_guard(exc.outcomes)
+                return self._fail(claimed, request, str(exc), exc)  # a stable reason
+            case ExtractionFailed() | UnsupportedFileType() | FileTooLarge():
+                return self._fail(claimed, request, str(exc), exc)  # readable by design
+            case DeadlineReached() if not deadline.progressed:
+                return self._retry_or_fail(claimed, request, delivery, NoProgressInTime())
+            case DeadlineReached():
+                return self._pause(claimed, request, exc)
+            case LLMError():
+                self._metrics.count(f"LLMErrors_{exc.kind}")
+                if exc.kind in HOST_DOWN_KINDS:
+                    self.breaker.host_down()
+                if not exc.transient:
+                    return self._fail(claimed, request, exc.reason, exc)
+                return self._retry_or_fail(claimed, request, delivery, exc)
+            case _:  # a bug or an unforeseen outage: retry, then the DLQ
+                logger.exception("unexpected error")  # still inside the caller's `except`
+                return self._retry_or_fail(claimed, request, delivery, exc)
+
+    def _gone(self, why: str) -> Outcome:
+        logger.info(why)
+        self._metrics.count("DeletedDocumentDeliveries")
+        return Outcome.GONE
 
     def _text_of(self, document: Document, generation: int) -> tuple[str, str | None]:
         """The text to summarize and the title: a file's text is extracted on first use."""
@@ -345,9 +371,7 @@ class SummarizeWorker:
     def _not_claimed(self, request: SummarizeRequest, delivery: Delivery) -> Outcome:
         current = self._repository.get(request.document_id)
         if current is None and self._repository.was_deleted(request.document_id):
-            logger.info("document deleted meanwhile: message consumed")
-            self._metrics.count("DeletedDocumentDeliveries")
-            return Outcome.GONE
+            return self._gone("document deleted meanwhile: message consumed")
         if current is not None:
             skip = self._skip_reason(current, request)
             if skip is not None:
