@@ -34,7 +34,6 @@ def create_app(
         title="docsum",
         version="1.0.0",
         summary="Submit documents and read their LLM summaries",
-        root_path=settings.api_root_path,
         redoc_url=None,  # /docs (Swagger UI) and /openapi.json are the documented ones
     )
     app.state.settings = settings

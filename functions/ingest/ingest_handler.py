@@ -45,10 +45,18 @@ app = create_app(
     informational_checks={"ollama": _llm_check},
     rate_limiter=rate_limiter(settings, clients),
 )
+
+
+async def _under_the_stage(scope: Any, receive: Any, send: Any) -> None:
+    """API Gateway serves the API under its stage (`/v1`), the server's root path: links and
+    the web page's base carry it. Mangum leaves `root_path` empty, so it is set here."""
+    await app({**scope, "root_path": settings.api_root_path}, receive, send)
+
+
 # problem+json is text: without it Mangum would base64-encode every error body, and API Gateway
 # (no BinaryMediaTypes) would hand clients the base64 string. The web page's SVG icon is text too.
 _asgi_adapter = Mangum(
-    app,
+    _under_the_stage,
     lifespan="off",
     text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json", "image/svg+xml"],
 )

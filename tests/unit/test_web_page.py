@@ -16,8 +16,9 @@ from tests.conftest import Fakes
 
 
 def client_for(fakes: Fakes, root_path: str = "") -> TestClient:
-    settings = Settings(api_token="secret-token", api_root_path=root_path)
-    return TestClient(create_app(settings, fakes.service), raise_server_exceptions=False)
+    settings = Settings(api_token="secret-token")
+    app = create_app(settings, fakes.service)
+    return TestClient(app, root_path=root_path, raise_server_exceptions=False)
 
 
 class PageParts(HTMLParser):
