@@ -238,13 +238,14 @@ class InMemoryDocumentRepository:
 
     def save_progress(
         self, document_id: str, generation: int, progress: Progress, chunk_summaries: dict[str, str]
-    ) -> None:
+    ) -> bool:
         with self._lock:
             doc = self.items.get(document_id)
             if doc is None:
-                return None
+                return False
             ok = doc.generation == generation and doc.status == Status.PROCESSING
-            self._change(document_id, ok, progress=progress, chunk_summaries=dict(chunk_summaries))
+            changes = {"progress": progress, "chunk_summaries": dict(chunk_summaries)}
+            return self._change(document_id, ok, **changes) is not None
 
     def release(
         self,

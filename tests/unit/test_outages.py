@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from docsum.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, NoProgressInTime, gave_up
 from docsum.models import Status, SummarizeRequest
+from docsum.ports import ChatAnswer, ChatCall
 from docsum.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
@@ -248,6 +249,39 @@ def test_out_of_time_keeps_finished_chunks_and_resumes_without_redoing_them(
     doc = fakes.repository.items[request.document_id]
     assert doc.status is Status.DONE
     assert fakes.queue.retries == []  # each pause sent a fresh message, no receive spent
+
+
+@pytest.mark.parametrize("meanwhile", ["deleted", "asked again"])
+def test_a_long_summary_stops_at_its_next_chunk_once_deleted_or_asked_again(
+    fakes: Fakes, chunky_settings: Settings, meanwhile: str
+) -> None:
+    """The refused progress write after the first chunk stops the work: the model is not asked
+    for the rest of a summary nobody will keep."""
+    _chunky_worker(fakes, chunky_settings)
+    request = submitted(fakes, prose(26_000))
+    answer = fakes.llm.chat
+
+    def change_it_during_the_first_call(call: ChatCall) -> ChatAnswer:
+        if not fakes.llm.calls:
+            if meanwhile == "deleted":
+                fakes.service.delete(request.document_id)
+            else:
+                fakes.service.resummarize(request.document_id, "corr-2")
+        return answer(call)
+
+    fakes.llm.chat = change_it_during_the_first_call  # type: ignore[method-assign]
+    outcome = deliver(fakes, request, 1)
+
+    assert len(fakes.llm.calls) == 1  # of many chunks (parallel calls: 1)
+    assert fakes.queue.retries == []
+    if meanwhile == "deleted":
+        assert outcome is Outcome.GONE
+        assert fakes.repository.was_deleted(request.document_id)
+    else:
+        assert outcome is Outcome.SUPERSEDED
+        # The newer request starts afresh and finishes.
+        assert deliver(fakes, fakes.queue.sent[-1], 1) is Outcome.DONE
+        assert fakes.repository.items[request.document_id].summary_generation == 2
 
 
 def _refuse_first_answers(fakes: Fakes, settings: Settings) -> None:

@@ -91,7 +91,10 @@ def test_claim_then_save_summary(repository: DocumentRepository) -> None:
     # A second worker cannot claim while the lease is live.
     assert repository.claim(doc.id, 1, now, now + timedelta(minutes=1)) is None
 
-    repository.save_progress(doc.id, 1, Progress(chunks_done=1, chunks_total=2), {"0:0-5": "p"})
+    assert repository.save_progress(
+        doc.id, 1, Progress(chunks_done=1, chunks_total=2), {"0:0-5": "p"}
+    )
+    assert not repository.save_progress(doc.id, 2, Progress(chunks_done=2, chunks_total=2), {})
     progressed = repository.get(doc.id)
     assert progressed is not None
     assert progressed.progress == Progress(chunks_done=1, chunks_total=2)
@@ -202,7 +205,7 @@ def test_delete_leaves_a_tombstone_nothing_can_revive(repository: DocumentReposi
     assert repository.was_deleted(doc.id)
     assert not repository.was_deleted("b" * 32)
     # A worker that was summarizing it can neither update nor recreate it.
-    repository.save_progress(doc.id, 1, Progress(chunks_done=1, chunks_total=2), {"k": "v"})
+    assert not repository.save_progress(doc.id, 1, Progress(chunks_done=1, chunks_total=2), {})
     assert not repository.save_summary(doc.id, 1, SUMMARY, utc_now())
     assert not repository.mark_failed(doc.id, 1, "late", utc_now())
     repository.release(doc.id, 1, utc_now(), "late")

@@ -50,6 +50,11 @@ class TextMissing(DocsumError):
     reason = "document text is missing"
 
 
+class WorkSuperseded(DocsumError):
+    """The worker's progress write was refused: the document was deleted or asked again, so the
+    rest of its work would be for nothing."""
+
+
 class LLMError(DocsumError):
     """The model call failed. `transient` says whether a retry may succeed; `kind` is a short
     label for metrics and logs (unreachable, timeout, server_error, model_missing, …)."""

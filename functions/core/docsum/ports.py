@@ -128,7 +128,10 @@ class DocumentRepository(Protocol):
 
     def save_progress(
         self, document_id: str, generation: int, progress: Progress, chunk_summaries: dict[str, str]
-    ) -> None: ...
+    ) -> bool:
+        """False when the document is no longer this generation's, `processing` (deleted, or
+        asked again): the work in flight is then for nothing."""
+        ...
 
     def release(
         self,

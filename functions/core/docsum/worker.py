@@ -19,7 +19,8 @@ state change a conditional write. What the worker does with each kind of failure
 - duplicate or stale deliveries, and deliveries for a deleted or expired document: consumed
   without an LLM call (a delete always wins over a summarization in flight: every write below
   is conditional on a record the delete has replaced by a tombstone; what a summarization in
-  flight then runs into, the missing text or a refused write, is dropped, not a failure).
+  flight then runs into, the missing text or a refused write, is dropped, not a failure). A long
+  summary whose progress write is refused (deleted, or asked again) stops at that chunk.
 
 Files: the S3 notification of an arrived presigned upload comes through the same queue; it
 moves the document from `uploading` to `queued` and is then processed like a request for its
@@ -52,6 +53,7 @@ from docsum.errors import (
     LLMError,
     NoProgressInTime,
     TextMissing,
+    WorkSuperseded,
     gave_up,
 )
 from docsum.extraction import (
@@ -66,6 +68,7 @@ from docsum.models import (
     DOCUMENT_ID_PATTERN,
     UPLOADS_PREFIX,
     Document,
+    Progress,
     Status,
     SummarizeRequest,
     utc_now,
@@ -254,13 +257,15 @@ class SummarizeWorker:
 
         try:
             text, title = self._text_of(claimed, request.generation)
+
             # Chunk summaries of an earlier attempt are reused; new ones are stored as they come.
-            partials = PartialResults(
-                dict(claimed.chunk_summaries),
-                lambda progress, chunks: self._repository.save_progress(
+            def keep(progress: Progress, chunks: dict[str, str]) -> None:
+                if not self._repository.save_progress(
                     claimed.id, request.generation, progress, chunks
-                ),
-            )
+                ):
+                    raise WorkSuperseded()  # no new model call starts: the calls in flight end
+
+            partials = PartialResults(dict(claimed.chunk_summaries), keep)
             summary = self._summarizer.summarize(text, title, partials, deadline, claimed.options)
         except Exception as exc:
             # A delete while the worker works removes the text too: that is no failure.
@@ -302,6 +307,9 @@ class SummarizeWorker:
         """What a failed summarization of a live document comes to: `failed` when another try
         cannot help, a retry when it may, a pause when time ran out after some progress."""
         match exc:
+            case WorkSuperseded():
+                logger.info("work stopped: a newer request exists")
+                return Outcome.SUPERSEDED
             case TextMissing() | ContextOverflow():
                 return self._fail(claimed, request, exc.reason, exc)
             case GuardRejected():  # already retried once: another try would cost the same

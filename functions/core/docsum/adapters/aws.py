@@ -380,8 +380,8 @@ class DynamoDocumentRepository:
 
     def save_progress(
         self, document_id: str, generation: int, progress: Progress, chunk_summaries: dict[str, str]
-    ) -> None:
-        self._update(
+    ) -> bool:
+        saved = self._update(
             document_id,
             "SET progress = :progress, chunk_summaries = :chunks",
             "generation = :g AND #status = :processing",
@@ -392,6 +392,7 @@ class DynamoDocumentRepository:
                 ":chunks": chunk_summaries,
             },
         )
+        return saved is not None
 
     def release(
         self,
