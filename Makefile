@@ -124,7 +124,7 @@ deploy: $(VENV)/.installed $(IAC)/.installed
 
 # Post-deploy check of a running API (also run against the embedded stack by tests/e2e).
 smoke: $(VENV)/.installed
-	$(PY) -m infra.smoke --api-url "$(API_URL)" --token "$(TOKEN)"
+	$(PY) -m infra.smoke --api-url="$(API_URL)" --token="$(TOKEN)"
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-stack

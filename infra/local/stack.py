@@ -400,7 +400,9 @@ class EmbeddedStack:
         self.say("resources from template.yaml: " + ", ".join(resources.environment().values()))
         llm = self.start_llm()
         given = os.environ.get("API_TOKEN")
-        token = secrets.token_urlsafe(24) if given is None else given
+        # Hex, never URL-safe base64: a token starting with "-" reads as an option to argparse
+        # (`--token -x…` fails) and to many shells' tools.
+        token = secrets.token_hex(24) if given is None else given
 
         self.webhook_secrets = os.environ.get("WEBHOOK_SECRETS") or generated_webhook_secrets(token)
         from docsum.webhooks import parse_webhook_secrets  # see generated_webhook_secrets

@@ -22,8 +22,7 @@ def smoke(stack: Stack, token: str, *extra: str) -> subprocess.CompletedProcess[
             "infra.smoke",
             "--api-url",
             stack.api_url,
-            "--token",
-            token,
+            f"--token={token}",  # any token, even one that starts with "-"
             "--timeout",
             str(DOC_TIMEOUT),
             *extra,
