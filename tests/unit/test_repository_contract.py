@@ -456,7 +456,8 @@ def test_release_records_when_to_retry_and_when_failures_began(
     assert repository.mark_failed(doc.id, 1, "gave up", later)
     failed = repository.get(doc.id)
     assert failed is not None
-    assert (failed.due_at, failed.retrying_since) == (None, None)  # a redrive starts afresh
+    # `failed` is final for its generation: when its failures began stays on the record.
+    assert (failed.due_at, failed.retrying_since) == (None, start)
 
 
 def test_overdue_finds_expired_leases_and_stuck_queued_documents_only(
@@ -494,3 +495,55 @@ def test_requeue_only_if_unchanged_since_seen(repository: DocumentRepository) ->
     assert (requeued.due_at, requeued.retrying_since) == (now + timedelta(hours=1), now)
     # Whoever read the same row and comes second changes nothing.
     assert repository.requeue(doc.id, 1, seen, now, now, "lease gone") is None
+
+
+def test_failed_and_done_are_final_for_their_generation(repository: DocumentRepository) -> None:
+    now = utc_now()
+    failed, done = new_document("a" * 32), new_document("b" * 32)
+    for doc in (failed, done):
+        repository.create(doc)
+        repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
+    assert repository.mark_failed(failed.id, 1, "gave up", now)
+    assert repository.save_summary(done.id, 1, SUMMARY, now)
+    later = now + timedelta(hours=1)  # long after any lease
+    for doc in (failed, done):
+        assert repository.claim(doc.id, 1, later, later + timedelta(minutes=1)) is None
+    assert not repository.save_summary(failed.id, 1, SUMMARY, later)  # never flips to done
+    # A re-summarize (a new generation) is what starts work again.
+    repository.request_summary(failed.id, later, "c2")
+    assert repository.claim(failed.id, 2, later, later + timedelta(minutes=1)) is not None
+
+
+def test_the_claim_counts_the_attempts_no_worker_finished(repository: DocumentRepository) -> None:
+    now = utc_now()
+    doc = new_document()
+    repository.create(doc)
+
+    def claim() -> int:
+        nonlocal now
+        now += timedelta(minutes=2)  # past the previous lease: its worker died
+        claimed = repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
+        assert claimed is not None
+        return claimed.unfinished_attempts
+
+    assert [claim(), claim()] == [1, 2]
+    # The sweeper putting a dead worker's document back counts nothing and resets nothing.
+    now += timedelta(minutes=2)
+    [seen] = repository.overdue(now, now, limit=10)
+    assert repository.requeue(doc.id, 1, seen, now, now, "lease gone") is not None
+    assert claim() == 3
+    # An attempt that ends in a retry or a pause ends the series.
+    repository.release(doc.id, 1, now, "model host unreachable")
+    assert claim() == 1
+    repository.release(doc.id, 1, now, "paused", failed=False)
+    assert claim() == 1
+    # A release by a delivery that never held the document does not.
+    repository.release(doc.id, 1, now, "retrying")
+    assert claim() == 1
+    now += timedelta(minutes=2)
+    [seen] = repository.overdue(now, now, limit=10)
+    repository.requeue(doc.id, 1, seen, now, now, "lease gone")
+    repository.release(doc.id, 1, now, "breaker open", held=False)
+    assert claim() == 2
+    again = repository.request_summary(doc.id, now, "c2")
+    assert again.unfinished_attempts == 0
