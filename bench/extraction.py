@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from docsum.extraction import HTML_CLUTTER, INLINE_TAGS, ExtractionLimits, FileKind, extract
+from docsum.extract.dispatch import HTML_CLUTTER, INLINE_TAGS, ExtractionLimits, FileKind, extract
 
 from bench.stats import ratio
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from docsum.adapters.ollama_llm import OllamaLanguageModel
-from docsum.ports import ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
+from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.platform.settings import Settings
+from docsum.ports.storage import ChatCall
+from docsum.summary.summarizer import Summarizer
 
 from bench.corpus import LLM_SIZES, documents
 from bench.stats import latency_summary, median, ratio

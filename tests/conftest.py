@@ -8,12 +8,12 @@ from typing import Any
 
 import boto3
 import pytest
-from docsum.documents import DocumentService
-from docsum.models import utc_now
-from docsum.observability import metrics
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.worker import SummarizeWorker
+from docsum.domain.document import utc_now
+from docsum.intake.documents import DocumentService
+from docsum.platform.observability import metrics
+from docsum.platform.settings import Settings
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.summarize import SummarizeWorker
 from moto import mock_aws
 
 from infra.bootstrap import LocalResources, create_resources

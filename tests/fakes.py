@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from docsum.errors import ContextOverflow, DocumentNotFound, FileTooLarge, LLMError, TextMissing
-from docsum.models import (
+from docsum.domain.document import (
     Document,
     DocumentPage,
     Progress,
@@ -22,8 +21,15 @@ from docsum.models import (
     Summary,
     WebhookMessage,
 )
-from docsum.paging import decode_cursor, encode_cursor
-from docsum.ports import ChatAnswer, ChatCall, PresignedPost, WebhookResponse
+from docsum.domain.errors import (
+    ContextOverflow,
+    DocumentNotFound,
+    FileTooLarge,
+    LLMError,
+    TextMissing,
+)
+from docsum.domain.paging import decode_cursor, encode_cursor
+from docsum.ports.storage import ChatAnswer, ChatCall, PresignedPost, WebhookResponse
 
 
 class ManualClock:

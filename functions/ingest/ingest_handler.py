@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from docsum.observability import trace_lambda_handler
-from docsum.settings import get_settings
+from docsum.platform.observability import trace_lambda_handler
+from docsum.platform.settings import get_settings
 from docsum.wiring import AwsClients, document_service, rate_limiter
 from ingest_api import ReadinessCheck, create_app
 from mangum import Mangum
@@ -31,7 +31,7 @@ def _readiness_checks() -> dict[str, ReadinessCheck]:
 
 
 def _llm_check() -> str:
-    from docsum.adapters.ollama_llm import probe_host
+    from docsum.adapters.ollama import probe_host
 
     probe_host(settings.ollama_host, settings.ollama_model)
     origin = f" ({settings.llm_origin})" if settings.llm_origin else ""

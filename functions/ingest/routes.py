@@ -14,8 +14,8 @@ from dependencies import (
     json_body,
     within_rate_limit,
 )
-from docsum.models import DOCUMENT_ID_PATTERN, Document, Status
-from docsum.paging import CURSOR_PATTERN
+from docsum.domain.document import DOCUMENT_ID_PATTERN, Document, Status
+from docsum.domain.paging import CURSOR_PATTERN
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from problems import problem, problem_responses, request_id

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from docsum.extraction import MEDIA_TYPES
-from docsum.models import (
+from docsum.domain.document import (
     CALLBACK_URL_MAX_CHARS,
     LANGUAGE_NAMES,
     CallbackUrlField,
@@ -14,7 +13,8 @@ from docsum.models import (
     SummaryLength,
     SummaryOptions,
 )
-from docsum.views import DocumentOut
+from docsum.domain.views import DocumentOut
+from docsum.extract.dispatch import MEDIA_TYPES
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 __all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]

@@ -13,10 +13,10 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from docsum.observability import flush_metrics, logger, trace_lambda_handler, trace_method
-from docsum.settings import get_settings
+from docsum.platform.delivery import Delivery
+from docsum.platform.observability import flush_metrics, logger, trace_lambda_handler, trace_method
+from docsum.platform.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker
-from docsum.worker import Delivery
 
 # Report every failed record (even a whole failed batch) instead of raising: SQS then retries
 # exactly those, and a failed batch does not count as a function error.

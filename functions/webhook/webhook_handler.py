@@ -13,9 +13,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from docsum.observability import flush_metrics, logger, trace_lambda_handler, trace_method
-from docsum.queueing import Delivery
-from docsum.settings import get_settings
+from docsum.platform.delivery import Delivery
+from docsum.platform.observability import flush_metrics, logger, trace_lambda_handler, trace_method
+from docsum.platform.settings import get_settings
 from docsum.wiring import AwsClients, webhook_deliverer
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

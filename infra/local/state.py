@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from docsum.adapters.aws import SqsWorkQueue
-from docsum.models import SummarizeRequest
+from docsum.domain.document import SummarizeRequest
 
 from infra.bootstrap import LocalResources
 from infra.local.environment import aws_client

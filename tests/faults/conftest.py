@@ -28,7 +28,7 @@ import boto3
 import httpx
 import pytest
 from docsum.adapters.aws import DynamoDocumentRepository
-from docsum.models import Document, utc_now
+from docsum.domain.document import Document, utc_now
 
 from infra.bootstrap import LocalResources, create_resources
 from infra.local.environment import (

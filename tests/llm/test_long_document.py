@@ -17,15 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from docsum.adapters.ollama_llm import OllamaLanguageModel
-from docsum.documents import DocumentService
-from docsum.errors import ContextOverflow, GuardRejected
-from docsum.guard import REASONS
-from docsum.models import Progress, Summary
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.worker import Delivery, Outcome, SummarizeWorker
+from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.domain.document import Progress, Summary
+from docsum.domain.errors import ContextOverflow, GuardRejected
+from docsum.intake.documents import DocumentService
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.ports.storage import ChatAnswer, ChatCall
+from docsum.summary.guard import REASONS
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.summarize import Outcome, SummarizeWorker
 from fastapi.testclient import TestClient
 from ingest_api import create_app
 from offline_ollama import OfflineOllama

@@ -6,9 +6,9 @@ from typing import Any
 import jsonschema
 import pytest
 from dependencies import get_service
-from docsum.documents import DocumentService
-from docsum.models import Status
-from docsum.settings import Settings
+from docsum.domain.document import Status
+from docsum.intake.documents import DocumentService
+from docsum.platform.settings import Settings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from ingest_api import create_app

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from docsum.documents import DocumentService
-from docsum.settings import Settings
+from docsum.intake.documents import DocumentService
+from docsum.platform.settings import Settings
 from fastapi.testclient import TestClient
 from ingest_api import create_app
 

@@ -7,8 +7,8 @@ import boto3
 import pytest
 from auth import TOKEN_CACHE_SECONDS, TokenSource
 from aws_lambda_powertools.utilities import parameters
-from docsum.documents import DocumentService
-from docsum.settings import Settings
+from docsum.intake.documents import DocumentService
+from docsum.platform.settings import Settings
 from fastapi.testclient import TestClient
 from ingest_api import create_app
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import uvicorn
-from docsum.documents import DocumentService
-from docsum.errors import LLMError
-from docsum.settings import Settings
-from docsum.worker import Delivery
+from docsum.domain.errors import LLMError
+from docsum.intake.documents import DocumentService
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
 from docsum_cli.api import DIRECT_UPLOAD_BYTES
 from docsum_cli.config import Config, resolve
 from ingest_api import create_app

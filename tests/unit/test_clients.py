@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from auth import Caller, ClientToken, TokenSource, authenticate, parse_tokens
-from docsum.documents import DocumentService
-from docsum.settings import Settings
+from docsum.intake.documents import DocumentService
+from docsum.platform.settings import Settings
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.testclient import TestClient
 from ingest_api import create_app

@@ -1,11 +1,11 @@
 from datetime import timedelta
 
 import pytest
-from docsum.documents import DEVELOPMENT_ID_SECRET
-from docsum.errors import DocumentNotFound, DocumentTooLarge
-from docsum.models import Status
-from docsum.settings import Settings
-from docsum.text import content_digest, document_id
+from docsum.domain.document import Status
+from docsum.domain.errors import DocumentNotFound, DocumentTooLarge
+from docsum.intake.documents import DEVELOPMENT_ID_SECRET
+from docsum.platform.settings import Settings
+from docsum.summary.shaping import content_digest, document_id
 
 from tests.conftest import Fakes
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from docsum.extraction import (
+from docsum.extract.dispatch import (
     ExtractionFailed,
     ExtractionLimits,
     FileKind,

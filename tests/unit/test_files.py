@@ -7,11 +7,12 @@ import json
 from datetime import timedelta
 
 import pytest
-from docsum.errors import FileTooLarge
-from docsum.extraction import MEDIA_TYPES, FileKind, UnsupportedFileType
-from docsum.models import Status
-from docsum.settings import Settings
-from docsum.worker import Delivery, Outcome
+from docsum.domain.document import Status
+from docsum.domain.errors import FileTooLarge
+from docsum.extract.dispatch import MEDIA_TYPES, FileKind, UnsupportedFileType
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.worker.summarize import Outcome
 
 from tests import files
 from tests.conftest import Fakes

@@ -15,8 +15,8 @@ import boto3
 import pytest
 import requests  # moto's in-process mock answers it: the client's POST to S3
 from docsum.adapters.aws import DynamoDocumentRepository
-from docsum.models import Document, Status, utc_now
-from docsum.settings import get_settings
+from docsum.domain.document import Document, Status, utc_now
+from docsum.platform.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker
 from fastapi.testclient import TestClient
 from urllib3 import encode_multipart_formdata

@@ -3,11 +3,12 @@
 from datetime import timedelta
 
 import pytest
-from docsum.errors import DocumentNotFound, LLMError
-from docsum.models import Status
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.settings import Settings
-from docsum.worker import Delivery, Outcome
+from docsum.domain.document import Status
+from docsum.domain.errors import DocumentNotFound, LLMError
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.ports.storage import ChatAnswer, ChatCall
+from docsum.worker.summarize import Outcome
 
 from tests.conftest import Fakes
 

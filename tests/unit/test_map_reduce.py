@@ -8,13 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from docsum.documents import DocumentService
-from docsum.errors import ContextOverflow, LLMError
-from docsum.models import Progress, Status, SummaryOptions
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import COMBINE_PROMPT, PART_PROMPT, PartialResults, Summarizer
-from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
+from docsum.domain.document import Progress, Status, SummaryOptions
+from docsum.domain.errors import ContextOverflow, LLMError
+from docsum.intake.documents import DocumentService
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.ports.storage import ChatAnswer, ChatCall
+from docsum.summary.summarizer import COMBINE_PROMPT, PART_PROMPT, PartialResults, Summarizer
+from docsum.worker.summarize import Outcome, SummarizeWorker
 
 from tests.fakes import (
     InMemoryDocumentRepository,

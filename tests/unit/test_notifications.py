@@ -6,15 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from docsum.callbacks import CallbackPolicy
-from docsum.documents import DocumentService
-from docsum.errors import CallbackUrlRefused, LLMError
-from docsum.models import Status, SummarizeRequest
-from docsum.notifications import CompletionPublisher
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.views import DocumentOut
-from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
+from docsum.domain.document import Status, SummarizeRequest
+from docsum.domain.errors import CallbackUrlRefused, LLMError
+from docsum.domain.views import DocumentOut
+from docsum.intake.documents import DocumentService
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.push.callbacks import CallbackPolicy
+from docsum.push.events import CompletionPublisher
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.summarize import Outcome, SummarizeWorker
 
 from tests.fakes import (
     InMemoryDocumentRepository,

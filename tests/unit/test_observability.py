@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 import pytest
-from docsum.observability import EMF_METRICS, flush_metrics, logger
-from docsum.worker import Delivery, RetryLater
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.observability import EMF_METRICS, flush_metrics, logger
 
 from tests.conftest import Fakes
 from tests.fakes import transient

@@ -8,13 +8,14 @@ import random
 from datetime import timedelta
 
 import pytest
-from docsum.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, NoProgressInTime, gave_up
-from docsum.models import Status, SummarizeRequest
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
+from docsum.domain.document import Status, SummarizeRequest
+from docsum.domain.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, NoProgressInTime, gave_up
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
+from docsum.platform.settings import Settings
+from docsum.ports.storage import ChatAnswer, ChatCall
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.summarize import Outcome, SummarizeWorker
 
 from tests.conftest import Fakes
 from tests.fakes import ManualClock, transient

@@ -15,9 +15,9 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from docsum.errors import LLMError
-from docsum.settings import get_settings
-from docsum.webhooks import new_webhook_secret
+from docsum.domain.errors import LLMError
+from docsum.platform.settings import get_settings
+from docsum.push.webhooks import new_webhook_secret
 from docsum.wiring import AwsClients, summarize_worker
 
 from infra.bootstrap import LocalResources

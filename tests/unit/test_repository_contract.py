@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from docsum.adapters.aws import DynamoDocumentRepository, DynamoRateLimiter, S3TextStore
-from docsum.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
-from docsum.extraction import FileKind
-from docsum.models import (
+from docsum.domain.document import (
     Document,
     Progress,
     Source,
@@ -21,8 +19,10 @@ from docsum.models import (
     SummaryOptions,
     utc_now,
 )
-from docsum.paging import encode_cursor
-from docsum.ports import DocumentRepository, RateLimiter
+from docsum.domain.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
+from docsum.domain.paging import encode_cursor
+from docsum.extract.dispatch import FileKind
+from docsum.ports.storage import DocumentRepository, RateLimiter
 
 from infra.bootstrap import LocalResources
 from tests.fakes import InMemoryDocumentRepository, InMemoryRateLimiter

@@ -4,8 +4,7 @@ and what the guard does with a bad answer: retry, salvage, the text itself, or `
 from __future__ import annotations
 
 import pytest
-from docsum.errors import GuardRejected
-from docsum.models import (
+from docsum.domain.document import (
     LENGTH_CHARS,
     Status,
     SummarizeRequest,
@@ -13,10 +12,12 @@ from docsum.models import (
     SummaryLength,
     SummaryOptions,
 )
-from docsum.ports import ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import COMBINE_PROMPT, PART_PROMPT, Summarizer, delimit
-from docsum.worker import Delivery, Outcome
+from docsum.domain.errors import GuardRejected
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.ports.storage import ChatCall
+from docsum.summary.summarizer import COMBINE_PROMPT, PART_PROMPT, Summarizer, delimit
+from docsum.worker.summarize import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import ScriptedLanguageModel

@@ -7,12 +7,13 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from docsum.errors import LEASE_EXPIRED
-from docsum.models import Status, SummarizeRequest
-from docsum.notifications import CompletionPublisher
-from docsum.settings import Settings
-from docsum.sweeper import Sweeper
-from docsum.worker import Delivery, Outcome
+from docsum.domain.document import Status, SummarizeRequest
+from docsum.domain.errors import LEASE_EXPIRED
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.push.events import CompletionPublisher
+from docsum.recovery.sweeper import Sweeper
+from docsum.worker.summarize import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import InMemoryWebhookQueue, RecordingEventPublisher

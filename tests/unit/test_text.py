@@ -2,7 +2,7 @@ import hashlib
 import re
 
 import pytest
-from docsum.text import (
+from docsum.summary.shaping import (
     clean_bullets,
     clean_summary,
     content_digest,

@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 from docsum.adapters.http_webhook import Urllib3WebhookSender
-from docsum.callbacks import CallbackPolicy
-from docsum.errors import WebhookSendFailed
-from docsum.models import WebhookMessage
-from docsum.queueing import Delivery, RetryLater
-from docsum.settings import Settings
-from docsum.webhooks import (
+from docsum.domain.document import WebhookMessage
+from docsum.domain.errors import WebhookSendFailed
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.push.callbacks import CallbackPolicy
+from docsum.push.webhooks import (
     WebhookDeliverer,
     WebhookOutcome,
     new_webhook_secret,

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 import boto3
 import pytest
 from docsum.adapters.aws import SqsWorkQueue
-from docsum.models import SummarizeRequest
-from docsum.ports import WorkQueue
+from docsum.domain.document import SummarizeRequest
+from docsum.ports.storage import WorkQueue
 
 from infra.bootstrap import LocalResources, create_resources
 from tests.fakes import InMemoryWorkQueue

@@ -1,10 +1,11 @@
 from datetime import timedelta
 
 import pytest
-from docsum.errors import LLMError
-from docsum.models import Status, SummarizeRequest
-from docsum.settings import Settings
-from docsum.worker import Delivery, Outcome, RetryLater
+from docsum.domain.document import Status, SummarizeRequest
+from docsum.domain.errors import LLMError
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.worker.summarize import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import transient

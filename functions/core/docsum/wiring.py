@@ -1,5 +1,5 @@
 """Composition root: real adapters built from settings. Handlers call these once, at import;
-the AWS clients behind the adapters are made on first use (see `docsum.lazy`) and reused
+the AWS clients behind the adapters are made on first use (see `docsum.platform.lazy`) and reused
 across warm invocations."""
 
 from __future__ import annotations
@@ -16,22 +16,17 @@ from docsum.adapters.aws import (
     SqsWebhookQueue,
     SqsWorkQueue,
 )
-from docsum.callbacks import CallbackPolicy
-from docsum.documents import DEVELOPMENT_ID_SECRET, DocumentService
-from docsum.lazy import on_first_use
-from docsum.notifications import EVENT_SOURCE, CompletionPublisher
-from docsum.observability import EMF_METRICS
-from docsum.ports import (
-    CallbackProbe,
-    CompletionNotifier,
-    LanguageModel,
-    RateLimiter,
-)
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.sweeper import Sweeper
-from docsum.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_secrets
-from docsum.worker import SummarizeWorker
+from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService
+from docsum.platform.lazy import on_first_use
+from docsum.platform.observability import EMF_METRICS
+from docsum.platform.settings import Settings
+from docsum.ports.storage import CallbackProbe, CompletionNotifier, LanguageModel, RateLimiter
+from docsum.push.callbacks import CallbackPolicy
+from docsum.push.events import EVENT_SOURCE, CompletionPublisher
+from docsum.push.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_secrets
+from docsum.recovery.sweeper import Sweeper
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.summarize import SummarizeWorker
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -177,7 +172,7 @@ def summarize_worker(
     settings: Settings, clients: AwsClients, llm: LanguageModel | None = None
 ) -> SummarizeWorker:
     if llm is None:
-        from docsum.adapters.ollama_llm import OllamaLanguageModel  # only the worker needs it
+        from docsum.adapters.ollama import OllamaLanguageModel  # only the worker needs it
 
         llm = OllamaLanguageModel(
             settings.ollama_host,

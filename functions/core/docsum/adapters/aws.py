@@ -13,8 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from docsum.errors import DocumentNotFound, FileTooLarge, TextMissing
-from docsum.models import (
+from docsum.domain.document import (
     Document,
     DocumentPage,
     Progress,
@@ -24,8 +23,9 @@ from docsum.models import (
     Summary,
     WebhookMessage,
 )
-from docsum.paging import decode_cursor, encode_cursor
-from docsum.ports import PresignedPost
+from docsum.domain.errors import DocumentNotFound, FileTooLarge, TextMissing
+from docsum.domain.paging import decode_cursor, encode_cursor
+from docsum.ports.storage import PresignedPost
 
 # The table's secondary indexes (template.yaml declares them; a test keeps the two in step).
 OWNER_INDEX = "by-owner"  # owner, created_at: an owner's documents, newest first

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from docsum.models import utc_now
+from docsum.domain.document import utc_now
 
 Jitter = Callable[[float, float], float]  # uniform(low, high)
 

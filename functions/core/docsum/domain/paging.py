@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from docsum.errors import InvalidCursor
+from docsum.domain.errors import InvalidCursor
 
 CURSOR_PATTERN = r"^[0-9a-f]{46}$"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

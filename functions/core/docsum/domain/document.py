@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from docsum.extraction import FileKind
+from docsum.extract.dispatch import FileKind
 
 DOCUMENT_ID_PATTERN = r"^[0-9a-f]{32}$"
 # A client's name (from its `name:token` entry): also part of S3 keys, hence the narrow alphabet.
@@ -21,7 +21,7 @@ UPLOADS_PREFIX = "uploads/"
 CALLBACK_URL_MAX_CHARS = 2048
 
 # The request field, for every way of submitting (JSON, multipart, uploads): the service
-# checks the URL itself (docsum.callbacks) and answers 422 with the reason.
+# checks the URL itself (docsum.push.callbacks) and answers 422 with the reason.
 CallbackUrlField = Annotated[
     StrictStr | None,
     Field(
@@ -63,7 +63,7 @@ class SummaryFormat(StrEnum):
 
 LENGTH_CHARS = {SummaryLength.SHORT: 400, SummaryLength.MEDIUM: 900, SummaryLength.LONG: 1500}
 # Languages a summary can be asked for: the prompts name them, the guard knows their refusals
-# and the detector (docsum.language) knows them all. `auto`: the document's own language.
+# and the detector (docsum.summary.language) knows them all. `auto`: the document's own language.
 LANGUAGE_NAMES = {
     "en": "English",
     "de": "German",
@@ -131,7 +131,7 @@ class Summary(BaseModel):
     # The document's detected language (ISO 639-1), when the detector was sure enough.
     language: str | None = None
     # True: the text itself, because the model could not write anything shorter that passed
-    # the guard (see `docsum.guard`); only ever for a text that fits the budget.
+    # the guard (see `docsum.summary.guard`); only ever for a text that fits the budget.
     verbatim: bool = False
     # What the guard did, e.g. {"passed": 3, "retry_passed": 1, "check_repetition": 1}: metrics.
     guard_outcomes: dict[str, int] = Field(default_factory=dict)
@@ -162,7 +162,7 @@ class Document(BaseModel):
     id: str
     owner: str = DEFAULT_OWNER
     title: str | None = None
-    # Where the client wants a signed POST when the document ends (checked: docsum.callbacks).
+    # Where the client wants a signed POST when the document ends (checked: docsum.push.callbacks).
     callback_url: str | None = None
     status: Status = Status.QUEUED
     text_key: str

@@ -43,7 +43,16 @@ from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
-from docsum.errors import (
+from docsum.domain.document import (
+    DOCUMENT_ID_PATTERN,
+    UPLOADS_PREFIX,
+    Document,
+    Progress,
+    Status,
+    SummarizeRequest,
+    utc_now,
+)
+from docsum.domain.errors import (
     HOST_DOWN_KINDS,
     ContextOverflow,
     DeadlineReached,
@@ -56,7 +65,7 @@ from docsum.errors import (
     WorkSuperseded,
     gave_up,
 )
-from docsum.extraction import (
+from docsum.extract.dispatch import (
     ExtractionFailed,
     ExtractionLimits,
     FileKind,
@@ -64,28 +73,19 @@ from docsum.extraction import (
     detect_kind,
     extract,
 )
-from docsum.models import (
-    DOCUMENT_ID_PATTERN,
-    UPLOADS_PREFIX,
-    Document,
-    Progress,
-    Status,
-    SummarizeRequest,
-    utc_now,
-)
-from docsum.notifications import NoNotifications
-from docsum.observability import EMF_METRICS, logger
-from docsum.ports import (
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.observability import EMF_METRICS, logger
+from docsum.platform.retry import CircuitBreaker, Deadline, Jitter, backoff_seconds, jittered
+from docsum.platform.settings import Settings
+from docsum.ports.storage import (
     CompletionNotifier,
     DocumentRepository,
     MetricsRecorder,
     TextStore,
     WorkQueue,
 )
-from docsum.queueing import Delivery, RetryLater
-from docsum.retry import CircuitBreaker, Deadline, Jitter, backoff_seconds, jittered
-from docsum.settings import Settings
-from docsum.summarizer import PartialResults, Summarizer
+from docsum.push.events import NoNotifications
+from docsum.summary.summarizer import PartialResults, Summarizer
 
 MALFORMED = "malformed message"
 

@@ -21,13 +21,13 @@ from secrets import token_bytes
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 
-from docsum.callbacks import USER_AGENT, CallbackPolicy
-from docsum.errors import CallbackUrlRefused, WebhookSendFailed
-from docsum.models import WebhookMessage, utc_now
-from docsum.observability import EMF_METRICS, logger
-from docsum.ports import MetricsRecorder, WebhookQueue, WebhookSender
-from docsum.queueing import Delivery, RetryLater, attempt_backoff_seconds
-from docsum.settings import Settings
+from docsum.domain.document import WebhookMessage, utc_now
+from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
+from docsum.platform.delivery import Delivery, RetryLater, attempt_backoff_seconds
+from docsum.platform.observability import EMF_METRICS, logger
+from docsum.platform.settings import Settings
+from docsum.ports.storage import MetricsRecorder, WebhookQueue, WebhookSender
+from docsum.push.callbacks import USER_AGENT, CallbackPolicy
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the specification's prefix, not a secret
 SecretLookup = Callable[[str], list[str]]

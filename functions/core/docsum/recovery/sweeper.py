@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from docsum.errors import LEASE_EXPIRED, gave_up
-from docsum.models import Document, Status, SummarizeRequest, utc_now
-from docsum.notifications import NoNotifications
-from docsum.observability import EMF_METRICS, logger
-from docsum.ports import CompletionNotifier, DocumentRepository, MetricsRecorder, WorkQueue
-from docsum.settings import Settings
+from docsum.domain.document import Document, Status, SummarizeRequest, utc_now
+from docsum.domain.errors import LEASE_EXPIRED, gave_up
+from docsum.platform.observability import EMF_METRICS, logger
+from docsum.platform.settings import Settings
+from docsum.ports.storage import CompletionNotifier, DocumentRepository, MetricsRecorder, WorkQueue
+from docsum.push.events import NoNotifications
 
 WORKER_LOST = "worker stopped before finishing"
 

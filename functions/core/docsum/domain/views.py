@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from docsum.models import Document, Progress, Source, Status, SummaryOptions
+from docsum.domain.document import Document, Progress, Source, Status, SummaryOptions
 
 
 class DocumentOut(BaseModel):

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     # passed explicitly so a host's Modelfile cannot change them behind our back).
     llm_repeat_penalty: float = Field(default=1.1, gt=0)
     llm_repeat_last_n: int = Field(default=64, ge=-1)
-    # The guard's single retry of an answer that failed a check (docsum.guard): a stronger
+    # The guard's single retry of an answer that failed a check (docsum.summary.guard): a stronger
     # repeat penalty, a shorter answer and the next seed.
     guard_retry_repeat_penalty: float = Field(default=1.3, gt=0)
     guard_retry_num_predict_ratio: float = Field(default=0.75, gt=0, le=1)

@@ -122,7 +122,7 @@ class NoProgressInTime(DocsumError):
 
 
 class CallbackUrlRefused(DocsumError):
-    """A callback URL the service will not call (see `docsum.callbacks`): the reason is safe to
+    """A callback URL the service will not call (see `docsum.push.callbacks`): the reason is safe to
     show the client."""
 
 
@@ -131,7 +131,7 @@ class WebhookSendFailed(DocsumError):
 
 
 class GuardRejected(DocsumError):
-    """No answer of the model passed the guard (`docsum.guard`), not even after a retry and
+    """No answer of the model passed the guard (`docsum.summary.guard`), not even after a retry and
     salvage: permanent for this document. The message is a stable reason."""
 
     def __init__(self, reason: str, problems: tuple[Any, ...] = ()) -> None:

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-from docsum.errors import CallbackUrlRefused, WebhookSendFailed
-from docsum.models import CALLBACK_URL_MAX_CHARS
-from docsum.observability import logger
-from docsum.ports import CallbackProbe
-from docsum.settings import Settings
+from docsum.domain.document import CALLBACK_URL_MAX_CHARS
+from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
+from docsum.platform.observability import logger
+from docsum.platform.settings import Settings
+from docsum.ports.storage import CallbackProbe
 
 Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -8,16 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from docsum.callbacks import CallbackPolicy, check_at_submission
-from docsum.errors import (
-    LEASE_EXPIRED,
-    DocumentNotFound,
-    DocumentTooLarge,
-    FileTooLarge,
-    InvalidDocument,
-)
-from docsum.extraction import MEDIA_TYPES, UnsupportedFileType, detect_kind, kind_of_media_type
-from docsum.models import (
+from docsum.domain.document import (
     DEFAULT_OWNER,
     UPLOADS_PREFIX,
     Document,
@@ -28,8 +19,22 @@ from docsum.models import (
     SummaryOptions,
     utc_now,
 )
-from docsum.observability import EMF_METRICS, logger
-from docsum.ports import (
+from docsum.domain.errors import (
+    LEASE_EXPIRED,
+    DocumentNotFound,
+    DocumentTooLarge,
+    FileTooLarge,
+    InvalidDocument,
+)
+from docsum.extract.dispatch import (
+    MEDIA_TYPES,
+    UnsupportedFileType,
+    detect_kind,
+    kind_of_media_type,
+)
+from docsum.platform.observability import EMF_METRICS, logger
+from docsum.platform.settings import Settings
+from docsum.ports.storage import (
     CallbackProbe,
     DocumentRepository,
     MetricsRecorder,
@@ -38,8 +43,8 @@ from docsum.ports import (
     UploadSigner,
     WorkQueue,
 )
-from docsum.settings import Settings
-from docsum.text import bytes_digest, content_digest, document_id, text_key
+from docsum.push.callbacks import CallbackPolicy, check_at_submission
+from docsum.summary.shaping import bytes_digest, content_digest, document_id, text_key
 
 # Used only when no secret is configured (unit tests, a bare local run): ids are then as
 # guessable as they were before ownership, which is why the template always provides one.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from docsum.models import (
+from docsum.domain.document import (
     Document,
     DocumentPage,
     Progress,
@@ -89,7 +89,7 @@ class DocumentRepository(Protocol):
         self, owner: str, limit: int, cursor: str | None, status: Status | None, now: datetime
     ) -> DocumentPage:
         """The owner's live documents, newest first, from the (owner, created_at) index,
-        starting after the position `cursor` names (see `docsum.paging`). Raises
+        starting after the position `cursor` names (see `docsum.domain.paging`). Raises
         `InvalidCursor` for a malformed cursor."""
         ...
 

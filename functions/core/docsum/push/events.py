@@ -1,6 +1,6 @@
 """Completion push: when a document ends `done` or `failed`, an EventBridge event for whoever
 subscribes, and a webhook notification queued for the client's `callback_url` (sent by the
-webhook function, see `docsum.webhooks`).
+webhook function, see `docsum.push.webhooks`).
 
 Both happen after the document's final state is stored and are best effort: a failing bus or
 queue is logged and counted, never turned into a failed or retried summary. Notifications are
@@ -10,10 +10,10 @@ is derived from the document, generation and outcome, so receivers dedupe repeat
 
 from __future__ import annotations
 
-from docsum.models import Document, Status, WebhookMessage
-from docsum.observability import EMF_METRICS, logger
-from docsum.ports import EventPublisher, MetricsRecorder, WebhookQueue
-from docsum.views import DocumentOut
+from docsum.domain.document import Document, Status, WebhookMessage
+from docsum.domain.views import DocumentOut
+from docsum.platform.observability import EMF_METRICS, logger
+from docsum.ports.storage import EventPublisher, MetricsRecorder, WebhookQueue
 
 EVENT_SOURCE = "docsum"
 DETAIL_TYPES = {Status.DONE: "Document Summarized", Status.FAILED: "Document Failed"}

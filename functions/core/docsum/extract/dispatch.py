@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from docsum.errors import DocsumError
+from docsum.domain.errors import DocsumError
 
 
 class FileKind(StrEnum):

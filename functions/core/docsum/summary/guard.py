@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from docsum.language import MIN_LETTERS, Detection
-from docsum.models import SummaryFormat
-from docsum.text import BULLET, ends_sentence, normalize_whitespace, split_sentences
+from docsum.domain.document import SummaryFormat
+from docsum.summary.language import MIN_LETTERS, Detection
+from docsum.summary.shaping import BULLET, ends_sentence, normalize_whitespace, split_sentences
 
 Detector = Callable[[str], Detection | None]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from docsum.errors import ContextOverflow, LLMError
-from docsum.lazy import on_first_use
-from docsum.ports import ChatAnswer, ChatCall
+from docsum.domain.errors import ContextOverflow, LLMError
+from docsum.platform.lazy import on_first_use
+from docsum.ports.storage import ChatAnswer, ChatCall
 
 if TYPE_CHECKING:
     import ollama

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 
-from docsum.models import SummaryFormat
+from docsum.domain.document import SummaryFormat
 
 _SENTENCE_END = re.compile(r"[.!?…。！？](?:[\"'”’)\]]*)(?=\s|$)")
 _ENDS_SENTENCE = re.compile(r"[.!?…。！？][\"'”’)\]]*\s*$")
@@ -21,7 +21,7 @@ _LABEL = re.compile(
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s.*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
-# Small models echo the prompt's delimiter lines (docsum.summarizer.delimit): never content.
+# Small models echo the prompt's delimiter lines (docsum.summary.summarizer.delimit): never content.
 _MARKER = re.compile(r"<<<[^<>\n]{0,80}>{1,3}[”\"']?")
 BULLET = "- "
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from docsum.settings import Settings
+from docsum.platform.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -25,5 +25,5 @@ class RetryLater(Exception):
 def attempt_backoff_seconds(attempt: int, settings: Settings) -> int:
     """Delay before attempt `attempt + 1`: retry_base_seconds × 2^(attempt−1), capped. For
     deliveries retried a bounded number of times (webhooks); the summarize worker's retries
-    run on time instead (`docsum.retry`), to ride out an hour-long model outage."""
+    run on time instead (`docsum.platform.retry`), to ride out an hour-long model outage."""
     return min(settings.retry_max_seconds, settings.retry_base_seconds << (max(attempt, 1) - 1))

@@ -18,16 +18,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from docsum import guard
-from docsum.chunking import Chunk, TokenEstimator, split_text
-from docsum.errors import ContextOverflow, DeadlineReached, GuardRejected, LLMError
-from docsum.language import detect as detect_language
-from docsum.models import LANGUAGE_NAMES, Progress, Summary, SummaryFormat, SummaryOptions
-from docsum.observability import logger
-from docsum.ports import ChatAnswer, ChatCall, LanguageModel
-from docsum.retry import Deadline
-from docsum.settings import Settings
-from docsum.text import (
+from docsum.domain.document import LANGUAGE_NAMES, Progress, Summary, SummaryFormat, SummaryOptions
+from docsum.domain.errors import ContextOverflow, DeadlineReached, GuardRejected, LLMError
+from docsum.platform.observability import logger
+from docsum.platform.retry import Deadline
+from docsum.platform.settings import Settings
+from docsum.ports.storage import ChatAnswer, ChatCall, LanguageModel
+from docsum.summary import guard
+from docsum.summary.chunking import Chunk, TokenEstimator, split_text
+from docsum.summary.language import detect as detect_language
+from docsum.summary.shaping import (
     clean_bullets,
     clean_summary,
     fit_to_limit,
