@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 from docsum.adapters.ollama import OllamaLanguageModel
 from docsum.platform.settings import Settings
-from docsum.ports.storage import ChatCall
+from docsum.ports.llm import ChatCall
 from docsum.summary.summarizer import Summarizer
 
 from bench.corpus import LLM_SIZES, documents

@@ -30,10 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docsum.adapters.ollama import OllamaLanguageModel
-from docsum.domain.document import SummaryFormat, SummaryLength, SummaryOptions
 from docsum.domain.errors import DocsumError, GuardRejected
+from docsum.domain.options import SummaryFormat, SummaryLength, SummaryOptions
 from docsum.platform.settings import Settings
-from docsum.ports.storage import ChatAnswer, ChatCall
+from docsum.ports.llm import ChatAnswer, ChatCall
 from docsum.summary import guard
 from docsum.summary.language import detect
 from docsum.summary.summarizer import Summarizer

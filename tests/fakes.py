@@ -11,16 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from docsum.domain.document import (
-    Document,
-    DocumentPage,
-    Progress,
-    Source,
-    Status,
-    SummarizeRequest,
-    Summary,
-    WebhookMessage,
-)
+from docsum.domain.document import Document, DocumentPage, Progress, Source, Status, Summary
 from docsum.domain.errors import (
     ContextOverflow,
     DocumentNotFound,
@@ -28,8 +19,11 @@ from docsum.domain.errors import (
     LLMError,
     TextMissing,
 )
+from docsum.domain.messages import SummarizeRequest, WebhookMessage
 from docsum.domain.paging import decode_cursor, encode_cursor
-from docsum.ports.storage import ChatAnswer, ChatCall, PresignedPost, WebhookResponse
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.ports.push import WebhookResponse
+from docsum.ports.storage import PresignedPost
 
 
 class ManualClock:

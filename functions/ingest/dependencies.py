@@ -15,7 +15,7 @@ from auth import Caller, TokenSource, Unauthorized, authenticate, bearer_scheme
 from docsum.domain.document import utc_now
 from docsum.intake.documents import DocumentService
 from docsum.platform.settings import Settings
-from docsum.ports.storage import RateLimiter
+from docsum.ports.rate_limit import RateLimiter
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials

@@ -14,7 +14,7 @@ from auth import TokenSource
 from dependencies import ReadinessCheck
 from docsum.intake.documents import DocumentService
 from docsum.platform.settings import Settings
-from docsum.ports.storage import RateLimiter
+from docsum.ports.rate_limit import RateLimiter
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from middleware import CorrelateAndLog

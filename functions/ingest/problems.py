@@ -16,7 +16,7 @@ from docsum.domain.errors import (
     FileTooLarge,
     InvalidDocument,
 )
-from docsum.extract.dispatch import UnsupportedFileType
+from docsum.extract.kinds import UnsupportedFileType
 from docsum.platform.observability import logger
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError

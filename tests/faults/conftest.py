@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository
+from docsum.adapters.dynamodb import DynamoDocumentRepository
 from docsum.domain.document import Document, utc_now
 
 from infra.bootstrap import LocalResources, create_resources

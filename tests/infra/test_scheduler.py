@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository
+from docsum.adapters.dynamodb import DynamoDocumentRepository
 from docsum.domain.document import Document, utc_now
 from docsum.platform.settings import get_settings
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from docsum.adapters.aws import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
+from docsum.adapters.dynamodb_items import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
 from docsum.domain.document import Document
 from docsum.platform.retry import deliveries_within
 from docsum.platform.settings import Settings

@@ -23,10 +23,11 @@ from docsum.domain.errors import ContextOverflow, GuardRejected
 from docsum.intake.documents import DocumentService
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
-from docsum.ports.storage import ChatAnswer, ChatCall
+from docsum.ports.llm import ChatAnswer, ChatCall
 from docsum.summary.guard import REASONS
 from docsum.summary.summarizer import Summarizer
-from docsum.worker.summarize import Outcome, SummarizeWorker
+from docsum.worker.outcomes import Outcome
+from docsum.worker.summarize import SummarizeWorker
 from fastapi.testclient import TestClient
 from ingest_api import create_app
 from offline_ollama import OfflineOllama

@@ -12,7 +12,7 @@ import pytest
 from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.intake.documents import DocumentService
 from docsum.platform.settings import Settings
-from docsum.ports.storage import WebhookResponse
+from docsum.ports.push import WebhookResponse
 from docsum.push.callbacks import CallbackPolicy
 from fastapi.testclient import TestClient
 from ingest_api import create_app

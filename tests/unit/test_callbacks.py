@@ -9,7 +9,7 @@ import pytest
 from docsum.adapters.http_webhook import Urllib3WebhookSender
 from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.platform.settings import Settings
-from docsum.ports.storage import WebhookResponse
+from docsum.ports.push import WebhookResponse
 from docsum.push.callbacks import CallbackPolicy, check_at_submission
 from docsum.wiring import callback_probe
 

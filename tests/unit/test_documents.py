@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from docsum.domain.document import Status
 from docsum.domain.errors import DocumentNotFound, DocumentTooLarge
+from docsum.domain.ids import content_digest, document_id
 from docsum.intake.documents import DEVELOPMENT_ID_SECRET
 from docsum.platform.settings import Settings
-from docsum.summary.shaping import content_digest, document_id
 
 from tests.conftest import Fakes
 

@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from docsum.domain.document import Status
 from docsum.domain.errors import FileTooLarge
-from docsum.extract.dispatch import MEDIA_TYPES, FileKind, UnsupportedFileType
+from docsum.domain.files import MEDIA_TYPES, FileKind
+from docsum.extract.kinds import UnsupportedFileType
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
-from docsum.worker.summarize import Outcome
+from docsum.worker.outcomes import Outcome
 
 from tests import files
 from tests.conftest import Fakes

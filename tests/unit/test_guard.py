@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
-from docsum.domain.document import SummaryFormat
+from docsum.domain.options import SummaryFormat
 from docsum.summary import guard
 from docsum.summary.guard import Check, Expectation
 from docsum.summary.language import Detection, detect

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 import requests  # moto's in-process mock answers it: the client's POST to S3
-from docsum.adapters.aws import DynamoDocumentRepository
+from docsum.adapters.dynamodb import DynamoDocumentRepository
 from docsum.domain.document import Document, Status, utc_now
 from docsum.platform.settings import get_settings
 from docsum.wiring import AwsClients, summarize_worker

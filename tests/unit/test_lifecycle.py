@@ -7,8 +7,8 @@ from docsum.domain.document import Status
 from docsum.domain.errors import DocumentNotFound, LLMError
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
-from docsum.ports.storage import ChatAnswer, ChatCall
-from docsum.worker.summarize import Outcome
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
 

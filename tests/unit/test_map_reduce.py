@@ -8,14 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from docsum.domain.document import Progress, Status, SummaryOptions
+from docsum.domain.document import Progress, Status
 from docsum.domain.errors import ContextOverflow, LLMError
+from docsum.domain.options import SummaryOptions
 from docsum.intake.documents import DocumentService
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.settings import Settings
-from docsum.ports.storage import ChatAnswer, ChatCall
-from docsum.summary.summarizer import COMBINE_PROMPT, PART_PROMPT, PartialResults, Summarizer
-from docsum.worker.summarize import Outcome, SummarizeWorker
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.summary.map_reduce import PartialResults
+from docsum.summary.prompts import COMBINE_PROMPT, PART_PROMPT
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
+from docsum.worker.summarize import SummarizeWorker
 
 from tests.fakes import (
     InMemoryDocumentRepository,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from docsum.domain.document import Status, SummarizeRequest
+from docsum.domain.document import Status
 from docsum.domain.errors import CallbackUrlRefused, LLMError
+from docsum.domain.messages import SummarizeRequest
 from docsum.domain.views import DocumentOut
 from docsum.intake.documents import DocumentService
 from docsum.platform.delivery import Delivery, RetryLater
@@ -15,7 +16,8 @@ from docsum.platform.settings import Settings
 from docsum.push.callbacks import CallbackPolicy
 from docsum.push.events import CompletionPublisher
 from docsum.summary.summarizer import Summarizer
-from docsum.worker.summarize import Outcome, SummarizeWorker
+from docsum.worker.outcomes import Outcome
+from docsum.worker.summarize import SummarizeWorker
 
 from tests.fakes import (
     InMemoryDocumentRepository,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from docsum.adapters.ollama import OllamaLanguageModel
 from docsum.domain.errors import ContextOverflow, LLMError
-from docsum.ports.storage import ChatCall
+from docsum.ports.llm import ChatCall
 
 CALL = ChatCall(
     system="Summarize.",

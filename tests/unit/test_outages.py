@@ -8,14 +8,16 @@ import random
 from datetime import timedelta
 
 import pytest
-from docsum.domain.document import Status, SummarizeRequest
+from docsum.domain.document import Status
 from docsum.domain.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, NoProgressInTime, gave_up
+from docsum.domain.messages import SummarizeRequest
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
 from docsum.platform.settings import Settings
-from docsum.ports.storage import ChatAnswer, ChatCall
+from docsum.ports.llm import ChatAnswer, ChatCall
 from docsum.summary.summarizer import Summarizer
-from docsum.worker.summarize import Outcome, SummarizeWorker
+from docsum.worker.outcomes import Outcome
+from docsum.worker.summarize import SummarizeWorker
 
 from tests.conftest import Fakes
 from tests.fakes import ManualClock, transient

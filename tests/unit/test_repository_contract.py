@@ -8,21 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository, DynamoRateLimiter, S3TextStore
-from docsum.domain.document import (
-    Document,
-    Progress,
-    Source,
-    Status,
-    Summary,
-    SummaryLength,
-    SummaryOptions,
-    utc_now,
-)
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.adapters.rate_limit import DynamoRateLimiter
+from docsum.adapters.s3 import S3TextStore
+from docsum.domain.document import Document, Progress, Source, Status, Summary, utc_now
 from docsum.domain.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
+from docsum.domain.files import FileKind
+from docsum.domain.options import SummaryLength, SummaryOptions
 from docsum.domain.paging import encode_cursor
-from docsum.extract.dispatch import FileKind
-from docsum.ports.storage import DocumentRepository, RateLimiter
+from docsum.ports.rate_limit import RateLimiter
+from docsum.ports.repository import DocumentRepository
 
 from infra.bootstrap import LocalResources
 from tests.fakes import InMemoryDocumentRepository, InMemoryRateLimiter

@@ -4,20 +4,16 @@ and what the guard does with a bad answer: retry, salvage, the text itself, or `
 from __future__ import annotations
 
 import pytest
-from docsum.domain.document import (
-    LENGTH_CHARS,
-    Status,
-    SummarizeRequest,
-    SummaryFormat,
-    SummaryLength,
-    SummaryOptions,
-)
+from docsum.domain.document import Status
 from docsum.domain.errors import GuardRejected
+from docsum.domain.messages import SummarizeRequest
+from docsum.domain.options import LENGTH_CHARS, SummaryFormat, SummaryLength, SummaryOptions
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
-from docsum.ports.storage import ChatCall
-from docsum.summary.summarizer import COMBINE_PROMPT, PART_PROMPT, Summarizer, delimit
-from docsum.worker.summarize import Outcome
+from docsum.ports.llm import ChatCall
+from docsum.summary.prompts import COMBINE_PROMPT, PART_PROMPT, delimit
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import ScriptedLanguageModel

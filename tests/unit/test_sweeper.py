@@ -7,13 +7,14 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from docsum.domain.document import Status, SummarizeRequest
+from docsum.domain.document import Status
 from docsum.domain.errors import LEASE_EXPIRED
+from docsum.domain.messages import SummarizeRequest
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
 from docsum.push.events import CompletionPublisher
 from docsum.recovery.sweeper import Sweeper
-from docsum.worker.summarize import Outcome
+from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import InMemoryWebhookQueue, RecordingEventPublisher

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import pytest
 from docsum.adapters.http_webhook import Urllib3WebhookSender
-from docsum.domain.document import WebhookMessage
 from docsum.domain.errors import WebhookSendFailed
+from docsum.domain.messages import WebhookMessage
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.settings import Settings
 from docsum.push.callbacks import CallbackPolicy

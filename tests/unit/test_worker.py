@@ -1,11 +1,12 @@
 from datetime import timedelta
 
 import pytest
-from docsum.domain.document import Status, SummarizeRequest
+from docsum.domain.document import Status
 from docsum.domain.errors import LLMError
+from docsum.domain.messages import SummarizeRequest
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.settings import Settings
-from docsum.worker.summarize import Outcome
+from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import transient

@@ -8,19 +8,18 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from docsum.adapters.aws import (
-    DynamoDocumentRepository,
-    DynamoRateLimiter,
-    EventBridgePublisher,
-    S3TextStore,
-    SqsWebhookQueue,
-    SqsWorkQueue,
-)
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.adapters.eventbridge import EventBridgePublisher
+from docsum.adapters.rate_limit import DynamoRateLimiter
+from docsum.adapters.s3 import S3TextStore
+from docsum.adapters.sqs import SqsWebhookQueue, SqsWorkQueue
 from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService
 from docsum.platform.lazy import on_first_use
 from docsum.platform.observability import EMF_METRICS
 from docsum.platform.settings import Settings
-from docsum.ports.storage import CallbackProbe, CompletionNotifier, LanguageModel, RateLimiter
+from docsum.ports.llm import LanguageModel
+from docsum.ports.push import CallbackProbe, CompletionNotifier
+from docsum.ports.rate_limit import RateLimiter
 from docsum.push.callbacks import CallbackPolicy
 from docsum.push.events import EVENT_SOURCE, CompletionPublisher
 from docsum.push.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_secrets

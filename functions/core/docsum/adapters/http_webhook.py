@@ -19,7 +19,7 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from docsum.domain.errors import WebhookSendFailed
-from docsum.ports.storage import WebhookResponse
+from docsum.ports.push import WebhookResponse
 from docsum.push.callbacks import USER_AGENT
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from docsum.domain.errors import ContextOverflow, LLMError
 from docsum.platform.lazy import on_first_use
-from docsum.ports.storage import ChatAnswer, ChatCall
+from docsum.ports.llm import ChatAnswer, ChatCall
 
 if TYPE_CHECKING:
     import ollama

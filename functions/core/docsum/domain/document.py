@@ -1,15 +1,16 @@
-"""The domain's data: the document record, the queue message and the summary."""
+"""The document record and what it holds: status, progress, summary, source file; the ids'
+and names' patterns."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from docsum.extract.dispatch import FileKind
+from docsum.domain.files import FileKind
+from docsum.domain.options import SummaryOptions
 
 DOCUMENT_ID_PATTERN = r"^[0-9a-f]{32}$"
 # A client's name (from its `name:token` entry): also part of S3 keys, hence the narrow alphabet.
@@ -17,9 +18,7 @@ CLIENT_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 DEFAULT_OWNER = "default"
 # Presigned uploads land at UPLOADS_PREFIX + document id; their S3 events start the work.
 UPLOADS_PREFIX = "uploads/"
-
 CALLBACK_URL_MAX_CHARS = 2048
-
 # The request field, for every way of submitting (JSON, multipart, uploads): the service
 # checks the URL itself (docsum.push.callbacks) and answers 422 with the reason.
 CallbackUrlField = Annotated[
@@ -48,68 +47,6 @@ class Status(StrEnum):
     PROCESSING = "processing"
     DONE = "done"
     FAILED = "failed"
-
-
-class SummaryLength(StrEnum):
-    SHORT = "short"
-    MEDIUM = "medium"
-    LONG = "long"
-
-
-class SummaryFormat(StrEnum):
-    PARAGRAPH = "paragraph"
-    BULLETS = "bullets"
-
-
-LENGTH_CHARS = {SummaryLength.SHORT: 400, SummaryLength.MEDIUM: 900, SummaryLength.LONG: 1500}
-# Languages a summary can be asked for: the prompts name them, the guard knows their refusals
-# and the detector (docsum.summary.language) knows them all. `auto`: the document's own language.
-LANGUAGE_NAMES = {
-    "en": "English",
-    "de": "German",
-    "fr": "French",
-    "es": "Spanish",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "nl": "Dutch",
-}
-SummaryLanguage = Literal["auto", "en", "de", "fr", "es", "it", "pt", "nl"]
-
-
-class SummaryOptions(BaseModel):
-    """What a summary should look like. Part of a document's identity: the same text with
-    other options is another document (with its own summary; the text is stored once)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    length: SummaryLength = Field(
-        default=SummaryLength.LONG,
-        description="Budget of the summary: short ≤ 400, medium ≤ 900, long ≤ 1,500 characters",
-    )
-    format: SummaryFormat = Field(
-        default=SummaryFormat.PARAGRAPH,
-        description="paragraph: plain prose; bullets: 3-8 lines, each `- ` and a sentence",
-    )
-    language: SummaryLanguage = Field(
-        default="auto",
-        description="Language of the summary (ISO 639-1); auto: the document's own language",
-    )
-
-    @property
-    def key(self) -> str:
-        """Stable text form, part of the document id; empty for the defaults, so documents
-        made before there were options keep their ids."""
-        if self == SummaryOptions():
-            return ""
-        return f"{self.length.value}|{self.format.value}|{self.language}"
-
-    def budget(self, max_chars: int) -> int:
-        """Characters the stored summary may have: never above `SUMMARY_MAX_CHARS`."""
-        return min(LENGTH_CHARS[self.length], max_chars)
-
-    def options(self) -> SummaryOptions:
-        """Just the options (of a request body that extends this model with more fields)."""
-        return SummaryOptions(length=self.length, format=self.format, language=self.language)
 
 
 class Progress(BaseModel):
@@ -230,41 +167,3 @@ class DocumentPage(BaseModel):
 
     items: list[Document]
     next_cursor: str | None = None
-
-
-class SummarizeRequest(BaseModel):
-    """The SQS message body: summarize `document_id` for request number `generation`."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    document_id: str = Field(pattern=DOCUMENT_ID_PATTERN)
-    generation: int = Field(ge=1)
-    correlation_id: str | None = None
-    enqueued_at: datetime | None = None
-
-
-class WebhookMessage(BaseModel):
-    """The webhook queue's message body: one notification for one receiver. `webhook_id` is
-    fixed when the document ends, so every retry (and a re-sent notification of the same
-    outcome) carries the same `webhook-id` header and receivers can dedupe."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    webhook_id: str = Field(min_length=1, max_length=200)
-    owner: str
-    url: str
-    type: str
-    timestamp: datetime
-    data: dict[str, Any]
-    correlation_id: str | None = None
-
-    def payload(self) -> str:
-        """The body receivers get (and the signed content): Standard Webhooks' envelope."""
-        return json.dumps(
-            {
-                "type": self.type,
-                "timestamp": self.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                "data": self.data,
-            },
-            separators=(",", ":"),
-        )

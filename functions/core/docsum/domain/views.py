@@ -7,7 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from docsum.domain.document import Document, Progress, Source, Status, SummaryOptions
+from docsum.domain.document import Document, Progress, Source, Status
+from docsum.domain.options import SummaryOptions
 
 
 class DocumentOut(BaseModel):

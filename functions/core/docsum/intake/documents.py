@@ -15,8 +15,6 @@ from docsum.domain.document import (
     DocumentPage,
     Source,
     Status,
-    SummarizeRequest,
-    SummaryOptions,
     utc_now,
 )
 from docsum.domain.errors import (
@@ -26,36 +24,25 @@ from docsum.domain.errors import (
     FileTooLarge,
     InvalidDocument,
 )
-from docsum.extract.dispatch import (
-    MEDIA_TYPES,
-    UnsupportedFileType,
-    detect_kind,
-    kind_of_media_type,
-)
+from docsum.domain.files import MEDIA_TYPES
+from docsum.domain.ids import bytes_digest, content_digest, document_id, original_key, text_key
+from docsum.domain.messages import SummarizeRequest
+from docsum.domain.options import SummaryOptions
+from docsum.extract.kinds import UnsupportedFileType, detect_kind, kind_of_media_type
 from docsum.platform.observability import EMF_METRICS, logger
 from docsum.platform.settings import Settings
-from docsum.ports.storage import (
-    CallbackProbe,
-    DocumentRepository,
-    MetricsRecorder,
-    PresignedPost,
-    TextStore,
-    UploadSigner,
-    WorkQueue,
-)
+from docsum.ports.metrics import MetricsRecorder
+from docsum.ports.push import CallbackProbe
+from docsum.ports.queues import WorkQueue
+from docsum.ports.repository import DocumentRepository
+from docsum.ports.storage import PresignedPost, TextStore, UploadSigner
 from docsum.push.callbacks import CallbackPolicy, check_at_submission
-from docsum.summary.shaping import bytes_digest, content_digest, document_id, text_key
 
 # Used only when no secret is configured (unit tests, a bare local run): ids are then as
 # guessable as they were before ownership, which is why the template always provides one.
 DEVELOPMENT_ID_SECRET = b"docsum-development-only"
 # An `uploading` record outlives its URL by this much: the file's S3 event may come late.
 UPLOAD_RECORD_GRACE_SECONDS = 3600
-
-
-def original_key(owner: str, digest: str) -> str:
-    """Where a file sent with the request is kept as it came: once per (owner, content)."""
-    return f"originals/{owner}/{digest}"
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,10 @@ from docsum.domain.document import CALLBACK_URL_MAX_CHARS
 from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.platform.observability import logger
 from docsum.platform.settings import Settings
-from docsum.ports.storage import CallbackProbe
+from docsum.ports.push import CallbackProbe
+from docsum.push.addresses import IPAddress, is_loopback, is_public
 
 Resolver = Callable[[str, int], list[str]]
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 USER_AGENT = "docsum-webhooks"  # in every request a receiver gets from us, probe included
 # The statuses that send a client elsewhere (300 and 304 name no single target).
@@ -55,33 +55,6 @@ class CallbackTarget:
     host: str
     port: int
     addresses: tuple[str, ...]  # every one checked; connect only to these
-
-
-def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one stands for (mapped, NAT64-translated, 6to4, Teredo)."""
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address in ipaddress.ip_network("64:ff9b::/96"):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address.teredo is not None:
-        return address.teredo[1]
-    return None
-
-
-def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            return is_public(embedded)
-    return address.is_global and not address.is_multicast
-
-
-def is_loopback(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 class CallbackPolicy:

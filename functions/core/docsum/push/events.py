@@ -10,10 +10,13 @@ is derived from the document, generation and outcome, so receivers dedupe repeat
 
 from __future__ import annotations
 
-from docsum.domain.document import Document, Status, WebhookMessage
+from docsum.domain.document import Document, Status
+from docsum.domain.messages import WebhookMessage
 from docsum.domain.views import DocumentOut
 from docsum.platform.observability import EMF_METRICS, logger
-from docsum.ports.storage import EventPublisher, MetricsRecorder, WebhookQueue
+from docsum.ports.metrics import MetricsRecorder
+from docsum.ports.push import EventPublisher
+from docsum.ports.queues import WebhookQueue
 
 EVENT_SOURCE = "docsum"
 DETAIL_TYPES = {Status.DONE: "Document Summarized", Status.FAILED: "Document Failed"}

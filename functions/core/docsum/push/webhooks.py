@@ -21,12 +21,15 @@ from secrets import token_bytes
 from pydantic import ValidationError
 from standardwebhooks import Webhook
 
-from docsum.domain.document import WebhookMessage, utc_now
+from docsum.domain.document import utc_now
 from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
+from docsum.domain.messages import WebhookMessage
 from docsum.platform.delivery import Delivery, RetryLater, attempt_backoff_seconds
 from docsum.platform.observability import EMF_METRICS, logger
 from docsum.platform.settings import Settings
-from docsum.ports.storage import MetricsRecorder, WebhookQueue, WebhookSender
+from docsum.ports.metrics import MetricsRecorder
+from docsum.ports.push import WebhookSender
+from docsum.ports.queues import WebhookQueue
 from docsum.push.callbacks import USER_AGENT, CallbackPolicy
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the specification's prefix, not a secret

@@ -21,11 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from docsum.domain.document import Document, Status, SummarizeRequest, utc_now
+from docsum.domain.document import Document, Status, utc_now
 from docsum.domain.errors import LEASE_EXPIRED, gave_up
+from docsum.domain.messages import SummarizeRequest
 from docsum.platform.observability import EMF_METRICS, logger
 from docsum.platform.settings import Settings
-from docsum.ports.storage import CompletionNotifier, DocumentRepository, MetricsRecorder, WorkQueue
+from docsum.ports.metrics import MetricsRecorder
+from docsum.ports.push import CompletionNotifier
+from docsum.ports.queues import WorkQueue
+from docsum.ports.repository import DocumentRepository
 from docsum.push.events import NoNotifications
 
 WORKER_LOST = "worker stopped before finishing"

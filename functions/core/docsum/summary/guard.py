@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from docsum.domain.document import SummaryFormat
+from docsum.domain.ids import normalize_whitespace
+from docsum.domain.options import SummaryFormat
+from docsum.summary.figures import invented_figures, source_figures, words_of
 from docsum.summary.language import MIN_LETTERS, Detection
-from docsum.summary.shaping import BULLET, ends_sentence, normalize_whitespace, split_sentences
+from docsum.summary.shaping import BULLET, ends_sentence, split_sentences
 
 Detector = Callable[[str], Detection | None]
 
@@ -91,42 +93,6 @@ _REFUSALS = re.compile(
     ),
     re.IGNORECASE,
 )
-
-# A figure in the summary: digits, possibly grouped or with decimals (1,500 / 1.500 / 3.12 /
-# 1 500), not glued to a letter before it (gemma3, v2 and H2O are names, not figures).
-_NUMBER = r"\d+(?:[.,']\d+|[\u00a0\u202f ]\d{3}(?!\d))*(?:\s+(?P<scale>[^\W\d_]+))?"
-_FIGURE = re.compile(r"(?<![\w])" + _NUMBER)
-_ANY_DIGITS = re.compile(_NUMBER)
-_GROUP_SEPARATORS = re.compile(r"[,.'\u00a0\u202f ]")
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-_UNITS: dict[str, int] = {}
-for _lang_words in (
-    # value: words in en, de, fr, es, it, pt, nl
-    {0: "zero null zéro cero nul", 1: "one eins ein eine un une uno una um uma één"},
-    {2: "two zwei deux dos due dois duas twee", 3: "three drei trois tres tre três drie"},
-    {4: "four vier quatre cuatro quattro quatro", 5: "five fünf cinq cinco cinque vijf"},
-    {6: "six sechs seis sei zes", 7: "seven sieben sept siete sette sete zeven"},
-    {8: "eight acht huit ocho otto oito", 9: "nine neun neuf nueve nove negen"},
-    {10: "ten zehn dix diez dieci dez tien", 11: "eleven elf onze once undici"},
-    {12: "twelve zwölf douze doce dodici twaalf", 13: "thirteen dreizehn treize trece"},
-    {14: "fourteen vierzehn quatorze catorce", 15: "fifteen fünfzehn quinze quince"},
-    {16: "sixteen sechzehn seize dieciséis", 17: "seventeen siebzehn", 18: "eighteen achtzehn"},
-    {19: "nineteen neunzehn", 20: "twenty zwanzig vingt veinte venti vinte twintig"},
-    {30: "thirty dreißig trente treinta trenta", 40: "forty vierzig quarante cuarenta"},
-    {50: "fifty fünfzig cinquante cincuenta", 60: "sixty sechzig soixante sesenta"},
-    {70: "seventy siebzig setenta", 80: "eighty achtzig", 90: "ninety neunzig noventa"},
-):
-    for _value, _names in _lang_words.items():
-        _UNITS.update(dict.fromkeys(_names.split(), _value))
-_SCALES: dict[str, int] = {}
-for _value, _names in {
-    100: "hundred hundert cent cien ciento cento cem honderd",
-    1000: "thousand tausend mille mil duizend",
-    1_000_000: "million millions millionen millón millones milione milioni milhão miljoen",
-    1_000_000_000: "billion billions milliarde milliard",
-}.items():
-    _SCALES.update(dict.fromkeys(_names.split(), _value))
 
 
 @dataclass(frozen=True)
@@ -204,8 +170,8 @@ def prompt_echo(summary: str, instructions: str, source: str) -> Problem | None:
     if not instructions:
         return None
     n = _ECHO_NGRAM
-    told = _grams(_words(instructions), n) - _grams(_words(source), n)
-    echoed = told & _grams(_words(summary), n)
+    told = _grams(words_of(instructions), n) - _grams(words_of(source), n)
+    echoed = told & _grams(words_of(summary), n)
     if not echoed:
         return None
     return Problem(Check.REFUSAL, f"repeats its instructions: {' '.join(min(echoed))!r}")
@@ -215,12 +181,8 @@ def _grams(words: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
-def _words(text: str) -> list[str]:
-    return [w.lower() for w in _WORD.findall(text)]
-
-
 def _key(sentence: str) -> str:
-    return " ".join(_words(sentence))
+    return " ".join(words_of(sentence))
 
 
 def repetition(summary: str, form: SummaryFormat = SummaryFormat.PARAGRAPH) -> Problem | None:
@@ -229,7 +191,7 @@ def repetition(summary: str, form: SummaryFormat = SummaryFormat.PARAGRAPH) -> P
     repeated = [k for k, n in Counter(k for k in keys if len(k.split()) >= 3).items() if n > 1]
     if repeated:
         return Problem(Check.REPETITION, f"sentence repeated: {repeated[0][:60]!r}")
-    words = _words(summary)
+    words = words_of(summary)
     for n, limit in ((_REPEATED_NGRAM, 2), (_LOOP_NGRAM, _LOOP_COUNT)):
         grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
         gram, times = grams.most_common(1)[0] if grams else ((), 0)
@@ -284,80 +246,6 @@ def language_problem(
     if found is None or found.language == language or found.confidence < LANGUAGE_CONFIDENCE:
         return None
     return Problem(Check.LANGUAGE, f"written in {found.language}, asked for {language}")
-
-
-def _variants(figure: str, scale: str | None = None) -> set[str]:
-    """Ways the same figure can be written: 1,500 = 1500 = 1.500; 1,5 = 1.5; 2.0 ~ 2;
-    1.5 million = 1500000."""
-    figure = figure.strip(".,' \u00a0\u202f")
-    plain = _GROUP_SEPARATORS.sub("", figure)
-    forms = {figure, plain, figure.replace(",", ".")}
-    for form in list(forms):
-        whole, dot, fraction = form.partition(".")
-        if dot and fraction and set(fraction) == {"0"}:
-            forms.add(whole)
-    factor = _SCALES.get((scale or "").lower())
-    if factor is not None:
-        for form in list(forms):
-            try:
-                value = float(form) * factor
-            except ValueError:
-                continue
-            if value.is_integer():
-                forms.add(str(int(value)))
-    return {f for f in forms if f}
-
-
-def _figure(match: re.Match[str]) -> tuple[str, str | None]:
-    scale = match.group("scale")
-    digits = match.group(0)[: match.start("scale") - match.start()] if scale else match.group(0)
-    return digits.strip(".,' \u00a0\u202f"), scale
-
-
-def _number_words(text: str) -> set[str]:
-    """Values written as words (`fifteen hundred`, `two`, `zwanzig`) as digit strings."""
-    values: set[str] = set()
-    total = current = 0
-    seen = False
-    for word in [*_words(text.replace("-", " ")), ""]:
-        if word in _UNITS:
-            current += _UNITS[word]
-            seen = True
-        elif word in _SCALES:
-            current = max(current, 1) * _SCALES[word]
-            if _SCALES[word] >= 1000:
-                total, current = total + current, 0
-            seen = True
-        elif word == "and" and seen:
-            continue
-        else:
-            if seen:
-                values.add(str(total + current))
-            total = current = 0
-            seen = False
-    return values
-
-
-def source_figures(source: str) -> set[str]:
-    """Every figure the source has, in every written form (digits anywhere, number words)."""
-    found: set[str] = set()
-    for match in _ANY_DIGITS.finditer(source):
-        digits, scale = _figure(match)
-        found |= _variants(digits, scale)
-        found |= set(re.findall(r"\d+", digits))
-    return found | _number_words(source)
-
-
-def invented_figures(summary: str, source: str, known: set[str] | None = None) -> set[str]:
-    """Figures of `summary` written nowhere in `source` (in any form). `known`: the source's
-    figures when already computed."""
-    known = source_figures(source) if known is None else known
-    invented = set()
-    for match in _FIGURE.finditer(summary):
-        figure, scale = _figure(match)
-        if figure and not _variants(figure, scale) & known:
-            invented.add(figure)
-    return invented
 
 
 def salvage(summary: str, expect: Expectation, detect: Detector) -> str | None:

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from docsum.summary.shaping import normalize_whitespace
+from docsum.domain.ids import normalize_whitespace
 
 # Below this many letters an answer is too short to tell its language reliably.
 MIN_LETTERS = 40

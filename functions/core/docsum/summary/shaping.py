@@ -1,12 +1,12 @@
-"""Pure text rules: document identity and the shape of a stored summary."""
+"""The shape of a stored summary: the model's answer cleaned (no preamble, headings or
+markup), laid out as a paragraph or bullets and fitted to the budget on a sentence boundary."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 
-from docsum.domain.document import SummaryFormat
+from docsum.domain.ids import normalize_whitespace
+from docsum.domain.options import SummaryFormat
 
 _SENTENCE_END = re.compile(r"[.!?…。！？](?:[\"'”’)\]]*)(?=\s|$)")
 _ENDS_SENTENCE = re.compile(r"[.!?…。！？][\"'”’)\]]*\s*$")
@@ -21,37 +21,9 @@ _LABEL = re.compile(
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s.*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|`)(?=\S)(.+?)(?<=\S)\1")
-# Small models echo the prompt's delimiter lines (docsum.summary.summarizer.delimit): never content.
+# Small models echo the prompt's delimiter lines (docsum.summary.prompts.delimit): never content.
 _MARKER = re.compile(r"<<<[^<>\n]{0,80}>{1,3}[”\"']?")
 BULLET = "- "
-
-
-def normalize_whitespace(text: str) -> str:
-    return " ".join(text.split())
-
-
-def content_digest(text: str) -> str:
-    """SHA-256 of the text with whitespace normalised: the same text, whitespace aside, is the
-    same content."""
-    return hashlib.sha256(normalize_whitespace(text).encode("utf-8")).hexdigest()
-
-
-def document_id(secret: bytes, owner: str, digest: str, options_key: str = "") -> str:
-    """A keyed hash of (owner, content, options): the same client submitting the same content
-    with the same options gets the same id, yet nobody without the secret can derive an id
-    from a text. Newlines separate the parts; none of them can contain one."""
-    message = "\n".join((owner, digest, options_key)).encode("utf-8")
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:32]
-
-
-def text_key(owner: str, digest: str) -> str:
-    """Where an owner's text lives in S3: once per (owner, content), whatever the options."""
-    return f"documents/{owner}/{digest}.txt"
-
-
-def bytes_digest(data: bytes) -> str:
-    """A file's content digest: the SHA-256 of its bytes exactly as submitted."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def clean_summary(raw: str) -> str:

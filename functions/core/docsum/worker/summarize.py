@@ -34,12 +34,8 @@ import json
 import math
 import random
 import re
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from urllib.parse import unquote_plus
 
 from pydantic import ValidationError
 
@@ -49,7 +45,6 @@ from docsum.domain.document import (
     Document,
     Progress,
     Status,
-    SummarizeRequest,
     utc_now,
 )
 from docsum.domain.errors import (
@@ -65,75 +60,24 @@ from docsum.domain.errors import (
     WorkSuperseded,
     gave_up,
 )
-from docsum.extract.dispatch import (
-    ExtractionFailed,
-    ExtractionLimits,
-    FileKind,
-    UnsupportedFileType,
-    detect_kind,
-    extract,
-)
+from docsum.domain.messages import SummarizeRequest
+from docsum.extract.kinds import UnsupportedFileType
+from docsum.extract.limits import ExtractionFailed, ExtractionLimits
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.observability import EMF_METRICS, logger
 from docsum.platform.retry import CircuitBreaker, Deadline, Jitter, backoff_seconds, jittered
 from docsum.platform.settings import Settings
-from docsum.ports.storage import (
-    CompletionNotifier,
-    DocumentRepository,
-    MetricsRecorder,
-    TextStore,
-    WorkQueue,
-)
+from docsum.ports.metrics import MetricsRecorder
+from docsum.ports.push import CompletionNotifier
+from docsum.ports.queues import WorkQueue
+from docsum.ports.repository import DocumentRepository
+from docsum.ports.storage import TextStore
 from docsum.push.events import NoNotifications
-from docsum.summary.summarizer import PartialResults, Summarizer
-
-MALFORMED = "malformed message"
-
-
-class Outcome(StrEnum):
-    DONE = "done"
-    FAILED = "failed"
-    DUPLICATE = "duplicate"
-    STALE = "stale"
-    SUPERSEDED = "superseded"
-    PARKED = "parked"  # moved to the dead-letter queue at once
-    GONE = "gone"  # the document was deleted or has expired
-    IGNORED = "ignored"  # an S3 event that announces no upload of a known document
-    PAUSED = "paused"  # out of time: a fresh message continues it
-
-
-@dataclass(frozen=True)
-class ArrivedFile:
-    key: str
-    size: int
-
-
-def s3_event_files(body: str) -> list[ArrivedFile] | None:
-    """The objects an S3 bucket notification announces ([] for its `s3:TestEvent`); None when
-    the message is not from S3. Keys come URL-encoded."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    if data.get("Event") == "s3:TestEvent":
-        return []
-    records = data.get("Records")
-    if not isinstance(records, list) or not records:
-        return None
-    files = []
-    for record in records:
-        if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
-            return None
-        stored = record.get("s3", {}).get("object", {})
-        files.append(
-            ArrivedFile(unquote_plus(str(stored.get("key", ""))), int(stored.get("size", 0)))
-        )
-    return files
-
-
-DELETED_WHILE_SUMMARIZED = "document deleted while being summarized: the work is dropped"
+from docsum.summary.map_reduce import PartialResults
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.file_text import FileText
+from docsum.worker.outcomes import DELETED_WHILE_SUMMARIZED, MALFORMED, Outcome
+from docsum.worker.s3_events import ArrivedFile, s3_event_files
 
 
 class SummarizeWorker:
@@ -157,12 +101,13 @@ class SummarizeWorker:
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
-        self._extraction_limits = ExtractionLimits(
+        limits = ExtractionLimits(
             max_chars=settings.max_document_chars,
             max_pdf_pages=settings.max_pdf_pages,
             max_unpacked_bytes=settings.max_unpacked_bytes,
             deadline_seconds=settings.extraction_timeout_seconds,
         )
+        self._file_text = FileText(store, repository, limits, settings.max_upload_bytes, metrics)
         self._jitter = jitter
         # One per worker (a Lambda sandbox): every delivery it handles shares what it knows.
         self.breaker = CircuitBreaker(
@@ -256,7 +201,7 @@ class SummarizeWorker:
         )
 
         try:
-            text, title = self._text_of(claimed, request.generation)
+            text, title = self._file_text.text_of(claimed, request.generation)
 
             # Chunk summaries of an earlier attempt are reused; new ones are stored as they come.
             def keep(progress: Progress, chunks: dict[str, str]) -> None:
@@ -336,35 +281,6 @@ class SummarizeWorker:
         logger.info(why)
         self._metrics.count("DeletedDocumentDeliveries")
         return Outcome.GONE
-
-    def _text_of(self, document: Document, generation: int) -> tuple[str, str | None]:
-        """The text to summarize and the title: a file's text is extracted on first use."""
-        original, source = document.original_key, document.source
-        if original is None or source is None or document.text_chars > 0:
-            return self._store.get_text(document.text_key), document.title
-        data = self._store.get_bytes(original, self._settings.max_upload_bytes)
-        kind = detect_kind(data, filename=source.filename, declared_type=source.content_type)
-        if kind != FileKind(source.kind):
-            raise ExtractionFailed(
-                f"the file that arrived is {kind.value}, not the declared {source.kind}"
-            )
-        started = time.monotonic()
-        extracted = extract(data, kind, self._extraction_limits)
-        self._metrics.seconds("ExtractionTime", time.monotonic() - started)
-        self._store.put_text(document.text_key, extracted.text)
-        title = document.title or extracted.title or source.filename
-        self._repository.save_extraction(
-            document.id,
-            generation,
-            len(extracted.text),
-            title,
-            source.model_copy(update={"bytes": len(data), "pages": extracted.pages}),
-        )
-        logger.info(
-            "text extracted",
-            extra={"kind": kind.value, "bytes": len(data), "chars": len(extracted.text)},
-        )
-        return extracted.text, title
 
     def _skip_reason(self, document: Document, request: SummarizeRequest) -> Outcome | None:
         if request.generation < document.generation:
@@ -519,4 +435,4 @@ class SummarizeWorker:
         self._metrics.count("CompletionTokens", completion_tokens)
 
 
-__all__ = ["ArrivedFile", "Delivery", "Outcome", "RetryLater", "SummarizeWorker", "s3_event_files"]
+__all__ = ["SummarizeWorker"]
