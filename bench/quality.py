@@ -35,6 +35,7 @@ from docsum.domain.options import SummaryFormat, SummaryLength, SummaryOptions
 from docsum.platform.settings import Settings
 from docsum.ports.llm import ChatAnswer, ChatCall
 from docsum.summary import guard
+from docsum.summary.budget import ModelBudget
 from docsum.summary.language import detect
 from docsum.summary.summarizer import Summarizer
 from offline_ollama.launcher import start_in_subprocess
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             llm = RecordingModel(
                 OllamaLanguageModel(host.url, model, settings.ollama_timeout_seconds, "-1")
             )
-            summarizer = Summarizer(llm, settings)
+            summarizer = Summarizer(llm, ModelBudget.of(settings))
             for name, text in texts.items():
                 labels = list(OPTION_SETS)
                 found = detect(text)

@@ -24,12 +24,7 @@ deliverer = webhook_deliverer(get_settings(), AwsClients.create())
 
 @trace_method
 def record_handler(record: SQSRecord) -> None:
-    delivery = Delivery(
-        body=record.body,
-        receive_count=int(record.attributes.approximate_receive_count),
-        receipt_handle=record.receipt_handle,
-        message_id=record.message_id,
-    )
+    delivery = Delivery.of(record)
     deliverer.deliver(delivery)  # raising → batch item failure, retried after the backoff
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
-from docsum.intake.documents import DocumentService
+from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
 from docsum.ports.push import WebhookResponse
 from docsum.push.callbacks import CallbackPolicy
@@ -46,7 +46,7 @@ def client_for(
         fakes.store,
         fakes.repository,
         fakes.queue,
-        settings,
+        IntakeLimits.of(settings),
         uploads=fakes.store,
         callbacks=policy,
         callback_probe=probe,

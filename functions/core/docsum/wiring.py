@@ -13,7 +13,8 @@ from docsum.adapters.eventbridge import EventBridgePublisher
 from docsum.adapters.rate_limit import DynamoRateLimiter
 from docsum.adapters.s3 import S3TextStore
 from docsum.adapters.sqs import SqsWebhookQueue, SqsWorkQueue
-from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService
+from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService, IntakeLimits
+from docsum.intake.uploads import UploadArrivals
 from docsum.platform.lazy import on_first_use
 from docsum.platform.observability import EMF_METRICS
 from docsum.platform.settings import Settings
@@ -23,9 +24,11 @@ from docsum.ports.rate_limit import RateLimiter
 from docsum.push.callbacks import CallbackPolicy
 from docsum.push.events import EVENT_SOURCE, CompletionPublisher
 from docsum.push.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_secrets
-from docsum.recovery.sweeper import Sweeper
+from docsum.recovery.sweeper import Sweeper, SweepPolicy
+from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
-from docsum.worker.summarize import SummarizeWorker
+from docsum.worker.summarize import SummarizeWorker, WorkerPolicy
+from docsum.worker.summarize_queue import SummarizeQueueConsumer
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -91,7 +94,7 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
         S3TextStore(clients.s3, settings.documents_bucket),
         DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
-        settings,
+        IntakeLimits.of(settings),
         metrics=EMF_METRICS,
         uploads=S3TextStore(clients.s3, settings.documents_bucket),
         id_secret=lambda: document_id_secret(settings),
@@ -183,18 +186,29 @@ def summarize_worker(
         S3TextStore(clients.s3, settings.documents_bucket),
         DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url, settings.dead_letter_queue_url),
-        Summarizer(llm, settings),
-        settings,
+        Summarizer(llm, ModelBudget.of(settings)),
+        WorkerPolicy.of(settings),
         metrics=EMF_METRICS,
         notifier=completion_notifier(settings, clients),
     )
+
+
+def summarize_consumer(
+    settings: Settings, clients: AwsClients, llm: LanguageModel | None = None
+) -> SummarizeQueueConsumer:
+    """The summarize queue's consumer: the worker, and the uploads whose S3 events come
+    through the same queue."""
+    arrivals = UploadArrivals(
+        DynamoDocumentRepository(clients.table(settings.documents_table)), settings.retention_days
+    )
+    return SummarizeQueueConsumer(summarize_worker(settings, clients, llm), arrivals)
 
 
 def sweeper(settings: Settings, clients: AwsClients) -> Sweeper:
     return Sweeper(
         DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
-        settings,
+        SweepPolicy.of(settings),
         metrics=EMF_METRICS,
         notifier=completion_notifier(settings, clients),
     )

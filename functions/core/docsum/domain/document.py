@@ -3,7 +3,7 @@ and names' patterns."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -39,6 +39,13 @@ CallbackUrlField = Annotated[
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def retention_end(now: datetime, retention_days: int) -> int | None:
+    """`expires_at` of a document whose retention starts `now` (None: kept forever)."""
+    if not retention_days:
+        return None
+    return int((now + timedelta(days=retention_days)).timestamp())
 
 
 class Status(StrEnum):

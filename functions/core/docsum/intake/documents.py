@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from docsum.domain.document import (
     DEFAULT_OWNER,
@@ -15,6 +16,7 @@ from docsum.domain.document import (
     DocumentPage,
     Source,
     Status,
+    retention_end,
     utc_now,
 )
 from docsum.domain.errors import (
@@ -27,10 +29,10 @@ from docsum.domain.errors import (
 from docsum.domain.files import MEDIA_TYPES
 from docsum.domain.ids import bytes_digest, content_digest, document_id, original_key, text_key
 from docsum.domain.messages import SummarizeRequest
-from docsum.domain.options import SummaryOptions
 from docsum.extract.kinds import UnsupportedFileType, detect_kind, kind_of_media_type
+from docsum.intake.submission import Submission
 from docsum.platform.observability import EMF_METRICS, logger
-from docsum.platform.settings import Settings
+from docsum.platform.settings import SettingsSlice
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.push import CallbackProbe
 from docsum.ports.queues import WorkQueue
@@ -46,7 +48,20 @@ UPLOAD_RECORD_GRACE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
-class Submission:
+class IntakeLimits(SettingsSlice):
+    """The settings submissions answer to: sizes, upload URLs, retention, re-sends."""
+
+    max_document_chars: int
+    max_title_chars: int
+    max_direct_upload_bytes: int
+    max_upload_bytes: int
+    upload_url_seconds: int
+    retention_days: int
+    requeue_after_seconds: int
+
+
+@dataclass(frozen=True)
+class Accepted:
     document: Document
     created: bool  # False: the same text was already submitted (same id, no new work)
 
@@ -71,7 +86,7 @@ class DocumentService:
         store: TextStore,
         repository: DocumentRepository,
         queue: WorkQueue,
-        settings: Settings,
+        settings: IntakeLimits,
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
         id_secret: Callable[[], bytes] = lambda: DEVELOPMENT_ID_SECRET,
@@ -90,132 +105,77 @@ class DocumentService:
         self._clock = clock
         self._metrics = metrics
         self._id_secret = functools.cache(id_secret)
-        self._callbacks = callbacks or CallbackPolicy.from_settings(settings)
+        # None: the strict policy (https, public addresses only); wiring passes the configured one.
+        self._callbacks = callbacks or CallbackPolicy(allow_loopback_http=False)
         self._callback_probe = callback_probe
 
-    def submit(
-        self,
-        text: str,
-        title: str | None,
-        correlation_id: str,
-        owner: str = DEFAULT_OWNER,
-        options: SummaryOptions | None = None,
-        *,
-        callback_url: str | None = None,
-    ) -> Submission:
+    def submit(self, text: str, submission: Submission) -> Accepted:
         """A document is (owner, content, summary options): the same again is a duplicate; the
-        same text with other options is another document sharing the stored text.
-        `callback_url` is checked here (`CallbackUrlRefused`) and again at each delivery. A
+        same text with other options is another document sharing the stored text. The
+        callback URL is checked here (`CallbackUrlRefused`) and again at each delivery. A
         duplicate submission returns the existing document as it is, callback included (the
         same for files and uploads)."""
-        options = options or SummaryOptions()
         text = text.strip()
-        self._check_title(title)
+        self._check_title(submission.title)
         if len(text) > self._settings.max_document_chars:
             raise DocumentTooLarge(len(text), self._settings.max_document_chars)
-        self._check_callback(callback_url)
+        self._check_callback(submission.callback_url)
         digest = content_digest(text)
-        doc_id = document_id(self._id_secret(), owner, digest, options.key)
-        existing = self._live(self._repository.get(doc_id))
-        if existing is not None:
-            return self._duplicate(existing)
-
-        key = text_key(owner, digest)
-        self._store.put_text(key, text)
-        now = self._clock()
-        document = Document(
-            id=doc_id,
-            owner=owner,
-            title=title,
+        key = text_key(submission.owner, digest)
+        return self._accept_content(
+            submission,
+            digest,
+            lambda: self._store.put_text(key, text),
+            "document accepted",
+            {"chars": len(text)},
             text_key=key,
             text_chars=len(text),
-            options=options,
-            created_at=now,
-            updated_at=now,
-            enqueued_at=now,
-            due_at=now,
-            correlation_id=correlation_id,
-            expires_at=self._retention_end(now),
-            callback_url=callback_url,
         )
-        return self._accept(document, correlation_id, "document accepted", chars=len(text))
 
     def submit_file(
-        self,
-        data: bytes,
-        filename: str | None,
-        content_type: str | None,
-        title: str | None,
-        correlation_id: str,
-        owner: str = DEFAULT_OWNER,
-        options: SummaryOptions | None = None,
-        *,
-        callback_url: str | None = None,
-    ) -> Submission:
+        self, data: bytes, filename: str | None, content_type: str | None, submission: Submission
+    ) -> Accepted:
         """A file sent with the request: stored as it came, its text extracted by the worker.
         The same bytes are the same document. Raises `UnsupportedFileType` (decided from the
         bytes) and `FileTooLarge`."""
-        self._check_title(title)
+        self._check_title(submission.title)
         if len(data) > self._settings.max_direct_upload_bytes:
             raise FileTooLarge(
                 len(data), self._settings.max_direct_upload_bytes, "MAX_DIRECT_UPLOAD_BYTES"
             )
         kind = detect_kind(data, filename=filename, declared_type=content_type)
-        self._check_callback(callback_url)
-        options = options or SummaryOptions()
+        self._check_callback(submission.callback_url)
         digest = bytes_digest(data)
-        doc_id = document_id(self._id_secret(), owner, digest, options.key)
-        existing = self._live(self._repository.get(doc_id))
-        if existing is not None:
-            return self._duplicate(existing)
-
-        stored_at = original_key(owner, digest)
-        self._store.put_bytes(stored_at, data, MEDIA_TYPES[kind])
-        now = self._clock()
-        document = Document(
-            id=doc_id,
-            owner=owner,
-            title=title,
-            text_key=text_key(owner, digest),
+        stored_at = original_key(submission.owner, digest)
+        return self._accept_content(
+            submission,
+            digest,
+            lambda: self._store.put_bytes(stored_at, data, MEDIA_TYPES[kind]),
+            "file accepted",
+            {"bytes": len(data), "kind": kind},
+            text_key=text_key(submission.owner, digest),
             text_chars=0,
-            options=options,
-            created_at=now,
-            updated_at=now,
-            enqueued_at=now,
-            correlation_id=correlation_id,
             source=Source(kind=kind, filename=filename, bytes=len(data), content_type=content_type),
             original_key=stored_at,
-            expires_at=self._retention_end(now),
-            callback_url=callback_url,
         )
-        return self._accept(document, correlation_id, "file accepted", bytes=len(data), kind=kind)
 
     def create_upload(
-        self,
-        filename: str,
-        content_type: str,
-        size: int,
-        title: str | None,
-        correlation_id: str,
-        owner: str = DEFAULT_OWNER,
-        options: SummaryOptions | None = None,
-        *,
-        callback_url: str | None = None,
+        self, filename: str, content_type: str, size: int, submission: Submission
     ) -> Upload:
         """A document in `uploading` and a presigned POST for its file. The file's content is
         unknown yet, so the id is random (not a keyed content hash). The S3 event of the
         arriving file starts the processing; a file that never arrives expires with its
-        record. The record carries `callback_url`, so the worker that finishes the document
+        record. The record carries the callback URL, so the worker that finishes the document
         notifies exactly as for any other."""
         if self._uploads is None:
             raise RuntimeError("this service was built without an upload signer")
-        self._check_title(title)
+        self._check_title(submission.title)
         kind = kind_of_media_type(content_type)
         if kind is None:
             raise UnsupportedFileType(f"content type {content_type}")
         if size > self._settings.max_upload_bytes:
             raise FileTooLarge(size, self._settings.max_upload_bytes)
-        self._check_callback(callback_url)
+        self._check_callback(submission.callback_url)
         doc_id = uuid.uuid4().hex
         key = f"{UPLOADS_PREFIX}{doc_id}"
         now = self._clock()
@@ -223,27 +183,64 @@ class DocumentService:
         post = self._uploads.presign_post(
             key, content_type, size, self._settings.upload_url_seconds
         )
-        document = Document(
-            id=doc_id,
-            owner=owner,
-            title=title,
+        document = self._new_document(
+            doc_id,
+            submission,
+            now,
             status=Status.UPLOADING,
-            text_key=text_key(owner, doc_id),  # the content's digest is not known yet
+            text_key=text_key(submission.owner, doc_id),  # the content's digest is not known yet
             text_chars=0,
-            options=options or SummaryOptions(),
-            created_at=now,
-            updated_at=now,
-            enqueued_at=now,
-            correlation_id=correlation_id,
             source=Source(kind=kind, filename=filename, bytes=size, content_type=content_type),
             original_key=key,
             expires_at=int(expires_at.timestamp()) + UPLOAD_RECORD_GRACE_SECONDS,
-            callback_url=callback_url,
         )
         self._repository.create(document)
         self._metrics.count("UploadsStarted")
         logger.info("upload started", extra={"document_id": doc_id, "bytes": size})
         return Upload(document, post, expires_at)
+
+    def _accept_content(
+        self,
+        submission: Submission,
+        digest: str,
+        store: Callable[[], None],
+        event: str,
+        detail: dict[str, object],
+        **fields: Any,
+    ) -> Accepted:
+        """The one accept path of content sent with the request (text or file): a live
+        document with the same id is a duplicate; else `store` keeps the content, then the
+        record is created and the message sent (see the class doc for the order)."""
+        options_key = submission.options.key
+        doc_id = document_id(self._id_secret(), submission.owner, digest, options_key)
+        existing = self._live(self._repository.get(doc_id))
+        if existing is not None:
+            return self._duplicate(existing)
+        store()
+        now = self._clock()
+        expires_at = retention_end(now, self._settings.retention_days)
+        document = self._new_document(
+            doc_id, submission, now, due_at=now, expires_at=expires_at, **fields
+        )
+        return self._accept(document, submission.correlation_id, event, **detail)
+
+    @staticmethod
+    def _new_document(
+        doc_id: str, submission: Submission, now: datetime, **fields: Any
+    ) -> Document:
+        """A new document's record: what the submission carries, its times, and `fields`."""
+        return Document(
+            id=doc_id,
+            owner=submission.owner,
+            title=submission.title,
+            options=submission.options,
+            created_at=now,
+            updated_at=now,
+            enqueued_at=now,
+            correlation_id=submission.correlation_id,
+            callback_url=submission.callback_url,
+            **fields,
+        )
 
     def get(self, doc_id: str, owner: str = DEFAULT_OWNER) -> Document:
         """Another owner's document is reported missing, exactly like an absent one."""
@@ -271,13 +268,9 @@ class DocumentService:
             }
         )
 
-    def _retention_end(self, now: datetime) -> int | None:
-        retention = self._settings.retention_days
-        return int((now + timedelta(days=retention)).timestamp()) if retention else None
-
     def _accept(
         self, document: Document, correlation_id: str, event: str, **detail: object
-    ) -> Submission:
+    ) -> Accepted:
         """Records a new document and queues it; a concurrent submission of the same one may
         have recorded it first: then it is a duplicate."""
         if not self._repository.create(document):
@@ -285,7 +278,7 @@ class DocumentService:
         self._send(document, correlation_id)
         self._metrics.count("DocumentsAccepted")
         logger.info(event, extra={"document_id": document.id, **detail})
-        return Submission(document, created=True)
+        return Accepted(document, created=True)
 
     def _check_callback(self, url: str | None) -> None:
         """After the cheap checks of a submission: the probe may take a request's time."""
@@ -337,11 +330,11 @@ class DocumentService:
             return None
         return document
 
-    def _duplicate(self, document: Document) -> Submission:
+    def _duplicate(self, document: Document) -> Accepted:
         self._metrics.count("DuplicatesDetected")
         logger.info("duplicate document", extra={"document_id": document.id})
         self._requeue_if_stuck(document)
-        return Submission(document, created=False)
+        return Accepted(document, created=False)
 
     def _requeue_if_stuck(self, document: Document) -> None:
         now = self._clock()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
+from typing import Self
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -118,6 +120,17 @@ class Settings(BaseSettings):
 
     def webhook_secret_entries(self) -> str:
         return self.webhook_secrets.get_secret_value() if self.webhook_secrets else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingsSlice:
+    """A use case's typed part of the settings: a frozen dataclass whose fields are named as
+    the settings they take, so a use case sees only what it uses (and a test builds one from
+    any `Settings`)."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
 
 
 @lru_cache(maxsize=1)

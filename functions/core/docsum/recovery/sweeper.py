@@ -25,7 +25,7 @@ from docsum.domain.document import Document, Status, utc_now
 from docsum.domain.errors import LEASE_EXPIRED, gave_up
 from docsum.domain.messages import SummarizeRequest
 from docsum.platform.observability import EMF_METRICS, logger
-from docsum.platform.settings import Settings
+from docsum.platform.settings import SettingsSlice
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.push import CompletionNotifier
 from docsum.ports.queues import WorkQueue
@@ -33,6 +33,15 @@ from docsum.ports.repository import DocumentRepository
 from docsum.push.events import NoNotifications
 
 WORKER_LOST = "worker stopped before finishing"
+
+
+@dataclass(frozen=True)
+class SweepPolicy(SettingsSlice):
+    """When a document counts as stuck, how many one run takes, when retrying ends."""
+
+    sweep_stuck_after_seconds: int
+    sweep_batch_size: int
+    retry_window_seconds: int
 
 
 @dataclass
@@ -54,7 +63,7 @@ class Sweeper:
         self,
         repository: DocumentRepository,
         queue: WorkQueue,
-        settings: Settings,
+        settings: SweepPolicy,
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
         *,

@@ -5,13 +5,32 @@ model counted it longer than planned."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from docsum.domain.errors import ContextOverflow
+from docsum.platform.settings import SettingsSlice
 from docsum.ports.llm import ChatCall
 
 CTX_STEP = 256
 MIN_CTX = 2048
 PROMPT_MARGIN = 32  # chat template tokens around the messages
+
+
+@dataclass(frozen=True)
+class ModelBudget(SettingsSlice):
+    """The summarizer's settings: the model call's budgets and sampling, the guard's retry."""
+
+    llm_context_tokens: int
+    llm_num_predict: int
+    llm_temperature: float
+    llm_seed: int | None
+    llm_repeat_penalty: float
+    llm_repeat_last_n: int
+    guard_retry_repeat_penalty: float
+    guard_retry_num_predict_ratio: float
+    llm_chars_per_token: float
+    summary_max_chars: int
+    llm_parallel_calls: int
 
 
 def num_ctx_for(needed: int, window: int) -> int:

@@ -15,10 +15,9 @@ from docsum.domain.ids import normalize_whitespace
 from docsum.domain.options import SummaryFormat, SummaryOptions
 from docsum.platform.observability import logger
 from docsum.platform.retry import Deadline
-from docsum.platform.settings import Settings
 from docsum.ports.llm import ChatAnswer, ChatCall, LanguageModel
 from docsum.summary import guard
-from docsum.summary.budget import PROMPT_MARGIN, num_ctx_for, num_predict_for, shrink
+from docsum.summary.budget import PROMPT_MARGIN, ModelBudget, num_ctx_for, num_predict_for, shrink
 from docsum.summary.chunking import TokenEstimator
 from docsum.summary.prompts import materialize, with_title
 from docsum.summary.shaping import clean_bullets, clean_summary, fit_to_limit, shape_summary
@@ -110,7 +109,7 @@ class ModelCalls:
     """The calls of one model under the settings' budgets; one per worker, shared by every
     summarization (it keeps no state of its own)."""
 
-    def __init__(self, llm: LanguageModel, settings: Settings, detect: guard.Detector) -> None:
+    def __init__(self, llm: LanguageModel, settings: ModelBudget, detect: guard.Detector) -> None:
         self._llm = llm
         self._settings = settings
         self._detect = detect

@@ -16,9 +16,9 @@ from docsum.domain.errors import ContextOverflow, DeadlineReached
 from docsum.domain.options import SummaryFormat
 from docsum.platform.observability import logger
 from docsum.platform.retry import Deadline
-from docsum.platform.settings import Settings
 from docsum.ports.llm import ChatCall
 from docsum.summary import guard
+from docsum.summary.budget import ModelBudget
 from docsum.summary.chunking import Chunk, split_text
 from docsum.summary.guarded_call import Guarded, GuardOutcome, ModelCalls, Tally, Target
 from docsum.summary.prompts import COMBINE_PROMPT, PART_PROMPT, system_prompt, with_title, words_for
@@ -51,7 +51,7 @@ class MapReduce:
     def __init__(
         self,
         calls: ModelCalls,
-        settings: Settings,
+        settings: ModelBudget,
         title: str | None,
         partials: PartialResults,
         tally: Tally,

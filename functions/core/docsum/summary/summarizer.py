@@ -10,9 +10,9 @@ from docsum.domain.document import Summary
 from docsum.domain.errors import ContextOverflow, GuardRejected
 from docsum.domain.options import SummaryOptions
 from docsum.platform.retry import Deadline
-from docsum.platform.settings import Settings
 from docsum.ports.llm import ChatCall, LanguageModel
 from docsum.summary import guard
+from docsum.summary.budget import ModelBudget
 from docsum.summary.guarded_call import GuardOutcome, ModelCalls, Tally, Target
 from docsum.summary.language import detect as detect_language
 from docsum.summary.map_reduce import MapReduce, PartialResults
@@ -23,7 +23,7 @@ class Summarizer:
     def __init__(
         self,
         llm: LanguageModel,
-        settings: Settings,
+        settings: ModelBudget,
         detect: guard.Detector = detect_language,
     ) -> None:
         self._settings = settings

@@ -1,10 +1,13 @@
-"""S3 bucket notifications: the files a presigned upload delivered."""
+"""S3 bucket notifications on the summarize queue: the files presigned uploads delivered, read
+with Powertools' S3 event data class."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3Event
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,11 @@ def s3_event_files(body: str) -> list[ArrivedFile] | None:
     records = data.get("Records")
     if not isinstance(records, list) or not records:
         return None
+    if not all(isinstance(r, dict) and r.get("eventSource") == "aws:s3" for r in records):
+        return None
     files = []
-    for record in records:
-        if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
-            return None
-        stored = record.get("s3", {}).get("object", {})
-        files.append(
-            ArrivedFile(unquote_plus(str(stored.get("key", ""))), int(stored.get("size", 0)))
-        )
+    for record in S3Event(data).records:
+        stored = record.s3.get("object") or {}
+        key, size = unquote_plus(str(stored.get("key", ""))), int(stored.get("size", 0))
+        files.append(ArrivedFile(key, size))
     return files

@@ -22,10 +22,11 @@ state change a conditional write. What the worker does with each kind of failure
   flight then runs into, the missing text or a refused write, is dropped, not a failure). A long
   summary whose progress write is refused (deleted, or asked again) stops at that chunk.
 
-Files: the S3 notification of an arrived presigned upload comes through the same queue; it
-moves the document from `uploading` to `queued` and is then processed like a request for its
-current generation. A file's text is extracted on its first claim (bounded: a file that cannot
-be read ends `failed` with the reason, never retried) and stored beside the JSON texts.
+Files: the S3 notification of an arrived presigned upload comes through the same queue;
+`summarize_queue` turns it into a request for the document's current generation (see
+`docsum.intake.uploads`), so the worker sees only summarize requests. A file's text is
+extracted on its first claim (bounded: a file that cannot be read ends `failed` with the
+reason, never retried) and stored beside the JSON texts.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ import math
 import random
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
 from docsum.domain.document import (
     DOCUMENT_ID_PATTERN,
-    UPLOADS_PREFIX,
     Document,
     Progress,
     Status,
@@ -66,7 +67,7 @@ from docsum.extract.limits import ExtractionFailed, ExtractionLimits
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.observability import EMF_METRICS, logger
 from docsum.platform.retry import CircuitBreaker, Deadline, Jitter, backoff_seconds, jittered
-from docsum.platform.settings import Settings
+from docsum.platform.settings import SettingsSlice
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.push import CompletionNotifier
 from docsum.ports.queues import WorkQueue
@@ -77,7 +78,23 @@ from docsum.summary.map_reduce import PartialResults
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.file_text import FileText
 from docsum.worker.outcomes import DELETED_WHILE_SUMMARIZED, MALFORMED, Outcome
-from docsum.worker.s3_events import ArrivedFile, s3_event_files
+
+
+@dataclass(frozen=True)
+class WorkerPolicy(SettingsSlice):
+    """The worker's settings: retries (backoff, window, the receive-count backstop), the time
+    kept back at the end of an invocation, and the bounds of a file's extraction."""
+
+    retry_base_seconds: int
+    retry_max_seconds: int
+    retry_window_seconds: int
+    max_receive_count: int
+    deadline_margin_seconds: float
+    max_document_chars: int
+    max_pdf_pages: int
+    max_unpacked_bytes: int
+    extraction_timeout_seconds: float
+    max_upload_bytes: int
 
 
 class SummarizeWorker:
@@ -87,7 +104,7 @@ class SummarizeWorker:
         repository: DocumentRepository,
         queue: WorkQueue,
         summarizer: Summarizer,
-        settings: Settings,
+        settings: WorkerPolicy,
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
         jitter: Jitter = random.uniform,
@@ -116,49 +133,21 @@ class SummarizeWorker:
         self._notifier = notifier or NoNotifications()
 
     def process(self, delivery: Delivery, lease_seconds: float) -> Outcome:
-        """`lease_seconds`: how long this invocation can still run; another worker may take the
-        document over only after that (a crashed worker's lease simply expires)."""
-        arrived = s3_event_files(delivery.body)
-        if arrived is not None:
-            outcome = Outcome.IGNORED
-            for file in arrived:
-                outcome = self._file_arrived(file, delivery, lease_seconds)
-            if not arrived:
-                logger.info("S3 test event consumed")
-            return outcome
+        """One summarize message. `lease_seconds`: how long this invocation can still run;
+        another worker may take the document over only after that (a crashed worker's lease
+        simply expires)."""
         try:
             request = SummarizeRequest.model_validate_json(delivery.body)
         except ValidationError as exc:
             return self._park_malformed(delivery, exc)
+        return self.process_request(request, delivery, lease_seconds)
+
+    def process_request(
+        self, request: SummarizeRequest, delivery: Delivery, lease_seconds: float
+    ) -> Outcome:
+        """`request`, from `delivery`'s message or from the S3 event of an arrived upload."""
         logger.set_correlation_id(request.correlation_id)
         logger.append_keys(document_id=request.document_id, generation=request.generation)
-        try:
-            return self._process(request, delivery, lease_seconds)
-        finally:
-            logger.remove_keys(["document_id", "generation"])
-
-    def _file_arrived(self, file: ArrivedFile, delivery: Delivery, lease_seconds: float) -> Outcome:
-        doc_id = file.key.removeprefix(UPLOADS_PREFIX)
-        document = (
-            self._repository.get(doc_id) if re.fullmatch(DOCUMENT_ID_PATTERN, doc_id) else None
-        )
-        if not file.key.startswith(UPLOADS_PREFIX) or document is None:
-            # An upload whose record expired, or an object no upload announced: nothing to do.
-            logger.warning("S3 event for no known upload", extra={"key": file.key[:200]})
-            return Outcome.IGNORED
-        # A repeated event finds the document already queued: it is then a plain redelivery.
-        now = self._clock()
-        retention = self._settings.retention_days  # from now on the document's own expiry
-        expires_at = int((now + timedelta(days=retention)).timestamp()) if retention else None
-        document = self._repository.mark_uploaded(doc_id, now, expires_at) or document
-        request = SummarizeRequest(
-            document_id=doc_id,
-            generation=document.generation,
-            correlation_id=document.correlation_id,
-        )
-        logger.set_correlation_id(request.correlation_id)
-        logger.append_keys(document_id=doc_id, generation=request.generation)
-        logger.info("file arrived", extra={"bytes": file.size})
         try:
             return self._process(request, delivery, lease_seconds)
         finally:
