@@ -185,6 +185,6 @@ def test_two_sweepers_resend_once(fakes: Fakes, sweeper: Sweeper, settings: Sett
     other = Sweeper(
         fakes.repository, fakes.queue, SweepPolicy.of(settings), fakes.clock, fakes.metrics
     )
-    assert fakes.repository.requeue(doc_id, 1, seen, fakes.clock.now, fakes.clock.now, None) is None
+    assert fakes.repository.requeue(seen, fakes.clock.now, fakes.clock.now, None) is None
     assert other.sweep().resent == []
     assert len(fakes.queue.sent) == 1

@@ -20,6 +20,7 @@ from docsum.adapters.dynamodb_items import (
 from docsum.domain.document import Document, DocumentPage, Progress, Source, Status, Summary
 from docsum.domain.errors import DocumentNotFound
 from docsum.domain.paging import decode_cursor, encode_cursor
+from docsum.ports.repository import Release
 
 # A tombstone outlives every message that may still name its document: the DLQ keeps messages
 # 14 days, and a redrive can bring one back within them.
@@ -270,45 +271,31 @@ class DynamoDocumentRepository:
         return saved is not None
 
     def release(
-        self,
-        document_id: str,
-        generation: int,
-        now: datetime,
-        reason: str,
-        *,
-        retry_at: datetime | None = None,
-        failed: bool = True,
-        held: bool = True,
+        self, document_id: str, generation: int, now: datetime, how: Release
     ) -> Document | None:
         return self._update(
             document_id,
             "SET #status = :queued, #error = :reason, updated_at = :now, pending = :queued, "
             "due_at = :due"
-            + (", retrying_since = if_not_exists(retrying_since, :now)" if failed else "")
+            + (", retrying_since = if_not_exists(retrying_since, :now)" if how.failed else "")
             + " REMOVE processing_until",
             "generation = :g AND summary_generation < :g AND #status = :expected",
             {
                 ":g": generation,
                 ":queued": Status.QUEUED.value,
-                ":reason": reason,
+                ":reason": how.reason,
                 ":now": iso(now),
-                ":due": iso(retry_at or now),
-                ":expected": (Status.PROCESSING if held else Status.QUEUED).value,
+                ":due": iso(how.retry_at or now),
+                ":expected": (Status.PROCESSING if how.held else Status.QUEUED).value,
             },
             {"#error": "error"},
         )
 
     def requeue(
-        self,
-        document_id: str,
-        generation: int,
-        seen: Document,
-        now: datetime,
-        next_due: datetime,
-        reason: str | None,
+        self, seen: Document, now: datetime, next_due: datetime, reason: str | None
     ) -> Document | None:
         expected = {
-            ":g": generation,
+            ":g": seen.generation,
             ":seen_status": seen.status.value,
             ":seen_due": iso(seen.due_at or seen.enqueued_at),
         }
@@ -323,7 +310,7 @@ class DynamoDocumentRepository:
             update += ", #error = :reason, retrying_since = if_not_exists(retrying_since, :now)"
             values[":reason"] = reason
         return self._update(
-            document_id,
+            seen.id,
             update + " REMOVE processing_until",
             "generation = :g AND summary_generation < :g AND #status = :seen_status "
             "AND due_at = :seen_due",

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from docsum.domain.document import Document, DocumentPage, Progress, Source, Status, Summary
+
+
+@dataclass(frozen=True)
+class Release:
+    """How a document goes back to `queued` (`DocumentRepository.release`): with `reason`,
+    its message due back at `retry_at` (None: now). `failed`: a transient failure, which
+    starts the retry window (`retrying_since`) if not started. `held`: the caller holds the
+    lease (`processing`); else the document must be `queued` (a retry decided without
+    claiming it)."""
+
+    reason: str
+    retry_at: datetime | None = None
+    failed: bool = True
+    held: bool = True
 
 
 class DocumentRepository(Protocol):
@@ -78,33 +93,17 @@ class DocumentRepository(Protocol):
         ...
 
     def release(
-        self,
-        document_id: str,
-        generation: int,
-        now: datetime,
-        reason: str,
-        *,
-        retry_at: datetime | None = None,
-        failed: bool = True,
-        held: bool = True,
+        self, document_id: str, generation: int, now: datetime, how: Release
     ) -> Document | None:
-        """Back to `queued` with `reason`; its message is due back at `retry_at` (default now).
-        `failed`: a transient failure, which starts the retry window (`retrying_since`) if not
-        started. `held`: the caller holds the lease (`processing`); else the document must be
-        `queued` (a retry decided without claiming it). None when the condition fails."""
+        """Back to `queued` as `how` says (see `Release`). None when the condition fails."""
         ...
 
     def requeue(
-        self,
-        document_id: str,
-        generation: int,
-        seen: Document,
-        now: datetime,
-        next_due: datetime,
-        reason: str | None,
+        self, seen: Document, now: datetime, next_due: datetime, reason: str | None
     ) -> Document | None:
         """The sweeper's recovery: back to `queued` (a new message follows), due at `next_due`,
-        only if the document is still as the sweeper `seen` it (same status and `due_at`). A
+        only if the document is still as the sweeper `seen` it (same generation, status and
+        `due_at`). A
         `reason` (a worker that died) is shown in `error` and starts the retry window."""
         ...
 

@@ -105,14 +105,8 @@ class Sweeper:
             return  # a live worker took it since the query
         # Look again after as long as it has waited so far: re-sends thin out exponentially.
         next_due = now + max(now - document.enqueued_at, timedelta(0))
-        requeued = self._repository.requeue(
-            document.id,
-            document.generation,
-            document,
-            now,
-            next_due,
-            LEASE_EXPIRED if lease_expired else None,
-        )
+        shown = LEASE_EXPIRED if lease_expired else None
+        requeued = self._repository.requeue(document, now, next_due, shown)
         if requeued is None:
             return  # changed since the query: whoever changed it is in charge
         self._queue.send(

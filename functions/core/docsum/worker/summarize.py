@@ -71,7 +71,7 @@ from docsum.platform.settings import SettingsSlice
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.push import CompletionNotifier
 from docsum.ports.queues import WorkQueue
-from docsum.ports.repository import DocumentRepository
+from docsum.ports.repository import DocumentRepository, Release
 from docsum.ports.storage import TextStore
 from docsum.push.events import NoNotifications
 from docsum.summary.map_reduce import PartialResults
@@ -329,9 +329,8 @@ class SummarizeWorker:
             wait = self.breaker.open_seconds() * self._jitter(1.0, 1.5)
         delay = max(1, math.ceil(wait))
         retry_at = now + timedelta(seconds=delay)
-        self._repository.release(
-            document.id, request.generation, now, reason, retry_at=retry_at, held=held
-        )
+        how = Release(reason, retry_at=retry_at, held=held)
+        self._repository.release(document.id, request.generation, now, how)
         self._queue.retry_later(delivery.receipt_handle, delay)
         logger.warning(
             "transient failure, retrying",
@@ -351,9 +350,8 @@ class SummarizeWorker:
         """Out of time: what is done is stored; a fresh message (not a redelivery, so no
         receive is spent) continues the document in another invocation."""
         now = self._clock()
-        self._repository.release(
-            document.id, request.generation, now, exc.reason, failed=False, held=True
-        )
+        paused = Release(exc.reason, failed=False, held=True)
+        self._repository.release(document.id, request.generation, now, paused)
         self._queue.send(request.model_copy(update={"enqueued_at": now}))
         logger.info("out of time: paused, a new message resumes it")
         return Outcome.PAUSED
