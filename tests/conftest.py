@@ -15,7 +15,8 @@ from docsum.platform.observability import metrics
 from docsum.platform.settings import Settings
 from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
-from docsum.worker.summarize import SummarizeWorker, WorkerPolicy
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 from docsum.worker.summarize_queue import SummarizeQueueConsumer
 from moto import mock_aws
 

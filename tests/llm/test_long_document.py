@@ -28,7 +28,8 @@ from docsum.summary.budget import ModelBudget
 from docsum.summary.guard import REASONS
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
-from docsum.worker.summarize import SummarizeWorker, WorkerPolicy
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 from fastapi.testclient import TestClient
 from ingest_api import create_app
 from offline_ollama import OfflineOllama

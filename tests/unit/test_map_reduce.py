@@ -21,7 +21,8 @@ from docsum.summary.map_reduce import PartialResults
 from docsum.summary.prompts import COMBINE_PROMPT, PART_PROMPT
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
-from docsum.worker.summarize import SummarizeWorker, WorkerPolicy
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 
 from tests.fakes import (
     InMemoryDocumentRepository,

@@ -20,7 +20,8 @@ from docsum.push.events import CompletionPublisher
 from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
-from docsum.worker.summarize import SummarizeWorker, WorkerPolicy
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 from docsum.worker.summarize_queue import SummarizeQueueConsumer
 
 from tests.fakes import (

@@ -19,7 +19,8 @@ from docsum.ports.llm import ChatAnswer, ChatCall
 from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
-from docsum.worker.summarize import SummarizeWorker, WorkerPolicy
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 
 from tests.conftest import Fakes
 from tests.fakes import ManualClock, transient

@@ -27,7 +27,8 @@ from docsum.push.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_s
 from docsum.recovery.sweeper import Sweeper, SweepPolicy
 from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
-from docsum.worker.summarize import SummarizeWorker, WorkerPolicy
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 from docsum.worker.summarize_queue import SummarizeQueueConsumer
 
 if TYPE_CHECKING:

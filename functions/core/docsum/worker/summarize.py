@@ -36,18 +36,11 @@ import math
 import random
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from docsum.domain.document import (
-    DOCUMENT_ID_PATTERN,
-    Document,
-    Progress,
-    Status,
-    utc_now,
-)
+from docsum.domain.document import DOCUMENT_ID_PATTERN, Document, Progress, Status, utc_now
 from docsum.domain.errors import (
     HOST_DOWN_KINDS,
     ContextOverflow,
@@ -63,11 +56,10 @@ from docsum.domain.errors import (
 )
 from docsum.domain.messages import SummarizeRequest
 from docsum.extract.kinds import UnsupportedFileType
-from docsum.extract.limits import ExtractionFailed, ExtractionLimits
+from docsum.extract.limits import ExtractionFailed
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.observability import EMF_METRICS, logger
-from docsum.platform.retry import CircuitBreaker, Deadline, Jitter, backoff_seconds, jittered
-from docsum.platform.settings import SettingsSlice
+from docsum.platform.retry import CircuitBreaker, Deadline, Jitter
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.push import CompletionNotifier
 from docsum.ports.queues import WorkQueue
@@ -78,23 +70,7 @@ from docsum.summary.map_reduce import PartialResults
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.file_text import FileText
 from docsum.worker.outcomes import DELETED_WHILE_SUMMARIZED, MALFORMED, Outcome
-
-
-@dataclass(frozen=True)
-class WorkerPolicy(SettingsSlice):
-    """The worker's settings: retries (backoff, window, the receive-count backstop), the time
-    kept back at the end of an invocation, and the bounds of a file's extraction."""
-
-    retry_base_seconds: int
-    retry_max_seconds: int
-    retry_window_seconds: int
-    max_receive_count: int
-    deadline_margin_seconds: float
-    max_document_chars: int
-    max_pdf_pages: int
-    max_unpacked_bytes: int
-    extraction_timeout_seconds: float
-    max_upload_bytes: int
+from docsum.worker.policy import WorkerPolicy
 
 
 class SummarizeWorker:
@@ -118,12 +94,7 @@ class SummarizeWorker:
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
-        limits = ExtractionLimits(
-            max_chars=settings.max_document_chars,
-            max_pdf_pages=settings.max_pdf_pages,
-            max_unpacked_bytes=settings.max_unpacked_bytes,
-            deadline_seconds=settings.extraction_timeout_seconds,
-        )
+        limits = settings.extraction_limits()
         self._file_text = FileText(store, repository, limits, settings.max_upload_bytes, metrics)
         self._jitter = jitter
         # One per worker (a Lambda sandbox): every delivery it handles shares what it knows.
@@ -293,7 +264,7 @@ class SummarizeWorker:
         # finished (this delivery is then a duplicate) or died (this delivery takes over).
         lease_end = current.processing_until if current is not None else None
         wait = (lease_end - self._clock()).total_seconds() if lease_end else 0
-        delay = min(self._settings.retry_max_seconds, max(1, math.ceil(wait) + 1))
+        delay = self._settings.lease_wait(wait)
         self._queue.retry_later(delivery.receipt_handle, delay)
         logger.info("being summarized by another worker", extra={"retry_in_seconds": delay})
         raise RetryLater("in progress elsewhere")
@@ -323,11 +294,10 @@ class SummarizeWorker:
             # Visible at once, so SQS moves it to the DLQ now rather than after the timeout.
             self._queue.retry_later(delivery.receipt_handle, 0)
             raise RetryLater(reason)
-        backoff = backoff_seconds(failing_for, s.retry_base_seconds, s.retry_max_seconds)
-        wait = jittered(backoff, self._jitter)
-        if not held:  # wait for the breaker's probe, spread over half its period again
-            wait = self.breaker.open_seconds() * self._jitter(1.0, 1.5)
-        delay = max(1, math.ceil(wait))
+        if held:
+            delay = s.retry_delay(failing_for, self._jitter)
+        else:  # wait for the breaker's probe, spread over half its period again
+            delay = max(1, math.ceil(self.breaker.open_seconds() * self._jitter(1.0, 1.5)))
         retry_at = now + timedelta(seconds=delay)
         how = Release(reason, retry_at=retry_at, held=held)
         self._repository.release(document.id, request.generation, now, how)
