@@ -18,6 +18,7 @@ from docsum.push.callbacks import CallbackPolicy
 from docsum.push.webhooks import (
     WebhookDeliverer,
     WebhookOutcome,
+    WebhookRetries,
     new_webhook_secret,
     parse_webhook_secrets,
     signature_headers,
@@ -64,7 +65,7 @@ def deliverer(
         lambda client: table.get(client, []),
         policy or CallbackPolicy(allow_loopback_http=False, resolver=dns),
         queue,
-        settings,
+        WebhookRetries.of(settings),
         clock=lambda: datetime.now(UTC),
     )
 

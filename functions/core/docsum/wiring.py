@@ -5,6 +5,7 @@ across warm invocations."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,12 @@ from docsum.ports.push import CallbackProbe, CompletionNotifier
 from docsum.ports.rate_limit import RateLimiter
 from docsum.push.callbacks import CallbackPolicy
 from docsum.push.events import EVENT_SOURCE, CompletionPublisher
-from docsum.push.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_secrets
+from docsum.push.webhooks import (
+    SecretLookup,
+    WebhookDeliverer,
+    WebhookRetries,
+    parse_webhook_secrets,
+)
 from docsum.recovery.sweeper import Sweeper, SweepPolicy
 from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
@@ -166,9 +172,23 @@ def webhook_deliverer(settings: Settings, clients: AwsClients) -> WebhookDeliver
         SqsWebhookQueue(
             clients.sqs, settings.webhook_queue_url, settings.webhook_dead_letter_queue_url
         ),
-        settings,
+        WebhookRetries.of(settings),
         metrics=EMF_METRICS,
     )
+
+
+def model_host_check(settings: Settings) -> Callable[[], str]:
+    """The readiness check of the model host (the worker's view): raises unless it serves the
+    model; says which model, and where it came from, when it does."""
+
+    def check() -> str:
+        from docsum.adapters.ollama import probe_host  # the ollama client: on first use
+
+        probe_host(settings.ollama_host, settings.ollama_model)
+        origin = f" ({settings.llm_origin})" if settings.llm_origin else ""
+        return f"{settings.ollama_model}{origin}"
+
+    return check
 
 
 def summarize_worker(

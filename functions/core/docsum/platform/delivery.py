@@ -1,13 +1,10 @@
 """What every SQS-triggered use case shares: the delivery it is handed (read from the SQS
-record once, here, for every handler), the signal to have it redelivered, and the
-attempt-counted retry backoff."""
+record once, here, for every handler) and the signal to have it redelivered."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from docsum.platform.settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -35,10 +32,3 @@ class Delivery:
 
 class RetryLater(Exception):
     """Report this record as failed so SQS delivers it again."""
-
-
-def attempt_backoff_seconds(attempt: int, settings: Settings) -> int:
-    """Delay before attempt `attempt + 1`: retry_base_seconds × 2^(attempt−1), capped. For
-    deliveries retried a bounded number of times (webhooks); the summarize worker's retries
-    run on time instead (`docsum.platform.retry`), to ride out an hour-long model outage."""
-    return min(settings.retry_max_seconds, settings.retry_base_seconds << (max(attempt, 1) - 1))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from secrets import token_bytes
@@ -24,9 +25,9 @@ from standardwebhooks import Webhook
 from docsum.domain.document import utc_now
 from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.domain.messages import WebhookMessage
-from docsum.platform.delivery import Delivery, RetryLater, attempt_backoff_seconds
+from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.observability import EMF_METRICS, logger
-from docsum.platform.settings import Settings
+from docsum.platform.settings import SettingsSlice
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.push import WebhookSender
 from docsum.ports.queues import WebhookQueue
@@ -80,6 +81,20 @@ class WebhookOutcome(StrEnum):
     PARKED = "parked"  # moved to the webhook dead-letter queue at once
 
 
+@dataclass(frozen=True)
+class WebhookRetries(SettingsSlice):
+    """The deliverer's settings: its backoff between attempts."""
+
+    retry_base_seconds: int
+    retry_max_seconds: int
+
+    def backoff_seconds(self, attempt: int) -> int:
+        """Delay before attempt `attempt + 1`: retry_base_seconds × 2^(attempt−1), capped. A
+        delivery is retried a bounded number of times; the summarize worker's retries run on
+        time instead (`docsum.platform.retry`), to ride out an hour-long model outage."""
+        return min(self.retry_max_seconds, self.retry_base_seconds << (max(attempt, 1) - 1))
+
+
 class WebhookDeliverer:
     def __init__(
         self,
@@ -87,7 +102,7 @@ class WebhookDeliverer:
         secrets: SecretLookup,
         policy: CallbackPolicy,
         queue: WebhookQueue,
-        settings: Settings,
+        settings: WebhookRetries,
         clock: Callable[[], datetime] = utc_now,
         metrics: MetricsRecorder = EMF_METRICS,
     ) -> None:
@@ -137,7 +152,7 @@ class WebhookDeliverer:
         return WebhookOutcome.DELIVERED
 
     def _retry(self, delivery: Delivery, reason: str) -> WebhookOutcome:
-        delay = attempt_backoff_seconds(delivery.receive_count, self._settings)
+        delay = self._settings.backoff_seconds(delivery.receive_count)
         self._queue.retry_later(delivery.receipt_handle, delay)
         self._metrics.count("WebhookAttemptsFailed")
         logger.warning(
