@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from schemas import DOCUMENT_FILE_FORM, DocumentIn, FileFields
 
 # A dependency check: raises when it fails; may say what it found ("ok: <that>").
-ReadinessCheck = Callable[[], str | None]
+ReadinessCheck = Callable[[], object]  # a `str` it returns describes the dependency
 _JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json\s*(?:;.*)?$", re.IGNORECASE)
 
 

@@ -11,10 +11,23 @@ import io
 from dataclasses import replace
 
 import pytest
+from docsum.domain.document import Status
+from docsum.domain.files import FileKind
+from docsum.extract.dispatch import extract
+from docsum.extract.kinds import UnsupportedFileType
+from docsum.extract.limits import ExtractionFailed, ExtractionLimits
 from docsum.extract.sandbox import SandboxFailed, SandboxLimits, Usage, extract_in_sandbox
-from docsum.extraction import ExtractionLimits, FileKind, UnsupportedFileType, extract
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.summary.budget import ModelBudget
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 
 from tests import files
+from tests.conftest import Fakes
 
 MB = 1024 * 1024
 LIMITS = ExtractionLimits(
@@ -118,7 +131,7 @@ def test_the_depth_estimate_leaves_flat_pages_with_unclosed_paragraphs_alone() -
 
 def test_an_html_page_with_too_many_elements_fails_naming_the_limit() -> None:
     page = "<html><body>" + "<span>x</span>" * 25_000
-    with pytest.raises(Exception, match="MAX_MARKUP_ELEMENTS is 20000"):
+    with pytest.raises(ExtractionFailed, match="MAX_MARKUP_ELEMENTS is 20000"):
         extract(page.encode(), FileKind.HTML, LIMITS)
 
 
@@ -160,3 +173,48 @@ def test_the_child_detects_the_kind_and_refuses_what_is_not_declared() -> None:
     )
     with pytest.raises(UnsupportedFileType, match="image/png"):
         extract_in_sandbox(files.png(), LIMITS, SANDBOX)
+
+
+@pytest.mark.parametrize(
+    ("data", "filename", "scaled", "reason"),
+    [
+        (
+            docx_of_empty_paragraphs(30_000),
+            "bomb.docx",
+            {"max_markup_elements": 20_000},
+            "MAX_MARKUP_ELEMENTS is 20000",
+        ),
+        (  # only the sandbox can stop this one: the parser's own bound is lifted
+            b"*a_" * 60_000,
+            "runs.md",
+            {"max_markdown_emphasis_marks": 10**9, "extraction_memory_mb": 48},
+            "extraction stopped: memory limit 48 MB",
+        ),
+    ],
+)
+def test_the_worker_extracts_in_the_sandbox_and_fails_a_bomb_naming_its_limit(
+    fakes: Fakes,
+    settings: Settings,
+    data: bytes,
+    filename: str,
+    scaled: dict[str, int],
+    reason: str,
+) -> None:
+    bounded = settings.model_copy(update=scaled)
+    worker = SummarizeWorker(
+        fakes.store,
+        fakes.repository,
+        fakes.queue,
+        Summarizer(fakes.llm, ModelBudget.of(bounded)),
+        WorkerPolicy.of(bounded),
+        fakes.clock,
+        fakes.metrics,
+    )
+    doc = fakes.service.submit_file(data, filename, None, Submission("r")).document
+    body = fakes.queue.sent[-1].model_dump_json()
+    assert worker.process(Delivery(body, 1, "rh"), lease_seconds=60) is Outcome.FAILED
+    failed = fakes.repository.items[doc.id]
+    assert failed.status is Status.FAILED
+    assert reason in (failed.error or "")
+    assert not fakes.queue.retries
+    assert not fakes.llm.calls

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository, S3TextStore, SqsWorkQueue
-from docsum.documents import DocumentService
-from docsum.models import Status, utc_now
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.sweeper import Sweeper
-from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.adapters.s3 import S3TextStore
+from docsum.adapters.sqs import SqsWorkQueue
+from docsum.domain.document import Status, utc_now
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.recovery.sweeper import Sweeper, SweepPolicy
+from docsum.summary.budget import ModelBudget
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 
 from infra.bootstrap import LocalResources
 from tests.fakes import ManualClock, RecordingMetrics, ScriptedLanguageModel, longest_jitter
@@ -44,19 +51,21 @@ class Pipeline:
         self.poisoned = True
         self.llm.respond = self._maybe_kill
         self.service = DocumentService(
-            store, self.repository, queue, settings, self.clock, metrics, uploads=store
+            store, self.repository, queue, IntakeLimits.of(settings), self.clock, metrics
         )
         self.worker = SummarizeWorker(
             store,
             self.repository,
             queue,
-            Summarizer(self.llm, settings),
-            settings,
+            Summarizer(self.llm, ModelBudget.of(settings)),
+            WorkerPolicy.of(settings),
             self.clock,
             metrics,
             longest_jitter,
         )
-        self.sweeper = Sweeper(self.repository, queue, settings, self.clock, metrics)
+        self.sweeper = Sweeper(
+            self.repository, queue, SweepPolicy.of(settings), self.clock, metrics
+        )
 
     def _maybe_kill(self, call: object) -> None:
         if self.poisoned:
@@ -107,7 +116,8 @@ def pipeline(aws_env: LocalResources) -> Pipeline:
 def test_a_document_that_kills_its_worker_settles_failed_after_three_deaths(
     pipeline: Pipeline,
 ) -> None:
-    doc = pipeline.service.submit("A text whose summary kills the worker.", "Poison", "c").document
+    text = "A text whose summary kills the worker."
+    doc = pipeline.service.submit(text, Submission("c", title="Poison")).document
     assert pipeline.consume() == ["killed"]  # death 1
     pipeline.after_the_lease()
     assert pipeline.consume() == ["killed"]  # death 2: the message came back
@@ -122,7 +132,10 @@ def test_a_document_that_kills_its_worker_settles_failed_after_three_deaths(
 
     failed = pipeline.repository.get(doc.id)
     assert failed is not None
-    assert (failed.status, failed.error) == (Status.FAILED, "the document stopped the worker 3 times")
+    assert (failed.status, failed.error) == (
+        Status.FAILED,
+        "the document stopped the worker 3 times",
+    )
     assert pipeline.kills == 3
 
     # Settled: a redriven old message, more sweeps and time change nothing.
@@ -145,4 +158,3 @@ def test_a_document_that_kills_its_worker_settles_failed_after_three_deaths(
     done = pipeline.repository.get(doc.id)
     assert done is not None
     assert (done.status, done.generation, done.error) == (Status.DONE, 2, None)
-

@@ -10,11 +10,13 @@ tree exists. The sandbox (docsum.extract.sandbox) is the backstop for what these
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 
-from docsum.errors import DocsumError
+from docsum.extract.limits import ExtractionFailed, reason_of
 
 # Members a DOCX or EPUB reader parses into a tree (python-docx loads every XML part, ebooklib
 # the container, package document and navigation; the chapters go through `html_text`).
@@ -22,15 +24,12 @@ _MARKUP_SUFFIXES = (".xml", ".rels", ".opf", ".ncx", ".xhtml", ".html", ".htm")
 _CHUNK = 1 << 20
 # Elements that never hold others (void) or whose end tag the parser implies (a new <p> closes
 # the open one): neither deepens the tree, so the depth estimate skips them.
-_FLAT_TAGS = frozenset(
-    "area base br col embed hr img input link meta source track wbr "
-    "p li dt dd option optgroup tr td th thead tbody tfoot rt rp colgroup caption".split()
-)
+_FLAT_TAGS = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead",
+    "tbody", "tfoot", "rt", "rp", "colgroup", "caption",
+})  # fmt: skip
 _TAG_NAME = re.compile(r"<(/?[A-Za-z][A-Za-z0-9]*)")
-
-
-class LimitExceeded(DocsumError):
-    """A file needs more parser work than a limit allows (the worker marks it `failed`)."""
 
 
 def markup_elements(markup: str | bytes) -> int:
@@ -43,21 +42,26 @@ def markup_elements(markup: str | bytes) -> int:
 
 def check_elements(count: int, limit: int, what: str) -> None:
     if count > limit:
-        raise LimitExceeded(
+        raise ExtractionFailed(
             f"the {what} has {count} markup elements or more; MAX_MARKUP_ELEMENTS is {limit}"
         )
 
 
-def check_archive_elements(archive: zipfile.ZipFile, limit: int, what: str) -> None:
-    """The elements of every markup member together, counted while inflating them 1 MB at a
-    time (memory stays at one chunk whatever the member's size), stopped once over `limit`."""
+def check_archive_elements(data: bytes, limit: int, what: str) -> None:
+    """The elements of every markup member of a DOCX or EPUB together, counted while
+    inflating them 1 MB at a time (memory stays at one chunk whatever the member's size),
+    stopped once over `limit`."""
     count = 0
-    for info in archive.infolist():
-        if not info.filename.lower().endswith(_MARKUP_SUFFIXES):
-            continue
-        for chunk in _inflated(archive, info):
-            count += markup_elements(chunk)  # a `</` split between chunks errs high: harmless
-            check_elements(count, limit, what)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if not info.filename.lower().endswith(_MARKUP_SUFFIXES):
+                    continue
+                for chunk in _inflated(archive, info):
+                    count += markup_elements(chunk)  # a `</` split between chunks errs high
+                    check_elements(count, limit, what)
+    except (zipfile.BadZipFile, zlib.error) as exc:
+        raise ExtractionFailed(f"the {what} is damaged or truncated: {reason_of(exc)}") from exc
 
 
 def _inflated(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
@@ -88,7 +92,7 @@ def check_html(markup: str, max_elements: int, max_depth: int, what: str) -> Non
     check_elements(markup_elements(markup), max_elements, what)
     depth = nesting_depth(markup, max_depth + 1)
     if depth > max_depth:
-        raise LimitExceeded(
+        raise ExtractionFailed(
             f"the {what} nests elements {depth} deep or more; MAX_HTML_DEPTH is {max_depth}"
         )
 
@@ -98,7 +102,7 @@ def check_markdown(source: str, max_marks: int) -> None:
     each: 3.9 MB of `*a_` took 1.5 GB), so the marks are counted before it parses."""
     marks = source.count("*") + source.count("_")
     if marks > max_marks:
-        raise LimitExceeded(
+        raise ExtractionFailed(
             f"the Markdown has {marks} emphasis marks (* and _); "
             f"MAX_MARKDOWN_EMPHASIS_MARKS is {max_marks}"
         )

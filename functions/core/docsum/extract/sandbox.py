@@ -23,16 +23,11 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from docsum.extraction import (
-    Extracted,
-    ExtractionFailed,
-    ExtractionLimits,
-    FileKind,
-    UnsupportedFileType,
-    detect_kind,
-    extract,
-)
-from docsum.observability import logger
+from docsum.domain.files import FileKind
+from docsum.extract.dispatch import extract
+from docsum.extract.kinds import UnsupportedFileType, detect_kind
+from docsum.extract.limits import Extracted, ExtractionFailed, ExtractionLimits
+from docsum.platform.observability import logger
 
 # Imported before the limits are set: a library's code is the child's baseline, not the
 # file's cost. A kind not listed here imports its parsers under the limit.
@@ -180,7 +175,9 @@ def _read(data: bytes, header: dict[str, Any]) -> Extracted:
     kind = detect_kind(data, filename=header["filename"], declared_type=header["declared_type"])
     expected = header["expected"]
     if expected is not None and kind != FileKind(expected):
-        raise ExtractionFailed(f"the file that arrived is {kind.value}, not the declared {expected}")
+        raise ExtractionFailed(
+            f"the file that arrived is {kind.value}, not the declared {expected}"
+        )
     return extract(data, kind, ExtractionLimits(**header["limits"]))
 
 
