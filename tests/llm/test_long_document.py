@@ -26,8 +26,8 @@ from docsum.ports import ChatAnswer, ChatCall
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
 from docsum.worker import Delivery, Outcome, SummarizeWorker
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 from offline_ollama import OfflineOllama
 
 from tests.fakes import InMemoryDocumentRepository, InMemoryTextStore, InMemoryWorkQueue

@@ -14,8 +14,8 @@ from docsum.documents import DocumentService
 from docsum.errors import CallbackUrlRefused, WebhookSendFailed
 from docsum.ports import WebhookResponse
 from docsum.settings import Settings
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests.conftest import Fakes
 from tests.fakes import ScriptedCallbackProbe

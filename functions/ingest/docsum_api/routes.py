@@ -5,7 +5,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
-from dependencies import (
+from docsum.models import DOCUMENT_ID_PATTERN, Document, Status
+from docsum.paging import CURSOR_PATTERN
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from docsum_api.dependencies import (
     CurrentCaller,
     FileSubmission,
     ReadinessCheck,
@@ -14,12 +19,8 @@ from dependencies import (
     json_body,
     within_rate_limit,
 )
-from docsum.models import DOCUMENT_ID_PATTERN, Document, Status
-from docsum.paging import CURSOR_PATTERN
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
-from problems import problem, problem_responses, request_id
-from schemas import (
+from docsum_api.problems import problem, problem_responses, request_id
+from docsum_api.schemas import (
     DocumentList,
     DocumentOut,
     Health,
