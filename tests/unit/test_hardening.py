@@ -18,8 +18,8 @@ from docsum.intake.submission import Submission
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
 from docsum.worker.outcomes import Outcome
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests.conftest import Fakes
 
