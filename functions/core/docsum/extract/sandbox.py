@@ -185,7 +185,7 @@ def main() -> None:
     stdin = sys.stdin.buffer
     header = json.loads(stdin.readline())
     expected = header["expected"]
-    for module in PRELOAD[FileKind(expected)] if expected else _DETECTION:
+    for module in PRELOAD.get(FileKind(expected), _DETECTION) if expected else _DETECTION:
         importlib.import_module(module)
     memory = int(header["memory_bytes"])
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU would otherwise dump core
