@@ -27,7 +27,7 @@ help:
 	@echo "make model   - fetch the real gemma3:1b for the offline host (815 MB, once)"
 	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
 	@echo "make invoke-ingest / invoke-summarize / invoke-sweeper / invoke-webhook - run a handler with an events/ file, no Docker"
-	@echo "make deploy DEPLOY_ENV=staging - build (and push a changed model-host image), then sam deploy"
+	@echo "make deploy DEPLOY_ENV=staging - build (and push a changed model-host image), then sam deploy (docs/deploying.md)"
 	@echo "make smoke API_URL=... TOKEN=... - check a deployed API end to end"
 
 $(VENV)/.installed: pyproject.toml

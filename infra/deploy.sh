@@ -27,13 +27,13 @@
 #   AWS_REGION / AWS_PROFILE: the usual AWS CLI settings
 #   EXISTING_OLLAMA_HOST (OllamaHost), EXISTING_OLLAMA_HOST_IN_VPC (OllamaHostInVpc): your own
 #                          host (not OLLAMA_HOST: the ollama client's own setting)
-#   SUMMARIZE_SUBNET_IDS, SUMMARIZE_SECURITY_GROUP_IDS, VPC_ID: existing network (see docs)
+#   SUMMARIZE_SUBNET_IDS, SUMMARIZE_SECURITY_GROUP_IDS, VPC_ID: existing network (see docs/deploying.md)
 #   MODEL_HOST_IMAGE_TAG   run this tag of ModelHostImageRepository: nothing is built
 #   MODEL_HOST_IMAGE_URI   run this image (ModelHostImageUri, e.g. a pull-through cache of the
 #                          released image): nothing is built
 #   PARAMETER_OVERRIDES    more NAME=value pairs, space-separated, passed as they are
 #   CLOUDFORMATION_ROLE_ARN  a service role CloudFormation acts with (the deploy workflow's
-#                          role then needs only what docs/deploy-roles lists)
+#                          role then needs only infra/roles/deploy-policy.json)
 #   DRY_RUN=1              print the commands that change something instead of running them
 set -euo pipefail
 
