@@ -55,9 +55,16 @@ def test_base_image_is_the_official_one_pinned_by_version_and_digest() -> None:
 
 
 def test_server_runs_as_an_unprivileged_user() -> None:
-    (user,) = instruction("USER")
-    assert user == "10001:10001"
+    users = instruction("USER")
+    assert users[-1] == "10001:10001"  # what the container runs as
+    runs = [word for word, _ in dockerfile_instructions() if word in ("RUN", "USER")]
+    bake = next(i for i, (w, a) in enumerate(dockerfile_instructions()) if "ollama pull" in a)
+    before_bake = [a for w, a in dockerfile_instructions()[:bake] if w == "USER"]
+    assert before_bake[-1] == "10001:10001"  # the model store is the user's own, no chown
+    assert runs
     steps = " ".join(instruction("RUN"))
+    assert "chmod -R" not in steps
+    assert "chown -R" not in steps
     assert "useradd --system --uid 10001" in steps
     # The build's throwaway server wrote its identity key into that home: it does not ship.
     assert '"$HOME"/.ollama/id_ed25519' in steps
