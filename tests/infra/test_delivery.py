@@ -209,6 +209,78 @@ def test_deploy_refuses_what_cloudformation_would_before_building() -> None:
     assert commands(result) == []  # nothing built, pushed or deployed
 
 
+FAKE_TOOL = """#!/usr/bin/env bash
+# Records its call; answers the few questions deploy.sh asks.
+echo "$(basename "$0") $*" >> "$CALLS"
+case "$(basename "$0") $1 $2" in
+  "aws sts get-caller-identity") echo 123456789012 ;;
+  "aws configure get") echo us-east-1 ;;
+  "aws ssm describe-parameters") echo "$API_TOKEN_PARAMETER_NAME" ;;
+  "aws ecr describe-images") [[ -n ${IMAGE_IN_ECR:-} ]] || exit 254 ;;
+  "aws ecr get-login-password") echo token ;;
+esac
+exit 0
+"""
+FAKE_PY = """#!/usr/bin/env bash
+# The real interpreter, except the slow build (recorded instead).
+if [[ "$1 $2" == "-m infra.build" ]]; then echo "build" >> "$CALLS"; exit 0; fi
+exec "$REAL_PY" "$@"
+"""
+
+
+def deploy_with_fake_tools(tmp_path: Path, **env: str) -> list[str]:
+    """infra/deploy.sh for real (not a dry run) with aws, docker and sam faked: the calls."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    for name in ("aws", "docker", "sam"):
+        (bindir / name).write_text(FAKE_TOOL)
+        (bindir / name).chmod(0o755)
+    (bindir / "py").write_text(FAKE_PY)
+    (bindir / "py").chmod(0o755)
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    result = subprocess.run(
+        ["bash", "infra/deploy.sh"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={
+            "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+            "HOME": os.environ.get("HOME", str(tmp_path)),
+            "CALLS": str(calls),
+            "SAM": str(bindir / "sam"),
+            "PY": str(bindir / "py"),
+            "REAL_PY": sys.executable,
+            "PYTHONPATH": str(REPO_ROOT),
+            "API_TOKEN_PARAMETER_NAME": "/docsum/staging/api-tokens",
+            "DEPLOY_ENV": "staging",
+            **env,
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return calls.read_text().splitlines()
+
+
+def test_an_image_already_in_ecr_is_neither_built_nor_pushed(tmp_path: Path) -> None:
+    """The content tag is found in ECR: no build, no push, and the same tag is deployed (the
+    task definition, and every running host, stay as they are)."""
+    tag = content_tag({"OLLAMA_MODEL": "gemma3:1b"})
+    fresh = deploy_with_fake_tools(tmp_path)
+    assert any(c.startswith("docker build") for c in fresh)
+    assert f"docker push 123456789012.dkr.ecr.us-east-1.amazonaws.com/docsum-ollama:{tag}" in fresh
+    again = deploy_with_fake_tools(tmp_path, IMAGE_IN_ECR="1")
+    assert (
+        f"aws ecr describe-images --repository-name docsum-ollama --image-ids imageTag={tag}"
+        in again
+    )
+    assert not [c for c in again if c.startswith(("docker build", "docker push"))], again
+    (deploy,) = [c for c in again if c.startswith("sam deploy")]
+    assert f"ModelHostImageTag={tag}" in deploy.split()
+    assert "build" in again  # the functions are still built and deployed
+
+
 @pytest.mark.parametrize("script", ["infra/deploy.sh", "infra/deploy-localstack.sh"])
 def test_deploy_scripts_pass_shellcheck(script: str, iac_tool: Tool, run_tool: Run) -> None:
     result = run_tool([iac_tool("shellcheck"), script])
