@@ -109,7 +109,7 @@ def test_secrets_only_from_the_secret_store() -> None:
 # ------------------------------------------------------------------------- make deploy
 
 
-def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
+def run_deploy_script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "infra/deploy.sh"],
         cwd=REPO_ROOT,
@@ -117,7 +117,13 @@ def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
-        env={
+        env=env,
+    )
+
+
+def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
+    return run_deploy_script(
+        {
             **{
                 k: v
                 for k, v in os.environ.items()
@@ -239,14 +245,8 @@ def deploy_with_fake_tools(tmp_path: Path, **env: str) -> list[str]:
     (bindir / "py").chmod(0o755)
     calls = tmp_path / "calls"
     calls.write_text("")
-    result = subprocess.run(
-        ["bash", "infra/deploy.sh"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={
+    result = run_deploy_script(
+        {
             "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
             "HOME": os.environ.get("HOME", str(tmp_path)),
             "CALLS": str(calls),
