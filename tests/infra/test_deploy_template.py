@@ -172,7 +172,7 @@ ACCEPTED = {
     "own host, two zones and every endpoint": {
         "ModelHostImageTag": "v1",
         "VpcZoneCount": "2",
-        "VpcOptionalEndpoints": "xray+ecs-telemetry",
+        "VpcOptionalEndpoints": "xray",
     },
     "own host, existing subnets": {
         "ModelHostImageTag": "v1",
@@ -343,10 +343,14 @@ REQUIRED_INTERFACE_ENDPOINTS = {
     "logs": "the hosts' container logs (awslogs): a task cannot start without it",
     "ecs": "the ECS agent on the hosts",
     "ecs-agent": "the ECS agent on the hosts",
+    # The agent reports container health over its telemetry session (PublishHealthRequest in
+    # amazon-ecs-agent's tcs client): without it no task turns healthy, Cloud Map never
+    # answers with a host and deployments never finish.
+    "ecs-telemetry": "the hosts' container health (and metrics)",
     "ecr.api": "image pulls: authorization and manifests",
     "ecr.dkr": "image pulls: the registry (layers come through the S3 gateway)",
 }
-OPTIONAL_INTERFACE_ENDPOINTS = {"xray": "TraceEndpoint", "ecs-telemetry": "TelemetryEndpoint"}
+OPTIONAL_INTERFACE_ENDPOINTS = {"xray": "TraceEndpoint"}
 
 
 def test_endpoints_only_for_what_the_vpc_calls(
@@ -360,7 +364,7 @@ def test_endpoints_only_for_what_the_vpc_calls(
     interfaces = set(by_service) - gateways
     assert gateways == {"s3", "dynamodb"}
     # SSM: nothing inside the VPC reads a parameter (the ingest and webhook functions do, and
-    # run outside it); X-Ray and ECS telemetry: optional (VpcOptionalEndpoints).
+    # run outside it); X-Ray: optional (VpcOptionalEndpoints).
     assert interfaces == set(REQUIRED_INTERFACE_ENDPOINTS) | set(OPTIONAL_INTERFACE_ENDPOINTS)
     for service in interfaces:
         endpoint = by_service[service]
@@ -371,12 +375,7 @@ def test_endpoints_only_for_what_the_vpc_calls(
         assert by_service[service]["Properties"]["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
     optional = template.parameters["VpcOptionalEndpoints"]
     assert optional["Default"] == "none"
-    assert set(optional["AllowedValues"]) == {
-        "none",
-        "xray",
-        "ecs-telemetry",
-        "xray+ecs-telemetry",
-    }
+    assert set(optional["AllowedValues"]) == {"none", "xray"}
     for service, condition in OPTIONAL_INTERFACE_ENDPOINTS.items():
         wanted = [
             value
@@ -399,7 +398,7 @@ def _decide(template: Template, condition: str, **parameters: Any) -> bool | Non
 
 
 def test_idle_default_interface_endpoint_count(template: Template) -> None:
-    """The cost table's idle default: 7 interface endpoints in one zone (docs: deploying)."""
+    """The cost table's idle default: 8 interface endpoints in one zone (docs: deploying)."""
     raw = template.raw["Resources"]
     interface_ids = [
         lid
@@ -408,13 +407,13 @@ def test_idle_default_interface_endpoint_count(template: Template) -> None:
         and res["Properties"]["VpcEndpointType"] == "Interface"
     ]
     created = [lid for lid in interface_ids if _decide(template, raw[lid]["Condition"])]
-    assert len(created) == len(REQUIRED_INTERFACE_ENDPOINTS) == 7
+    assert len(created) == len(REQUIRED_INTERFACE_ENDPOINTS) == 8
     assert _decide(template, "OwnNetworkInTwoZones") is False
     assert _decide(template, "OwnNetworkInTwoZones", VpcZoneCount=2) is True
     everything = [
         lid
         for lid in interface_ids
-        if _decide(template, raw[lid]["Condition"], VpcOptionalEndpoints="xray+ecs-telemetry")
+        if _decide(template, raw[lid]["Condition"], VpcOptionalEndpoints="xray")
     ]
     assert len(everything) == 9
 
