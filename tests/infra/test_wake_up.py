@@ -20,11 +20,14 @@ from typing import Any
 
 import boto3
 import pytest
-from docsum.settings import get_settings
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings, get_settings
 
 from infra.bootstrap import LocalResources
 from infra.template import Template
-from tests.conftest import receive_all
+from tests.conftest import Fakes, receive_all
+from tests.fakes import transient
 from tests.unit.test_handlers import context, load_event, sqs_event_from
 
 HELD = "HeldForModelHost"
@@ -44,7 +47,7 @@ def no_host(aws_env: LocalResources, monkeypatch: pytest.MonkeyPatch) -> Iterato
     monkeypatch.delenv("API_TOKEN_PARAMETER", raising=False)
     monkeypatch.setenv("OLLAMA_HOST", f"http://127.0.0.1:{closed_port()}")
     get_settings.cache_clear()
-    yield importlib.reload(importlib.import_module("ingest_handler"))
+    yield importlib.reload(importlib.import_module("docsum_api.handler"))
     get_settings.cache_clear()
 
 
@@ -163,3 +166,29 @@ def test_scale_to_zero_is_the_default(template: Template) -> None:
     assert template.parameter_default("ModelHostMinCount") == 0
     target = template.raw["Resources"]["ModelHostScalableTarget"]["Properties"]
     assert target["MinCapacity"] == {"Ref": "ModelHostMinCount"}
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The fakes' settings with the template's receive budget (a backstop, not the point)."""
+    return Settings(summarize_queue_url="queue", api_token=None, max_receive_count=30)
+
+
+def test_only_a_missing_or_broken_host_counts_as_held(fakes: Fakes) -> None:
+    """A slow host (timeout) is up: waking another one is the backlog scaling's job."""
+    fakes.service.submit("Cats sleep. Dogs bark.", Submission("corr-1", title="Pets"))
+    request = fakes.queue.sent[-1]
+    for receive, (kind, held) in enumerate((("timeout", 0), ("unreachable", 1)), 1):
+        fakes.llm.script = [transient(kind)]
+        delivery = Delivery(request.model_dump_json(), receive, f"rh-{receive}")
+        with pytest.raises(RetryLater):
+            fakes.worker.process(delivery, lease_seconds=600)
+        assert fakes.metrics.counts.get(HELD, 0) == held, kind
+        if not held:
+            fakes.clock.advance(seconds=fakes.queue.retries[-1][1])
+    # The breaker is open now: a delivery meanwhile never calls the host, and counts too.
+    calls = len(fakes.llm.calls)
+    with pytest.raises(RetryLater):
+        fakes.worker.process(Delivery(request.model_dump_json(), 3, "rh-3"), lease_seconds=600)
+    assert len(fakes.llm.calls) == calls
+    assert fakes.metrics.counts[HELD] == 2
