@@ -218,6 +218,8 @@ def test_deploy_refuses_what_cloudformation_would_before_building() -> None:
 FAKE_TOOL = """#!/usr/bin/env bash
 # Records its call; answers the few questions deploy.sh asks.
 echo "$(basename "$0") $*" >> "$CALLS"
+# docker login reads the password from stdin (a writer must never get SIGPIPE).
+[[ "$(basename "$0") $1" == "docker login" ]] && cat > /dev/null
 case "$(basename "$0") $1 $2" in
   "aws sts get-caller-identity") echo 123456789012 ;;
   "aws configure get") echo us-east-1 ;;
