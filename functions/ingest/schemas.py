@@ -50,8 +50,9 @@ DOCUMENT_FILE_FORM: dict[str, Any] = {
         "file": {
             "type": "string",
             "format": "binary",
-            "description": "The file: PDF, DOCX, HTML, Markdown or plain text (decided from "
-            "its bytes); at most MAX_DIRECT_UPLOAD_BYTES, larger ones through /uploads",
+            "description": "The file: PDF, DOCX, EPUB, PPTX, ODT, ODP, RTF, e-mail (.eml), "
+            "HTML, Markdown or plain text (decided from its bytes); at most "
+            "MAX_DIRECT_UPLOAD_BYTES, larger ones through /uploads",
         },
         "text": {
             "type": "string",

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin
 
-from docsum.callbacks import REDIRECT_STATUSES, CallbackPolicy
-from docsum.errors import CallbackUrlRefused
-from docsum.extraction import ExtractionFailed, kind_of_media_type
-from docsum.observability import logger
+from docsum.domain.errors import CallbackUrlRefused
+from docsum.extract.kinds import kind_of_media_type
+from docsum.extract.limits import ExtractionFailed
+from docsum.platform.observability import logger
+from docsum.push.callbacks import REDIRECT_STATUSES, CallbackPolicy
 
 ADDRESS_NOT_ALLOWED = "address not allowed"
 PAGE_TOO_LARGE = "page too large"
