@@ -43,7 +43,7 @@ class Urllib3PageGetter:
             if declared.isdigit() and int(declared) > max_bytes:
                 return PageAnswer(response.status, answer_headers, b"", too_large=True)
             body = bytearray()
-            while chunk := response.read(_CHUNK):
+            while chunk := response.read1(_CHUNK):  # what has arrived: the deadline counts
                 body += chunk
                 if len(body) > max_bytes:
                     return PageAnswer(response.status, answer_headers, b"", too_large=True)
@@ -53,6 +53,8 @@ class Urllib3PageGetter:
         except TimeoutError as exc:
             raise PageTimedOut(str(exc)) from exc
         except HTTPError as exc:
+            if time.monotonic() >= deadline:
+                raise PageTimedOut(str(exc)) from exc
             raise PageUnreachable(f"{type(exc).__name__}: {exc}") from exc
         finally:
             response.release_conn()
