@@ -68,7 +68,8 @@ _SUBMISSION_BODY = {
         200: {"model": DocumentOut, "description": "Already submitted: the same document"},
         **problem_responses(400, 401, 413, 415, 422),
     },
-    summary="Submit a document for summarization: JSON text, or a file as multipart/form-data",
+    summary="Submit a document for summarization: JSON text or a web page's URL, or a file as "
+    "multipart/form-data",
 )
 def submit_document(
     body: Submitted, service: Service, caller: CurrentCaller, request: Request, response: Response
@@ -85,7 +86,17 @@ def submit_document(
             body.fields.options(),
             callback_url=body.fields.callback_url,
         )
+    elif body.url is not None:
+        submission = service.submit_url(
+            body.url,
+            body.title,
+            correlation_id,
+            caller.name,
+            body.options(),
+            callback_url=body.callback_url,
+        )
     else:
+        assert body.text is not None  # DocumentIn holds text or url
         submission = service.submit(
             body.text,
             body.title,

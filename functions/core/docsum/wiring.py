@@ -13,6 +13,7 @@ from docsum.adapters.eventbridge import EventBridgePublisher
 from docsum.adapters.rate_limit import DynamoRateLimiter
 from docsum.adapters.s3 import S3TextStore
 from docsum.adapters.sqs import SqsWebhookQueue, SqsWorkQueue
+from docsum.extract.fetch import FetchLimits, PageFetcher
 from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService
 from docsum.platform.lazy import on_first_use
 from docsum.platform.observability import EMF_METRICS
@@ -167,6 +168,17 @@ def webhook_deliverer(settings: Settings, clients: AwsClients) -> WebhookDeliver
     )
 
 
+def page_fetcher(settings: Settings) -> PageFetcher:
+    """Pages are fetched under the callbacks' policy, connected like webhooks (urllib3: imported
+    on the first URL document)."""
+    from docsum.adapters.http_page import Urllib3PageGetter
+
+    limits = FetchLimits(
+        settings.page_max_bytes, settings.page_timeout_seconds, settings.page_max_redirects
+    )
+    return PageFetcher(CallbackPolicy.from_settings(settings), Urllib3PageGetter(), limits)
+
+
 def summarize_worker(
     settings: Settings, clients: AwsClients, llm: LanguageModel | None = None
 ) -> SummarizeWorker:
@@ -187,6 +199,7 @@ def summarize_worker(
         settings,
         metrics=EMF_METRICS,
         notifier=completion_notifier(settings, clients),
+        pages=functools.partial(page_fetcher, settings),
     )
 
 

@@ -126,3 +126,19 @@ def fetch_page(url: str, policy: CallbackPolicy, getter: PageGetter, limits: Fet
             raise PageFetchFailed(type_not_supported(served))
         return Page(url=url, data=answer.body, media_type=served or None)
     raise PageFetchFailed(TOO_MANY_REDIRECTS)
+
+
+class PageFetcher:
+    """The policy, the HTTP client and the limits a worker fetches pages with."""
+
+    def __init__(self, policy: CallbackPolicy, getter: PageGetter, limits: FetchLimits) -> None:
+        self._policy = policy
+        self._getter = getter
+        self._limits = limits
+
+    def fetch(self, url: str) -> Page:
+        return fetch_page(url, self._policy, self._getter, self._limits)
+
+
+def no_page_fetcher() -> PageFetcher:
+    raise PageFetchFailed("this worker was built without a page fetcher")

@@ -19,13 +19,21 @@ from docsum.domain.document import (
 )
 from docsum.domain.errors import (
     LEASE_EXPIRED,
+    CallbackUrlRefused,
     DocumentNotFound,
     DocumentTooLarge,
     FileTooLarge,
     InvalidDocument,
 )
 from docsum.domain.files import MEDIA_TYPES
-from docsum.domain.ids import bytes_digest, content_digest, document_id, original_key, text_key
+from docsum.domain.ids import (
+    bytes_digest,
+    content_digest,
+    document_id,
+    original_key,
+    text_key,
+    url_digest,
+)
 from docsum.domain.messages import SummarizeRequest
 from docsum.domain.options import SummaryOptions
 from docsum.extract.kinds import UnsupportedFileType, detect_kind, kind_of_media_type
@@ -139,6 +147,50 @@ class DocumentService:
             callback_url=callback_url,
         )
         return self._accept(document, correlation_id, "document accepted", chars=len(text))
+
+    def submit_url(
+        self,
+        url: str,
+        title: str | None,
+        correlation_id: str,
+        owner: str = DEFAULT_OWNER,
+        options: SummaryOptions | None = None,
+        *,
+        callback_url: str | None = None,
+    ) -> Submission:
+        """A web page: the worker fetches it (docsum.extract.fetch). The URL is checked here
+        against the callbacks' address policy (a refused one is a 422), and again, with every
+        redirect, when the worker fetches it. A document is (owner, URL, options): the same
+        again is the same document; re-summarizing it fetches the page again."""
+        self._check_title(title)
+        try:
+            self._callbacks.check(url)
+        except CallbackUrlRefused as exc:
+            raise InvalidDocument("url", f"address not allowed: {exc}") from exc
+        self._check_callback(callback_url)
+        options = options or SummaryOptions()
+        digest = url_digest(url)
+        doc_id = document_id(self._id_secret(), owner, digest, options.key)
+        existing = self._live(self._repository.get(doc_id))
+        if existing is not None:
+            return self._duplicate(existing)
+        now = self._clock()
+        document = Document(
+            id=doc_id,
+            owner=owner,
+            title=title,
+            text_key=text_key(owner, digest),
+            text_chars=0,
+            options=options,
+            created_at=now,
+            updated_at=now,
+            enqueued_at=now,
+            correlation_id=correlation_id,
+            source=Source(url=url),
+            expires_at=self._retention_end(now),
+            callback_url=callback_url,
+        )
+        return self._accept(document, correlation_id, "page accepted", url=url[:200])
 
     def submit_file(
         self,

@@ -30,6 +30,7 @@ be read ends `failed` with the reason, never retried) and stored beside the JSON
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -61,6 +62,7 @@ from docsum.domain.errors import (
     gave_up,
 )
 from docsum.domain.messages import SummarizeRequest
+from docsum.extract.fetch import PageFetcher, no_page_fetcher
 from docsum.extract.kinds import UnsupportedFileType
 from docsum.extract.limits import ExtractionFailed, ExtractionLimits
 from docsum.platform.delivery import Delivery, RetryLater
@@ -93,7 +95,9 @@ class SummarizeWorker:
         jitter: Jitter = random.uniform,
         *,
         notifier: CompletionNotifier | None = None,
+        pages: Callable[[], PageFetcher] | None = None,
     ) -> None:
+        """`pages`: makes the page fetcher (wiring gives the real one; None: no URL documents)."""
         self._store = store
         self._repository = repository
         self._queue = queue
@@ -107,7 +111,14 @@ class SummarizeWorker:
             max_unpacked_bytes=settings.max_unpacked_bytes,
             deadline_seconds=settings.extraction_timeout_seconds,
         )
-        self._file_text = FileText(store, repository, limits, settings.max_upload_bytes, metrics)
+        self._file_text = FileText(
+            store,
+            repository,
+            limits,
+            settings.max_upload_bytes,
+            metrics,
+            functools.cache(pages or no_page_fetcher),
+        )
         self._jitter = jitter
         # One per worker (a Lambda sandbox): every delivery it handles shares what it knows.
         self.breaker = CircuitBreaker(
