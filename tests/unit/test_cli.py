@@ -203,6 +203,16 @@ def test_a_rejected_token_is_exit_3_with_a_clear_message(served: ServedApi) -> N
     assert "DOCSUM_TOKEN" in result.stderr
 
 
+def test_a_url_is_submitted_as_a_web_page(served: ServedApi) -> None:
+    """The CLI sends a URL as `{"url"}` (not as a path): this API runs without `make up`'s
+    loopback allowance, so its answer is the URL policy's 422, with the same URL as sent."""
+    url = f"{served.url}/some/page.html?x=1"
+    result = served.run("submit", url, "--json")
+    assert result.returncode == 3
+    assert "address not allowed" in result.stderr
+    assert "no such file" not in result.stderr
+
+
 def test_too_large_is_exit_3_and_says_so(served: ServedApi) -> None:
     result = served.run("submit", "-", stdin="x" * 3000)  # the app's limit is 2,000
     assert result.returncode == 3
