@@ -5,10 +5,6 @@ metadata-service URL refused."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -17,6 +13,7 @@ import pytest
 from infra.local.processes import wait_until
 from tests import files
 from tests.e2e.support import DOC_TIMEOUT, Stack, count_llm_calls
+from tests.http_servers import serving_pages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 
@@ -107,7 +104,8 @@ def test_a_deck_an_odt_an_rtf_and_an_email_each_reach_done(stack: Stack) -> None
 
 def test_a_web_page_served_here_is_summarized_and_a_metadata_url_refused(stack: Stack) -> None:
     page = f"<html><head><title>Queue page</title></head><body><nav>Menu</nav><p>{TEXT}</p>"
-    with serving({"/article.html": page.encode()}) as base, stack.api() as api:
+    served = {"/article.html": (200, "text/html; charset=utf-8", page.encode())}
+    with serving_pages(served) as base, stack.api() as api:
         refused = api.post("/documents", json={"url": "http://169.254.169.254/latest/meta-data/"})
         assert refused.status_code == 422, refused.text
         assert "address not allowed" in refused.json()["detail"]
@@ -124,28 +122,3 @@ def test_a_web_page_served_here_is_summarized_and_a_metadata_url_refused(stack: 
         f"{base}/article.html",
     )
     assert (again.status_code, again.json()["id"]) == (200, document["id"])
-
-
-@contextmanager
-def serving(pages: dict[str, bytes]) -> Iterator[str]:
-    """A plain HTTP server on loopback (what `make up` lets documents be fetched from)."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            body = pages.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()

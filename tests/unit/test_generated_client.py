@@ -13,21 +13,18 @@ import io
 import json
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-import uvicorn
 from docsum.intake.documents import DocumentService
 from docsum.platform.settings import Settings
 from ingest_api import create_app
 
-from infra.local.processes import LOOPBACK, free_port
 from tests import files
 from tests.conftest import Fakes
+from tests.http_servers import serving_app
 
 TOKEN = "generated-client-token"
 PACKAGE = "docsum_api_client"
@@ -37,21 +34,8 @@ PACKAGE = "docsum_api_client"
 def api_url(fakes: Fakes) -> Iterator[str]:
     settings = Settings(api_token=TOKEN, callback_allow_loopback_http=True)
     service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, service), host=LOOPBACK, port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://{LOOPBACK}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving_app(create_app(settings, service)) as url:
+        yield url
 
 
 def _generate(spec: bytes, where: Path) -> ModuleType:

@@ -5,10 +5,8 @@ again, and each failure's stable reason on the document."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,43 +26,15 @@ from ingest_api import create_app
 from tests import files
 from tests.conftest import Fakes
 from tests.fakes import longest_jitter
+from tests.http_servers import Served, serving_pages
 from tests.unit.test_api import assert_problem
 
 
-@dataclass
-class _Pages:
-    """What the site serves: path → (status, content type, body)."""
-
-    served: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        pages: _Pages = self.server.pages  # type: ignore[attr-defined]
-        status, media_type, body = pages.served.get(self.path, (404, "text/html", b"gone"))
-        self.send_response(status)
-        if status in (301, 302):
-            self.send_header("Location", body.decode())
-            body = b""
-        self.send_header("Content-Type", media_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
-def site() -> Iterator[tuple[str, _Pages]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    pages = _Pages()
-    server.pages = pages  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", pages
-    server.shutdown()
-    server.server_close()
+def site() -> Iterator[tuple[str, Served]]:
+    served: Served = {}
+    with serving_pages(served) as base:
+        yield base, served
 
 
 @dataclass
@@ -108,10 +78,10 @@ def _page(title: str, text: str) -> tuple[int, str, bytes]:
 
 
 def test_a_url_is_accepted_at_once_and_the_same_url_is_the_same_document(
-    stack: _Stack, fakes: Fakes, site: tuple[str, _Pages]
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages.served["/moon"] = _page("The Moon", files.PARAGRAPH)
+    pages["/moon"] = _page("The Moon", files.PARAGRAPH)
     first = stack.client.post("/documents", json={"url": f"{base}/moon"})
     assert first.status_code == 202, first.text
     body = first.json()
@@ -128,10 +98,10 @@ def test_a_url_is_accepted_at_once_and_the_same_url_is_the_same_document(
 
 
 def test_the_worker_summarizes_the_page_main_text_with_its_title(
-    stack: _Stack, fakes: Fakes, site: tuple[str, _Pages]
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages.served["/moon"] = _page("The Moon | Encyclopedia", files.PARAGRAPH)
+    pages["/moon"] = _page("The Moon | Encyclopedia", files.PARAGRAPH)
     stack.client.post("/documents", json={"url": f"{base}/moon"})
     request = fakes.queue.sent[-1]
     _deliver(stack, request)
@@ -145,10 +115,10 @@ def test_the_worker_summarizes_the_page_main_text_with_its_title(
 
 
 def test_a_given_title_wins_and_a_pdf_goes_through_the_pdf_path(
-    stack: _Stack, fakes: Fakes, site: tuple[str, _Pages]
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages.served["/report"] = (200, "application/pdf", files.pdf(["A report served as PDF."]))
+    pages["/report"] = (200, "application/pdf", files.pdf(["A report served as PDF."]))
     stack.client.post("/documents", json={"url": f"{base}/report", "title": "Mine"})
     request = fakes.queue.sent[-1]
     _deliver(stack, request)
@@ -161,14 +131,14 @@ def test_a_given_title_wins_and_a_pdf_goes_through_the_pdf_path(
 
 
 def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
-    stack: _Stack, fakes: Fakes, site: tuple[str, _Pages]
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages.served["/news"] = _page("News", "Yesterday the tide was high.")
+    pages["/news"] = _page("News", "Yesterday the tide was high.")
     stack.client.post("/documents", json={"url": f"{base}/news"})
     first = fakes.queue.sent[-1]
     _deliver(stack, first)
-    pages.served["/news"] = _page("News", "Today the tide is low.")
+    pages["/news"] = _page("News", "Today the tide is low.")
     answer = stack.client.post(f"/documents/{first.document_id}/summarize")
     assert answer.status_code == 202
     second = fakes.queue.sent[-1]
@@ -196,13 +166,13 @@ def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
 def test_failures_end_the_document_failed_with_a_stable_reason(
     stack: _Stack,
     fakes: Fakes,
-    site: tuple[str, _Pages],
+    site: tuple[str, Served],
     served: tuple[int, str, bytes] | None,
     reason: str,
 ) -> None:
     base, pages = site
     if served is not None:
-        pages.served["/page"] = served
+        pages["/page"] = served
     stack.client.post("/documents", json={"url": f"{base}/page"})
     request = fakes.queue.sent[-1]
     _deliver(stack, request)

@@ -170,25 +170,11 @@ class DocumentService:
         self._check_callback(callback_url)
         options = options or SummaryOptions()
         digest = url_digest(url)
-        doc_id = document_id(self._id_secret(), owner, digest, options.key)
-        existing = self._live(self._repository.get(doc_id))
-        if existing is not None:
-            return self._duplicate(existing)
-        now = self._clock()
-        document = Document(
-            id=doc_id,
-            owner=owner,
-            title=title,
-            text_key=text_key(owner, digest),
-            text_chars=0,
-            options=options,
-            created_at=now,
-            updated_at=now,
-            enqueued_at=now,
-            correlation_id=correlation_id,
-            source=Source(url=url),
-            expires_at=self._retention_end(now),
-            callback_url=callback_url,
+        doc_id, duplicate = self._known(owner, digest, options)
+        if duplicate is not None:
+            return duplicate
+        document = self._fetched_later(
+            doc_id, owner, digest, title, options, correlation_id, callback_url, Source(url=url)
         )
         return self._accept(document, correlation_id, "page accepted", url=url[:200])
 
@@ -216,15 +202,40 @@ class DocumentService:
         self._check_callback(callback_url)
         options = options or SummaryOptions()
         digest = bytes_digest(data)
-        doc_id = document_id(self._id_secret(), owner, digest, options.key)
-        existing = self._live(self._repository.get(doc_id))
-        if existing is not None:
-            return self._duplicate(existing)
+        doc_id, duplicate = self._known(owner, digest, options)
+        if duplicate is not None:
+            return duplicate
 
         stored_at = original_key(owner, digest)
         self._store.put_bytes(stored_at, data, MEDIA_TYPES[kind])
+        source = Source(kind=kind, filename=filename, bytes=len(data), content_type=content_type)
+        document = self._fetched_later(
+            doc_id, owner, digest, title, options, correlation_id, callback_url, source
+        ).model_copy(update={"original_key": stored_at})
+        return self._accept(document, correlation_id, "file accepted", bytes=len(data), kind=kind)
+
+    def _known(
+        self, owner: str, digest: str, options: SummaryOptions
+    ) -> tuple[str, Submission | None]:
+        """The id of (owner, content, options), and the duplicate answer if it exists."""
+        doc_id = document_id(self._id_secret(), owner, digest, options.key)
+        existing = self._live(self._repository.get(doc_id))
+        return doc_id, (self._duplicate(existing) if existing is not None else None)
+
+    def _fetched_later(
+        self,
+        doc_id: str,
+        owner: str,
+        digest: str,
+        title: str | None,
+        options: SummaryOptions,
+        correlation_id: str,
+        callback_url: str | None,
+        source: Source,
+    ) -> Document:
+        """A new document whose text the worker gets from its source (a file, a page)."""
         now = self._clock()
-        document = Document(
+        return Document(
             id=doc_id,
             owner=owner,
             title=title,
@@ -235,12 +246,10 @@ class DocumentService:
             updated_at=now,
             enqueued_at=now,
             correlation_id=correlation_id,
-            source=Source(kind=kind, filename=filename, bytes=len(data), content_type=content_type),
-            original_key=stored_at,
+            source=source,
             expires_at=self._retention_end(now),
             callback_url=callback_url,
         )
-        return self._accept(document, correlation_id, "file accepted", bytes=len(data), kind=kind)
 
     def create_upload(
         self,
