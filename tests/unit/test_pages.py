@@ -161,6 +161,7 @@ def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
         ((200, "image/png", files.png()), "page type not supported (image/png)"),
         ((200, "text/html", b"<html><body><script>app()</script></body></html>"),
          "no readable text on the page"),
+        ((200, "text/html", b""), "no readable text on the page"),
     ],
 )  # fmt: skip
 def test_failures_end_the_document_failed_with_a_stable_reason(

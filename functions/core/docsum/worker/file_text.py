@@ -77,6 +77,8 @@ class FileText:
         self, document: Document, source: Source, url: str, generation: int
     ) -> tuple[str, str | None]:
         page = self._pages().fetch(url)
+        if not page.data.strip():
+            raise PageFetchFailed(NO_READABLE_TEXT)
         path = urlsplit(page.url).path
         try:
             kind = detect_kind(page.data, filename=path, declared_type=page.media_type)
