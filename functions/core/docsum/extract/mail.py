@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import replace
-from email.message import EmailMessage, MIMEPart
+from typing import TYPE_CHECKING
 
 from docsum.domain.files import FileKind
 from docsum.extract.decode import decode_text
@@ -27,6 +27,9 @@ from docsum.extract.limits import (
     ExtractionLimits,
     collect,
 )
+
+if TYPE_CHECKING:  # `email.message` costs ~0.1-0.4 s to import: only with an e-mail
+    from email.message import EmailMessage, MIMEPart
 
 MAX_ATTACHMENTS = 20
 MAX_PARTS = 500  # MIME parts walked in one message
@@ -59,6 +62,7 @@ def is_email(data: bytes) -> bool:
 def read_eml(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
     import email
     from email import policy
+    from email.message import EmailMessage
 
     message = email.message_from_bytes(data, policy=policy.default)
     deadline.check("e-mail")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
-from xml.etree.ElementTree import Element
+from typing import TYPE_CHECKING
 
 from docsum.domain.files import FileKind
 from docsum.extract.archive import open_package
@@ -24,6 +24,9 @@ from docsum.extract.limits import (
     collect,
     reason_of,
 )
+
+if TYPE_CHECKING:  # the XML parser loads with a document, not with the detection
+    from xml.etree.ElementTree import Element
 
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
