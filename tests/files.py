@@ -263,7 +263,7 @@ def rtf(paragraphs: list[str] | None = None, *, title: str = "") -> bytes:
             elif ord(char) < 128:
                 out.append(char)
             elif char.encode("cp1252", "ignore"):
-                out.append("\\'%02x" % char.encode("cp1252")[0])
+                out.append(f"\\'{char.encode('cp1252')[0]:02x}")
             else:
                 out.append(f"\\u{ord(char)}?")
         return "".join(out)

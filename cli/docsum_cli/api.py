@@ -47,6 +47,16 @@ class DocsumApi:
         response = self._call("POST", "/documents", json=body)
         return response.json(), response.status_code == 202
 
+    def submit_url(
+        self, url: str, title: str | None, options: dict[str, str]
+    ) -> tuple[dict[str, Any], bool]:
+        """A web page the service fetches: the same URL again is the same document (200)."""
+        body: dict[str, Any] = {"url": url, **options}
+        if title:
+            body["title"] = title
+        response = self._call("POST", "/documents", json=body)
+        return response.json(), response.status_code == 202
+
     def submit_file(
         self, path: Path, media_type: str, title: str | None, options: dict[str, str]
     ) -> tuple[dict[str, Any], bool]:

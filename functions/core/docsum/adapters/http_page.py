@@ -4,21 +4,22 @@ byte cap and a deadline, so neither a huge nor a slowly dripping page holds the 
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Mapping
 
 from urllib3.exceptions import HTTPError, TimeoutError
 
-from docsum.adapters.http_webhook import Urllib3WebhookSender
-from docsum.errors import WebhookSendFailed
+from docsum.adapters.http_webhook import PinnedHttp
+from docsum.domain.errors import WebhookSendFailed
 from docsum.extract.fetch import PageAnswer, PageTimedOut, PageUnreachable
 
 _CHUNK = 64 * 1024
 
 
-class Urllib3PageGetter(Urllib3WebhookSender):
-    def __init__(self, ssl_context: object | None = None) -> None:
-        super().__init__(timeout_seconds=0, max_response_bytes=0, ssl_context=ssl_context)  # type: ignore[arg-type]
+class Urllib3PageGetter:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._http = PinnedHttp(ssl_context)
 
     def get(
         self,
@@ -29,9 +30,9 @@ class Urllib3PageGetter(Urllib3WebhookSender):
         deadline: float,
     ) -> PageAnswer:
         try:
-            response, pool = self._open("GET", url, addresses, None, headers, deadline)
+            response, pool = self._http.open("GET", url, addresses, None, headers, deadline)
         except WebhookSendFailed as exc:
-            if time.monotonic() >= deadline or "Timeout" in str(exc):
+            if time.monotonic() >= deadline or "Timeout" in str(exc):  # urllib3 names it
                 raise PageTimedOut(str(exc)) from exc
             raise PageUnreachable(str(exc)) from exc
         try:
@@ -42,7 +43,7 @@ class Urllib3PageGetter(Urllib3WebhookSender):
             if declared.isdigit() and int(declared) > max_bytes:
                 return PageAnswer(response.status, answer_headers, b"", too_large=True)
             body = bytearray()
-            while chunk := response.read(_CHUNK):
+            while chunk := response.read1(_CHUNK):  # what has arrived: the deadline counts
                 body += chunk
                 if len(body) > max_bytes:
                     return PageAnswer(response.status, answer_headers, b"", too_large=True)
@@ -52,6 +53,8 @@ class Urllib3PageGetter(Urllib3WebhookSender):
         except TimeoutError as exc:
             raise PageTimedOut(str(exc)) from exc
         except HTTPError as exc:
+            if time.monotonic() >= deadline:
+                raise PageTimedOut(str(exc)) from exc
             raise PageUnreachable(f"{type(exc).__name__}: {exc}") from exc
         finally:
             response.release_conn()

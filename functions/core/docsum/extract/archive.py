@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from docsum.extraction import ExtractionFailed, ExtractionLimits, _reason
+from docsum.extract.limits import ExtractionFailed, ExtractionLimits, reason_of
 
 # A 300-slide deck with pictures has ~2,000 parts; a directory of 100,000 empty members is a
 # few MB of ZIP that costs every reader time and memory before it finds any text.
@@ -22,7 +22,7 @@ def open_package(data: bytes, limits: ExtractionLimits, what: str) -> zipfile.Zi
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise ExtractionFailed(f"the {what} is damaged or truncated: {_reason(exc)}") from exc
+        raise ExtractionFailed(f"the {what} is damaged or truncated: {reason_of(exc)}") from exc
     infos = archive.infolist()
     if len(infos) > MAX_PARTS:
         archive.close()
@@ -58,4 +58,4 @@ def read_member(archive: zipfile.ZipFile, name: str, what: str) -> bytes:
     except KeyError as exc:
         raise ExtractionFailed(f"the {what} has no {name}") from exc
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # bad CRC, truncated
-        raise ExtractionFailed(f"the {what} is damaged: {name}: {_reason(exc)}") from exc
+        raise ExtractionFailed(f"the {what} is damaged: {name}: {reason_of(exc)}") from exc

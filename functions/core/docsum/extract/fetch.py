@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin
 
-from docsum.callbacks import REDIRECT_STATUSES, CallbackPolicy
-from docsum.errors import CallbackUrlRefused
-from docsum.extraction import ExtractionFailed, kind_of_media_type
-from docsum.observability import logger
+from docsum.domain.errors import CallbackUrlRefused
+from docsum.extract.kinds import kind_of_media_type
+from docsum.extract.limits import ExtractionFailed
+from docsum.platform.observability import logger
+from docsum.push.callbacks import REDIRECT_STATUSES, CallbackPolicy
 
 ADDRESS_NOT_ALLOWED = "address not allowed"
 PAGE_TOO_LARGE = "page too large"
@@ -125,3 +126,19 @@ def fetch_page(url: str, policy: CallbackPolicy, getter: PageGetter, limits: Fet
             raise PageFetchFailed(type_not_supported(served))
         return Page(url=url, data=answer.body, media_type=served or None)
     raise PageFetchFailed(TOO_MANY_REDIRECTS)
+
+
+class PageFetcher:
+    """The policy, the HTTP client and the limits a worker fetches pages with."""
+
+    def __init__(self, policy: CallbackPolicy, getter: PageGetter, limits: FetchLimits) -> None:
+        self._policy = policy
+        self._getter = getter
+        self._limits = limits
+
+    def fetch(self, url: str) -> Page:
+        return fetch_page(url, self._policy, self._getter, self._limits)
+
+
+def no_page_fetcher() -> PageFetcher:
+    raise PageFetchFailed("this worker was built without a page fetcher")

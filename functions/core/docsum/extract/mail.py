@@ -13,21 +13,23 @@ and an OLE reader into the function for a format Outlook also exports as .eml.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
-from docsum.extraction import (
+from docsum.domain.files import FileKind
+from docsum.extract.decode import decode_text
+from docsum.extract.html import html_text
+from docsum.extract.limits import (
     Extracted,
+    ExtractionDeadline,
     ExtractionFailed,
     ExtractionLimits,
-    UnsupportedFileType,
-    _collect,
-    _Deadline,
-    decode_text,
-    html_text,
+    collect,
 )
+
+if TYPE_CHECKING:  # `email.message` costs ~0.1-0.4 s to import: only with an e-mail
+    from email.message import EmailMessage, MIMEPart
 
 MAX_ATTACHMENTS = 20
 MAX_PARTS = 500  # MIME parts walked in one message
@@ -37,9 +39,6 @@ _MAIL_HEADERS = frozenset(
     {b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"received",
      b"return-path", b"reply-to", b"cc", b"content-type", b"delivered-to", b"x-mailer"}
 )  # fmt: skip
-
-# Extracts a supported attachment: (data, filename, declared type, limits) -> Extracted.
-AttachmentReader = Callable[[bytes, str | None, str | None, ExtractionLimits], Extracted]
 
 
 def is_email(data: bytes) -> bool:
@@ -60,11 +59,10 @@ def is_email(data: bytes) -> bool:
     return b"from" in names and len(names & _MAIL_HEADERS) >= 3
 
 
-def read_email(
-    data: bytes, limits: ExtractionLimits, deadline: _Deadline, attachment: AttachmentReader
-) -> tuple[str, str | None]:
+def read_eml(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
     import email
     from email import policy
+    from email.message import EmailMessage
 
     message = email.message_from_bytes(data, policy=policy.default)
     deadline.check("e-mail")
@@ -79,13 +77,13 @@ def read_email(
         body = _body(message)
         if body:
             yield body
-        for name, text in _attachments(message, limits, deadline, attachment):
+        for name, text in _attachments(message, limits, deadline):
             yield f"Attachment: {name}\n\n{text}"
 
-    text = _collect(blocks(), limits, deadline, "e-mail")
+    text = collect(blocks(), limits, deadline, "e-mail")
     if not text.strip():
         raise ExtractionFailed("the e-mail has no text: no readable body or attachment")
-    return text, subject
+    return Extracted(text=text, kind=FileKind.EML, title=subject)
 
 
 def _body(message: EmailMessage) -> str:
@@ -96,7 +94,7 @@ def _body(message: EmailMessage) -> str:
     return html_text(content)[0] if part.get_content_subtype() == "html" else content
 
 
-def _content(part: EmailMessage) -> str:
+def _content(part: MIMEPart) -> str:
     """The part's text in its declared charset; an unknown or wrong charset is detected instead."""
     try:
         content = part.get_content()
@@ -111,10 +109,11 @@ def _content(part: EmailMessage) -> str:
 def _attachments(
     message: EmailMessage,
     limits: ExtractionLimits,
-    deadline: _Deadline,
-    attachment: AttachmentReader,
+    deadline: ExtractionDeadline,
 ) -> Iterator[tuple[str, str]]:
-    from docsum.observability import logger
+    from docsum.extract.dispatch import extract  # the dispatch reads e-mails: import late
+    from docsum.extract.kinds import UnsupportedFileType, detect_kind
+    from docsum.platform.observability import logger
 
     read = 0
     for part in message.iter_attachments():
@@ -128,15 +127,18 @@ def _attachments(
             continue
         name = part.get_filename() or f"attachment {read + 1}"
         deadline.check("e-mail attachments")
-        remaining = replace(limits, deadline_seconds=max(_remaining(deadline), 0.0))
+        remaining = replace(limits, deadline_seconds=max(deadline.remaining(), 0.0))
         try:
-            extracted = attachment(data, part.get_filename(), part.get_content_type(), remaining)
+            kind = detect_kind(
+                data, filename=part.get_filename(), declared_type=part.get_content_type()
+            )
+            if kind is FileKind.EML:
+                raise UnsupportedFileType("an e-mail attached to an e-mail")
+            extracted = extract(data, kind, remaining)
         except (UnsupportedFileType, ExtractionFailed) as exc:
-            logger.info("e-mail attachment left out", extra={"attachment": name, "reason": str(exc)})
+            logger.info(
+                "e-mail attachment left out", extra={"attachment": name, "reason": str(exc)}
+            )
             continue
         read += 1
         yield name, extracted.text
-
-
-def _remaining(deadline: _Deadline) -> float:
-    return deadline._ends - time.monotonic()

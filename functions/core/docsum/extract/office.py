@@ -1,4 +1,5 @@
-"""DOCX (python-docx) and EPUB (ebooklib) → text, a zip bomb refused before either inflates it."""
+"""DOCX (python-docx) and EPUB (ebooklib) → text, a zip bomb (or a package of too many parts)
+refused before either inflates it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import zipfile
 from collections.abc import Iterator
 
 from docsum.domain.files import FileKind
+from docsum.extract.archive import check_package
 from docsum.extract.decode import decode_text
 from docsum.extract.html import html_text
 from docsum.extract.limits import (
@@ -14,14 +16,13 @@ from docsum.extract.limits import (
     ExtractionDeadline,
     ExtractionFailed,
     ExtractionLimits,
-    check_unpacked,
     collect,
     reason_of,
 )
 
 
 def read_docx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
-    check_unpacked(data, limits, "DOCX")
+    check_package(data, limits, "DOCX")
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -46,7 +47,7 @@ def read_docx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadlin
 
 
 def read_epub(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
-    check_unpacked(data, limits, "EPUB")
+    check_package(data, limits, "EPUB")
     from ebooklib import ITEM_DOCUMENT, epub
 
     try:

@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator
-from enum import StrEnum
-from xml.etree.ElementTree import Element
+from typing import TYPE_CHECKING
 
+from docsum.domain.files import FileKind
 from docsum.extract.archive import open_package
-from docsum.extraction import ExtractionFailed, ExtractionLimits, _collect, _Deadline, _reason
+from docsum.extract.limits import (
+    Extracted,
+    ExtractionDeadline,
+    ExtractionFailed,
+    ExtractionLimits,
+    collect,
+    reason_of,
+)
+
+if TYPE_CHECKING:  # the XML parser loads with a document, not with the detection
+    from xml.etree.ElementTree import Element
 
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
@@ -34,20 +44,15 @@ _MAX_META_BYTES = 1_000_000
 _CHECK_EVERY = 2_000  # parser events between deadline checks
 
 
-class OdfKind(StrEnum):
-    TEXT = "odt"
-    PRESENTATION = "odp"
-
-
 _MIMETYPES = {
-    "application/vnd.oasis.opendocument.text": OdfKind.TEXT,
-    "application/vnd.oasis.opendocument.text-template": OdfKind.TEXT,
-    "application/vnd.oasis.opendocument.presentation": OdfKind.PRESENTATION,
-    "application/vnd.oasis.opendocument.presentation-template": OdfKind.PRESENTATION,
+    "application/vnd.oasis.opendocument.text": FileKind.ODT,
+    "application/vnd.oasis.opendocument.text-template": FileKind.ODT,
+    "application/vnd.oasis.opendocument.presentation": FileKind.ODP,
+    "application/vnd.oasis.opendocument.presentation-template": FileKind.ODP,
 }
 
 
-def odf_kind(archive: zipfile.ZipFile) -> OdfKind | None:
+def odf_kind(archive: zipfile.ZipFile) -> FileKind | None:
     """The package's declared kind: its first member, `mimetype`, names it (ODF 1.2 §3.3)."""
     try:
         info = archive.getinfo("mimetype")
@@ -59,10 +64,18 @@ def odf_kind(archive: zipfile.ZipFile) -> OdfKind | None:
     return _MIMETYPES.get(declared)
 
 
-def read_odf(
-    data: bytes, kind: OdfKind, limits: ExtractionLimits, deadline: _Deadline
-) -> tuple[str, str | None, int | None]:
-    """(text, title, slides — None for a text document)."""
+def read_odt(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
+    return _read(data, FileKind.ODT, limits, deadline)
+
+
+def read_odp(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
+    """`pages` counts slides."""
+    return _read(data, FileKind.ODP, limits, deadline)
+
+
+def _read(
+    data: bytes, kind: FileKind, limits: ExtractionLimits, deadline: ExtractionDeadline
+) -> Extracted:
     what = kind.value.upper()
     with open_package(data, limits, what) as archive:
         title = _title(archive)
@@ -70,18 +83,19 @@ def read_odf(
         try:
             with archive.open("content.xml") as content:
                 blocks = _blocks(content, kind, deadline, what, slides)
-                text = _collect(blocks, limits, deadline, what)
+                text = collect(blocks, limits, deadline, what)
         except KeyError as exc:
             raise ExtractionFailed(f"the {what} has no content.xml") from exc
         except (zipfile.BadZipFile, OSError, EOFError) as exc:  # bad CRC, truncated member
-            raise ExtractionFailed(f"the {what} is damaged: {_reason(exc)}") from exc
+            raise ExtractionFailed(f"the {what} is damaged: {reason_of(exc)}") from exc
     if not text.strip():
         raise ExtractionFailed(f"the {what} contains no text")
-    return text, title, (len(slides) if kind is OdfKind.PRESENTATION else None)
+    pages = len(slides) if kind is FileKind.ODP else None
+    return Extracted(text=text, kind=kind, title=title, pages=pages)
 
 
 def _blocks(
-    content: object, kind: OdfKind, deadline: _Deadline, what: str, slides: list[int]
+    content: object, kind: FileKind, deadline: ExtractionDeadline, what: str, slides: list[int]
 ) -> Iterator[str]:
     """Paragraphs (ODT), or one block per slide: `Slide N: title`, its text, its notes (ODP)."""
     from defusedxml import DefusedXmlException
@@ -119,7 +133,7 @@ def _blocks(
                 paragraph = " ".join(_paragraph_text(element).split())
                 if not paragraph:
                     pass
-                elif kind is OdfKind.TEXT:
+                elif kind is FileKind.ODT:
                     yield paragraph
                 else:
                     (notes if in_notes else title if in_title else body).append(paragraph)
@@ -132,13 +146,11 @@ def _blocks(
             elif tag == _PAGE:
                 slides.append(1)
                 heading = f"Slide {len(slides)}" + (f": {' '.join(title)}" if title else "")
-                yield "\n".join(
-                    [heading, *body, *([f"Notes: {' '.join(notes)}"] if notes else [])]
-                )
+                yield "\n".join([heading, *body, *([f"Notes: {' '.join(notes)}"] if notes else [])])
             if stack:  # done with it: only the path to the current element stays in memory
                 stack[-1].remove(element)
     except (ParseError, DefusedXmlException) as exc:
-        raise ExtractionFailed(f"the {what} is damaged: content.xml: {_reason(exc)}") from exc
+        raise ExtractionFailed(f"the {what} is damaged: content.xml: {reason_of(exc)}") from exc
 
 
 def _paragraph_text(element: Element) -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 
-from docsum.extraction import ExtractionFailed, ExtractionLimits, _Deadline
+from docsum.domain.files import FileKind
+from docsum.extract.limits import Extracted, ExtractionDeadline, ExtractionFailed, ExtractionLimits
 
 _MAX_LINE = 4096
 # A backslash that starts a control word or symbol: preceded by an even run of backslashes
 # (`\\\\` is an escaped backslash, not a control word).
 _CONTROL_START = re.compile(r"(?<!\\)((?:\\\\)*)(?=\\[a-zA-Z'*~{}-])")
-_LONG_LINE = re.compile(r"[^\r\n]{%d,}" % (_MAX_LINE + 1))
+_LONG_LINE = re.compile(r"[^\r\n]{" + str(_MAX_LINE + 1) + ",}")
 _TITLE = re.compile(r"\{\\title\b ?((?:[^{}\\]|\\[^{}])*)\}")
 
 
@@ -26,9 +27,7 @@ def is_rtf(data: bytes) -> bool:
     return data[:16].lstrip().startswith(b"{\\rtf")
 
 
-def read_rtf(
-    data: bytes, limits: ExtractionLimits, deadline: _Deadline
-) -> tuple[str, str | None]:
+def read_rtf(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
     from striprtf.striprtf import rtf_to_text
 
     source = _LONG_LINE.sub(_break_line, data.decode("latin-1"))
@@ -39,7 +38,7 @@ def read_rtf(
     deadline.check("RTF")
     match = _TITLE.search(source)
     title = rtf_to_text(match.group(1), errors="replace").strip() if match else None
-    return text, title or None
+    return Extracted(text=text, kind=FileKind.RTF, title=title or None)
 
 
 def _break_line(line: re.Match[str]) -> str:

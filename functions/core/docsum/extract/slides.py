@@ -10,8 +10,15 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from docsum.domain.files import FileKind
 from docsum.extract.archive import check_package
-from docsum.extraction import ExtractionFailed, ExtractionLimits, _collect, _Deadline
+from docsum.extract.limits import (
+    Extracted,
+    ExtractionDeadline,
+    ExtractionFailed,
+    ExtractionLimits,
+    collect,
+)
 
 PRESENTATION_PART = "ppt/presentation.xml"
 
@@ -20,10 +27,9 @@ def is_pptx(names: set[str]) -> bool:
     return PRESENTATION_PART in names
 
 
-def read_pptx(
-    data: bytes, limits: ExtractionLimits, deadline: _Deadline
-) -> tuple[str, str | None, int]:
-    """(text, title, slides). Title: the core properties' title, else the first slide's."""
+def read_pptx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
+    """The slides' text; `pages` counts slides. The title: the core properties' title, else
+    the first slide's."""
     check_package(data, limits, "PPTX")
     from pptx import Presentation
     from pptx.exc import PackageNotFoundError
@@ -55,11 +61,11 @@ def read_pptx(
             found = found or len(lines) > 1 or bool(title)
             yield "\n".join(lines)
 
-    text = _collect(texts(), limits, deadline, f"PPTX of {len(slides)} slides")
+    text = collect(texts(), limits, deadline, f"PPTX of {len(slides)} slides")
     if not found:
         raise ExtractionFailed("the PPTX contains no text")
     title = deck.core_properties.title or (first_title[0] if first_title else None)
-    return text, title, len(slides)
+    return Extracted(text=text, kind=FileKind.PPTX, title=title, pages=len(slides))
 
 
 def _shape_texts(shapes: Iterable[Any], skip: int | None) -> Iterator[str]:

@@ -1,16 +1,21 @@
 """A file's text: extracted on the document's first claim (bounded; a file that cannot be read
 ends `failed` with the reason, never retried) and stored beside the JSON texts, so a retry
-reads the text, not the file."""
+reads the text, not the file. A web page's text: fetched (docsum.extract.fetch) on the first
+claim of each generation — a re-summarize reads the page as it is now — then extracted by its
+served type's path like a file."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
 
-from docsum.domain.document import Document
+from docsum.domain.document import Document, Source
 from docsum.domain.files import FileKind
 from docsum.extract.dispatch import extract
-from docsum.extract.kinds import detect_kind
-from docsum.extract.limits import ExtractionFailed, ExtractionLimits
+from docsum.extract.fetch import NO_READABLE_TEXT, PageFetcher, PageFetchFailed, type_not_supported
+from docsum.extract.kinds import UnsupportedFileType, detect_kind, kind_of_filename
+from docsum.extract.limits import Extracted, ExtractionFailed, ExtractionLimits
 from docsum.platform.observability import logger
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.repository import DocumentRepository
@@ -25,7 +30,10 @@ class FileText:
         limits: ExtractionLimits,
         max_upload_bytes: int,
         metrics: MetricsRecorder,
+        pages: Callable[[], PageFetcher],
     ) -> None:
+        """`pages`: the page fetcher, made on the first URL document (urllib3, the CA store)."""
+        self._pages = pages
         self._store = store
         self._repository = repository
         self._limits = limits
@@ -35,11 +43,15 @@ class FileText:
     def text_of(self, document: Document, generation: int) -> tuple[str, str | None]:
         """The text to summarize and the title: a file's text is extracted on first use."""
         original, source = document.original_key, document.source
+        if source is not None and source.url is not None:
+            if source.fetched_generation == generation and document.text_chars > 0:
+                return self._store.get_text(document.text_key), document.title
+            return self._page_text(document, source, source.url, generation)
         if original is None or source is None or document.text_chars > 0:
             return self._store.get_text(document.text_key), document.title
         data = self._store.get_bytes(original, self._max_upload_bytes)
         kind = detect_kind(data, filename=source.filename, declared_type=source.content_type)
-        if kind != FileKind(source.kind):
+        if source.kind is None or kind != FileKind(source.kind):
             raise ExtractionFailed(
                 f"the file that arrived is {kind.value}, not the declared {source.kind}"
             )
@@ -60,3 +72,53 @@ class FileText:
             extra={"kind": kind.value, "bytes": len(data), "chars": len(extracted.text)},
         )
         return extracted.text, title
+
+    def _page_text(
+        self, document: Document, source: Source, url: str, generation: int
+    ) -> tuple[str, str | None]:
+        page = self._pages().fetch(url)
+        if not page.data.strip():
+            raise PageFetchFailed(NO_READABLE_TEXT)
+        path = urlsplit(page.url).path
+        try:
+            kind = detect_kind(page.data, filename=path, declared_type=page.media_type)
+        except UnsupportedFileType as exc:
+            raise PageFetchFailed(type_not_supported(exc.what)) from exc
+        if kind is FileKind.TEXT and kind_of_filename(path) is None and not page.media_type:
+            kind = FileKind.HTML  # an untyped page without a file name is a web page
+        extracted = self._extract_page(page.data, kind)
+        self._store.put_text(document.text_key, extracted.text)
+        title = document.title or extracted.title or url
+        self._repository.save_extraction(
+            document.id,
+            generation,
+            len(extracted.text),
+            title,
+            source.model_copy(
+                update={
+                    "kind": kind,
+                    "bytes": len(page.data),
+                    "pages": extracted.pages,
+                    "content_type": page.media_type,
+                    "fetched_generation": generation,
+                }
+            ),
+        )
+        logger.info(
+            "page fetched",
+            extra={"kind": kind.value, "bytes": len(page.data), "chars": len(extracted.text)},
+        )
+        return extracted.text, title
+
+    def _extract_page(self, data: bytes, kind: FileKind) -> Extracted:
+        started = time.monotonic()
+        try:
+            extracted = extract(data, kind, self._limits)
+        except ExtractionFailed as exc:
+            # A page of scripts, images or an empty shell: the one stable reason for all.
+            if "contains no text" in str(exc) or "no extractable text" in str(exc):
+                raise PageFetchFailed(NO_READABLE_TEXT) from exc
+            raise
+        finally:
+            self._metrics.seconds("ExtractionTime", time.monotonic() - started)
+        return extracted

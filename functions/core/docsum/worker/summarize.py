@@ -31,6 +31,7 @@ reason, never retried) and stored beside the JSON texts.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -55,6 +56,7 @@ from docsum.domain.errors import (
     gave_up,
 )
 from docsum.domain.messages import SummarizeRequest
+from docsum.extract.fetch import PageFetcher, no_page_fetcher
 from docsum.extract.kinds import UnsupportedFileType
 from docsum.extract.limits import ExtractionFailed
 from docsum.platform.delivery import Delivery, RetryLater
@@ -86,7 +88,9 @@ class SummarizeWorker:
         jitter: Jitter = random.uniform,
         *,
         notifier: CompletionNotifier | None = None,
+        pages: Callable[[], PageFetcher] | None = None,
     ) -> None:
+        """`pages`: makes the page fetcher (wiring gives the real one; None: no URL documents)."""
         self._store = store
         self._repository = repository
         self._queue = queue
@@ -94,8 +98,14 @@ class SummarizeWorker:
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
-        limits = settings.extraction_limits()
-        self._file_text = FileText(store, repository, limits, settings.max_upload_bytes, metrics)
+        self._file_text = FileText(
+            store,
+            repository,
+            settings.extraction_limits(),
+            settings.max_upload_bytes,
+            metrics,
+            functools.cache(pages or no_page_fetcher),
+        )
         self._jitter = jitter
         # One per worker (a Lambda sandbox): every delivery it handles shares what it knows.
         self.breaker = CircuitBreaker(
