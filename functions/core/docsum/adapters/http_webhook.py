@@ -3,7 +3,8 @@ the layer, through botocore), connected to an address that passed the callback p
 than whatever the name resolves to at connect time: TLS still verifies the certificate against
 the URL's host name (SNI and hostname check), and the Host header names it. No retries here
 (the queue retries), no redirects, one deadline for the whole attempt (every address tried
-included) and a cap on what is read of the answer.
+included) and a cap on what is read of the answer. The pinned connection (`PinnedHttp`) also
+fetches web pages (`adapters.http_page`): one mechanism for every URL a client names.
 
 The ingest function builds this lazily (see `docsum.wiring`): importing it loads urllib3 and
 the CA store, which its cold start should not pay for."""
@@ -99,7 +100,7 @@ class Urllib3WebhookSender:
         max_response_bytes: int,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        """`ssl_context`: whom TLS trusts; None is the system's CA store (what Lambda has)."""
+        """`ssl_context`: as for `PinnedHttp`."""
         self._timeout_seconds = timeout_seconds
         self._max_response_bytes = max_response_bytes
         self._http = PinnedHttp(ssl_context)
