@@ -21,7 +21,7 @@ import pytest
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
 from docsum.push.callbacks import CallbackPolicy
-from ingest_api import create_app
+from docsum_api.app import create_app
 
 from tests import files
 from tests.conftest import Fakes

@@ -22,8 +22,8 @@ from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.policy import WorkerPolicy
 from docsum.worker.summarize import SummarizeWorker
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests import files
 from tests.conftest import Fakes
