@@ -55,9 +55,7 @@ class FileText:
             raise ExtractionFailed(
                 f"the file that arrived is {kind.value}, not the declared {source.kind}"
             )
-        started = time.monotonic()
-        extracted = extract(data, kind, self._limits)
-        self._metrics.seconds("ExtractionTime", time.monotonic() - started)
+        extracted = self._extract(data, kind)
         self._store.put_text(document.text_key, extracted.text)
         title = document.title or extracted.title or source.filename
         self._repository.save_extraction(
@@ -86,7 +84,13 @@ class FileText:
             raise PageFetchFailed(type_not_supported(exc.what)) from exc
         if kind is FileKind.TEXT and kind_of_filename(path) is None and not page.media_type:
             kind = FileKind.HTML  # an untyped page without a file name is a web page
-        extracted = self._extract_page(page.data, kind)
+        try:
+            extracted = self._extract(page.data, kind)
+        except ExtractionFailed as exc:
+            # A page of scripts, images or an empty shell: the one stable reason for all.
+            if "contains no text" in str(exc) or "no extractable text" in str(exc):
+                raise PageFetchFailed(NO_READABLE_TEXT) from exc
+            raise
         self._store.put_text(document.text_key, extracted.text)
         title = document.title or extracted.title or url
         self._repository.save_extraction(
@@ -110,15 +114,10 @@ class FileText:
         )
         return extracted.text, title
 
-    def _extract_page(self, data: bytes, kind: FileKind) -> Extracted:
+    def _extract(self, data: bytes, kind: FileKind) -> Extracted:
+        """The one extraction call of files and pages alike (where bounds are applied)."""
         started = time.monotonic()
         try:
-            extracted = extract(data, kind, self._limits)
-        except ExtractionFailed as exc:
-            # A page of scripts, images or an empty shell: the one stable reason for all.
-            if "contains no text" in str(exc) or "no extractable text" in str(exc):
-                raise PageFetchFailed(NO_READABLE_TEXT) from exc
-            raise
+            return extract(data, kind, self._limits)
         finally:
             self._metrics.seconds("ExtractionTime", time.monotonic() - started)
-        return extracted
