@@ -157,6 +157,18 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                 ">= 0.9",
             )
         )
+    page = items.get("page", {})
+    if "docsum_s" in page:
+        table.append(
+            [
+                f"6. page by URL, {page['bytes'] / 1e6:.2f} MB of HTML",
+                f"fetch + extraction {page['docsum_s'] * 1000:.1f} ms",
+                f"plain HTTP GET {page['get_s'] * 1000:.1f} ms",
+                f"{page['ratio']}",
+                "- (reported)",
+                "-",
+            ]
+        )
     for name, item in items.items():
         if "error" in item:
             table.append([f"{name}: FAILED", item["error"][:120], "", "", "", ""])

@@ -14,6 +14,7 @@ from docsum.adapters.eventbridge import EventBridgePublisher
 from docsum.adapters.rate_limit import DynamoRateLimiter
 from docsum.adapters.s3 import S3TextStore
 from docsum.adapters.sqs import SqsWebhookQueue, SqsWorkQueue
+from docsum.extract.fetch import FetchLimits, PageFetcher
 from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService, IntakeLimits
 from docsum.intake.uploads import UploadArrivals
 from docsum.platform.lazy import on_first_use
@@ -191,6 +192,17 @@ def model_host_check(settings: Settings) -> Callable[[], str]:
     return check
 
 
+def page_fetcher(settings: Settings) -> PageFetcher:
+    """Pages are fetched under the callbacks' policy, connected like webhooks (urllib3: imported
+    on the first URL document)."""
+    from docsum.adapters.http_page import Urllib3PageGetter
+
+    limits = FetchLimits(
+        settings.page_max_bytes, settings.page_timeout_seconds, settings.page_max_redirects
+    )
+    return PageFetcher(CallbackPolicy.from_settings(settings), Urllib3PageGetter(), limits)
+
+
 def summarize_worker(
     settings: Settings, clients: AwsClients, llm: LanguageModel | None = None
 ) -> SummarizeWorker:
@@ -211,6 +223,7 @@ def summarize_worker(
         WorkerPolicy.of(settings),
         metrics=EMF_METRICS,
         notifier=completion_notifier(settings, clients),
+        pages=functools.partial(page_fetcher, settings),
     )
 
 

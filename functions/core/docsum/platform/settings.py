@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     # once a file costs this much memory above the child's baseline (RLIMIT_AS) or
     # `extraction_timeout_seconds` of CPU; the function's 1,024 MB keep room for the worker.
     extraction_memory_mb: int = Field(default=512, ge=16)
+    # Web pages by URL (`{"url": …}`): fetched by the worker under the callbacks' address policy
+    # (`callback_allow_loopback_http` admits loopback http for `make up`); the whole fetch,
+    # redirects included, within the time; at most this many bytes and redirects.
+    page_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    page_timeout_seconds: float = Field(default=20.0, gt=0)
+    page_max_redirects: int = Field(default=5, ge=0)
     # A duplicate POST of a document still `queued` after this long re-sends its message: it
     # covers a crash between the DynamoDB write and the SQS send (the worker ignores extras).
     requeue_after_seconds: int = Field(default=60, ge=0)
