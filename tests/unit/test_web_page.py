@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from docsum.settings import Settings
+from docsum.platform.settings import Settings
 from docsum_api.app import create_app
 from docsum_api.web_page import WEB_DIR
 from fastapi.testclient import TestClient

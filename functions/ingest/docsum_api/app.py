@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from docsum.documents import DocumentService
-from docsum.ports import RateLimiter
-from docsum.settings import Settings
+from docsum.intake.documents import DocumentService
+from docsum.platform.settings import Settings
+from docsum.ports.rate_limit import RateLimiter
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
