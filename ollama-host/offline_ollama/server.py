@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import sys
 import threading
@@ -23,6 +24,7 @@ from . import __version__
 from .engine import Options, PromptTooLong, Stats
 from .scheduler import (
     SHUTTING_DOWN_MESSAGE,
+    ClientGone,
     HTTPError,
     Runner,
     Scheduler,
@@ -34,6 +36,40 @@ MAX_BODY_BYTES = 8 * 1024 * 1024  # a 128K-token prompt is ~0.5 MB of text
 IDLE_TIMEOUT_SECONDS = 30.0
 MAX_CONNECTIONS = 64
 _BUSY = json.dumps({"error": "server busy: too many connections"}).encode()
+
+
+class ClientWatch:
+    """Has the client closed its connection? Ollama cancels a request whose connection closes
+    (its request context ends); so does this host: a queued request leaves the queue, a
+    generation stops at its next token, and the slot is free at once.
+
+    While it waits for its answer an HTTP/1.1 client sends nothing (no pipelining), so a
+    readable socket whose peek returns no bytes is a closed one; bytes (a pipelined request)
+    mean the client is still there. One poll() per check: cheap enough for every token."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN | select.POLLRDHUP)
+        self.gone = False
+
+    def __call__(self) -> bool:
+        if not self.gone:
+            self.gone = self._closed()
+        return self.gone
+
+    def _closed(self) -> bool:
+        try:
+            events = self._poll.poll(0)
+            if not events:
+                return False
+            if any(
+                mask & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, mask in events
+            ):
+                return True
+            return self._sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:  # reset by the peer, or closed under us
+            return True
 
 
 class OllamaHTTPServer(ThreadingHTTPServer):
@@ -223,7 +259,10 @@ class Handler(BaseHTTPRequestHandler):
             "/offline-ollama/status": {"GET": self._status},
         }
         status = 200
+        detail = ""
         self._started_stream = False
+        self._slot_seconds: float | None = None
+        self._stats: Stats | None = None
         try:
             if path not in routes:
                 status = 404
@@ -239,6 +278,10 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             status = 499
             self.close_connection = True
+        except ClientGone as exc:
+            status = 499
+            self.close_connection = True
+            detail = f" | {exc}"
         except Exception as exc:  # an engine failure must not kill the connection thread
             status = 500
             self.app.log(f"[offline-ollama] error: {exc!r}")
@@ -246,9 +289,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(500, {"error": str(exc)})
             self.close_connection = True
         finally:
+            # An inference request also says how long it held a slot: the model time it used,
+            # which a 499 threw away.
+            held, tokens = self._slot_seconds, self._stats.eval_count if self._stats else 0
+            slot = "" if held is None else f" | slot {held:.3f}s | tokens {tokens}"
             self.app.log(
                 f"[offline-ollama] {status} | {time.perf_counter() - started:8.3f}s | "
-                f"{self.client_address[0]} | {self.command} {path}"
+                f"{self.client_address[0]} | {self.command} {path}{slot}{detail}"
             )
 
     # -- simple endpoints ----------------------------------------------------------------------
@@ -396,6 +443,8 @@ class Handler(BaseHTTPRequestHandler):
 
         engine = sched.enter(runner)
         slot: int | None = None
+        gone = ClientWatch(self.connection)
+        slot_started = 0.0
         try:
             try:
                 opts = Options.build(
@@ -428,28 +477,32 @@ class Handler(BaseHTTPRequestHandler):
                 engine.check_fits(len(tokens), opts)
             except PromptTooLong as exc:
                 raise HTTPError(400, str(exc)) from None
-            slot = sched.acquire(runner)
+            slot = sched.acquire(runner, gone)
+            slot_started = time.perf_counter()
             engine.prepare(slot, opts)
             runner.num_ctx_seen = engine.window(opts)
             load_ns = time.perf_counter_ns() - started
-            stats = Stats()
+            stats = self._stats = Stats()
             cancel = threading.Event()
 
             def cancelled() -> bool:
-                return cancel.is_set() or sched.aborting
+                return cancel.is_set() or sched.aborting or gone()
 
             pieces = engine.generate(slot, tokens, opts, stats, cancelled)
             if stream:
-                self._stream(name, kind, pieces, cancel, stats, started, load_ns, tokens)
+                self._stream(name, kind, pieces, cancel, gone, stats, started, load_ns, tokens)
             else:
                 try:
                     text = "".join(pieces)
                 except InterruptedError:
+                    if gone.gone:
+                        raise ClientGone("client gone while generating") from None
                     raise HTTPError(503, SHUTTING_DOWN_MESSAGE) from None
                 self._json(200, self._final(name, kind, text, stats, started, load_ns, tokens))
         finally:
             if slot is not None:
                 sched.release(runner, slot)
+                self._slot_seconds = time.perf_counter() - slot_started
             sched.leave(runner, keep_alive)
 
     def _stream(
@@ -458,6 +511,7 @@ class Handler(BaseHTTPRequestHandler):
         kind: str,
         pieces: Iterator[str],
         cancel: threading.Event,
+        gone: ClientWatch,
         stats: Stats,
         started: int,
         load_ns: int,
@@ -469,6 +523,8 @@ class Handler(BaseHTTPRequestHandler):
                 for piece in pieces:
                     self._chunk(self._base(name, kind, piece, False))
             except InterruptedError:
+                if gone.gone:
+                    raise ClientGone("client gone while generating") from None
                 self._chunk({"error": SHUTTING_DOWN_MESSAGE})
             except (BrokenPipeError, ConnectionResetError):
                 raise
