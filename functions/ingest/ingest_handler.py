@@ -35,7 +35,7 @@ def _llm_check() -> str:
 
     probe_host(settings.ollama_host, settings.ollama_model)
     origin = f" ({settings.llm_origin})" if settings.llm_origin else ""
-    return f"{settings.ollama_model}{origin}"
+    return f"{settings.ollama_model}{origin}; {settings.model_calls_note()}"
 
 
 app = create_app(
