@@ -517,20 +517,30 @@ class Handler(BaseHTTPRequestHandler):
         load_ns: int,
         tokens: list[int],
     ) -> None:
-        self._start_stream()
+        # As Ollama (gin's c.Stream): the 200 header goes out with the first token, so a client
+        # waits for its headers while the prompt is evaluated, and an error before any token
+        # is still a plain HTTP error.
         try:
             try:
                 for piece in pieces:
+                    if not self._started_stream:
+                        self._start_stream()
                     self._chunk(self._base(name, kind, piece, False))
             except InterruptedError:
                 if gone.gone:
                     raise ClientGone("client gone while generating") from None
+                if not self._started_stream:
+                    raise HTTPError(503, SHUTTING_DOWN_MESSAGE) from None
                 self._chunk({"error": SHUTTING_DOWN_MESSAGE})
             except (BrokenPipeError, ConnectionResetError):
                 raise
             except Exception as exc:  # after the 200 header, errors travel in the stream
+                if not self._started_stream:
+                    raise
                 self._chunk({"error": str(exc)})
             else:
+                if not self._started_stream:
+                    self._start_stream()
                 self._chunk(self._final(name, kind, "", stats, started, load_ns, tokens))
             self._end_stream()
         except (BrokenPipeError, ConnectionResetError):
