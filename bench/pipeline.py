@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from docsum.adapters.ollama_llm import OllamaLanguageModel
+from docsum.adapters.ollama_llm import OllamaLanguageModel, StreamLimits
 from docsum.ports import ChatCall
 from docsum.settings import Settings
 from docsum.summarizer import Summarizer
@@ -97,7 +97,7 @@ class Direct:
 
     def __init__(self, host: str, model: str, settings: Settings) -> None:
         self._llm = OllamaLanguageModel(
-            host, model, settings.ollama_timeout_seconds, settings.ollama_keep_alive
+            host, model, settings.ollama_keep_alive, StreamLimits.of(settings)
         )
         self._summarizer = Summarizer(self._llm, settings)
 

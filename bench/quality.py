@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docsum import guard
-from docsum.adapters.ollama_llm import OllamaLanguageModel
+from docsum.adapters.ollama_llm import OllamaLanguageModel, StreamLimits
 from docsum.errors import DocsumError, GuardRejected
 from docsum.language import detect
 from docsum.models import SummaryFormat, SummaryLength, SummaryOptions
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     with start_in_subprocess(model=args.models, slots=1, ready_timeout=600) as host:
         for model in args.models:
             llm = RecordingModel(
-                OllamaLanguageModel(host.url, model, settings.ollama_timeout_seconds, "-1")
+                OllamaLanguageModel(host.url, model, "-1", StreamLimits.of(settings))
             )
             summarizer = Summarizer(llm, settings)
             for name, text in texts.items():

@@ -78,7 +78,19 @@ class Settings(BaseSettings):
     ollama_model: str = "gemma3:1b"
     # Where the model came from, as /ready reports it (the local stack sets it).
     llm_origin: str = ""
-    ollama_timeout_seconds: float = Field(default=300.0, gt=0)
+    # A model call is judged by its progress (adapters/ollama_llm.py streams it), never by a
+    # total: a call that keeps producing tokens is not cut however slow the host.
+    # Connecting and sending the prompt: the host is reachable or not, in seconds.
+    llm_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Until the first token: the host evaluates the whole prompt first (up to
+    # llm_context_tokens). gemma3:1b on a small, busy CPU host needed up to ~3 min for a full
+    # window (issue 24: whole calls of 217 s); no call waits for a slot in the host's queue
+    # (one invocation per slot), so this covers evaluation only, with room to spare.
+    llm_first_token_timeout_seconds: float = Field(default=300.0, gt=0)
+    # Between two tokens once they flow: a CPU host makes ~10-15 a second, a busy one still
+    # several; half a minute without one means the host stopped, found in seconds, not after a
+    # whole-call timeout of minutes.
+    llm_stall_timeout_seconds: float = Field(default=30.0, gt=0)
     ollama_keep_alive: str = "-1"
     # Context budget per call, prompt and answer included; gemma3:1b supports 32K.
     llm_context_tokens: int = Field(default=8192, ge=1024)

@@ -179,12 +179,7 @@ def summarize_worker(
     if llm is None:
         from docsum.adapters.ollama_llm import OllamaLanguageModel  # only the worker needs it
 
-        llm = OllamaLanguageModel(
-            settings.ollama_host,
-            settings.ollama_model,
-            settings.ollama_timeout_seconds,
-            settings.ollama_keep_alive,
-        )
+        llm = OllamaLanguageModel.of(settings)
     return SummarizeWorker(
         S3TextStore(clients.s3, settings.documents_bucket),
         DynamoDocumentRepository(clients.table(settings.documents_table)),
