@@ -35,6 +35,8 @@ import hashlib
 import http.client
 import json
 import re
+import select
+import socket
 import threading
 import time
 from collections import Counter
@@ -73,6 +75,8 @@ class ProxyState:
     answer_seconds: float = 0.0  # how long the made-up answer takes (a model's time)
     # Added before each token of a streamed answer (made up or relayed): a slow host.
     token_seconds: float = 0.0
+    # Made-up answers served at most this many at once (None: no limit): a host's slots.
+    slots: threading.Semaphore | None = None
 
     def outcomes(self) -> Counter[str]:
         with self.lock:
@@ -165,6 +169,20 @@ class _Handler(BaseHTTPRequestHandler):
         `answer_seconds`; streamed a word per token (each after `token_seconds`) when the
         request streams, else in one piece."""
         state = self.server.state
+        slots = state.slots
+        if slots is not None:  # a host with that many slots: the others wait their turn
+            while not slots.acquire(timeout=0.1):
+                if _caller_closed(self.connection):  # dropped from the queue, as Ollama does
+                    self.close_connection = True
+                    return "caller-gone"
+        try:
+            return self._made_up(body, text)
+        finally:
+            if slots is not None:
+                slots.release()
+
+    def _made_up(self, body: bytes, text: str) -> str:
+        state = self.server.state
         request = _request(body)
         if state.answer_seconds:
             self.server.closing.wait(state.answer_seconds)
@@ -223,16 +241,27 @@ class _Handler(BaseHTTPRequestHandler):
         connection = http.client.HTTPConnection(host, port, timeout=600)
         with state.lock:
             state.in_flight += 1
+        # While the host works on it (no token yet), a caller that gives up must reach the
+        # host as a real client's disconnect would: the upstream connection is closed.
+        waiting = threading.Event()
+        gone = threading.Event()
+        watcher = threading.Thread(
+            target=_watch_caller, args=(self.connection, connection, waiting, gone), daemon=True
+        )
         try:
             connection.request(self.command, self.path, body=body or None, headers=headers)
+            waiting.set()
+            watcher.start()
             response = connection.getresponse()
+            waiting.clear()
             if response.status == 200 and response.chunked:
                 return self._relay(response)
             payload = response.read()
         except OSError:  # refused, reset mid-answer: the host is down or was killed
             self.close_connection = True
-            return "upstream-down"
+            return "caller-gone" if gone.is_set() else "upstream-down"
         finally:
+            waiting.clear()
             connection.close()  # a caller gone mid-stream: the host sees its client go
             with state.lock:
                 state.in_flight -= 1
@@ -274,6 +303,34 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return "caller-gone"
         return "ok"
+
+
+def _watch_caller(
+    caller: socket.socket,
+    upstream: http.client.HTTPConnection,
+    waiting: threading.Event,
+    gone: threading.Event,
+) -> None:
+    """While `waiting`: once the caller has closed its connection (readable, nothing to
+    read), shut the upstream connection down, which ends the pending read of the answer."""
+    while waiting.is_set():
+        if _caller_closed(caller, wait=0.1) and waiting.is_set():
+            gone.set()
+            with contextlib.suppress(OSError, AttributeError):
+                upstream.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+            return
+
+
+def _caller_closed(caller: socket.socket, wait: float = 0.0) -> bool:
+    """The caller closed its connection: readable within `wait`, and nothing to read. (Bytes
+    to read are a next request: not gone.)"""
+    readable, _, _ = select.select([caller], [], [], wait)
+    if not readable:
+        return False
+    try:
+        return caller.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _request(body: bytes) -> dict[str, Any]:
@@ -344,19 +401,26 @@ class FaultProxy:
 
     @contextlib.contextmanager
     def answering(
-        self, answer: str | Answer, seconds: float = 0.0, token_seconds: float = 0.0
+        self,
+        answer: str | Answer,
+        seconds: float = 0.0,
+        token_seconds: float = 0.0,
+        slots: int | None = None,
     ) -> Iterator[None]:
         """Chat calls answered with `answer` (a text, or a text chosen by the call's options)
         after `seconds` (faults still apply), a word per token every `token_seconds` when
-        streamed, then forwarded again. A fixed time per call makes deadline tests exact."""
+        streamed, at most `slots` at once (the others queue, and leave the queue when their
+        caller goes), then forwarded again. A fixed time per call makes deadline tests exact."""
         chosen = answer if callable(answer) else (lambda _options, text=answer: text)
         state = self.state
         state.instant_answer, state.answer_seconds = chosen, seconds
         state.token_seconds = token_seconds
+        state.slots = threading.Semaphore(slots) if slots else None
         try:
             yield
         finally:
             state.instant_answer, state.answer_seconds, state.token_seconds = None, 0.0, 0.0
+            state.slots = None
 
     @contextlib.contextmanager
     def slowed(self, token_seconds: float) -> Iterator[None]:
