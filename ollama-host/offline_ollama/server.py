@@ -10,6 +10,7 @@ a 503 at once), an idle or slow connection times out, and a body over the cap is
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import select
 import socket
@@ -86,12 +87,14 @@ class OllamaHTTPServer(ThreadingHTTPServer):
         max_body_bytes: int = MAX_BODY_BYTES,
         idle_timeout: float = IDLE_TIMEOUT_SECONDS,
         max_connections: int = MAX_CONNECTIONS,
+        token_delay: float = 0.0,
     ) -> None:
         self.scheduler = scheduler
         self.default_num_ctx = default_num_ctx
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.max_body_bytes = max_body_bytes
         self.idle_timeout = idle_timeout
+        self.token_delay = token_delay
         self._connections = threading.BoundedSemaphore(max_connections)
         super().__init__(address, Handler)
         self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
@@ -291,8 +294,12 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             # An inference request also says how long it held a slot: the model time it used,
             # which a 499 threw away.
-            held, tokens = self._slot_seconds, self._stats.eval_count if self._stats else 0
-            slot = "" if held is None else f" | slot {held:.3f}s | tokens {tokens}"
+            # The request's digest: the same request made twice (a repeat) shows as such.
+            held, slot = self._slot_seconds, ""
+            if held is not None:
+                tokens = self._stats.eval_count if self._stats else 0
+                digest = hashlib.sha256(self._raw_body).hexdigest()[:12]
+                slot = f" | slot {held:.3f}s | tokens {tokens} | req {digest}"
             self.app.log(
                 f"[offline-ollama] {status} | {time.perf_counter() - started:8.3f}s | "
                 f"{self.client_address[0]} | {self.command} {path}{slot}{detail}"
@@ -485,7 +492,11 @@ class Handler(BaseHTTPRequestHandler):
             stats = self._stats = Stats()
             cancel = threading.Event()
 
-            def cancelled() -> bool:
+            delay = self.app.token_delay
+
+            def cancelled() -> bool:  # asked before every token
+                if delay:
+                    time.sleep(delay)  # a slow host on purpose (--token-delay)
                 return cancel.is_set() or sched.aborting or gone()
 
             pieces = engine.generate(slot, tokens, opts, stats, cancelled)

@@ -199,3 +199,26 @@ def test_a_client_that_gives_up_while_generating_stops_it(one_slot: OfflineOllam
         model=SMALLEST_MODEL, messages=PROMPT, options={"num_predict": 3, "temperature": 0}
     )
     assert answer.eval_count == 3
+
+
+def test_a_slow_host_on_purpose_and_repeats_seen_in_the_log(tmp_path: Path) -> None:
+    """--token-delay (for backlog benchmarks) holds the slot that much longer per token; the
+    log's request digest shows the same request made twice."""
+    with start_in_subprocess(
+        model=SMALLEST_MODEL,
+        slots=1,
+        extra_args=["--token-delay", "0.3"],
+        log_path=tmp_path / "host.log",
+    ) as handle:
+        client = ollama.Client(host=handle.url)
+        options = {"num_predict": 4, "temperature": 0, "seed": 1}
+        for text in ("one", "one", "two"):
+            answer = client.chat(
+                model=SMALLEST_MODEL, messages=[{"role": "user", "content": text}], options=options
+            )
+            assert answer.eval_count == 4
+        lines = [line for line in handle.log().splitlines() if "POST /api/chat" in line]
+    slots = [float(line.split("| slot ")[1].split("s |")[0]) for line in lines]
+    digests = [line.split("| req ")[1] for line in lines]
+    assert all(held >= 4 * 0.3 for held in slots), lines  # the delay is a floor, not a race
+    assert digests[0] == digests[1] != digests[2]
