@@ -172,7 +172,7 @@ class Pipeline:
         return len(LLM_CALL_LINE.findall(log.read_text(errors="replace")))
 
 
-def _at(iso: str) -> float:
+def at(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
@@ -190,7 +190,7 @@ def _pipeline_one(pipeline: Pipeline, text: str, title: str | None) -> dict[str,
     _, doc_id, _ = pipeline.post(text, title)
     record = pipeline.wait_done([doc_id])[doc_id]
     return {
-        "pipeline": _at(record["summarized_at"]) - sent,
+        "pipeline": at(record["summarized_at"]) - sent,
         "pipeline_prompt_tokens": record["prompt_tokens"],
         "pipeline_completion_tokens": record["completion_tokens"],
     }
@@ -208,7 +208,7 @@ def _pipeline_batch(pipeline: Pipeline, batch: list[tuple[str, str]]) -> dict[st
     sent = time.time()
     ids = [pipeline.post(text, title)[1] for text, title in batch]
     records = pipeline.wait_done(ids)
-    return {"pipeline": max(_at(r["summarized_at"]) for r in records.values()) - sent}
+    return {"pipeline": max(at(r["summarized_at"]) for r in records.values()) - sent}
 
 
 def _alternating(

@@ -476,6 +476,8 @@ class EmbeddedStack:
             "dead_letter_queue_url": resources.dead_letter_queue_url,
             "webhook_secrets": {client: found[-1] for client, found in clients.items()},
             "callback_allow_loopback_http": True,
+            # The host's generation slots: the summarize poller runs one invocation per slot.
+            "model_host_slots": self.slots,
             "ollama_host": llm.host,
             "ollama_model": llm.model,
             "llm_started_here": llm.started_here,
