@@ -134,8 +134,9 @@ class Pipeline:
             raise RuntimeError(f"POST /documents: {response.status_code} {response.text}")
         return response.status_code, str(response.json()["id"]), elapsed
 
-    def wait_done(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Each document's final record once all are `done`; RuntimeError on `failed`."""
+    def wait_done(self, ids: Sequence[str], failed_ok: bool = False) -> dict[str, dict[str, Any]]:
+        """Each document's final record once all are `done` (or `failed`, with `failed_ok`);
+        RuntimeError on `failed` otherwise."""
         pending, finished = set(ids), {}
         deadline = time.monotonic() + DONE_TIMEOUT
         while pending:
@@ -143,9 +144,9 @@ class Pipeline:
             # the batch size (the timestamps say when each finished, not the polling).
             for doc_id in [i for i in ids if i in pending]:
                 body = self.http.get(f"/documents/{doc_id}").json()
-                if body["status"] == "failed":
+                if body["status"] == "failed" and not failed_ok:
                     raise RuntimeError(f"document {doc_id} failed: {body['error']}")
-                if body["status"] != "done":
+                if body["status"] not in ("done", "failed"):
                     break
                 finished[doc_id] = body
                 pending.discard(doc_id)
