@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from docsum.adapters.ollama_llm import OllamaLanguageModel, StreamLimits
-from docsum.errors import HOST_DOWN_KINDS, ContextOverflow, LLMError
-from docsum.ports import ChatCall
+from docsum.adapters.ollama import OllamaLanguageModel, StreamLimits
+from docsum.domain.errors import HOST_DOWN_KINDS, ContextOverflow, LLMError
+from docsum.ports.llm import ChatCall
 
 from tests.faults.llm_proxy import FaultProxy
 
