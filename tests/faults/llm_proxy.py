@@ -257,8 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
             if response.status == 200 and response.chunked:
                 return self._relay(response)
             payload = response.read()
-        except OSError:  # refused, reset mid-answer: the host is down or was killed
-            self.close_connection = True
+        except (OSError, http.client.HTTPException):  # refused, reset or cut mid-answer:
+            self.close_connection = True  # the host is down or was killed
             return "caller-gone" if gone.is_set() else "upstream-down"
         finally:
             waiting.clear()
