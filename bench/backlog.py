@@ -42,6 +42,9 @@ class BacklogPlan:
     context_tokens: int  # LLM_CONTEXT_TOKENS: small, so the long ones chunk with a tiny model
 
 
+# A backlog takes its time on a slow, shared machine: ~26 calls of up to a minute or more, 2 at
+# a time (the bound only stops a run that hangs).
+DONE_TIMEOUT = 3600.0
 SHORT_CHARS = 1_000
 LONG_CHARS = 7_000
 FULL = BacklogPlan(short=8, long=4, token_delay=0.05, context_tokens=2048)
@@ -119,7 +122,7 @@ def bench_backlog(
         ids = list(pool.map(lambda d: pipeline.post(d.text, d.title)[1], docs))
     # A document the output guard fails (a tiny model's invented figure) is no backlog
     # failure: it is reported, and its time counts like the others'.
-    records = pipeline.wait_done(ids, failed_ok=True)
+    records = pipeline.wait_done(ids, failed_ok=True, timeout=DONE_TIMEOUT)
     finished = [r["summarized_at"] or r["updated_at"] for r in records.values()]
     last_done = max(at(t) for t in finished) - sent
     pipeline.settle()

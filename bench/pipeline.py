@@ -135,11 +135,13 @@ class Pipeline:
             raise RuntimeError(f"POST /documents: {response.status_code} {response.text}")
         return response.status_code, str(response.json()["id"]), elapsed
 
-    def wait_done(self, ids: Sequence[str], failed_ok: bool = False) -> dict[str, dict[str, Any]]:
+    def wait_done(
+        self, ids: Sequence[str], failed_ok: bool = False, timeout: float = DONE_TIMEOUT
+    ) -> dict[str, dict[str, Any]]:
         """Each document's final record once all are `done` (or `failed`, with `failed_ok`);
         RuntimeError on `failed` otherwise."""
         pending, finished = set(ids), {}
-        deadline = time.monotonic() + DONE_TIMEOUT
+        deadline = time.monotonic() + timeout
         while pending:
             # In order, stopping at the first one not done: about one GET per poll, whatever
             # the batch size (the timestamps say when each finished, not the polling).
@@ -153,7 +155,7 @@ class Pipeline:
                 pending.discard(doc_id)
             if pending:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{len(pending)} documents not done in {DONE_TIMEOUT}s")
+                    raise TimeoutError(f"{len(pending)} documents not done in {timeout}s")
                 time.sleep(POLL_SECONDS)
         return finished
 
