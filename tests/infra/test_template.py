@@ -104,7 +104,7 @@ def test_load_template_is_cached_until_the_file_changes(tmp_path: Path) -> None:
 def test_function_spec_merges_globals_and_resolves_parameter_defaults(template: Template) -> None:
     ingest = template.function(INGEST)
     assert ingest.code_uri == REPO_ROOT / "functions" / "ingest"
-    assert (ingest.handler_module, ingest.handler_function) == ("ingest_handler", "handler")
+    assert (ingest.handler_module, ingest.handler_function) == ("docsum_api.handler", "handler")
     assert ingest.runtime == "python3.12"
     assert [layer.content_uri for layer in ingest.layers] == [REPO_ROOT / "functions" / "core"]
     assert ingest.import_paths == (ingest.code_uri, REPO_ROOT / "functions" / "core")
@@ -348,7 +348,7 @@ def test_layer_is_built_by_sam_for_python312(template: Template) -> None:
 
 def test_handlers_and_timeouts(template: Template) -> None:
     ingest, summarize = template.function(INGEST), template.function(SUMMARIZE)
-    assert ingest.handler == "ingest_handler.handler"
+    assert ingest.handler == "docsum_api.handler.handler"
     assert summarize.handler == "summarize_handler.handler"
     assert ingest.timeout == 29  # API Gateway's integration timeout is 29 s
     assert summarize.timeout == 600
@@ -517,6 +517,8 @@ EXPECTED_PERMISSIONS = {
         ("sqs:SendMessage", "SummarizeQueue"),
         ("sqs:GetQueueAttributes", "SummarizeQueue"),
         ("ssm:GetParameter", "ssm:ApiTokenParameterName"),
+        ("logs:CreateLogStream", "IngestFunctionLogGroup"),  # its own log group only
+        ("logs:PutLogEvents", "IngestFunctionLogGroup"),
     },
     SUMMARIZE: {
         ("s3:GetObject", "DocumentsBucket/documents/*"),
@@ -553,16 +555,17 @@ EXPECTED_PERMISSIONS = {
         ("sqs:SendMessage", "SummarizeQueue"),
         ("sqs:SendMessage", "WebhookQueue"),
         ("events:PutEvents", "events:default-bus"),
+        ("logs:CreateLogStream", "SweeperFunctionLogGroup"),
+        ("logs:PutLogEvents", "SweeperFunctionLogGroup"),
     },
 }
 
-# Managed policies SAM attaches to the roles it makes (AWSLambdaBasicExecutionRole: logs;
-# AWSXrayWriteOnlyAccess: Tracing: Active). SummarizeFunction has its own role instead: SAM's
-# would also get AWSLambdaSQSQueueExecutionRole (every queue in the account) and
-# AWSLambdaVPCAccessExecutionRole (even with no VPC).
+# None: every function has its own role. SAM's would carry AWSLambdaBasicExecutionRole (every
+# log group in the account) and AWSXrayWriteOnlyAccess, the SQS-triggered ones also
+# AWSLambdaSQSQueueExecutionRole (every queue) and AWSLambdaVPCAccessExecutionRole.
 EXPECTED_MANAGED_POLICIES: dict[str, set[str]] = {
-    INGEST: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
-    SWEEPER: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
+    INGEST: set(),
+    SWEEPER: set(),
     SUMMARIZE: set(),
     WEBHOOK: set(),
 }
@@ -850,6 +853,17 @@ def test_uploads_reach_the_worker_through_a_bucket_notification(template: Templa
     assert statement["Condition"]["StringEquals"] == {
         "aws:SourceAccount": {"Ref": "AWS::AccountId"}
     }
+    # ... and only this bucket: its name is spelled from the stack id (a reference to the
+    # bucket would be a cycle), in the policy exactly as in the bucket.
+    (source_arn,) = statement["Condition"]["ArnEquals"].values()
+    assert list(statement["Condition"]["ArnEquals"]) == ["aws:SourceArn"]
+    prefix, name_suffix = source_arn["Fn::Join"][1]
+    assert prefix == {"Fn::Sub": "arn:${AWS::Partition}:s3:::docsum-documents-"}
+    assert bucket["Properties"]["BucketName"] == {
+        "Fn::Join": ["-", ["docsum-documents", name_suffix]]
+    }
+    assert name_suffix == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    assert "ArnLike" not in statement["Condition"]
 
 
 def test_uploading_records_expire_and_files_pass_api_gateway_as_binary(
