@@ -292,9 +292,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(500, {"error": str(exc)})
             self.close_connection = True
         finally:
-            # An inference request also says how long it held a slot: the model time it used,
-            # which a 499 threw away.
-            # The request's digest: the same request made twice (a repeat) shows as such.
+            # An inference request also says how long it held a slot (the model time it used,
+            # which a 499 threw away) and its body's digest (a request made twice shows).
             held, slot = self._slot_seconds, ""
             if held is not None:
                 tokens = self._stats.eval_count if self._stats else 0
