@@ -180,14 +180,14 @@ def webhook_deliverer(settings: Settings, clients: AwsClients) -> WebhookDeliver
 
 def model_host_check(settings: Settings) -> Callable[[], str]:
     """The readiness check of the model host (the worker's view): raises unless it serves the
-    model; says which model, and where it came from, when it does."""
+    model; says which model, where it came from, and the model calls it gets per slot."""
 
     def check() -> str:
         from docsum.adapters.ollama import probe_host  # the ollama client: on first use
 
         probe_host(settings.ollama_host, settings.ollama_model)
         origin = f" ({settings.llm_origin})" if settings.llm_origin else ""
-        return f"{settings.ollama_model}{origin}"
+        return f"{settings.ollama_model}{origin}; {settings.model_calls_note()}"
 
     return check
 
@@ -209,12 +209,7 @@ def summarize_worker(
     if llm is None:
         from docsum.adapters.ollama import OllamaLanguageModel  # only the worker needs it
 
-        llm = OllamaLanguageModel(
-            settings.ollama_host,
-            settings.ollama_model,
-            settings.ollama_timeout_seconds,
-            settings.ollama_keep_alive,
-        )
+        llm = OllamaLanguageModel.of(settings)
     return SummarizeWorker(
         S3TextStore(clients.s3, settings.documents_bucket),
         DynamoDocumentRepository(clients.table(settings.documents_table)),
