@@ -63,9 +63,17 @@ $(IAC)/.installed: infra/requirements-iac.txt
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver' >/dev/null; }
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && touch $@
 
+# Debian's ShellCheck: the model host's shell scripts are linted by a test.
+.tools/shellcheck.ok:
+	@mkdir -p .tools
+	@command -v shellcheck >/dev/null || { \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends shellcheck) >/dev/null 2>&1 || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends shellcheck' >/dev/null; }
+	@command -v shellcheck >/dev/null && touch $@
+
 iac-tools: $(IAC)/.installed
 
-tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok .tools/chromium.ok
+tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok .tools/chromium.ok .tools/shellcheck.ok
 
 up: $(VENV)/.installed
 	$(PY) -m infra.local $(UP_ARGS)

@@ -15,7 +15,7 @@ from infra.local.processes import group_alive, is_listening
 __all__ = ["Stack", "start_stack"]
 
 DOC_TIMEOUT = 240.0  # one small-model summary, on a busy machine
-LLM_CALL_LINE = re.compile(r"\|\s*POST /api/chat$", re.MULTILINE)
+LLM_CALL_LINE = re.compile(r"\|\s*POST /api/chat(?:\s*\||$)", re.MULTILINE)
 # Small answers keep each summary to seconds on two cores (a real setting: LLM_NUM_PREDICT).
 FAST_LLM = {"LLM_NUM_PREDICT": "96"}
 # Failed attempts come back after 1, 2, 4, 8 s instead of 10, 20, 40, 80 s.

@@ -323,7 +323,13 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             SWEEPER_FUNCTION, moto.url, resources, TOKEN, proxy.url, extra=WORKER_SETTINGS
         )
         sweeper_env["PYTHONPATH"] = str(REPO_ROOT)  # infra.local.scheduler
-        api = start_api(function_env(INGEST_FUNCTION, moto.url, resources, TOKEN, proxy.url), logs)
+        # One client sends every document here (200 at once in one test): the suite is about
+        # queues and accounting, so the per-client share (0: off) does not stand in its way.
+        unshared = {"MAX_ACTIVE_DOCUMENTS_PER_CLIENT": "0", "MAX_ACTIVE_CHARS_PER_CLIENT": "0"}
+        api = start_api(
+            function_env(INGEST_FUNCTION, moto.url, resources, TOKEN, proxy.url, extra=unshared),
+            logs,
+        )
         harness = Pipeline(
             logs=logs,
             moto=moto,

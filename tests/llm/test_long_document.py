@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.adapters.ollama import OllamaLanguageModel, StreamLimits
 from docsum.domain.document import Progress, Summary
 from docsum.domain.errors import ContextOverflow, GuardRejected
 from docsum.intake.documents import DocumentService, IntakeLimits
@@ -139,7 +139,9 @@ def test_a_long_real_text_is_summarized_in_chunks_within_every_window(
     text = stdlib_docs(MIN_CHARS)
     assert len(text) >= MIN_CHARS
     settings = make_settings(llm_host.url)
-    model = RecordingModel(OllamaLanguageModel(llm_host.url, MODEL, 120, "-1"))
+    model = RecordingModel(
+        OllamaLanguageModel(llm_host.url, MODEL, "-1", StreamLimits.of(settings))
+    )
     store, queue = InMemoryTextStore(), InMemoryWorkQueue()
     repository = InMemoryDocumentRepository()
     service = DocumentService(store, repository, queue, IntakeLimits.of(settings))
@@ -212,7 +214,9 @@ def test_a_chunk_the_real_model_counts_longer_than_estimated_is_split_and_retrie
     # and report a full window), and the summarizer splits smaller and retries.
     text = stdlib_docs(7_000)[:7_000]
     settings = make_settings(llm_host.url, llm_chars_per_token=8.0)
-    model = RecordingModel(OllamaLanguageModel(llm_host.url, MODEL, 120, "-1"))
+    model = RecordingModel(
+        OllamaLanguageModel(llm_host.url, MODEL, "-1", StreamLimits.of(settings))
+    )
     summarizer = Summarizer(model, ModelBudget.of(settings))
     summarizer.plan(text, "Python library docs")  # one call, by the estimate
 
