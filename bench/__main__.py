@@ -7,9 +7,11 @@ by side in one run, printed as a table and written to bench/results/<date>.json 
 4. duplicates  repeated identical POSTs: latency and LLM calls caused (must be 0)
 5. coldstart   handler import time from the `sam build` artifact, artifact sizes
 6. extraction  file extraction (PDF, DOCX, HTML) vs the library called directly (>= 0.9)
+7. grounding   aligning a 1,500-char summary to 5,000 / 500,000 chars on one core (< 1 s);
+               the extractive fallback vs one model call on the same text (<= 0.01)
 
 Items 1 runs its own moto server and API (same command and environment as the stack's) with
-no consumer, so no summarization competes for the cores; items 2-4 run on the embedded stack
+no consumer, so no summarization competes for the cores; items 2-4 and 7 run on the embedded stack
 (`python -m infra.local`) with its offline LLM host. `--quick` runs fewer requests and rounds.
 """
 
@@ -29,12 +31,21 @@ from typing import Any
 
 from docsum.settings import Settings
 
-from bench import coldstart, extraction, ingest, pipeline
+from bench import coldstart, extraction, grounding, ingest, pipeline
 from bench.report import console_table, git_revision, machine, update_readme, write_results
 from infra.local.harness import api_over_moto, maximum_concurrency, start_stack
 from infra.local.processes import REPO_ROOT, free_port
 
-ITEMS = ("ingest", "overhead", "concurrency", "duplicates", "coldstart", "extraction")
+ITEMS = (
+    "ingest",
+    "overhead",
+    "concurrency",
+    "duplicates",
+    "coldstart",
+    "extraction",
+    "grounding",
+)
+ON_STACK = {"overhead", "concurrency", "duplicates", "grounding"}
 
 
 def say(message: str) -> None:
@@ -87,6 +98,11 @@ def run_on_stack(
             "overhead": lambda: pipeline.bench_overhead(flow, direct, plan, say),
             "concurrency": lambda: pipeline.bench_concurrency(flow, direct, k, plan, say),
             "duplicates": lambda: pipeline.bench_duplicates(flow, plan, say),
+            "grounding": lambda: grounding.bench_grounding(
+                lambda text: direct.chat(direct.call_for(text, None)).seconds,
+                3 if quick else 7,
+                say,
+            ),
         }
         for name, step in steps.items():
             if name in wanted:
@@ -150,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if "ingest" in wanted:
             results["items"]["ingest"] = guarded("ingest", lambda: run_ingest(args.quick, work))
-        on_stack = wanted & {"overhead", "concurrency", "duplicates"}
+        on_stack = wanted & ON_STACK
         if on_stack:
             try:
                 run_on_stack(on_stack, args.quick, args.model, work, results)

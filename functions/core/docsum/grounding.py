@@ -193,7 +193,10 @@ class DocumentIndex:
             stem: math.log(1 + (n - len(ids) + 0.5) / (len(ids) + 0.5))
             for stem, (ids, _) in self.postings.items()
         }
-        self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)
+        # A word the document does not have counts like an average word of it: abstractive
+        # summaries paraphrase with common words ("lets", "anyone"), and what is worse than
+        # a paraphrase (a figure, a name, a quote) is judged apart (`absent`).
+        self._unseen_idf = float(np.mean(list(self.idf.values()))) if self.idf else 1.0
         lowered = text.lower()
         self.lowered = lowered
         self.words = frozenset(w.lower() for w in _WORD.findall(text))
@@ -213,11 +216,18 @@ class DocumentIndex:
             scores[ids] += self.idf[stem] * tf * (_K1 + 1) / (tf + self._norm[ids])
         if not scores.size:
             return []
-        limit = min(limit, int(np.count_nonzero(scores)))
-        if limit == 0:
+        found = int(np.count_nonzero(scores))
+        if found == 0:
             return []
-        top = np.argpartition(-scores, limit - 1)[:limit]
-        return [int(i) for i in top[np.argsort(-scores[top], kind="stable")]]
+        # More than asked for: repeated passages (page headers, boilerplate) are kept once.
+        wide = min(found, limit * 4)
+        top = np.argpartition(-scores, wide - 1)[:wide]
+        ranked, seen = [], set()
+        for i in top[np.argsort(-scores[top], kind="stable")]:
+            if self.bags[i] not in seen:
+                seen.add(self.bags[i])
+                ranked.append(int(i))
+        return ranked[:limit]
 
 
 @lru_cache(maxsize=4)
