@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from docsum.settings import Settings
+from docsum.platform.settings import Settings
 
 from bench import coldstart, extraction, grounding, ingest, pipeline
 from bench.report import (

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from docsum.models import CLIENT_NAME_PATTERN, DEFAULT_OWNER
-from docsum.observability import logger
-from docsum.settings import Settings
+from docsum.domain.document import CLIENT_NAME_PATTERN, DEFAULT_OWNER
+from docsum.platform.observability import logger
+from docsum.platform.settings import Settings
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 bearer_scheme = HTTPBearer(auto_error=False, description="Bearer token (API_TOKEN)")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from auth import Caller, TokenSource, Unauthorized, authenticate, bearer_scheme
-from docsum.documents import DocumentService
-from docsum.models import utc_now
-from docsum.ports import RateLimiter
-from docsum.settings import Settings
+from docsum.domain.document import utc_now
+from docsum.intake.documents import DocumentService
+from docsum.platform.settings import Settings
+from docsum.ports.rate_limit import RateLimiter
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials

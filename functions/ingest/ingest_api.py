@@ -12,9 +12,9 @@ import schemas
 import web_page
 from auth import TokenSource
 from dependencies import ReadinessCheck
-from docsum.documents import DocumentService
-from docsum.ports import RateLimiter
-from docsum.settings import Settings
+from docsum.intake.documents import DocumentService
+from docsum.platform.settings import Settings
+from docsum.ports.rate_limit import RateLimiter
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from middleware import CorrelateAndLog

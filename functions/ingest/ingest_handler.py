@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from docsum.observability import trace_lambda_handler
-from docsum.settings import get_settings
-from docsum.wiring import AwsClients, document_service, rate_limiter
+from docsum.platform.observability import trace_lambda_handler
+from docsum.platform.settings import get_settings
+from docsum.wiring import AwsClients, document_service, model_host_check, rate_limiter
 from ingest_api import ReadinessCheck, create_app
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
@@ -30,19 +30,11 @@ def _readiness_checks() -> dict[str, ReadinessCheck]:
     }
 
 
-def _llm_check() -> str:
-    from docsum.adapters.ollama_llm import probe_host
-
-    probe_host(settings.ollama_host, settings.ollama_model)
-    origin = f" ({settings.llm_origin})" if settings.llm_origin else ""
-    return f"{settings.ollama_model}{origin}"
-
-
 app = create_app(
     settings,
     document_service(settings, clients),
     readiness_checks=_readiness_checks(),
-    informational_checks={"ollama": _llm_check},
+    informational_checks={"ollama": model_host_check(settings)},
     rate_limiter=rate_limiter(settings, clients),
 )
 

@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 
-from docsum.observability import flush_metrics, logger
+from docsum.platform.observability import flush_metrics, logger
 from problems import problem
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send

@@ -9,15 +9,15 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from docsum.errors import (
+from docsum.domain.errors import (
     CallbackUrlRefused,
     DocumentNotFound,
     DocumentTooLarge,
     FileTooLarge,
     InvalidDocument,
 )
-from docsum.extraction import UnsupportedFileType
-from docsum.observability import logger
+from docsum.extract.kinds import UnsupportedFileType
+from docsum.platform.observability import logger
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
+from auth import Caller
 from dependencies import (
     CurrentCaller,
     FileSubmission,
@@ -14,14 +15,17 @@ from dependencies import (
     json_body,
     within_rate_limit,
 )
-from docsum.models import DOCUMENT_ID_PATTERN, Document, Status
-from docsum.paging import CURSOR_PATTERN
+from docsum.domain.document import DOCUMENT_ID_PATTERN, Document, Status
+from docsum.domain.paging import CURSOR_PATTERN
+from docsum.intake.submission import Submission
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from problems import problem, problem_responses, request_id
 from schemas import (
+    DocumentIn,
     DocumentList,
     DocumentOut,
+    FileFields,
     Health,
     PresignedPostOut,
     Readiness,
@@ -59,6 +63,19 @@ _SUBMISSION_BODY = {
 }
 
 
+def _submission(
+    fields: DocumentIn | FileFields | UploadIn, caller: Caller, request: Request
+) -> Submission:
+    """What the request carries besides its content, whichever way it came."""
+    return Submission(
+        request_id(request) or "",
+        title=fields.title,
+        owner=caller.name,
+        options=fields.options(),
+        callback_url=fields.callback_url,
+    )
+
+
 @secured.post(
     "/documents",
     status_code=202,
@@ -73,27 +90,11 @@ _SUBMISSION_BODY = {
 def submit_document(
     body: Submitted, service: Service, caller: CurrentCaller, request: Request, response: Response
 ) -> DocumentOut:
-    correlation_id = request_id(request) or ""
     if isinstance(body, FileSubmission):
-        submission = service.submit_file(
-            body.data,
-            body.filename,
-            body.content_type,
-            body.fields.title,
-            correlation_id,
-            caller.name,
-            body.fields.options(),
-            callback_url=body.fields.callback_url,
-        )
+        about = _submission(body.fields, caller, request)
+        submission = service.submit_file(body.data, body.filename, body.content_type, about)
     else:
-        submission = service.submit(
-            body.text,
-            body.title,
-            correlation_id,
-            caller.name,
-            body.options(),
-            callback_url=body.callback_url,
-        )
+        submission = service.submit(body.text, _submission(body, caller, request))
     if not submission.created:
         response.status_code = 200
     return _located(request, response, submission.document)
@@ -111,14 +112,7 @@ def create_upload(
     body: UploadIn, service: Service, caller: CurrentCaller, request: Request, response: Response
 ) -> UploadOut:
     upload = service.create_upload(
-        body.filename,
-        body.content_type,
-        body.size,
-        body.title,
-        request_id(request) or "",
-        caller.name,
-        body.options(),
-        callback_url=body.callback_url,
+        body.filename, body.content_type, body.size, _submission(body, caller, request)
     )
     request.state.document_id = upload.document.id
     location = _location(request, upload.document)

@@ -5,16 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from docsum.extraction import MEDIA_TYPES
-from docsum.models import (
-    CALLBACK_URL_MAX_CHARS,
-    LANGUAGE_NAMES,
-    CallbackUrlField,
-    SummaryFormat,
-    SummaryLength,
-    SummaryOptions,
-)
-from docsum.views import DocumentOut
+from docsum.domain.document import CALLBACK_URL_MAX_CHARS, CallbackUrlField
+from docsum.domain.files import MEDIA_TYPES
+from docsum.domain.options import LANGUAGE_NAMES, SummaryFormat, SummaryLength, SummaryOptions
+from docsum.domain.views import DocumentOut
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 __all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]

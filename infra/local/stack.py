@@ -405,7 +405,7 @@ class EmbeddedStack:
         token = secrets.token_hex(24) if given is None else given
 
         self.webhook_secrets = os.environ.get("WEBHOOK_SECRETS") or generated_webhook_secrets(token)
-        from docsum.webhooks import parse_webhook_secrets  # see generated_webhook_secrets
+        from docsum.push.webhooks import parse_webhook_secrets  # see generated_webhook_secrets
 
         try:
             # Each client's newest secret (a client listed twice is signed with both).

@@ -27,8 +27,8 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository
-from docsum.models import Document, utc_now
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.domain.document import Document, utc_now
 
 from infra.bootstrap import LocalResources, create_resources
 from infra.local.environment import (

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from docsum.adapters.aws import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
-from docsum.models import Document
-from docsum.notifications import DETAIL_TYPES, EVENT_SOURCE
-from docsum.retry import deliveries_within
-from docsum.settings import Settings
+from docsum.adapters.dynamodb_items import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
+from docsum.domain.document import Document
+from docsum.platform.retry import deliveries_within
+from docsum.platform.settings import Settings
+from docsum.push.events import DETAIL_TYPES, EVENT_SOURCE
 
 from infra.template import (
     REPO_ROOT,

@@ -7,7 +7,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from docsum.settings import Settings
+from docsum.platform.settings import Settings
 from fastapi.testclient import TestClient
 from ingest_api import create_app
 from web_page import WEB_DIR
