@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from docsum import extractive, grounding
-from docsum.grounding import DocumentIndex
-from docsum.models import LENGTH_CHARS, SummaryLength
-from docsum.text import fit_to_limit, split_sentences
+from docsum.domain.options import LENGTH_CHARS, SummaryLength
+from docsum.summary import extractive, grounding
+from docsum.summary.grounding import DocumentIndex
+from docsum.summary.shaping import fit_to_limit, split_sentences
 
 from bench.extraction import PARAGRAPH
 from bench.stats import median, ratio

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from docsum import guard
-from docsum.extractive import lexrank, summarize
-from docsum.language import detect
-from docsum.models import LENGTH_CHARS, SummaryFormat
-from docsum.text import BULLET, normalize_whitespace
+from docsum.domain.ids import normalize_whitespace
+from docsum.domain.options import LENGTH_CHARS, SummaryFormat
+from docsum.summary import guard
+from docsum.summary.extractive import lexrank, summarize
+from docsum.summary.language import detect
+from docsum.summary.shaping import BULLET
 
 from tests.unit.test_grounding import REPORT
 

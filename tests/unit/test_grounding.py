@@ -7,8 +7,8 @@ import itertools
 from pathlib import Path
 
 import pytest
-from docsum.chunking import TokenEstimator, split_text
-from docsum.grounding import SUPPORT_MIN, ground, page_of, passages
+from docsum.summary.chunking import TokenEstimator, split_text
+from docsum.summary.grounding import SUPPORT_MIN, ground, page_of, passages
 
 from tests import files
 

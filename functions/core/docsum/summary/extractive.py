@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from docsum.grounding import GroundedSentence, Grounding, Span, page_of, passages, stems
-from docsum.guard import BULLETS_MAX, BULLETS_MIN
-from docsum.models import SummaryFormat
-from docsum.text import BULLET, ends_sentence, fit_to_limit, normalize_whitespace
+from docsum.domain.ids import normalize_whitespace
+from docsum.domain.options import SummaryFormat
+from docsum.summary.grounding import GroundedSentence, Grounding, Span, page_of, passages, stems
+from docsum.summary.guard import BULLETS_MAX, BULLETS_MIN
+from docsum.summary.shaping import BULLET, ends_sentence, fit_to_limit
 
 _DAMPING = 0.15
 _ITERATIONS = 50

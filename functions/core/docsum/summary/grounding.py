@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from docsum.guard import invented_figures, source_figures
+from docsum.summary.figures import invented_figures, source_figures
 
 # A sentence whose best passages cover less than this share of its content is unsupported.
 SUPPORT_MIN = 0.5
@@ -141,7 +141,8 @@ def _add_passage(text: str, start: int, end: int, found: list[tuple[int, int]]) 
     while end - start > PASSAGE_MAX_CHARS:
         cut = text.rfind(" ", start + PASSAGE_MAX_CHARS // 2, start + PASSAGE_MAX_CHARS)
         cut = cut if cut > start else start + PASSAGE_MAX_CHARS
-        found.append((start, cut))
+        if any(ch.isalnum() for ch in text[start:cut]):
+            found.append((start, cut))
         start = cut
         while start < end and text[start].isspace():
             start += 1
@@ -197,10 +198,7 @@ class DocumentIndex:
         # summaries paraphrase with common words ("lets", "anyone"), and what is worse than
         # a paraphrase (a figure, a name, a quote) is judged apart (`absent`).
         self._unseen_idf = float(np.mean(list(self.idf.values()))) if self.idf else 1.0
-        lowered = text.lower()
-        self.lowered = lowered
-        self.words = frozenset(w.lower() for w in _WORD.findall(text))
-        self.figures = source_figures(text)
+        self.vocabulary = vocabulary(text)
 
     def weight(self, stem: str) -> float:
         return self.idf.get(stem, self._unseen_idf)
@@ -230,6 +228,25 @@ class DocumentIndex:
         return ranked[:limit]
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a text has that a summary may repeat: its words, its figures in every written
+    form, and its lower-cased running text (for quotes)."""
+
+    words: frozenset[str]
+    figures: frozenset[str]
+    flat: str
+
+
+@lru_cache(maxsize=8)
+def vocabulary(text: str) -> Vocabulary:
+    return Vocabulary(
+        frozenset(w.lower() for w in _WORD.findall(text)),
+        frozenset(source_figures(text)),
+        " ".join(text.lower().split()),
+    )
+
+
 @lru_cache(maxsize=4)
 def index(text: str) -> DocumentIndex:
     """The index of `text`, built once: the guard judges several answers against the same
@@ -237,19 +254,19 @@ def index(text: str) -> DocumentIndex:
     return DocumentIndex(text)
 
 
-def absent(sentence: str, doc: DocumentIndex, names: bool = True) -> list[str]:
-    """Figures, names (unless `names` is False) and quoted terms of `sentence` the document
-    has nowhere."""
-    missing = sorted(invented_figures(sentence, doc.text, doc.figures))
+def absent(sentence: str, known: Vocabulary, names: bool = True) -> list[str]:
+    """Figures, names (unless `names` is False) and quoted terms of `sentence` that `known`
+    (the document's vocabulary) does not have."""
+    missing = sorted(invented_figures(sentence, "", known.figures))
     first = _WORD.search(sentence)
     for match in _NAME.finditer(sentence) if names else ():
         name = match.group(1)
         at_start = first is not None and match.start() == first.start()
-        if not at_start and any(w.lower() not in doc.words for w in _WORD.findall(name)):
+        words = [w.lower() for w in _WORD.findall(name)]
+        if not at_start and any(w not in known.words and w not in _IGNORED for w in words):
             missing.append(name)
     for match in _QUOTED.finditer(sentence):
-        quoted = " ".join(match.group(1).lower().split())
-        if quoted not in " ".join(doc.lowered.split()):
+        if " ".join(match.group(1).lower().split()) not in known.flat:
             missing.append(f"“{match.group(1)}”")
     return missing
 
@@ -260,11 +277,13 @@ def align(
     page_starts: Sequence[int] | None = None,
     check_words: bool = True,
     names: bool = True,
+    known: Vocabulary | None = None,
 ) -> GroundedSentence:
     """`sentence` with its 1-3 best passages, its support and the verdict. `check_words`:
     False when the summary is in another language than the document (its words cannot be
     found; figures, names and quotes still must be). `names`: False for a summary in German,
-    which capitalizes every noun (see `names_checked`)."""
+    which capitalizes every noun (see `names_checked`). `known`: what counts as the
+    document's figures, names and quotes (default: the document's own)."""
     query = stems(sentence)
     weights = {stem: doc.weight(stem) for stem in set(query)}
     total = sum(weights.values())
@@ -286,7 +305,7 @@ def align(
             covered |= doc.bags[best] & weights.keys()
             support += gain / total
     support = round(min(1.0, support), 3)
-    missing = absent(sentence, doc, names)
+    missing = absent(sentence, known or doc.vocabulary, names)
     why = ""
     if missing:
         why = "not in the document: " + ", ".join(missing)
@@ -305,12 +324,15 @@ def ground(
     page_starts: Sequence[int] | None = None,
     check_words: bool = True,
     names: bool = True,
+    context: str | None = None,
 ) -> Grounding:
     """Every unit of a summary (its sentences, or its bullets without the marker) aligned to
     `text`, the whole extracted document (a map-reduce summary is aligned to it as well, so
-    it cites the original, never its intermediate summaries)."""
+    it cites the original, never its intermediate summaries). `context`: a text around it
+    (the title and the document) whose figures, names and quotes are no invention either."""
     doc = index(text)
-    return Grounding(tuple(align(u, doc, page_starts, check_words, names) for u in units))
+    known = vocabulary(context) if context is not None else None
+    return Grounding(tuple(align(u, doc, page_starts, check_words, names, known) for u in units))
 
 
 def names_checked(language: str | None) -> bool:
