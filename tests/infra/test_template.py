@@ -89,7 +89,7 @@ def test_load_template_is_cached_until_the_file_changes(tmp_path: Path) -> None:
 def test_function_spec_merges_globals_and_resolves_parameter_defaults(template: Template) -> None:
     ingest = template.function(INGEST)
     assert ingest.code_uri == REPO_ROOT / "functions" / "ingest"
-    assert (ingest.handler_module, ingest.handler_function) == ("ingest_handler", "handler")
+    assert (ingest.handler_module, ingest.handler_function) == ("docsum_api.handler", "handler")
     assert ingest.runtime == "python3.12"
     assert [layer.content_uri for layer in ingest.layers] == [REPO_ROOT / "functions" / "core"]
     assert ingest.import_paths == (ingest.code_uri, REPO_ROOT / "functions" / "core")
@@ -293,7 +293,7 @@ def test_layer_is_built_by_sam_for_python312(template: Template) -> None:
 
 def test_handlers_and_timeouts(template: Template) -> None:
     ingest, summarize = template.function(INGEST), template.function(SUMMARIZE)
-    assert ingest.handler == "ingest_handler.handler"
+    assert ingest.handler == "docsum_api.handler.handler"
     assert summarize.handler == "summarize_handler.handler"
     assert ingest.timeout == 29  # API Gateway's integration timeout is 29 s
     assert summarize.timeout == 600

@@ -30,8 +30,8 @@ from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
 from docsum.worker.policy import WorkerPolicy
 from docsum.worker.summarize import SummarizeWorker
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 from offline_ollama import OfflineOllama
 
 from tests.fakes import InMemoryDocumentRepository, InMemoryTextStore, InMemoryWorkQueue

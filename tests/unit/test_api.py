@@ -5,13 +5,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-from dependencies import get_service
 from docsum.domain.document import Status
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
+from docsum_api.app import create_app
+from docsum_api.dependencies import get_service
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests.conftest import Fakes
 

@@ -14,8 +14,8 @@ from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
 from docsum.ports.push import WebhookResponse
 from docsum.push.callbacks import CallbackPolicy
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests.conftest import Fakes
 from tests.fakes import ScriptedCallbackProbe

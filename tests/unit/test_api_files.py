@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests import files
 from tests.conftest import Fakes

@@ -5,12 +5,12 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from auth import TOKEN_CACHE_SECONDS, TokenSource
 from aws_lambda_powertools.utilities import parameters
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
+from docsum_api.app import create_app
+from docsum_api.auth import TOKEN_CACHE_SECONDS, TokenSource
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from infra.bootstrap import LocalResources
 from tests.conftest import Fakes

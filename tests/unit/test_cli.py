@@ -21,9 +21,9 @@ from docsum.domain.errors import LLMError
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
+from docsum_api.app import create_app
 from docsum_cli.api import DIRECT_UPLOAD_BYTES
 from docsum_cli.config import Config, resolve
-from ingest_api import create_app
 
 from infra.local.processes import LOOPBACK, free_port
 from tests.cli_runner import CLI_PATH, docsum

@@ -5,12 +5,12 @@ import hashlib
 from typing import Any
 
 import pytest
-from auth import Caller, ClientToken, TokenSource, authenticate, parse_tokens
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
+from docsum_api.app import create_app
+from docsum_api.auth import Caller, ClientToken, TokenSource, authenticate, parse_tokens
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests.conftest import Fakes
 from tests.fakes import InMemoryRateLimiter

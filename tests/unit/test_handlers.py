@@ -47,7 +47,7 @@ def handlers(
     monkeypatch.setenv("API_TOKEN", "local-dev-token")
     monkeypatch.delenv("API_TOKEN_PARAMETER", raising=False)
     get_settings.cache_clear()
-    ingest = importlib.reload(importlib.import_module("ingest_handler"))
+    ingest = importlib.reload(importlib.import_module("docsum_api.handler"))
     summarize = importlib.reload(importlib.import_module("summarize_handler"))
     llm = ScriptedLanguageModel()
     monkeypatch.setattr(
@@ -103,7 +103,7 @@ def test_web_page_event_through_mangum_is_html_whose_urls_start_at_the_stage(
 ) -> None:
     monkeypatch.setenv("API_ROOT_PATH", "/v1")  # as template.yaml sets it
     get_settings.cache_clear()
-    ingest = importlib.reload(importlib.import_module("ingest_handler"))
+    ingest = importlib.reload(importlib.import_module("docsum_api.handler"))
     response = ingest.handler(load_event("get-web-page.json"), context())  # no token
     assert response["statusCode"] == 200
     assert response["headers"]["content-type"].startswith("text/html")
@@ -174,7 +174,7 @@ def test_ready_is_503_naming_each_aws_dependency_when_the_endpoint_is_down(
     monkeypatch.delenv("API_TOKEN_PARAMETER", raising=False)
     get_settings.cache_clear()
     try:
-        ingest = importlib.reload(importlib.import_module("ingest_handler"))
+        ingest = importlib.reload(importlib.import_module("docsum_api.handler"))
         response = TestClient(ingest.app).get("/ready", headers={"Authorization": "Bearer t"})
     finally:
         get_settings.cache_clear()

@@ -42,7 +42,7 @@ def handlers(
     monkeypatch.setenv("CALLBACK_ALLOW_LOOPBACK_HTTP", "true")
     monkeypatch.setenv("RETRY_BASE_SECONDS", "0")  # retries visible at once
     get_settings.cache_clear()
-    ingest = importlib.reload(importlib.import_module("ingest_handler"))
+    ingest = importlib.reload(importlib.import_module("docsum_api.handler"))
     summarize = importlib.reload(importlib.import_module("summarize_handler"))
     webhook = importlib.reload(importlib.import_module("webhook_handler"))
     llm = ScriptedLanguageModel()

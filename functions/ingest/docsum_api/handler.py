@@ -10,9 +10,10 @@ from typing import Any
 from docsum.platform.observability import trace_lambda_handler
 from docsum.platform.settings import get_settings
 from docsum.wiring import AwsClients, document_service, model_host_check, rate_limiter
-from ingest_api import ReadinessCheck, create_app
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
+
+from docsum_api.app import ReadinessCheck, create_app
 
 settings = get_settings()
 clients = AwsClients.create()

@@ -37,7 +37,7 @@ class Asset(StrEnum):
 MEDIA_TYPES = {
     Asset.SCRIPT: "text/javascript",
     Asset.STYLES: "text/css",
-    Asset.ICON: "image/svg+xml",  # text: see ingest_handler's text_mime_types
+    Asset.ICON: "image/svg+xml",  # text: see handler.py's text_mime_types
 }
 # Read once per sandbox: a few kilobytes.
 _PAGE = (WEB_DIR / "index.html").read_text(encoding="utf-8")

@@ -5,8 +5,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
-from auth import Caller
-from dependencies import (
+from docsum.domain.document import DOCUMENT_ID_PATTERN, Document, Status
+from docsum.domain.paging import CURSOR_PATTERN
+from docsum.intake.submission import Submission
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from docsum_api.auth import Caller
+from docsum_api.dependencies import (
     CurrentCaller,
     FileSubmission,
     ReadinessCheck,
@@ -15,13 +21,8 @@ from dependencies import (
     json_body,
     within_rate_limit,
 )
-from docsum.domain.document import DOCUMENT_ID_PATTERN, Document, Status
-from docsum.domain.paging import CURSOR_PATTERN
-from docsum.intake.submission import Submission
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
-from problems import problem, problem_responses, request_id
-from schemas import (
+from docsum_api.problems import problem, problem_responses, request_id
+from docsum_api.schemas import (
     DocumentIn,
     DocumentList,
     DocumentOut,

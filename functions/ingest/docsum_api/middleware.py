@@ -7,9 +7,10 @@ import time
 import uuid
 
 from docsum.platform.observability import flush_metrics, logger
-from problems import problem
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from docsum_api.problems import problem
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from auth import Caller, TokenSource, Unauthorized, authenticate, bearer_scheme
 from docsum.domain.document import utc_now
 from docsum.intake.documents import DocumentService
 from docsum.platform.settings import Settings
@@ -19,9 +18,11 @@ from docsum.ports.rate_limit import RateLimiter
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials
-from problems import ProblemError
 from pydantic import BaseModel, ValidationError
-from schemas import DOCUMENT_FILE_FORM, DocumentIn, FileFields
+
+from docsum_api.auth import Caller, TokenSource, Unauthorized, authenticate, bearer_scheme
+from docsum_api.problems import ProblemError
+from docsum_api.schemas import DOCUMENT_FILE_FORM, DocumentIn, FileFields
 
 # A dependency check: raises when it fails; may say what it found ("ok: <that>").
 ReadinessCheck = Callable[[], str | None]

@@ -1,23 +1,21 @@
 """The HTTP API (FastAPI): the app factory. Routes live in `routes.py`, their dependencies in
-`dependencies.py`, the error shape in `problems.py`. `ingest_handler` wraps the app with
+`dependencies.py`, the error shape in `problems.py`. `handler` wraps the app with
 Mangum for Lambda; the local stack serves the same app with uvicorn."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import problems
-import routes
-import schemas
-import web_page
-from auth import TokenSource
-from dependencies import ReadinessCheck
 from docsum.intake.documents import DocumentService
 from docsum.platform.settings import Settings
 from docsum.ports.rate_limit import RateLimiter
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from middleware import CorrelateAndLog
+
+from docsum_api import problems, routes, schemas, web_page
+from docsum_api.auth import TokenSource
+from docsum_api.dependencies import ReadinessCheck
+from docsum_api.middleware import CorrelateAndLog
 
 __all__ = ["ReadinessCheck", "create_app"]
 
