@@ -19,6 +19,7 @@ from docsum.ports.llm import ChatAnswer, ChatCall
 from docsum.summary.budget import ModelBudget
 from docsum.summary.map_reduce import PartialResults
 from docsum.summary.prompts import COMBINE_PROMPT, PART_PROMPT
+from docsum.summary.shaping import split_sentences
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
 from docsum.worker.policy import WorkerPolicy
@@ -78,31 +79,19 @@ def user_text(call: ChatCall) -> str:
     return inside.removeprefix(f"Title: {TITLE}\n\n")
 
 
-DETAILS = " ".join(
-    f"Detail {word} follows."
-    for word in [
-        "alpha",
-        "bravo",
-        "charlie",
-        "delta",
-        "echo",
-        "foxtrot",
-        "golf",
-        "hotel",
-        "india",
-        "juliet",
-        "kilo",
-        "lima",
-        "mike",
-        "november",
-        "oscar",
-        "papa",
-        "quebec",
-        "romeo",
-        "sierra",
-        "tango",
-    ]
-)
+def grounded_reply(text: str, reply_chars: int) -> str:
+    """ "Summary of" and the text's first three words (unless it starts so), then its first
+    whole sentences, each once: at most `reply_chars` and half the text (a sliver gets its
+    first word)."""
+    limit = min(reply_chars, len(text) // 2)
+    reply = "" if text.startswith("Summary of") else f"Summary of {' '.join(text.split()[:3])}."
+    if len(reply) > limit:  # a sliver of a split chunk: its first word is its summary
+        return text.split()[0]
+    for sentence in dict.fromkeys(split_sentences(" ".join(text.split()))):
+        if len(reply) + 1 + len(sentence) > limit:
+            break
+        reply = f"{reply} {sentence}".strip()
+    return reply[:limit]
 
 
 def default_count(call: ChatCall) -> int:
@@ -172,11 +161,10 @@ class FakeModel:
                 raise ContextOverflow(said, call.num_ctx, "host refused the prompt")
             overflow = tokens > call.num_ctx - call.num_predict
             self._record(call, tokens, "overflow" if overflow else "ok")
-            first = user_text(call).split()[:3]
-            reply = f"Summary of {' '.join(first)}. {DETAILS}"
-            # A summary is shorter than what it summarizes (else the guard rejects it).
+            # A summary is shorter than what it summarizes (else the guard rejects it), and
+            # made of what it summarizes (else the guard finds it unsupported).
             return ChatAnswer(
-                text=reply[: min(self.reply_chars, len(user_text(call)) // 2)],
+                text=grounded_reply(user_text(call), self.reply_chars),
                 model=self.name,
                 prompt_tokens=tokens,
                 completion_tokens=self.reply_chars // 4,
