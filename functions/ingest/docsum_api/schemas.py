@@ -11,7 +11,16 @@ from docsum.domain.options import LANGUAGE_NAMES, SummaryFormat, SummaryLength, 
 from docsum.domain.views import DocumentOut
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-__all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]
+__all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness", "TextSpan"]
+
+
+class TextSpan(BaseModel):
+    """A span of a document's extracted text: what a summary sentence's source points at."""
+
+    id: str
+    start: int
+    end: int
+    text: str
 
 
 class DocumentIn(SummaryOptions):
