@@ -241,6 +241,24 @@ def test_a_text_that_fits_takes_one_call_and_reports_no_progress() -> None:
     assert (summary.llm_calls, summary.prompt_tokens, reports.seen) == (1, record.prompt_tokens, [])
 
 
+def test_a_map_reduce_summary_cites_the_original_text_not_its_partials() -> None:
+    settings, model = make_settings(), FakeModel(reply_chars=400)
+    text = prose(30_000)
+    summary = Summarizer(model, ModelBudget.of(settings)).summarize(text, TITLE)
+    assert len(model.texts(PART)) > 3  # map-reduced
+    assert summary.sentences
+    cited_exactly = 0
+    for sentence in summary.sentences:
+        for source in sentence.sources:
+            assert 0 <= source.start < source.end <= len(text)
+        # The partials copy sentences of the original: each is cited where the original has it.
+        passages = [text[c.start : c.end] for c in sentence.sources]
+        cited_exactly += sentence.text in passages
+    assert cited_exactly >= len(summary.sentences) - 1  # all but "Summary of …"
+    assert summary.grounding is not None
+    assert summary.grounding.supported == summary.grounding.total
+
+
 def test_a_long_text_is_chunked_so_every_character_is_summarized_once() -> None:
     settings, model, reports = make_settings(), FakeModel(), Reports()
     text = prose(30_000)
