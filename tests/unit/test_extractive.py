@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from docsum.domain.ids import normalize_whitespace
-from docsum.domain.options import LENGTH_CHARS, SummaryFormat
+from docsum.domain.options import LENGTH_CHARS, SummaryFormat, SummaryLength
 from docsum.summary import guard
+from docsum.summary.addressing import addresses_reader
 from docsum.summary.extractive import lexrank, summarize
 from docsum.summary.language import detect
 from docsum.summary.shaping import BULLET
@@ -96,3 +97,20 @@ def test_a_sentence_longer_than_the_budget_is_cut_and_still_cited() -> None:
 def test_no_text_no_extract() -> None:
     assert summarize("", 400) is None
     assert summarize("   \n\n  ", 400) is None
+
+
+INJECTIONS = sorted(
+    (Path(__file__).parents[2] / "bench" / "quality_corpus" / "injection").glob("*.txt")
+)
+
+
+@pytest.mark.parametrize("path", INJECTIONS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("form", list(SummaryFormat))
+def test_an_extract_never_passes_on_an_instruction_hidden_in_the_document(
+    path: Path, form: SummaryFormat
+) -> None:
+    text = path.read_text()
+    assert any(addresses_reader(s) for s in text.split(".")), "the fixture hides an instruction"
+    extract = summarize(text, LENGTH_CHARS[SummaryLength.LONG], form)
+    assert extract is not None
+    assert addresses_reader(extract.text) is None

@@ -23,6 +23,10 @@ class ExtractionLimits:
     max_pdf_pages: int = 2000
     max_unpacked_bytes: int = 100 * 1024 * 1024
     deadline_seconds: float = 120.0
+    # A parser's work (docsum.extract.bounds): elements, HTML depth, Markdown emphasis marks.
+    max_markup_elements: int = 1_000_000
+    max_html_depth: int = 1_000
+    max_markdown_emphasis_marks: int = 200_000
 
 
 @dataclass(frozen=True)

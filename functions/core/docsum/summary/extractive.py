@@ -22,6 +22,7 @@ import numpy as np
 
 from docsum.domain.ids import normalize_whitespace
 from docsum.domain.options import SummaryFormat
+from docsum.summary.addressing import addresses_reader
 from docsum.summary.grounding import GroundedSentence, Grounding, Span, page_of, passages, stems
 from docsum.summary.guard import BULLETS_MAX, BULLETS_MIN
 from docsum.summary.shaping import BULLET, ends_sentence, fit_to_limit
@@ -104,7 +105,8 @@ def summarize(
     page_starts: list[int] | None = None,
 ) -> Extract | None:
     """The most central sentences of `text` that fit `budget` characters in `form`, in
-    document order; None when `text` has no sentence at all. Bullets: at most 8 (fewer than
+    document order; None when `text` has no sentence at all (none that does not address the
+    reader). Bullets: at most 8 (fewer than
     3 only when the document has fewer usable sentences). A single sentence longer than the
     whole budget is cut on a word boundary (its citation is the whole sentence)."""
     spans = passages(text)
@@ -112,8 +114,13 @@ def summarize(
         return None
     sentences = [normalize_whitespace(text[s:e]) for s, e in spans]
     # Complete prose sentences; else any prose (headings, cut lines); else whatever there is.
-    prose = [i for i, s in enumerate(sentences) if _prose(s)]
-    prose = [i for i in prose if ends_sentence(sentences[i])] or prose or list(range(len(spans)))
+    # Never a sentence that addresses the reader (an injected instruction, a link, a contact):
+    # stored, the summary would pass it on (see docsum.summary.addressing).
+    usable = [i for i, s in enumerate(sentences) if addresses_reader(s) is None]
+    if not usable:
+        return None
+    prose = [i for i in usable if _prose(sentences[i])]
+    prose = [i for i in prose if ends_sentence(sentences[i])] or prose or usable
     bags = [Counter(stems(sentences[i])) for i in prose]
     scores = lexrank(bags)
     ranked = sorted(range(len(prose)), key=lambda k: -scores[k])

@@ -1,12 +1,16 @@
 """The guard: what a model wrote is checked before anything can store it.
 
 Small models degenerate: they loop, echo the text back, refuse, ignore the requested format or
-language, and invent. `check` finds those problems in a shaped answer (pure functions, no I/O;
-the language detector is passed in). What is invented is found by one mechanism, grounding
-(`docsum.summary.grounding`): a sentence whose content words, names or figures the document
-does not have is unsupported. `salvage` drops the sentences that repeat or are unsupported and
-says whether what is left still passes. The summarizer decides what to do with the verdict
-(retry once with the problems as feedback, salvage, or fall back to an extractive summary).
+language, and invent. A document can also carry instructions that a model obeys (prompt
+injection): a summary describes its document and never acts on it, so an answer that addresses
+the reader with instructions, or carries links and contact details (no summary request asks for
+them), fails as well (`docsum.summary.addressing`). What is invented is found by one mechanism,
+grounding (`docsum.summary.grounding`): a sentence whose content words, names or figures the
+document does not have is unsupported. `check` finds those problems in a shaped answer (pure
+functions, no I/O; the language detector is passed in). `salvage` drops the sentences that
+repeat, are unsupported or speak to the reader, and says whether what is left still passes.
+The summarizer decides what to do with the verdict (retry once with the problems as feedback,
+salvage, or fall back to an extractive summary).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from enum import StrEnum
 from docsum.domain.ids import normalize_whitespace
 from docsum.domain.options import SummaryFormat
 from docsum.summary import grounding
+from docsum.summary.addressing import addresses_reader
 from docsum.summary.figures import words_of
 from docsum.summary.language import MIN_LETTERS, Detection
 from docsum.summary.shaping import BULLET, ends_sentence, split_sentences
@@ -34,6 +39,7 @@ class Check(StrEnum):
     FORMAT = "format"
     LANGUAGE = "language"
     UNSUPPORTED = "unsupported"
+    ADDRESSES_READER = "addresses_reader"
 
 
 # Stable, user-facing reasons (a failed document's `error` starts with one of them).
@@ -44,6 +50,7 @@ REASONS = {
     Check.FORMAT: "model output does not follow the requested format",
     Check.LANGUAGE: "model output is not in the requested language",
     Check.UNSUPPORTED: "model output has sentences the document does not support",
+    Check.ADDRESSES_READER: "model output addresses the reader instead of describing the text",
 }
 
 # An answer at least this share of its source's length is not a summary of it.
@@ -168,6 +175,7 @@ def check(
             not_a_summary(summary, expect, answer_chars),
             format_problem(summary, expect.format),
             language_problem(summary, expect.language, detect, expect.format),
+            reader_problem(summary),
         )
         if problem is not None
     ]
@@ -186,6 +194,11 @@ def describe(unsupported: list[grounding.GroundedSentence]) -> str:
 
 def shorten(text: str) -> str:
     return text if len(text) <= _QUOTED_IN_DETAIL else text[: _QUOTED_IN_DETAIL - 1] + "…"
+
+
+def reader_problem(summary: str) -> Problem | None:
+    found = addresses_reader(summary)
+    return None if found is None else Problem(Check.ADDRESSES_READER, repr(found[:40]))
 
 
 def refusal(summary: str, source: str) -> Problem | None:
@@ -282,12 +295,12 @@ def language_problem(
 @dataclass(frozen=True)
 class Salvaged:
     text: str
-    dropped: int  # unsupported sentences left out (repeats are not counted)
+    dropped: int  # unsupported sentences left out (repeats and words to the reader are not)
 
 
 def salvage(summary: str, expect: Expectation, detect: Detector) -> Salvaged | None:
-    """`summary` without its repeated and its unsupported sentences, if what is left passes
-    every check (and something was dropped); else None."""
+    """`summary` without its repeated sentences, its unsupported ones and those addressing the
+    reader, if what is left passes every check (and something was dropped); else None."""
     verdicts = expect.grounded(summary).sentences
     kept, seen, dropped = [], set(), 0
     for unit, verdict in zip(units(summary, expect.format), verdicts, strict=True):
@@ -295,7 +308,7 @@ def salvage(summary: str, expect: Expectation, detect: Detector) -> Salvaged | N
         if not verdict.supported:
             dropped += 1
             continue
-        if key in seen:
+        if key in seen or addresses_reader(unit):
             continue
         seen.add(key)
         kept.append(unit)

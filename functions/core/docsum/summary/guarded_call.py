@@ -24,6 +24,7 @@ from docsum.platform.observability import logger
 from docsum.platform.retry import Deadline
 from docsum.ports.llm import ChatAnswer, ChatCall, LanguageModel
 from docsum.summary import extractive, guard
+from docsum.summary.addressing import addresses_reader
 from docsum.summary.budget import PROMPT_MARGIN, ModelBudget, num_ctx_for, num_predict_for, shrink
 from docsum.summary.chunking import TokenEstimator
 from docsum.summary.grounding import Grounding, page_of
@@ -119,10 +120,10 @@ class Target:
         return self.translated and len(normalize_whitespace(text)) <= self.budget
 
     def extract(self, text: str, budget: int) -> str | None:
-        """The central sentences of `text` within `budget` (`docsum.summary.extractive`), in
-        the language asked for: what stands in for one chunk's summary when no answer for it
-        passed the guard. It cannot invent anything, and the final summary made from it is
-        still checked."""
+        """The central sentences of `text` within `budget` (`docsum.summary.extractive`, which
+        leaves out sentences that address the reader), in the language asked for: what stands
+        in for one chunk's summary when no answer for it passed the guard. It cannot invent
+        anything, and the final summary made from it is still checked."""
         if self.translated:
             return None
         found = extractive.summarize(text, budget)
@@ -130,9 +131,11 @@ class Target:
 
     def verbatim(self, text: str, budget: int, form: SummaryFormat) -> str | None:
         """`text` itself as its own summary, when it is what was asked for: it fits the
-        budget, a paragraph is wanted and no other language than its own."""
+        budget, a paragraph is wanted and no other language than its own; never a text that
+        addresses its reader (instructions, links, contacts): stored, it would pass them on."""
         plain = normalize_whitespace(text)
         fits = len(plain) <= budget and form is SummaryFormat.PARAGRAPH
+        fits = fits and addresses_reader(plain) is None
         return plain if fits and not self.translated else None
 
 
@@ -361,9 +364,18 @@ class ModelCalls:
 def feedback(problems: list[guard.Problem]) -> str:
     """What the retry is told about the answer that failed: each problem's reason (for
     unsupported sentences, which ones and what the document lacks)."""
-    told = "; ".join(dict.fromkeys(p.reason for p in problems))
+    # The reasons only, except for unsupported sentences: another check's detail may quote
+    # what the document itself tells the reader (an injected instruction, a link).
+    told = "; ".join(
+        dict.fromkeys(
+            p.reason if p.check is guard.Check.UNSUPPORTED else guard.REASONS[p.check]
+            for p in problems
+        )
+    )
     return f"Your previous answer was rejected: {told}. Write only what the document says."
 
 
 def _brief(problems: list[guard.Problem]) -> list[str]:
-    return [f"{p.check.value}: {p.detail}" for p in problems]
+    """The checks an answer failed, for the log: never their details, which quote what the
+    model wrote (and so the document)."""
+    return [p.check.value for p in problems]

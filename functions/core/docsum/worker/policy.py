@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from docsum.extract.limits import ExtractionLimits
+from docsum.extract.sandbox import STARTUP_ALLOWANCE_SECONDS, SandboxLimits
 from docsum.platform.retry import Jitter, backoff_seconds, jittered
 from docsum.platform.settings import SettingsSlice
 
@@ -15,7 +16,8 @@ from docsum.platform.settings import SettingsSlice
 @dataclass(frozen=True)
 class WorkerPolicy(SettingsSlice):
     """The worker's settings: retries (backoff, window, the receive-count backstop), the time
-    kept back at the end of an invocation, and the bounds of a file's extraction."""
+    kept back at the end of an invocation, the bounds of a file's extraction (the parsers'
+    and the sandbox's), and how many worker deaths a document may cause."""
 
     retry_base_seconds: int
     retry_max_seconds: int
@@ -27,6 +29,11 @@ class WorkerPolicy(SettingsSlice):
     max_unpacked_bytes: int
     extraction_timeout_seconds: float
     max_upload_bytes: int
+    max_markup_elements: int
+    max_html_depth: int
+    max_markdown_emphasis_marks: int
+    extraction_memory_mb: int
+    max_worker_deaths: int
 
     def extraction_limits(self) -> ExtractionLimits:
         return ExtractionLimits(
@@ -34,6 +41,18 @@ class WorkerPolicy(SettingsSlice):
             max_pdf_pages=self.max_pdf_pages,
             max_unpacked_bytes=self.max_unpacked_bytes,
             deadline_seconds=self.extraction_timeout_seconds,
+            max_markup_elements=self.max_markup_elements,
+            max_html_depth=self.max_html_depth,
+            max_markdown_emphasis_marks=self.max_markdown_emphasis_marks,
+        )
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """The OS limits of the extraction's child: memory, CPU (the extraction's deadline),
+        and the wall clock (that plus the child's start-up)."""
+        return SandboxLimits(
+            memory_bytes=self.extraction_memory_mb * 1024 * 1024,
+            cpu_seconds=math.ceil(self.extraction_timeout_seconds),
+            wall_seconds=self.extraction_timeout_seconds + STARTUP_ALLOWANCE_SECONDS,
         )
 
     def retry_delay(self, failing_for: float, jitter: Jitter) -> int:
