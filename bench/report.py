@@ -157,11 +157,39 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                 ">= 0.9",
             )
         )
+    page = items.get("page", {})
+    if "docsum_s" in page:
+        table.append(
+            [
+                f"6. page by URL, {page['bytes'] / 1e6:.2f} MB of HTML",
+                f"fetch + extraction {page['docsum_s'] * 1000:.1f} ms",
+                f"plain HTTP GET {page['get_s'] * 1000:.1f} ms",
+                f"{page['ratio']}",
+                "- (reported)",
+                "-",
+            ]
+        )
+    b = items.get("backlog", {})
+    if "ratio" in b:
+        clean = b["thrown_away_seconds"] == 0 and b["timeouts"] == 0
+        table.append(
+            [
+                f"7. backlog: {b['documents']} docs ({b['long']} long) at once, k={b['k']} "
+                f"slots, +{b['token_delay_s']:g} s/token",
+                f"last done {b['last_done_s']} s; thrown away {b['thrown_away_seconds']} of "
+                f"{b['model_seconds']} model-s; {b['timeouts']} timeouts"
+                + (f"; {len(b['failed'])} failed by the guard" if b.get("failed") else ""),
+                f"ideal (model-s / k) {b['ideal_s']} s",
+                _fmt(b["ratio"]),
+                "<= 1.15, 0 thrown, 0 timeouts",
+                "yes" if clean and _verdict(b["ratio"], "<= 1.15") == "yes" else "NO",
+            ]
+        )
     found = items.get("grounding", {})
     for row in found.get("alignment", []):
         table.append(
             _claim(
-                f"7. align {row['summary_chars']} chars to {row['document_chars']} chars, one core",
+                f"8. align {row['summary_chars']} chars to {row['document_chars']} chars, one core",
                 f"{row['total_s']} s (index {row['index_s']} s, align {row['align_s']} s)",
                 "-",
                 row["total_s"],
@@ -171,7 +199,7 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
     if "ratio" in found:
         table.append(
             _claim(
-                f"7. extractive fallback, {found['fallback_chars']} chars",
+                f"8. extractive fallback, {found['fallback_chars']} chars",
                 f"{found['fallback_s']} s",
                 f"one model call {found['model_call_s']} s",
                 found["ratio"],

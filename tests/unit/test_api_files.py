@@ -48,6 +48,8 @@ def test_multipart_pdf_answers_202_then_200_for_the_same_bytes(
         "bytes": len(data),
         "pages": None,
         "content_type": "application/pdf",
+        "url": None,
+        "fetched_generation": None,
     }
     again = client.post("/documents", files=sent, headers=AUTH)
     assert (again.status_code, again.json()["id"]) == (200, body["id"])

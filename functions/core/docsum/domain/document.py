@@ -125,11 +125,18 @@ class Summary(BaseModel):
 
 
 class SourceInfo(BaseModel):
-    """The file a document came from (absent for JSON text), as the API shows it."""
+    """The file or web page a document came from (absent for JSON text), as the API shows it."""
 
     model_config = ConfigDict(use_enum_values=True)
 
-    kind: FileKind = Field(description="The format, decided from the bytes")
+    kind: FileKind | None = Field(
+        default=None, description="The format, decided from the bytes (a page: once fetched)"
+    )
+    url: str | None = Field(default=None, description="The web page, for URL submissions")
+    fetched_generation: int | None = Field(
+        default=None,
+        description="A page: the generation whose fetch the text is (re-summarize fetches again)",
+    )
     filename: str | None = None
     bytes: int | None = Field(default=None, description="Size of the file as submitted")
     pages: int | None = Field(default=None, description="Pages, for formats that have them")

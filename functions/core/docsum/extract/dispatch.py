@@ -25,8 +25,12 @@ from docsum.extract.limits import (
     reason_of,
     too_long,
 )
+from docsum.extract.mail import read_eml
 from docsum.extract.office import read_docx, read_epub
+from docsum.extract.opendocument import read_odp, read_odt
 from docsum.extract.pdf import read_pdf
+from docsum.extract.rtf import read_rtf
+from docsum.extract.slides import read_pptx
 
 
 def extract(data: bytes, kind: FileKind, limits: ExtractionLimits) -> Extracted:
@@ -39,6 +43,11 @@ def extract(data: bytes, kind: FileKind, limits: ExtractionLimits) -> Extracted:
         FileKind.HTML: read_html,
         FileKind.MARKDOWN: read_markdown,
         FileKind.TEXT: read_text,
+        FileKind.PPTX: read_pptx,
+        FileKind.ODT: read_odt,
+        FileKind.ODP: read_odp,
+        FileKind.RTF: read_rtf,
+        FileKind.EML: read_eml,
     }[kind]
     try:
         result = extractor(data, limits, deadline)
