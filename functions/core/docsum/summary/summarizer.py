@@ -97,9 +97,10 @@ class Summarizer:
         found = extractive.summarize(text, target.budget, form, target.page_starts)
         if found is None:
             return None
+        # The checks only: a problem's detail quotes what the model wrote (and so the text).
+        checks = sorted({p.check.value for p in rejected.problems})
         logger.warning(
-            "no answer passed the guard: extractive summary stored",
-            extra={"reason": str(rejected)},
+            "no answer passed the guard: extractive summary stored", extra={"checks": checks}
         )
         tally.outcomes[GuardOutcome.EXTRACTIVE.value] += 1
         note = None
