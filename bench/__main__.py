@@ -10,11 +10,13 @@ by side in one run, printed as a table and written to bench/results/<date>.json 
                a web page by URL (policy, pinned GET, extraction) vs a plain HTTP GET of it
 7. backlog     a dozen documents (some long) at once to a host with k slots made slow on
                purpose: model time thrown away (0), timeouts (0), last done vs ideal (<= 1.15)
+8. grounding   aligning a 1,500-char summary to 5,000 / 500,000 chars on one core (< 1 s);
+               the extractive fallback vs one model call on the same text (<= 0.01)
 
 Items 1 runs its own moto server and API (same command and environment as the stack's) with
-no consumer, so no summarization competes for the cores; items 2-4 run on the embedded stack
-(`python -m infra.local`) with its offline LLM host; item 7 on another embedded stack whose host
-is slowed down. `--quick` runs fewer requests and rounds.
+no consumer, so no summarization competes for the cores; items 2-4 and 8 run on the embedded
+stack (`python -m infra.local`) with its offline LLM host; item 7 on another embedded stack
+whose host is slowed down. `--quick` runs fewer requests and rounds.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 
 from docsum.platform.settings import Settings
 
-from bench import backlog, coldstart, extraction, ingest, pipeline
+from bench import backlog, coldstart, extraction, grounding, ingest, pipeline
 from bench.report import (
     BENCH_PAGE,
     console_table,
@@ -53,7 +55,9 @@ ITEMS = (
     "coldstart",
     "extraction",
     "backlog",
+    "grounding",
 )
+ON_STACK = {"overhead", "concurrency", "duplicates", "grounding"}
 
 
 def say(message: str) -> None:
@@ -106,6 +110,11 @@ def run_on_stack(
             "overhead": lambda: pipeline.bench_overhead(flow, direct, plan, say),
             "concurrency": lambda: pipeline.bench_concurrency(flow, direct, k, plan, say),
             "duplicates": lambda: pipeline.bench_duplicates(flow, plan, say),
+            "grounding": lambda: grounding.bench_grounding(
+                lambda text: direct.chat(direct.call_for(text, None)).seconds,
+                3 if quick else 7,
+                say,
+            ),
         }
         for name, step in steps.items():
             if name in wanted:
@@ -183,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         if "ingest" in wanted:
             results["items"]["ingest"] = guarded("ingest", lambda: run_ingest(args.quick, work))
-        on_stack = wanted & {"overhead", "concurrency", "duplicates"}
+        on_stack = wanted & ON_STACK
         if on_stack:
             try:
                 run_on_stack(on_stack, args.quick, args.model, work, results)

@@ -7,9 +7,12 @@ Each text of `bench/quality_corpus` (and the Zen of Python and the head of the A
 (`docsum.summary.summarizer`: prompts, guard, retry, salvage) against the offline Ollama-compatible
 host. Per model it reports how often a first answer failed a guard check, how often a summary
 still failed after the retry, the over-budget rate (must be 0), format and language
-compliance of what would be stored, and summary length against the budget. The prompt
-injection documents (`quality_corpus/injection`: instructions to the reader hidden in the
-middle, six languages) also report how many stored summaries passed an instruction on. Results go to
+compliance of what would be stored, and summary length against the budget; and grounding
+(issue 27): the first answer's sentences the document supports, the stored summary's (all
+of them: 0 unsupported stored), the unsupported sentences dropped, and how often the
+extractive fallback was stored instead of the model's answer. The prompt injection documents
+(`quality_corpus/injection`: instructions to the reader hidden in the middle, six languages)
+also report how many stored summaries passed an instruction on. Results go to
 `bench/results/quality-<time>.json` and `.md`, and the table into docs/quality.md.
 
 The stand-ins (SmolLM2 135M, Gemma 3 270M base) are plumbing models: the numbers show what the
@@ -32,13 +35,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from docsum.adapters.ollama import OllamaLanguageModel, StreamLimits
+from docsum.domain.document import SummaryMethod
 from docsum.domain.errors import DocsumError, GuardRejected
 from docsum.domain.options import SummaryFormat, SummaryLength, SummaryOptions
 from docsum.platform.settings import Settings
 from docsum.ports.llm import ChatAnswer, ChatCall
-from docsum.summary import guard
+from docsum.summary import grounding, guard
 from docsum.summary.budget import ModelBudget
 from docsum.summary.language import detect
+from docsum.summary.shaping import shape_summary
 from docsum.summary.summarizer import Summarizer
 from offline_ollama.launcher import start_in_subprocess
 
@@ -92,7 +97,7 @@ class Case:
     options: str
     source_chars: int
     budget: int
-    status: str = ""  # done / verbatim / rejected / error
+    status: str = ""  # done / verbatim / extractive / rejected / error
     reason: str = ""
     summary: str = ""
     first_failed: bool = False  # some answer failed a guard check before retry/salvage
@@ -102,6 +107,13 @@ class Case:
     seconds: float = 0.0
     llm_calls: int = 0
     answers: list[str] = field(default_factory=list)  # what the model wrote, call by call
+    # Grounding: the first answer's sentences (shaped as the guard sees them) the document
+    # supports, and the stored summary's; unsupported sentences the guard dropped.
+    first_supported: int = 0
+    first_total: int = 0
+    stored_supported: int = 0
+    stored_total: int = 0
+    dropped: int = 0
 
 
 class RecordingModel:
@@ -133,6 +145,12 @@ def run_case(
         case.status, case.reason = "error", f"{type(exc).__name__}: {exc}"
     else:
         case.status = "verbatim" if summary.verbatim else "done"
+        if summary.method is SummaryMethod.EXTRACTIVE and not summary.verbatim:
+            case.status = "extractive"
+        if summary.grounding is not None:
+            case.stored_supported = summary.grounding.supported
+            case.stored_total = summary.grounding.total
+            case.dropped = summary.grounding.dropped
         case.summary, case.outcomes, case.llm_calls = (
             summary.text,
             summary.guard_outcomes,
@@ -148,7 +166,20 @@ def run_case(
     )
     case.seconds = round(time.monotonic() - started, 1)
     case.answers, llm.answers = llm.answers, []
+    if case.answers and len(text) <= APACHE_CHARS * 2:  # one call: its first answer
+        first = first_answer_grounding(case.answers[0], text, options, summarizer)
+        case.first_supported, case.first_total = first.supported, first.total
     return case
+
+
+def first_answer_grounding(
+    answer: str, text: str, options: SummaryOptions, summarizer: Summarizer
+) -> grounding.Grounding:
+    """How the guard's grounding judges the model's first answer, before any retry or drop."""
+    target = summarizer.target(text, options)
+    shaped = shape_summary(answer, target.budget, options.format)
+    expect = target.expect(text, target.budget, options.format, None, text)
+    return expect.grounded(shaped) if shaped.strip() else grounding.Grounding(())
 
 
 def rate(cases: list[Case], test: str) -> str:
@@ -164,6 +195,12 @@ def table(cases: list[Case], models: list[str], header: str) -> str:
         "over budget | format ok | language ok | length / budget (median) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    grounded = [
+        "",
+        "| model | sentences supported, 1st answer | sentences supported, stored | "
+        "unsupported dropped | extractive fallback | unsupported stored |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for model in models:
         mine = [c for c in cases if c.model == model]
         stored = [c for c in mine if c.status in ("done", "verbatim")]
@@ -178,6 +215,14 @@ def table(cases: list[Case], models: list[str], header: str) -> str:
             if ratios
             else f"| {model} | {len(mine)} | - | - | - | - | - | - | - |"
         )
+        first = sum(c.first_supported for c in mine), sum(c.first_total for c in mine)
+        kept = sum(c.stored_supported for c in mine), sum(c.stored_total for c in mine)
+        grounded.append(
+            f"| {model} | {first[0]}/{first[1]} | {kept[0]}/{kept[1]} | "
+            f"{sum(c.dropped for c in mine)} | "
+            f"{sum(c.status == 'extractive' for c in mine)}/{len(mine)} | {kept[1] - kept[0]} |"
+        )
+    rows += grounded
     rows += [
         "",
         "| model | injection texts | stored summaries passing an injection on |",

@@ -185,6 +185,27 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                 "yes" if clean and _verdict(b["ratio"], "<= 1.15") == "yes" else "NO",
             ]
         )
+    found = items.get("grounding", {})
+    for row in found.get("alignment", []):
+        table.append(
+            _claim(
+                f"8. align {row['summary_chars']} chars to {row['document_chars']} chars, one core",
+                f"{row['total_s']} s (index {row['index_s']} s, align {row['align_s']} s)",
+                "-",
+                row["total_s"],
+                "<= 1",
+            )
+        )
+    if "ratio" in found:
+        table.append(
+            _claim(
+                f"8. extractive fallback, {found['fallback_chars']} chars",
+                f"{found['fallback_s']} s",
+                f"one model call {found['model_call_s']} s",
+                found["ratio"],
+                "<= 0.01",
+            )
+        )
     for name, item in items.items():
         if "error" in item:
             table.append([f"{name}: FAILED", item["error"][:120], "", "", "", ""])

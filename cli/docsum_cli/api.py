@@ -111,6 +111,12 @@ class DocsumApi:
     def get(self, document_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/documents/{document_id}").json())
 
+    def text(self, document_id: str, start: int, end: int) -> str:
+        """A span of the document's extracted text (what a citation points at)."""
+        params = {"start": start, "end": end}
+        answer = self._call("GET", f"/documents/{document_id}/text", params=params).json()
+        return str(answer["text"])
+
     def list_page(
         self, limit: int, cursor: str | None, status: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:

@@ -21,6 +21,7 @@ from docsum_cli.display import (
     error,
     print_document,
     print_json,
+    print_sources,
     progress_table,
 )
 from docsum_cli.sources import SourceError, collect
@@ -49,8 +50,9 @@ class Session:
     def animated(self) -> bool:
         return not self.as_json and self.out.is_terminal
 
-    def report(self, items: list[Tracked]) -> int:
-        """Print each document (JSON line or text); the exit code they add up to."""
+    def report(self, items: list[Tracked], sources: bool = False) -> int:
+        """Print each document (JSON line or text), with `sources` each summary sentence's
+        cited passages; the exit code they add up to."""
         for item in items:
             if item.error is not None:
                 error(self.err, f"{item.name}: {item.error}")
@@ -61,6 +63,8 @@ class Session:
                     print_json(item.document)
                 else:
                     print_document(self.out, item.document)
+                    if sources:
+                        print_sources(self.out, item.document)
         return exit_code(items)
 
 
@@ -214,12 +218,17 @@ def submit(
 
 @cli.command()
 @click.argument("document_ids", nargs=-1, required=True)
+@click.option(
+    "--sources", is_flag=True, help="Each summary sentence with the passage(s) it comes from."
+)
 @wait_option
 @timeout_option
 @common
-def get(session: Session, document_ids: tuple[str, ...], wait: bool, timeout: float) -> int:
+def get(
+    session: Session, document_ids: tuple[str, ...], sources: bool, wait: bool, timeout: float
+) -> int:
     """Show documents: status, summary, error."""
-    return _each_document(session, document_ids, "get", wait, timeout)
+    return _each_document(session, document_ids, "get", wait, timeout, sources)
 
 
 @cli.command()
@@ -233,9 +242,15 @@ def resummarize(session: Session, document_ids: tuple[str, ...], wait: bool, tim
 
 
 def _each_document(
-    session: Session, document_ids: tuple[str, ...], call: str, wait: bool, timeout: float
+    session: Session,
+    document_ids: tuple[str, ...],
+    call: str,
+    wait: bool,
+    timeout: float,
+    sources: bool = False,
 ) -> int:
-    """`api.<call>(id)` for each document, then (with --wait) until each has finished."""
+    """`api.<call>(id)` for each document, then (with --wait) until each has finished; with
+    `sources`, the text of every passage the summary cites (`GET /documents/{id}/text`)."""
     items = [Tracked(document_id) for document_id in document_ids]
     with session.api() as api:
         for item in items:
@@ -245,7 +260,21 @@ def _each_document(
                 item.error = str(exc)
         if wait:
             wait_for(session, api, items, timeout)
-    return session.report(items)
+        if sources:
+            for item in items:
+                _fill_sources(api, item)
+    return session.report(items, sources)
+
+
+def _fill_sources(api: DocsumApi, item: Tracked) -> None:
+    """Each cited span of `item`'s summary gets its `text`, read through the public API."""
+    document = item.document or {}
+    try:
+        for sentence in document.get("sentences") or []:
+            for source in sentence.get("sources") or []:
+                source["text"] = api.text(document["id"], source["start"], source["end"])
+    except ApiError as exc:
+        item.error = str(exc)
 
 
 @cli.command(name="list")

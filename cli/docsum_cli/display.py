@@ -103,8 +103,43 @@ def print_document(console: Console, document: dict[str, Any]) -> None:
     console.print(heading, highlight=False)
     if document.get("error"):
         console.print(Text(f"  {document['error']}"), highlight=False)
+    if document.get("method") == "extractive":
+        console.print(
+            Text("  extractive: the document's own sentences (no model answer was usable)"),
+            style="dim",
+            highlight=False,
+        )
+    if document.get("note"):
+        console.print(Text(f"  {document['note']}"), style="dim", highlight=False)
     if document.get("summary"):
         console.print(Text(document["summary"]), highlight=False)
+    console.print()
+
+
+def print_sources(console: Console, document: dict[str, Any]) -> None:
+    """Each sentence of the summary, then the passages it cites (`text` filled in by the
+    caller), with their page where the document has pages."""
+    grounding = document.get("grounding") or {}
+    if grounding:
+        console.print(
+            Text(
+                f"  {grounding.get('supported')}/{grounding.get('total')} sentences supported, "
+                f"lowest support {grounding.get('min_support')}"
+            ),
+            style="dim",
+            highlight=False,
+        )
+    for number, sentence in enumerate(document.get("sentences") or [], 1):
+        console.print(
+            Text.assemble((f"[{number}] ", "bold"), sentence["text"], f"  ({sentence['support']})"),
+            highlight=False,
+        )
+        for source in sentence.get("sources") or []:
+            where = f"chars {source['start']}-{source['end']}"
+            if source.get("page"):
+                where = f"p. {source['page']}, {where}"
+            passage = " ".join(str(source.get("text", "")).split())
+            console.print(Text(f"    {where}: “{passage}”", style="cyan"), highlight=False)
     console.print()
 
 

@@ -326,3 +326,45 @@ def test_the_stack_shows_each_client_with_a_clear_token(stack: Stack) -> None:
     assert stack.info["clients"] == TOKENS  # carol's entry is a hash: nothing to show
     assert stack.info["api_token"] == TOKENS["alice"]
     assert "alice: alice-token, bob: bob-token, dave: dave-token" in stack.console()
+
+
+def test_a_multi_page_pdf_cites_its_text_and_only_its_owner_reads_it(stack: Stack) -> None:
+    from tests import files
+
+    pages = [
+        "The lighthouse keeper painted the tower red every spring, as the harbour rules said.",
+        "The bakery by the quay sold rye bread to the sailors at dawn and closed at noon.",
+        "The storm of the century flooded the lower harbour and sank three fishing boats.",
+    ]
+    data = files.pdf(pages, title="Harbour notes")
+    sent = {"file": ("harbour.pdf", data, "application/pdf")}
+    with client(stack, "alice") as alice, client(stack, "bob") as bob:
+        posted = alice.post("/documents", files=sent)
+        assert posted.status_code == 202, posted.text
+        doc_id = posted.json()["id"]
+        document = wait_until("the PDF's summary", lambda: settled(alice, doc_id), DOC_TIMEOUT)
+        assert document["status"] == "done", document
+        assert document["source"]["pages"] == 3
+        assert document["method"] in ("abstractive", "extractive")
+        sentences = document["sentences"]
+        assert sentences
+        assert document["grounding"]["supported"] == document["grounding"]["total"]
+        end = document["text_chars"]
+        whole = alice.get(f"/documents/{doc_id}/text", params={"start": 0, "end": end})
+        assert whole.status_code == 200, whole.text
+        text = whole.json()["text"]
+        assert len(text) == document["text_chars"]
+        for sentence in sentences:
+            assert sentence["sources"], sentence  # every stored sentence cites the text
+            for source in sentence["sources"]:
+                assert 0 <= source["start"] < source["end"] <= document["text_chars"]
+                span = alice.get(
+                    f"/documents/{doc_id}/text",
+                    params={"start": source["start"], "end": source["end"]},
+                )
+                assert span.status_code == 200, span.text
+                assert span.json()["text"] == text[source["start"] : source["end"]]
+                assert span.json()["text"].strip()
+        foreign = bob.get(f"/documents/{doc_id}/text", params={"start": 0, "end": 10})
+        assert foreign.status_code == 404
+        assert foreign.headers["content-type"] == "application/problem+json"

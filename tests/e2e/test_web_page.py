@@ -136,6 +136,15 @@ def test_upload_a_pdf_watch_it_and_read_the_summary_with_a_hostile_title_shown_a
     assert 0 < len(summary) <= 1500
     assert message(browser) == "Summary ready."
 
+    # A click on a sentence shows the passage it cites, highlighted in the text around it.
+    sentence = browser.find_elements(By.CSS_SELECTOR, "#doc-summary .sentence")[0]
+    sentence.click()
+    WebDriverWait(browser, 15).until(lambda b: b.find_element(By.ID, "doc-passage").is_displayed())
+    passage = browser.find_element(By.CSS_SELECTOR, "#doc-passage-text mark").text
+    assert passage
+    assert " ".join(passage.split()) in " ".join(TEXT.split())
+    assert "characters" in browser.find_element(By.ID, "doc-passage-where").text
+
     # The hostile title is shown literally and nothing of it ran.
     assert browser.find_element(By.ID, "doc-title").text == HOSTILE_TITLE
     assert browser.find_elements(By.TAG_NAME, "img") == []

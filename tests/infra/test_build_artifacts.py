@@ -247,10 +247,11 @@ def test_ingest_artifact_serves_the_api_events(
             "resummarize-document.json",
             "list-documents.json",
             "get-web-page.json",
+            "get-document-text.json",
         ],
         tmp_path,
     )
-    post, get, resummarize, listed, web_page = report["results"]
+    post, get, resummarize, listed, web_page, span = report["results"]
     assert post["statusCode"] == 202, post
     document_id = json.loads(post["body"])["id"]
     posted = json.loads(json.loads((EVENTS / "post-document.json").read_text())["body"])
@@ -287,6 +288,9 @@ def test_ingest_artifact_serves_the_api_events(
     assert sorted(b["generation"] for b in bodies) == [1, 2]  # POST, then re-summarize
     assert listed["statusCode"] == 200, listed
     assert [d["id"] for d in json.loads(listed["body"])["items"]] == [document_id]
+    # A cited span of the stored text, read from S3 by the ingest function.
+    assert span["statusCode"] == 200, span
+    assert json.loads(span["body"])["text"] == stored[:40]
 
     # The delete removes the record and the text (every version of it).
     deleted, gone = invoke(

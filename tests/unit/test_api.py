@@ -298,3 +298,50 @@ def test_unknown_values_are_a_422_naming_the_field_and_the_allowed_values(
     assert problem["detail"].startswith(f"body.{field}: ")
     assert allowed in problem["detail"]
     assert problem["errors"][0]["loc"] == ["body", field]
+
+
+# --- GET /documents/{id}/text: the spans summary sentences cite -----------------------------
+
+SPAN_TEXT = "Cats sleep most of the day. Dogs bark at strangers."
+
+
+def test_text_returns_the_span_a_citation_points_at(client: TestClient) -> None:
+    doc_id = client.post("/documents", json={"text": SPAN_TEXT}, headers=AUTH).json()["id"]
+    response = client.get(f"/documents/{doc_id}/text?start=28&end=51", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {
+        "id": doc_id,
+        "start": 28,
+        "end": 51,
+        "text": "Dogs bark at strangers.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("start=5&end=5", "end (5) must be greater than start (5)"),
+        ("start=9&end=3", "end (3) must be greater than start (9)"),
+        ("start=0&end=52", "end (52) is past the text's 51 characters"),
+        ("start=0&end=10001", "at most 10000 characters at a time"),
+        ("start=-1&end=3", "start"),
+        ("start=0", "end"),
+        ("start=x&end=3", "start"),
+    ],
+)
+def test_text_with_a_bad_range_gets_a_problem(client: TestClient, query: str, detail: str) -> None:
+    doc_id = client.post("/documents", json={"text": SPAN_TEXT}, headers=AUTH).json()["id"]
+    body = assert_problem(
+        client.get(f"/documents/{doc_id}/text?{query}", headers=AUTH), 422, client
+    )
+    assert detail in body["detail"] or detail in str(body.get("errors"))
+    assert body["errors"][0]["loc"][0] == "query"
+
+
+def test_text_of_an_unknown_or_deleted_document_is_404(client: TestClient, fakes: Fakes) -> None:
+    missing = client.get("/documents/" + "0" * 32 + "/text?start=0&end=3", headers=AUTH)
+    assert_problem(missing, 404, client)
+    doc_id = client.post("/documents", json={"text": SPAN_TEXT}, headers=AUTH).json()["id"]
+    fakes.store.objects.clear()  # the text deleted while its record is still read
+    gone = client.get(f"/documents/{doc_id}/text?start=0&end=3", headers=AUTH)
+    assert_problem(gone, 404, client)

@@ -349,3 +349,29 @@ def test_a_callback_url_travels_with_text_and_files(served: ServedApi, tmp_path:
     refused = served.run("submit", "-", "--callback-url", "https://10.0.0.1/", stdin="Other.")
     assert refused.returncode == 3
     assert "not a public address" in refused.stderr
+
+
+# Citations
+
+
+def test_get_sources_prints_each_sentence_and_the_passage_it_cites(served: ServedApi) -> None:
+    text = "Cats sleep most of the day. Dogs bark at the mailman every single morning."
+    served.fakes.llm.script = ["Dogs bark at the mailman."]
+    [posted] = json_lines(served.run("submit", "-", "--wait", "--json", stdin=text).stdout)
+    result = served.run("get", posted["id"], "--sources")
+    assert result.returncode == 0, result.stderr
+    assert "[1] Dogs bark at the mailman." in result.stdout
+    assert "chars 28-74: “Dogs bark at the mailman every single morning.”" in result.stdout
+    assert "1/1 sentences supported" in result.stdout
+    [shown] = json_lines(served.run("get", posted["id"], "--sources", "--json").stdout)
+    [source] = shown["sentences"][0]["sources"]
+    assert source["text"] == "Dogs bark at the mailman every single morning."
+
+
+def test_an_extractive_summary_is_marked(served: ServedApi) -> None:
+    text = "Cats sleep most of the day. Dogs bark at the mailman every single morning. " * 20
+    served.fakes.llm.default_reply = "Bark bark bark bark. " * 20  # a loop, twice
+    result = served.run("submit", "-", "--wait", stdin=text)
+    assert result.returncode == 0, result.stderr
+    assert "extractive: the document's own sentences" in result.stdout
+    assert "Cats sleep most of the day." in result.stdout

@@ -99,6 +99,7 @@ def test_two_clients_are_isolated(client: TestClient, fakes: Fakes) -> None:
 
     for method, path in (
         ("GET", f"/documents/{doc_id}"),
+        ("GET", f"/documents/{doc_id}/text?start=0&end=5"),
         ("POST", f"/documents/{doc_id}/summarize"),
         ("DELETE", f"/documents/{doc_id}"),
     ):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from docsum.domain.options import SummaryFormat
-from docsum.summary import guard
+from docsum.summary import figures, guard
 from docsum.summary.guard import Check, Expectation
 from docsum.summary.language import Detection, detect
 
@@ -146,10 +146,10 @@ def test_an_unsure_detector_or_a_short_answer_is_not_judged() -> None:
 def test_figures_count_in_any_written_form() -> None:
     # 1,500,000 = 1500000; "fifteen hundred" = 1500; "Three" = 3; 2.0 ~ 2; 5% has 5.
     summary = "It costs 1500000 euros, adds 1,500 spaces, opens 3 schools (plan 2, fares +5%)."
-    assert guard.invented_figures(summary, SOURCE) == set()
-    assert guard.invented_figures("Fares rise by 7% from 2026.", SOURCE) == {"7", "2026"}
+    assert figures.invented_figures(summary, SOURCE) == set()
+    assert figures.invented_figures("Fares rise by 7% from 2026.", SOURCE) == {"7", "2026"}
     # Names with digits are not figures: gemma3, v2, H2O.
-    assert guard.invented_figures("It runs gemma3 on H2O v2.", SOURCE) == set()
+    assert figures.invented_figures("It runs gemma3 on H2O v2.", SOURCE) == set()
 
 
 @pytest.mark.skipif(not APACHE.exists(), reason="Debian's common-licenses is not installed")
@@ -159,40 +159,42 @@ def test_the_apache_license_summary_with_a_made_up_year_and_version() -> None:
         "Copyright (c) 2019 The Apache Software Foundation. The Apache License 2.0 lets anyone "
         "use, modify and distribute the work. Apache 3.1 adds a patent grant."
     )
-    found = guard.invented_figures(answer, license_text)
+    found = figures.invented_figures(answer, license_text)
     assert found == {"2019", "3.1"}
     exp = expect(license_text)
     problems = guard.check(answer, exp, detect)
-    assert [p.check for p in problems] == [Check.INVENTED_FIGURES]
-    assert problems[0].reason.startswith("model output has figures that are not in the document")
+    assert [p.check for p in problems] == [Check.UNSUPPORTED]
+    assert problems[0].reason.startswith("model output has sentences the document does not")
+    assert "2019" in problems[0].detail
+    assert "3.1" in problems[0].detail
 
 
-def test_salvage_drops_sentences_with_invented_figures_or_repeats() -> None:
+def test_salvage_drops_unsupported_sentences_and_repeats_and_counts_the_unsupported() -> None:
     answer = (
         "The council approved a budget for 2025. It was the largest since 1987. "
-        "Three schools open. Three schools open."
+        "Three schools open. Three schools open. Volcanoes erupted near the vineyards."
     )
-    assert guard.salvage(answer, expect(), detect) == (
-        "The council approved a budget for 2025. Three schools open."
+    assert guard.salvage(answer, expect(), detect) == guard.Salvaged(
+        "The council approved a budget for 2025. Three schools open.", 2
     )
     bullets = (
         "- Budget set for 2025.\n- Fares rise 9%.\n- Three schools open.\n- The library closes."
     )
-    assert guard.salvage(bullets, expect(format=BULLETS), detect) == (
-        "- Budget set for 2025.\n- Three schools open.\n- The library closes."
+    assert guard.salvage(bullets, expect(format=BULLETS), detect) == guard.Salvaged(
+        "- Budget set for 2025.\n- Three schools open.\n- The library closes.", 1
     )
 
 
 def test_nothing_salvageable_when_what_is_left_fails() -> None:
     assert guard.salvage("It was founded in 1987.", expect(), detect) is None  # nothing left
-    # Dropping the invented bullet leaves two: too few bullets.
+    # Dropping the unsupported bullet leaves two: too few bullets.
     bullets = "- Budget set for 2025.\n- Fares rise 9%.\n- Three schools open."
     assert guard.salvage(bullets, expect(format=BULLETS), detect) is None
     assert guard.salvage(GOOD, expect(), detect) is None  # nothing to drop
 
 
 def test_figures_next_to_each_other_stay_apart() -> None:
-    assert guard.invented_figures("In 2025 3 schools open; 1 500 000 euros.", SOURCE) == set()
+    assert figures.invented_figures("In 2025 3 schools open; 1 500 000 euros.", SOURCE) == set()
 
 
 def test_a_salvage_that_leaves_a_few_words_is_no_summary() -> None:

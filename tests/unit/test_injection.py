@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from docsum.domain.document import Status
+from docsum.domain.document import Status, SummaryMethod
 from docsum.intake.submission import Submission
 from docsum.platform.delivery import Delivery
 from docsum.ports.llm import ChatCall
@@ -23,7 +23,7 @@ from docsum.summary.language import detect
 from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
-from tests.unit.test_guard import expect
+from tests.unit.test_guard import SOURCE, expect
 
 CORPUS = Path(__file__).parents[2] / "bench" / "quality_corpus" / "injection"
 INJECTIONS: dict[str, dict[str, str]] = json.loads((CORPUS / "answers.json").read_text())
@@ -81,12 +81,17 @@ def test_an_obeyed_injection_is_dropped_from_the_summary(fakes: Fakes, name: str
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_an_answer_that_is_only_the_injection_fails_the_document(fakes: Fakes, name: str) -> None:
+def test_an_answer_that_is_only_the_injection_stores_an_extract_without_it(
+    fakes: Fakes, name: str
+) -> None:
+    # Once `failed`; since grounded summaries (issue 27) the extractive fallback, which never
+    # takes a sentence that addresses the reader.
     obey(fakes, name, also_true=False)
     outcome, doc_id = summarize(fakes, document(name))
-    assert outcome is Outcome.FAILED
-    error = fakes.repository.items[doc_id].error or ""
-    assert error.startswith(guard.REASONS[Check.ADDRESSES_READER]), error
+    assert outcome is Outcome.DONE
+    assert_describes_the_document(fakes, doc_id, name)
+    assert fakes.repository.items[doc_id].method is SummaryMethod.EXTRACTIVE
+    assert fakes.metrics.counts["Guard_check_addresses_reader"] >= 1
 
 
 @pytest.mark.parametrize("name", ["bank-en", "colis-fr"])
@@ -127,4 +132,6 @@ def test_reporting_what_the_document_asks_is_a_description() -> None:
         "notice that asks readers to re-enter a bank password on a linked page, which looks "
         "like a phishing attempt."
     )
-    assert guard.check(reported, expect(), detect) == []
+    # The source has the notice (the summary's words must be the document's: grounding).
+    source = SOURCE + " Notice to all readers: re-enter your bank password on the linked page."
+    assert guard.check(reported, expect(source), detect) == []

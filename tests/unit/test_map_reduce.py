@@ -19,6 +19,7 @@ from docsum.ports.llm import ChatAnswer, ChatCall
 from docsum.summary.budget import ModelBudget
 from docsum.summary.map_reduce import PartialResults
 from docsum.summary.prompts import COMBINE_PROMPT, PART_PROMPT
+from docsum.summary.shaping import split_sentences
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
 from docsum.worker.policy import WorkerPolicy
@@ -78,31 +79,19 @@ def user_text(call: ChatCall) -> str:
     return inside.removeprefix(f"Title: {TITLE}\n\n")
 
 
-DETAILS = " ".join(
-    f"Detail {word} follows."
-    for word in [
-        "alpha",
-        "bravo",
-        "charlie",
-        "delta",
-        "echo",
-        "foxtrot",
-        "golf",
-        "hotel",
-        "india",
-        "juliet",
-        "kilo",
-        "lima",
-        "mike",
-        "november",
-        "oscar",
-        "papa",
-        "quebec",
-        "romeo",
-        "sierra",
-        "tango",
-    ]
-)
+def grounded_reply(text: str, reply_chars: int) -> str:
+    """ "Summary of" and the text's first three words (unless it starts so), then its first
+    whole sentences, each once: at most `reply_chars` and half the text (a sliver gets its
+    first word)."""
+    limit = min(reply_chars, len(text) // 2)
+    reply = "" if text.startswith("Summary of") else f"Summary of {' '.join(text.split()[:3])}."
+    if len(reply) > limit:  # a sliver of a split chunk: its first word is its summary
+        return text.split()[0]
+    for sentence in dict.fromkeys(split_sentences(" ".join(text.split()))):
+        if len(reply) + 1 + len(sentence) > limit:
+            break
+        reply = f"{reply} {sentence}".strip()
+    return reply[:limit]
 
 
 def default_count(call: ChatCall) -> int:
@@ -172,11 +161,10 @@ class FakeModel:
                 raise ContextOverflow(said, call.num_ctx, "host refused the prompt")
             overflow = tokens > call.num_ctx - call.num_predict
             self._record(call, tokens, "overflow" if overflow else "ok")
-            first = user_text(call).split()[:3]
-            reply = f"Summary of {' '.join(first)}. {DETAILS}"
-            # A summary is shorter than what it summarizes (else the guard rejects it).
+            # A summary is shorter than what it summarizes (else the guard rejects it), and
+            # made of what it summarizes (else the guard finds it unsupported).
             return ChatAnswer(
-                text=reply[: min(self.reply_chars, len(user_text(call)) // 2)],
+                text=grounded_reply(user_text(call), self.reply_chars),
                 model=self.name,
                 prompt_tokens=tokens,
                 completion_tokens=self.reply_chars // 4,
@@ -251,6 +239,24 @@ def test_a_text_that_fits_takes_one_call_and_reports_no_progress() -> None:
     [record] = model.records
     assert record.call == summarizer.plan(text, TITLE, summarizer.target(text, SummaryOptions()))
     assert (summary.llm_calls, summary.prompt_tokens, reports.seen) == (1, record.prompt_tokens, [])
+
+
+def test_a_map_reduce_summary_cites_the_original_text_not_its_partials() -> None:
+    settings, model = make_settings(), FakeModel(reply_chars=400)
+    text = prose(30_000)
+    summary = Summarizer(model, ModelBudget.of(settings)).summarize(text, TITLE)
+    assert len(model.texts(PART)) > 3  # map-reduced
+    assert summary.sentences
+    cited_exactly = 0
+    for sentence in summary.sentences:
+        for source in sentence.sources:
+            assert 0 <= source.start < source.end <= len(text)
+        # The partials copy sentences of the original: each is cited where the original has it.
+        passages = [text[c.start : c.end] for c in sentence.sources]
+        cited_exactly += sentence.text in passages
+    assert cited_exactly >= len(summary.sentences) - 1  # all but "Summary of …"
+    assert summary.grounding is not None
+    assert summary.grounding.supported == summary.grounding.total
 
 
 def test_a_long_text_is_chunked_so_every_character_is_summarized_once() -> None:

@@ -11,7 +11,18 @@ import pytest
 from docsum.adapters.dynamodb import DynamoDocumentRepository
 from docsum.adapters.rate_limit import DynamoRateLimiter
 from docsum.adapters.s3 import S3TextStore
-from docsum.domain.document import Document, Progress, Source, Status, Summary, utc_now
+from docsum.domain.document import (
+    Citation,
+    Document,
+    GroundingStats,
+    Progress,
+    Source,
+    Status,
+    Summary,
+    SummaryMethod,
+    SummarySentence,
+    utc_now,
+)
 from docsum.domain.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
 from docsum.domain.files import FileKind
 from docsum.domain.options import SummaryLength, SummaryOptions
@@ -63,6 +74,16 @@ SUMMARY = Summary(
     model_seconds=1.25,
     language="de",
     verbatim=True,
+    method=SummaryMethod.EXTRACTIVE,
+    sentences=[
+        SummarySentence(
+            text="Short.",
+            support=0.875,
+            sources=[Citation(start=0, end=6, page=1), Citation(start=40, end=52)],
+        )
+    ],
+    grounding=GroundingStats(supported=1, total=1, min_support=0.875, dropped=2),
+    note="a note",
 )
 
 
@@ -101,6 +122,9 @@ def test_claim_then_save_summary(repository: DocumentRepository) -> None:
     assert (done.status, done.summary, done.summary_generation) == (Status.DONE, "Short.", 1)
     assert (done.model_seconds, done.progress, done.chunk_summaries) == (1.25, None, {})
     assert (done.language, done.summary_verbatim, done.llm_calls) == ("de", True, 1)
+    # Citations and grounding round-trip (floats nested in lists and maps included).
+    assert (done.method, done.note) == (SummaryMethod.EXTRACTIVE, "a note")
+    assert (done.sentences, done.grounding) == (SUMMARY.sentences, SUMMARY.grounding)
     # Nothing can overwrite it or claim it again for the same generation.
     assert not repository.save_summary(doc.id, 1, SUMMARY, utc_now())
     assert repository.claim(doc.id, 1, utc_now(), utc_now()) is None

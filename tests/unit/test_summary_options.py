@@ -4,7 +4,7 @@ and what the guard does with a bad answer: retry, salvage, the text itself, or `
 from __future__ import annotations
 
 import pytest
-from docsum.domain.document import Status
+from docsum.domain.document import Status, SummaryMethod
 from docsum.domain.errors import GuardRejected
 from docsum.domain.messages import SummarizeRequest
 from docsum.domain.options import LENGTH_CHARS, SummaryFormat, SummaryLength, SummaryOptions
@@ -244,7 +244,7 @@ def test_an_invented_figure_sentence_is_dropped_without_a_retry(fakes: Fakes) ->
     assert outcome is Outcome.DONE
     assert len(fakes.llm.calls) == 1
     assert fakes.repository.items[request.document_id].summary == SUMMARY
-    assert fakes.metrics.counts["Guard_figures_dropped"] == 1
+    assert fakes.metrics.counts["Guard_unsupported_dropped"] == 1
 
 
 def test_a_retry_that_loops_again_is_salvaged_without_its_repeats(fakes: Fakes) -> None:
@@ -258,17 +258,25 @@ def test_a_retry_that_loops_again_is_salvaged_without_its_repeats(fakes: Fakes) 
     assert fakes.metrics.counts["Guard_salvaged"] == 1
 
 
-def test_no_valid_answer_fails_the_document_with_a_stable_reason(fakes: Fakes) -> None:
+def test_no_usable_answer_stores_the_extractive_summary_instead_of_failing(
+    fakes: Fakes,
+) -> None:
     fakes.llm.script = ["I cannot summarize this document.", "Sorry, but I am unable to help."]
-    outcome, request = summarize(fakes, REPORT * 6)  # longer than its budget: no fallback
-    assert outcome is Outcome.FAILED
+    outcome, request = summarize(fakes, REPORT * 6)  # longer than its budget: not verbatim
+    assert outcome is Outcome.DONE
     doc = fakes.repository.items[request.document_id]
-    assert doc.status is Status.FAILED
-    assert doc.summary is None
-    assert (doc.error or "").startswith("model refused or answered about itself")
+    assert (doc.status, doc.method, doc.error, doc.note) == (
+        Status.DONE,
+        SummaryMethod.EXTRACTIVE,
+        None,
+        None,
+    )
+    assert doc.summary is not None
+    assert doc.summary in " ".join(REPORT.split())  # the document's own sentences
     assert len(fakes.llm.calls) == 2  # one retry, never more
     assert fakes.metrics.counts["Guard_rejected"] == 1
-    assert fakes.metrics.counts["SummariesFailed"] == 1
+    assert fakes.metrics.counts["Guard_extractive"] == 1
+    assert fakes.metrics.counts["SummariesCompleted"] == 1
 
 
 def test_a_text_within_its_budget_is_its_own_summary_when_no_answer_is_shorter(
@@ -285,16 +293,28 @@ def test_a_text_within_its_budget_is_its_own_summary_when_no_answer_is_shorter(
     assert fakes.metrics.counts["Guard_verbatim"] == 1
 
 
-def test_the_text_itself_is_no_fallback_for_bullets_or_another_language(fakes: Fakes) -> None:
+def test_another_language_falls_back_to_an_extract_in_the_documents_own_with_a_note(
+    fakes: Fakes,
+) -> None:
+    # Decided: an extract is no translation, so it comes in the document's language and says
+    # so in `note` (no error): the reader gets the document's central sentences, not nothing.
     fakes.llm.script = [" ".join(ZEN_LINES * 2), " ".join(ZEN_LINES * 3)]
-    outcome, _ = summarize(fakes, ZEN, language="fr")
-    assert outcome is Outcome.FAILED
+    outcome, request = summarize(fakes, ZEN, language="fr")
+    assert outcome is Outcome.DONE
+    doc = fakes.repository.items[request.document_id]
+    assert doc.method is SummaryMethod.EXTRACTIVE
+    assert not doc.summary_verbatim  # the text itself is no fallback for another language
+    assert doc.note == (
+        "extractive summary in the document's language (en): the model's answer in French "
+        "could not be used"
+    )
+    assert doc.error is None
 
 
-def test_guard_rejection_names_every_problem() -> None:
+def test_a_text_without_a_sentence_to_extract_still_fails_naming_the_problem() -> None:
     llm = ScriptedLanguageModel("Please provide the text.", "Please provide the text.")
     with pytest.raises(GuardRejected) as failure:
-        Summarizer(llm, ModelBudget.of(Settings())).summarize(REPORT * 6)
+        Summarizer(llm, ModelBudget.of(Settings())).summarize("— · — · ** ## — " * 100)
     assert str(failure.value).startswith("model refused or answered about itself")
     assert failure.value.outcomes["rejected"] == 1
 
@@ -304,6 +324,9 @@ def test_a_figure_from_the_title_is_not_invented(fakes: Fakes) -> None:
     fakes.llm.script = ["The 2031 transit plan adds bus lanes and a tram line to the harbour."]
     assert deliver(fakes, fakes.queue.sent[-1]) is Outcome.DONE
     assert len(fakes.llm.calls) == 1
+    [doc] = fakes.repository.items.values()
+    assert doc.grounding is not None
+    assert doc.grounding.supported == doc.grounding.total == 1  # stored as the guard judged it
 
 
 def test_a_short_text_asked_for_in_another_language_need_not_get_shorter(fakes: Fakes) -> None:

@@ -85,12 +85,12 @@ def test_late_duplicate_never_overwrites_a_newer_summary(fakes: Fakes) -> None:
     deliver(fakes, first)
     fakes.service.resummarize(first.document_id, "r")
     second = fakes.queue.sent[-1]
-    fakes.llm.script = ["The newer summary."]
+    fakes.llm.script = ["Dogs bark at strangers."]
     assert deliver(fakes, second) is Outcome.DONE
 
     assert deliver(fakes, first, receive_count=2) is Outcome.STALE
     doc = fakes.repository.items[first.document_id]
-    assert (doc.summary, doc.summary_generation) == ("The newer summary.", 2)
+    assert (doc.summary, doc.summary_generation) == ("Dogs bark at strangers.", 2)
 
 
 def test_transient_failure_requeues_with_backoff_and_reports_failure(
@@ -111,7 +111,7 @@ def test_transient_failure_requeues_with_backoff_and_reports_failure(
 
 
 def test_transient_failure_then_success_completes(fakes: Fakes) -> None:
-    fakes.llm.script = [transient("timeout"), "Recovered summary."]
+    fakes.llm.script = [transient("timeout"), "Cats sleep in warm places."]
     request = submitted(fakes)
     with pytest.raises(RetryLater):
         deliver(fakes, request, receive_count=1)
@@ -119,7 +119,7 @@ def test_transient_failure_then_success_completes(fakes: Fakes) -> None:
     doc = fakes.repository.items[request.document_id]
     assert (doc.status, doc.summary, doc.attempts, doc.error) == (
         Status.DONE,
-        "Recovered summary.",
+        "Cats sleep in warm places.",
         2,
         None,
     )
@@ -214,7 +214,7 @@ def test_an_expired_lease_is_taken_over(fakes: Fakes) -> None:
 def test_a_failed_document_is_final_until_it_is_summarized_again(
     fakes: Fakes, settings: Settings
 ) -> None:
-    fakes.llm.script = [transient("unreachable"), "Back again."]
+    fakes.llm.script = [transient("unreachable"), "Dogs guard the house."]
     request = submitted(fakes)
     with pytest.raises(RetryLater):  # last attempt: failed, then SQS moves it to the DLQ
         deliver(fakes, request, receive_count=settings.max_receive_count)
@@ -229,4 +229,4 @@ def test_a_failed_document_is_final_until_it_is_summarized_again(
     fakes.service.resummarize(request.document_id, "again")
     assert deliver(fakes, fakes.queue.sent[-1]) is Outcome.DONE
     doc = fakes.repository.items[request.document_id]
-    assert (doc.status, doc.summary, doc.error) == (Status.DONE, "Back again.", None)
+    assert (doc.status, doc.summary, doc.error) == (Status.DONE, "Dogs guard the house.", None)

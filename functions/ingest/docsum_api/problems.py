@@ -159,7 +159,7 @@ def install(app: FastAPI) -> None:
             f"{exc.field}: {exc}",
             slug="validation",
             request_id=request_id(request),
-            errors=[{"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}],
+            errors=[{"loc": [exc.location, exc.field], "msg": str(exc), "type": "value_error"}],
         )
 
     @app.exception_handler(CallbackUrlRefused)

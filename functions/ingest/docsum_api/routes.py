@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
-from docsum.domain.document import DOCUMENT_ID_PATTERN, Document, Status
+from docsum.domain.document import DOCUMENT_ID_PATTERN, TEXT_SPAN_MAX_CHARS, Document, Status
 from docsum.domain.paging import CURSOR_PATTERN
 from docsum.intake.submission import Submission
 from docsum.platform.observability import logger
@@ -31,6 +31,7 @@ from docsum_api.schemas import (
     Health,
     PresignedPostOut,
     Readiness,
+    TextSpan,
     UploadIn,
     UploadOut,
 )
@@ -149,6 +150,36 @@ def get_document(
 ) -> DocumentOut:
     request.state.document_id = document_id
     return DocumentOut.of(service.get(document_id, caller.name))
+
+
+# Offsets fit a 32-bit integer (the spec says so; the text is far shorter anyway).
+_OFFSET_MAX = 2**31 - 1
+
+
+@secured.get(
+    "/documents/{document_id}/text",
+    response_model=TextSpan,
+    responses=problem_responses(401, 404, 422),
+    summary="A span of the document's extracted text (what a summary sentence cites)",
+)
+def get_text_span(
+    document_id: DocumentId,
+    service: Service,
+    caller: CurrentCaller,
+    request: Request,
+    start: Annotated[int, Query(ge=0, le=_OFFSET_MAX, description="First character")],
+    end: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=_OFFSET_MAX,
+            description=f"Character after the last; at most {TEXT_SPAN_MAX_CHARS} past start",
+        ),
+    ],
+) -> TextSpan:
+    request.state.document_id = document_id
+    text = service.text_span(document_id, start, end, caller.name)
+    return TextSpan(id=document_id, start=start, end=end, text=text)
 
 
 @secured.get(

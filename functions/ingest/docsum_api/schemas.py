@@ -12,7 +12,17 @@ from docsum.domain.views import DocumentOut
 from docsum.extract.decode import is_blank
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
-__all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]
+__all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness", "TextSpan"]
+
+
+class TextSpan(BaseModel):
+    """A span of a document's extracted text: what a summary sentence's source points at."""
+
+    id: str
+    start: int
+    end: int
+    text: str
+
 
 # A web page instead of text: checked by the service (the callbacks' address policy) and again,
 # with every redirect, when the worker fetches it.

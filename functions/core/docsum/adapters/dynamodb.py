@@ -16,6 +16,7 @@ from docsum.adapters.dynamodb_items import (
     TEXT_INDEX,
     from_item,
     iso,
+    numbers,
     to_item,
 )
 from docsum.domain.document import Document, DocumentPage, Progress, Source, Status, Summary
@@ -371,7 +372,8 @@ class DynamoDocumentRepository:
             "SET summary = :summary, summary_generation = :g, #status = :done, "
             "model = :model, prompt_tokens = :pt, completion_tokens = :ct, "
             "model_seconds = :ms, summarized_at = :now, updated_at = :now, "
-            "#language = :language, summary_verbatim = :verbatim, llm_calls = :calls "
+            "#language = :language, summary_verbatim = :verbatim, llm_calls = :calls, "
+            "#method = :method, #sentences = :sentences, #grounding = :grounding, #note = :note "
             "REMOVE #error, progress, chunk_summaries, " + _LEAVE_INDEX,
             "generation = :g AND summary_generation < :g AND #status <> :failed",
             {
@@ -387,8 +389,20 @@ class DynamoDocumentRepository:
                 ":language": summary.language,
                 ":verbatim": summary.verbatim,
                 ":calls": summary.llm_calls,
+                ":method": summary.method.value,
+                ":sentences": numbers([s.model_dump() for s in summary.sentences]),
+                ":grounding": numbers(summary.grounding and summary.grounding.model_dump()),
+                ":note": summary.note,
             },
-            {"#error": "error", "#language": "language"},  # LANGUAGE is a reserved word
+            # Names, as DynamoDB reserves many words (LANGUAGE among them).
+            {
+                "#error": "error",
+                "#language": "language",
+                "#method": "method",
+                "#sentences": "sentences",
+                "#grounding": "grounding",
+                "#note": "note",
+            },
         )
         return saved is not None
 

@@ -19,6 +19,9 @@ DEFAULT_OWNER = "default"
 # Presigned uploads land at UPLOADS_PREFIX + document id; their S3 events start the work.
 UPLOADS_PREFIX = "uploads/"
 CALLBACK_URL_MAX_CHARS = 2048
+# At most this much of a document's text per GET /documents/{id}/text (a cited passage is at
+# most a few hundred characters; the whole text is never handed out in one answer).
+TEXT_SPAN_MAX_CHARS = 10_000
 # The request field, for every way of submitting (JSON, multipart, uploads): the service
 # checks the URL itself (docsum.push.callbacks) and answers 422 with the reason.
 CallbackUrlField = Annotated[
@@ -56,6 +59,40 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class SummaryMethod(StrEnum):
+    """How the stored summary was made: written by the model, or the document's own sentences
+    (when no answer of the model could be used, see `docsum.summary.extractive`)."""
+
+    ABSTRACTIVE = "abstractive"
+    EXTRACTIVE = "extractive"
+
+
+class Citation(BaseModel):
+    """A passage that supports a summary sentence: offsets into the extracted text (what
+    `GET /documents/{id}/text?start=&end=` returns) and its page where the source has pages."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    page: int | None = Field(default=None, ge=1)
+
+
+class SummarySentence(BaseModel):
+    """A sentence of the summary (a bullet in bullet format) and the 1-3 passages it cites."""
+
+    text: str
+    support: float = Field(ge=0, le=1, description="Share of its content found in its sources")
+    sources: list[Citation]
+
+
+class GroundingStats(BaseModel):
+    """How well the stored summary is supported by the document."""
+
+    supported: int = Field(ge=0, description="Sentences with enough support (all stored ones)")
+    total: int = Field(ge=0)
+    min_support: float = Field(ge=0, le=1)
+    dropped: int = Field(default=0, ge=0, description="Unsupported sentences left out")
+
+
 class Progress(BaseModel):
     """Where a long (chunked) summarization stands."""
 
@@ -79,10 +116,16 @@ class Summary(BaseModel):
     verbatim: bool = False
     # What the guard did, e.g. {"passed": 3, "retry_passed": 1, "check_repetition": 1}: metrics.
     guard_outcomes: dict[str, int] = Field(default_factory=dict)
+    method: SummaryMethod = SummaryMethod.ABSTRACTIVE
+    sentences: list[SummarySentence] = Field(default_factory=list)
+    grounding: GroundingStats | None = None
+    # Something the reader should know (e.g. an extractive summary in the document's language
+    # where another was asked for); never an error.
+    note: str | None = None
 
 
-class Source(BaseModel):
-    """The file or web page a document came from (absent for JSON text)."""
+class SourceInfo(BaseModel):
+    """The file or web page a document came from (absent for JSON text), as the API shows it."""
 
     model_config = ConfigDict(use_enum_values=True)
 
@@ -98,6 +141,14 @@ class Source(BaseModel):
     bytes: int | None = Field(default=None, description="Size of the file as submitted")
     pages: int | None = Field(default=None, description="Pages, for formats that have them")
     content_type: str | None = Field(default=None, description="The type the client declared")
+
+
+class Source(SourceInfo):
+    """The file a document came from, with what only the service needs."""
+
+    # Page map: offset in the extracted text where page i+1 starts (citations name pages; the
+    # API shows the pages there, not the map: it can be thousands of numbers).
+    page_starts: list[int] | None = None
 
 
 class Document(BaseModel):
@@ -121,6 +172,12 @@ class Document(BaseModel):
     options: SummaryOptions = Field(default_factory=SummaryOptions)
     language: str | None = None  # detected when summarized
     summary_verbatim: bool = False
+    # The stored summary's method, sentences with their citations, and grounding (None / empty
+    # for a summary stored before summaries were grounded).
+    method: SummaryMethod | None = None
+    sentences: list[SummarySentence] = Field(default_factory=list)
+    grounding: GroundingStats | None = None
+    note: str | None = None
     created_at: datetime
     updated_at: datetime
     enqueued_at: datetime

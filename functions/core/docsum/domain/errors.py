@@ -40,9 +40,17 @@ class UploadPending(DocsumError):
 class InvalidDocument(DocsumError):
     """A submitted field breaks a domain rule (the API answers 422 naming the field)."""
 
+    location = "body"  # where the field is: the request body, or the query string
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class InvalidTextRange(InvalidDocument):
+    """A span of a document's text that is empty, too long or past its end (a query)."""
+
+    location = "query"
 
 
 class InvalidCursor(DocsumError):

@@ -7,7 +7,15 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from docsum.domain.document import Document, Progress, Source, Status
+from docsum.domain.document import (
+    Document,
+    GroundingStats,
+    Progress,
+    SourceInfo,
+    Status,
+    SummaryMethod,
+    SummarySentence,
+)
 from docsum.domain.options import SummaryOptions
 
 
@@ -30,7 +38,7 @@ class DocumentOut(BaseModel):
     model_seconds: float | None
     llm_calls: int | None = Field(description="Model calls the summary took (retries included)")
     progress: Progress | None
-    source: Source | None = Field(default=None, description="The file, for file submissions")
+    source: SourceInfo | None = Field(default=None, description="The file, for file submissions")
     callback_url: str | None = None
     options: SummaryOptions = Field(description="What the summary was asked to be")
     language: str | None = Field(
@@ -39,6 +47,22 @@ class DocumentOut(BaseModel):
     summary_verbatim: bool = Field(
         description="The summary is the text itself: it fits the budget and the model wrote "
         "nothing shorter that passed the checks"
+    )
+    method: SummaryMethod | None = Field(
+        default=None,
+        description="abstractive: written by the model; extractive: the document's own most "
+        "central sentences, stored when no answer of the model could be used",
+    )
+    sentences: list[SummarySentence] = Field(
+        default_factory=list,
+        description="Each sentence of the summary (each bullet) with the 1-3 passages of the "
+        "extracted text that support it (offsets for GET /documents/{id}/text, page)",
+    )
+    grounding: GroundingStats | None = Field(
+        default=None, description="How many sentences are supported, the lowest support"
+    )
+    note: str | None = Field(
+        default=None, description="What the reader should know about the summary (not an error)"
     )
 
     @classmethod

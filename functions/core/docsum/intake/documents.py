@@ -11,6 +11,7 @@ from typing import Any
 
 from docsum.domain.document import (
     DEFAULT_OWNER,
+    TEXT_SPAN_MAX_CHARS,
     UPLOADS_PREFIX,
     Document,
     DocumentPage,
@@ -27,6 +28,8 @@ from docsum.domain.errors import (
     DocumentTooLarge,
     FileTooLarge,
     InvalidDocument,
+    InvalidTextRange,
+    TextMissing,
     UploadPending,
 )
 from docsum.domain.files import MEDIA_TYPES
@@ -281,6 +284,24 @@ class DocumentService:
             callback_url=submission.callback_url,
             **fields,
         )
+
+    def text_span(self, doc_id: str, start: int, end: int, owner: str = DEFAULT_OWNER) -> str:
+        """Characters `start` to `end` of the owner's extracted text (what a summary sentence
+        cites). Another owner's document is missing, whatever the range."""
+        if end <= start:
+            raise InvalidTextRange("end", f"end ({end}) must be greater than start ({start})")
+        if end - start > TEXT_SPAN_MAX_CHARS:
+            raise InvalidTextRange("end", f"at most {TEXT_SPAN_MAX_CHARS} characters at a time")
+        document = self.get(doc_id, owner)
+        if end > document.text_chars:
+            raise InvalidTextRange(
+                "end", f"end ({end}) is past the text's {document.text_chars} characters"
+            )
+        try:
+            text = self._store.get_text(document.text_key)
+        except TextMissing:  # deleted meanwhile: gone, like the document
+            raise DocumentNotFound(doc_id) from None
+        return text[start:end]
 
     def get(self, doc_id: str, owner: str = DEFAULT_OWNER) -> Document:
         """Another owner's document is reported missing, exactly like an absent one."""

@@ -5,6 +5,7 @@ from the source's own."""
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 
 # A figure in the summary: digits, possibly grouped or with decimals (1,500 / 1.500 / 3.12 /
 # 1 500), not glued to a letter before it (gemma3, v2 and H2O are names, not figures).
@@ -110,7 +111,7 @@ def source_figures(source: str) -> set[str]:
     return found | _number_words(source)
 
 
-def invented_figures(summary: str, source: str, known: set[str] | None = None) -> set[str]:
+def invented_figures(summary: str, source: str, known: AbstractSet[str] | None = None) -> set[str]:
     """Figures of `summary` written nowhere in `source` (in any form). `known`: the source's
     figures when already computed."""
     known = source_figures(source) if known is None else known

@@ -1,14 +1,16 @@
 """The guard: what a model wrote is checked before anything can store it.
 
 Small models degenerate: they loop, echo the text back, refuse, ignore the requested format or
-language, and invent figures. A document can also carry instructions that a model obeys
-(prompt injection): a summary describes its document and never acts on it, so an answer that
-addresses the reader with instructions, or carries links and contact details (no summary
-request asks for them), fails as well (`docsum.summary.addressing`). `check` finds those
-problems in a shaped answer (pure functions, no I/O; the language detector is passed in).
-`salvage` drops the sentences that carry a repeat, an invented figure or words to the reader,
-and says whether what is left still passes. The summarizer decides what to do with the verdict
-(retry once, salvage, or fail the document with `Problem.reason`).
+language, and invent. A document can also carry instructions that a model obeys (prompt
+injection): a summary describes its document and never acts on it, so an answer that addresses
+the reader with instructions, or carries links and contact details (no summary request asks for
+them), fails as well (`docsum.summary.addressing`). What is invented is found by one mechanism,
+grounding (`docsum.summary.grounding`): a sentence whose content words, names or figures the
+document does not have is unsupported. `check` finds those problems in a shaped answer (pure
+functions, no I/O; the language detector is passed in). `salvage` drops the sentences that
+repeat, are unsupported or speak to the reader, and says whether what is left still passes.
+The summarizer decides what to do with the verdict (retry once with the problems as feedback,
+salvage, or fall back to an extractive summary).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from enum import StrEnum
 
 from docsum.domain.ids import normalize_whitespace
 from docsum.domain.options import SummaryFormat
+from docsum.summary import grounding
 from docsum.summary.addressing import addresses_reader
-from docsum.summary.figures import invented_figures, source_figures, words_of
+from docsum.summary.figures import words_of
 from docsum.summary.language import MIN_LETTERS, Detection
 from docsum.summary.shaping import BULLET, ends_sentence, split_sentences
 
@@ -35,7 +38,7 @@ class Check(StrEnum):
     NOT_A_SUMMARY = "not_a_summary"
     FORMAT = "format"
     LANGUAGE = "language"
-    INVENTED_FIGURES = "invented_figures"
+    UNSUPPORTED = "unsupported"
     ADDRESSES_READER = "addresses_reader"
 
 
@@ -46,7 +49,7 @@ REASONS = {
     Check.NOT_A_SUMMARY: "model output is not a summary",
     Check.FORMAT: "model output does not follow the requested format",
     Check.LANGUAGE: "model output is not in the requested language",
-    Check.INVENTED_FIGURES: "model output has figures that are not in the document",
+    Check.UNSUPPORTED: "model output has sentences the document does not support",
     Check.ADDRESSES_READER: "model output addresses the reader instead of describing the text",
 }
 
@@ -59,6 +62,7 @@ _REPEATED_NGRAM = 8  # any 8 words twice: a loop, not a turn of phrase
 _LOOP_NGRAM, _LOOP_COUNT = 4, 4  # any 4 words four times: a loop inside a sentence
 _REFUSAL_WINDOW = 300  # refusals and meta answers come first
 _ECHO_NGRAM = 5
+_QUOTED_IN_DETAIL = 60  # chars of an unsupported sentence a problem's detail quotes
 
 # Refusals and answers about the model or the missing input, per supported language.
 _REFUSALS = re.compile(
@@ -125,6 +129,22 @@ class Expectation:
     language: str | None = None
     source_chars: int | None = None
     instructions: str = ""  # the system prompt: an answer must not repeat it
+    # The document's own language: a summary in another cannot be matched word for word, only
+    # by its figures (see `grounded`).
+    source_language: str | None = None
+    # The text citations point into, when `source` is more (a title before it); None: `source`.
+    document: str | None = None
+
+    def grounded(self, summary: str) -> grounding.Grounding:
+        """Each unit of `summary` aligned to the document (see `docsum.summary.grounding`)."""
+        same = self.language in (None, self.source_language)
+        return grounding.ground(
+            [u.removeprefix(BULLET) for u in units(summary, self.format)],
+            self.source if self.document is None else self.document,
+            check_words=same,
+            names=same and grounding.names_checked(self.language),
+            context=None if self.document is None else self.source,
+        )
 
 
 def units(summary: str, form: SummaryFormat) -> list[str]:
@@ -159,10 +179,21 @@ def check(
         )
         if problem is not None
     ]
-    invented = invented_figures(summary, expect.source)
-    if invented:
-        found.append(Problem(Check.INVENTED_FIGURES, ", ".join(sorted(invented))))
+    unsupported = expect.grounded(summary).unsupported
+    if unsupported:
+        found.append(Problem(Check.UNSUPPORTED, describe(unsupported)))
     return found
+
+
+def describe(unsupported: list[grounding.GroundedSentence]) -> str:
+    """The unsupported sentences, briefly: what a problem's detail and the retry's feedback
+    quote."""
+    quoted = [f"{shorten(s.text)!r} ({s.why})" for s in unsupported[:3]]
+    return "; ".join(quoted) + ("; …" if len(unsupported) > 3 else "")
+
+
+def shorten(text: str) -> str:
+    return text if len(text) <= _QUOTED_IN_DETAIL else text[: _QUOTED_IN_DETAIL - 1] + "…"
 
 
 def reader_problem(summary: str) -> Problem | None:
@@ -261,15 +292,23 @@ def language_problem(
     return Problem(Check.LANGUAGE, f"written in {found.language}, asked for {language}")
 
 
-def salvage(summary: str, expect: Expectation, detect: Detector) -> str | None:
-    """`summary` without its repeated sentences and the sentences carrying an invented
-    figure or addressing the reader, if what is left passes every check (and something was
-    dropped); else None."""
-    known = source_figures(expect.source)
-    kept, seen = [], set()
-    for unit in units(summary, expect.format):
+@dataclass(frozen=True)
+class Salvaged:
+    text: str
+    dropped: int  # unsupported sentences left out (repeats and words to the reader are not)
+
+
+def salvage(summary: str, expect: Expectation, detect: Detector) -> Salvaged | None:
+    """`summary` without its repeated sentences, its unsupported ones and those addressing the
+    reader, if what is left passes every check (and something was dropped); else None."""
+    verdicts = expect.grounded(summary).sentences
+    kept, seen, dropped = [], set(), 0
+    for unit, verdict in zip(units(summary, expect.format), verdicts, strict=True):
         key = _key(unit.removeprefix(BULLET))
-        if key in seen or invented_figures(unit, expect.source, known) or addresses_reader(unit):
+        if not verdict.supported:
+            dropped += 1
+            continue
+        if key in seen or addresses_reader(unit):
             continue
         seen.add(key)
         kept.append(unit)
@@ -281,4 +320,4 @@ def salvage(summary: str, expect: Expectation, detect: Detector) -> str | None:
     enough = letters >= min(MIN_LETTERS, sum(ch.isalpha() for ch in expect.source) // 2)
     if not rest or rest == summary or not enough or check(rest, expect, detect):
         return None
-    return rest
+    return Salvaged(rest, dropped)

@@ -1,7 +1,8 @@
 """The guarded call: one model call sized to its prompt, timed against the invocation's
 deadline, and its answer shaped and checked by the guard, with the retry ladder when it fails
-(a stronger repeat penalty, a shorter answer, the next seed; then salvage, then a fallback).
-`Tally` adds up what every call of one summarization cost."""
+(a stronger repeat penalty, a shorter answer, the next seed and the problems as feedback; then
+salvage, then a fallback). `Tally` adds up what every call of one summarization cost; `finish`
+makes the stored-ready summary with its citations."""
 
 from __future__ import annotations
 
@@ -9,37 +10,39 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from docsum.domain.document import Summary
+from docsum.domain.document import (
+    Citation,
+    GroundingStats,
+    Summary,
+    SummaryMethod,
+    SummarySentence,
+)
 from docsum.domain.errors import ContextOverflow, DeadlineReached, GuardRejected, LLMError
 from docsum.domain.ids import normalize_whitespace
 from docsum.domain.options import SummaryFormat, SummaryOptions
 from docsum.platform.observability import logger
 from docsum.platform.retry import Deadline
 from docsum.ports.llm import ChatAnswer, ChatCall, LanguageModel
-from docsum.summary import guard
+from docsum.summary import extractive, guard
 from docsum.summary.addressing import addresses_reader
 from docsum.summary.budget import PROMPT_MARGIN, ModelBudget, num_ctx_for, num_predict_for, shrink
 from docsum.summary.chunking import TokenEstimator
+from docsum.summary.grounding import Grounding, page_of
 from docsum.summary.prompts import materialize, with_title
-from docsum.summary.shaping import (
-    clean_bullets,
-    clean_summary,
-    fit_to_limit,
-    shape_summary,
-    split_sentences,
-)
+from docsum.summary.shaping import clean_bullets, clean_summary, shape_summary
 
 
 class GuardOutcome(StrEnum):
     """What the guard did with one answer (each counted as the metric `Guard_<outcome>`)."""
 
     PASSED = "passed"
-    FIGURES_DROPPED = "figures_dropped"  # sentences with invented figures removed
+    UNSUPPORTED_DROPPED = "unsupported_dropped"  # unsupported sentences of the first answer cut
     RETRY_PASSED = "retry_passed"
-    SALVAGED = "salvaged"  # repeated / invented-figure sentences removed after the retry
+    SALVAGED = "salvaged"  # repeated / unsupported sentences removed after the retry
     VERBATIM = "verbatim"  # the text itself: it fits the budget and no answer passed
-    EXTRACT = "extract"  # a chunk's opening sentences stand in for its summary (never final)
-    REJECTED = "rejected"
+    EXTRACT = "extract"  # a chunk's central sentences stand in for its summary (never final)
+    REJECTED = "rejected"  # no answer for the whole text passed: the extractive summary is kept
+    EXTRACTIVE = "extractive"  # the stored summary is the extractive one
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Guarded:
     answers: tuple[ChatAnswer, ...]
     outcome: GuardOutcome
     problems: tuple[guard.Problem, ...] = ()  # what the answers that failed the guard failed
+    dropped: int = 0  # unsupported sentences left out of `text`
 
 
 @dataclass(frozen=True)
@@ -84,27 +88,46 @@ class Target:
     budget: int
     language: str | None  # the language the summary must be in (None: unknown, unchecked)
     source_language: str | None
+    page_starts: list[int] | None = None  # the source's page map (citations name pages)
 
     def expect(
-        self, source: str, budget: int, form: SummaryFormat, source_chars: int | None
+        self,
+        source: str,
+        budget: int,
+        form: SummaryFormat,
+        source_chars: int | None,
+        document: str | None = None,
     ) -> guard.Expectation:
-        return guard.Expectation(source, budget, form, self.language, source_chars)
+        """`document`: the text citations point into, when `source` has a title before it."""
+        return guard.Expectation(
+            source,
+            budget,
+            form,
+            self.language,
+            source_chars,
+            source_language=self.source_language,
+            document=document,
+        )
+
+    @property
+    def translated(self) -> bool:
+        """Another language than the document's own is asked for."""
+        return self.language not in (None, self.source_language)
 
     def translates_short(self, text: str) -> bool:
         """Another language than the text's own is asked for, and the text fits the budget:
         the answer is more a translation than a summary, so it need not be shorter."""
-        other = self.language not in (None, self.source_language)
-        return other and len(normalize_whitespace(text)) <= self.budget
+        return self.translated and len(normalize_whitespace(text)) <= self.budget
 
     def extract(self, text: str, budget: int) -> str | None:
-        """The opening sentences of `text` within `budget`, in the language asked for: what
-        stands in for one chunk's summary when no answer for it passed the guard. It cannot
-        invent anything, and the final summary made from it is still checked. Sentences that
-        address the reader (an injected instruction, a link) are left out."""
-        if self.language not in (None, self.source_language):
+        """The central sentences of `text` within `budget` (`docsum.summary.extractive`, which
+        leaves out sentences that address the reader), in the language asked for: what stands
+        in for one chunk's summary when no answer for it passed the guard. It cannot invent
+        anything, and the final summary made from it is still checked."""
+        if self.translated:
             return None
-        kept = [s for s in split_sentences(text) if addresses_reader(s) is None]
-        return fit_to_limit(normalize_whitespace(" ".join(kept)), budget) or None
+        found = extractive.summarize(text, budget)
+        return found.text if found is not None else None
 
     def verbatim(self, text: str, budget: int, form: SummaryFormat) -> str | None:
         """`text` itself as its own summary, when it is what was asked for: it fits the
@@ -113,7 +136,7 @@ class Target:
         plain = normalize_whitespace(text)
         fits = len(plain) <= budget and form is SummaryFormat.PARAGRAPH
         fits = fits and addresses_reader(plain) is None
-        return plain if fits and self.language in (None, self.source_language) else None
+        return plain if fits and not self.translated else None
 
 
 class ModelCalls:
@@ -197,12 +220,13 @@ class ModelCalls:
         fallback: str | None = None,
         fallback_outcome: GuardOutcome = GuardOutcome.VERBATIM,
     ) -> Guarded:
-        """The answer to `call` once it passes the guard: as is; without sentences carrying
-        invented figures; a retry with a stronger repeat penalty, a shorter answer and another
-        seed; what is left of an answer without its repeated or invented-figure sentences; or
-        else `fallback` (the source itself, or a chunk's extract). `GuardRejected` when
-        none of these is there; `LLMError` when the first answer is empty. Both calls go
-        through `timed_call`: `DeadlineReached` when `deadline` leaves no time for one."""
+        """The answer to `call` once it passes the guard: as is; without its unsupported
+        sentences; a retry with a stronger repeat penalty, a shorter answer, another seed and
+        the problems as feedback; what is left of an answer without its repeated or unsupported
+        sentences; or else `fallback` (the source itself, or a chunk's extract).
+        `GuardRejected` when none of these is there; `LLMError` when the first answer is
+        empty. Both calls go through `timed_call`: `DeadlineReached` when `deadline` leaves no
+        time for one."""
         expect = replace(expect, instructions=call.system)
         first = self.timed_call(call, deadline)
         text, problems = self._judge(first, expect)
@@ -211,13 +235,15 @@ class ModelCalls:
         if not problems:
             return Guarded(text, (first,), GuardOutcome.PASSED)
         kept = tuple(problems)
-        if all(p.check is guard.Check.INVENTED_FIGURES for p in problems):
+        if all(p.check is guard.Check.UNSUPPORTED for p in problems):
             rest = guard.salvage(text, expect, self._detect)
             if rest is not None:
-                return Guarded(rest, (first,), GuardOutcome.FIGURES_DROPPED, kept)
+                outcome = GuardOutcome.UNSUPPORTED_DROPPED
+                return Guarded(rest.text, (first,), outcome, kept, rest.dropped)
         s = self._settings
         retry = replace(
             call,
+            system=call.system + " " + feedback(problems),
             repeat_penalty=s.guard_retry_repeat_penalty,
             num_predict=max(16, int(call.num_predict * s.guard_retry_num_predict_ratio)),
             seed=(call.seed or 0) + 1,
@@ -231,7 +257,8 @@ class ModelCalls:
         for candidate in (retried, text):
             rest = guard.salvage(candidate, expect, self._detect)
             if rest is not None:
-                return Guarded(rest, (first, second), GuardOutcome.SALVAGED, both)
+                answers = (first, second)
+                return Guarded(rest.text, answers, GuardOutcome.SALVAGED, both, rest.dropped)
         if fallback is not None:
             logger.info("no answer passed the guard", extra={"fallback": fallback_outcome.value})
             return Guarded(fallback, (first, second), fallback_outcome, both)
@@ -258,9 +285,46 @@ class ModelCalls:
         overhead = self.estimate_tokens(call.system) + around + PROMPT_MARGIN
         return max(1, int(self.estimate_tokens(text) * shrink(exc, call, overhead)))
 
-    def finish(
-        self, text: str, target: Target, tally: Tally, model: str = "", verbatim: bool = False
+    def finish_guarded(
+        self, guarded: Guarded, target: Target, tally: Tally, document: str, titled: str
     ) -> Summary:
+        """The summary of the final answer that passed the guard (`document`: the whole text,
+        `titled`: with the title before it, as the guard judged the answer)."""
+        verbatim = guarded.outcome is GuardOutcome.VERBATIM
+        return self.finish(
+            guarded.text,
+            target,
+            tally,
+            guarded.answers[-1].model,
+            verbatim,
+            # The text itself is no more the model's writing than an extract is.
+            SummaryMethod.EXTRACTIVE if verbatim else SummaryMethod.ABSTRACTIVE,
+            dropped=guarded.dropped,
+            document=document,
+            titled=titled,
+        )
+
+    def finish(
+        self,
+        text: str,
+        target: Target,
+        tally: Tally,
+        model: str = "",
+        verbatim: bool = False,
+        method: SummaryMethod = SummaryMethod.ABSTRACTIVE,
+        note: str | None = None,
+        dropped: int = 0,
+        document: str = "",
+        cited: Grounding | None = None,
+        titled: str | None = None,
+    ) -> Summary:
+        """The stored-ready summary: `text` with each sentence's citations into `document`:
+        `cited` when known (an extract cites itself), else the guard's own alignment (of the
+        answer against `titled`, the document with its title), which passed only supported
+        sentences."""
+        source = document if titled is None else titled
+        expect = target.expect(source, target.budget, target.options.format, None, document)
+        found = cited or expect.grounded(text)
         return Summary(
             text=text,
             model=model or self._llm.name,
@@ -271,7 +335,44 @@ class ModelCalls:
             language=target.source_language,
             verbatim=verbatim,
             guard_outcomes=dict(tally.outcomes),
+            method=method,
+            note=note,
+            sentences=[
+                SummarySentence(
+                    text=s.text,
+                    support=s.support,
+                    sources=[
+                        Citation(
+                            start=c.start,
+                            end=c.end,
+                            page=c.page or page_of(c.start, target.page_starts),
+                        )
+                        for c in s.sources
+                    ],
+                )
+                for s in found.sentences
+            ],
+            grounding=GroundingStats(
+                supported=found.supported,
+                total=found.total,
+                min_support=found.min_support,
+                dropped=dropped,
+            ),
         )
+
+
+def feedback(problems: list[guard.Problem]) -> str:
+    """What the retry is told about the answer that failed: each problem's reason (for
+    unsupported sentences, which ones and what the document lacks)."""
+    # The reasons only, except for unsupported sentences: another check's detail may quote
+    # what the document itself tells the reader (an injected instruction, a link).
+    told = "; ".join(
+        dict.fromkeys(
+            p.reason if p.check is guard.Check.UNSUPPORTED else guard.REASONS[p.check]
+            for p in problems
+        )
+    )
+    return f"Your previous answer was rejected: {told}. Write only what the document says."
 
 
 def _brief(problems: list[guard.Problem]) -> list[str]:

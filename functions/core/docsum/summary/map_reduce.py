@@ -94,8 +94,10 @@ class MapReduce:
             if level > 0:
                 guarded, cap = self._final(source)
                 if guarded is not None:
-                    model = guarded.answers[-1].model
-                    return self._s.finish(guarded.text, self._target, self._tally, model)
+                    # Aligned to the whole text: it cites the original, never the partials.
+                    return self._s.finish_guarded(
+                        guarded, self._target, self._tally, self._text, self._whole()
+                    )
             partials = self._level(level, source, cap)
             joined = "\n\n".join(p for p in partials if p)
             if level > 0 and self._s.estimate_tokens(joined) >= self._s.estimate_tokens(source):
@@ -116,7 +118,7 @@ class MapReduce:
         if level == 0:
             titled = with_title(self._title) + source
             return self._target.expect(titled, self._partial_chars, prose, len(source))
-        return self._target.expect(self._whole(), self._partial_chars, prose, None)
+        return self._target.expect(self._whole(), self._partial_chars, prose, None, self._text)
 
     def _whole(self) -> str:
         """What a combined summary answers to: the title and the whole document."""
@@ -135,7 +137,8 @@ class MapReduce:
         if self._deadline is not None and not self._deadline.allows_call():
             raise DeadlineReached()
         self._tally.calls += 1
-        expect = target.expect(self._whole(), target.budget, target.options.format, None)
+        form = target.options.format
+        expect = target.expect(self._whole(), target.budget, form, None, self._text)
         try:
             guarded = self._s.guarded_call(call, expect, self._deadline)
         except ContextOverflow as exc:

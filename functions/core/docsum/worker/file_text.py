@@ -43,15 +43,21 @@ class FileText:
         self._max_upload_bytes = max_upload_bytes
         self._metrics = metrics
 
-    def text_of(self, document: Document, generation: int) -> tuple[str, str | None]:
-        """The text to summarize and the title: a file's text is extracted on first use."""
+    def text_of(
+        self, document: Document, generation: int
+    ) -> tuple[str, str | None, list[int] | None]:
+        """The text to summarize, the title and the page map (a file's, where it has pages):
+        a file's text is extracted on first use."""
         original, source = document.original_key, document.source
         if source is not None and source.url is not None:
             if source.fetched_generation == generation and document.text_chars > 0:
-                return self._store.get_text(document.text_key), document.title
-            return self._page_text(document, source, source.url, generation)
+                return self._store.get_text(document.text_key), document.title, None
+            # A web page has no pages to cite.
+            text, title = self._page_text(document, source, source.url, generation)
+            return text, title, None
         if original is None or source is None or document.text_chars > 0:
-            return self._store.get_text(document.text_key), document.title
+            pages = source.page_starts if source is not None else None
+            return self._store.get_text(document.text_key), document.title, pages
         if source.kind is None:
             raise ExtractionFailed("the file's declared kind is missing")
         # The first file posted to an upload form, even if a replay landed after it.
@@ -66,18 +72,15 @@ class FileText:
         kind = extracted.kind
         self._store.put_text(document.text_key, extracted.text)
         title = document.title or extracted.title or source.filename
+        source = source.model_copy(update={"bytes": len(data), "pages": extracted.pages})
         self._repository.save_extraction(
-            document.id,
-            generation,
-            len(extracted.text),
-            title,
-            source.model_copy(update={"bytes": len(data), "pages": extracted.pages}),
+            document.id, generation, len(extracted.text), title, source
         )
         logger.info(
             "text extracted",
             extra={"kind": kind.value, "bytes": len(data), "chars": len(extracted.text)},
         )
-        return extracted.text, title
+        return extracted.text, title, source.page_starts
 
     def _page_text(
         self, document: Document, source: Source, url: str, generation: int

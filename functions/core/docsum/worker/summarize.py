@@ -182,7 +182,7 @@ class SummarizeWorker:
         )
 
         try:
-            text, title = self._file_text.text_of(claimed, request.generation)
+            text, title, pages = self._file_text.text_of(claimed, request.generation)
 
             # Chunk summaries of an earlier attempt are reused; new ones are stored as they come.
             def keep(progress: Progress, chunks: dict[str, str]) -> None:
@@ -192,7 +192,9 @@ class SummarizeWorker:
                     raise WorkSuperseded()  # no new model call starts: the calls in flight end
 
             partials = PartialResults(dict(claimed.chunk_summaries), keep)
-            summary = self._summarizer.summarize(text, title, partials, deadline, claimed.options)
+            summary = self._summarizer.summarize(
+                text, title, partials, deadline, claimed.options, pages
+            )
         except Exception as exc:
             # A delete while the worker works removes the text too: that is no failure.
             if self._repository.was_deleted(claimed.id):

@@ -11,6 +11,8 @@ const FINAL = new Set(["done", "failed"]);
 // What one request can carry (the API's MAX_DIRECT_UPLOAD_BYTES); larger files go through
 // presigned S3 uploads, which the CLI does (the page talks to its own origin only).
 const DIRECT_UPLOAD_BYTES = 4000000;
+// Characters of text shown before and after a cited passage.
+const PASSAGE_CONTEXT = 200;
 
 const $ = (id) => document.getElementById(id);
 let current = null; // the document shown
@@ -105,9 +107,70 @@ function show(doc) {
     $("doc-progress").value = progress.chunks_done;
   }
   $("doc-error").textContent = doc.error || "";
-  $("doc-summary").textContent = doc.summary || "";
+  $("doc-method").textContent = [
+    doc.method === "extractive"
+      ? "Extractive summary: the document's own central sentences (no answer of the model could be used)."
+      : "",
+    doc.note || "",
+  ].filter(Boolean).join(" ");
+  showSummary(doc);
   $("copy").disabled = !doc.summary;
   $("resummarize").disabled = !FINAL.has(doc.status);
+}
+
+// The summary, each sentence a button that shows the passage it cites (when it has any).
+function showSummary(doc) {
+  const box = $("doc-summary");
+  const sentences = doc.summary && Array.isArray(doc.sentences) ? doc.sentences : [];
+  const bullets = doc.options && doc.options.format === "bullets";
+  $("doc-sources-help").hidden = sentences.length === 0;
+  $("doc-passage").hidden = true;
+  if (sentences.length === 0) {
+    box.textContent = doc.summary || "";
+    return;
+  }
+  box.replaceChildren();
+  sentences.forEach((sentence, index) => {
+    if (index > 0) box.append(bullets ? "\n" : " ");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "sentence";
+    button.textContent = (bullets ? "- " : "") + sentence.text;
+    button.disabled = !sentence.sources.length;
+    button.addEventListener("click", () => showPassage(doc, sentence, button));
+    box.append(button);
+  });
+}
+
+// The first passage `sentence` cites, highlighted within the text around it.
+async function showPassage(doc, sentence, button) {
+  for (const other of $("doc-summary").querySelectorAll(".sentence.selected")) {
+    other.classList.remove("selected");
+  }
+  button.classList.add("selected");
+  const source = sentence.sources[0];
+  const from = Math.max(0, source.start - PASSAGE_CONTEXT);
+  const to = Math.min(doc.text_chars, source.end + PASSAGE_CONTEXT);
+  try {
+    const span = await api("GET", `documents/${doc.id}/text?start=${from}&end=${to}`);
+    const text = span.text;
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(source.start - from, source.end - from);
+    const quote = $("doc-passage-text");
+    quote.replaceChildren(
+      (from > 0 ? "…" : "") + text.slice(0, source.start - from),
+      mark,
+      text.slice(source.end - from) + (to < doc.text_chars ? "…" : ""),
+    );
+    const page = source.page ? `Page ${source.page}, ` : "";
+    const support = Math.round(sentence.support * 100);
+    $("doc-passage-where").textContent =
+      `${page}characters ${source.start}–${source.end} · ${support}% of the sentence found`;
+    $("doc-passage").hidden = false;
+    mark.scrollIntoView({ block: "nearest" });
+  } catch (error) {
+    fail(error);
+  }
 }
 
 function listItem(doc) {
