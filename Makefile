@@ -62,11 +62,22 @@ $(IAC)/.installed: infra/requirements-iac.txt
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver' >/dev/null; }
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && touch $@
 
+# Debian's Tesseract 5 and the OCR languages the summaries know (English, German, French,
+# Spanish): the summarize side reads scans and photos with it. Another language: add its
+# tesseract-ocr-LANG package here and its code to OCR_LANGUAGES.
+TESSERACT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa
+.tools/tesseract.ok:
+	@mkdir -p .tools
+	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx spa || { \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TESSERACT_PACKAGES)) >/dev/null 2>&1 || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TESSERACT_PACKAGES)' >/dev/null; }
+	@tesseract --list-langs 2>/dev/null | grep -qx spa && touch $@
+
 iac-tools: $(IAC)/.installed
 
-tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok .tools/chromium.ok
+tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok .tools/chromium.ok .tools/tesseract.ok
 
-up: $(VENV)/.installed
+up: $(VENV)/.installed .tools/tesseract.ok
 	$(PY) -m infra.local $(UP_ARGS)
 
 lint: $(VENV)/.installed

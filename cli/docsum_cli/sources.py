@@ -18,6 +18,13 @@ MEDIA_TYPES = {
     ".markdown": "text/markdown",
     ".txt": "text/plain",
     ".text": "text/plain",
+    # Photos and scans: the API reads them by OCR.
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".webp": "image/webp",
 }
 
 
