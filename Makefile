@@ -15,19 +15,20 @@ IAC := .tools/iac
 # sam build looks for `python3.12` on PATH: the venv provides it.
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(IAC)/bin:$(PATH)
 
-.PHONY: help up test lint fmt typecheck faults bench quality openapi model invoke-ingest invoke-summarize \
+.PHONY: help up test lint fmt typecheck docs faults bench quality openapi model invoke-ingest invoke-summarize \
 	invoke-sweeper invoke-webhook build deploy smoke clean tools iac-tools
 
 help:
 	@echo "make up      - run the whole pipeline locally (no Docker needed)"
-	@echo "make test    - run the whole test suite (lint, types, unit, IaC, end to end)"
+	@echo "make test    - run the whole test suite (lint, types, docs, unit, IaC, end to end)"
+	@echo "make docs    - build the documentation site (docs/, mkdocs --strict) into .site/"
 	@echo "make faults  - the fault-injection suite alone"
 	@echo "make bench   - benchmarks (results in bench/results/)"
 	@echo "make quality - summary quality report (guard, budget, format, language) via both stand-ins"
 	@echo "make model   - fetch the real gemma3:1b for the offline host (815 MB, once)"
 	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
 	@echo "make invoke-ingest / invoke-summarize / invoke-sweeper / invoke-webhook - run a handler with an events/ file, no Docker"
-	@echo "make deploy  - build (and push the model-host image), then sam deploy (see README)"
+	@echo "make deploy  - build (and push the model-host image), then sam deploy (see docs/deploying.md)"
 	@echo "make smoke API_URL=... TOKEN=... - check a deployed API end to end"
 
 $(VENV)/.installed: pyproject.toml
@@ -91,8 +92,13 @@ fmt: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
+# The documentation site (mkdocs.yml): --strict turns a broken link or anchor, or a page left
+# out of the nav, into a failure. Material's banner about MkDocs 2.0 is noise here.
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 # Every test must run here: a skip (missing extras, a tool not found) fails (tests/no_skips.py).
-test: tools lint typecheck
+test: tools lint typecheck docs
 	DOCSUM_NO_SKIPS=1 $(PY) -m pytest
 
 faults: $(VENV)/.installed
@@ -113,7 +119,7 @@ model: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(PY) -m infra.openapi --write
 
-# No-Docker twins of `sam local invoke -e events/…` (see README).
+# No-Docker twins of `sam local invoke -e events/…` (see docs/running-locally.md).
 invoke-ingest: $(VENV)/.installed
 	$(PY) -m infra.invoke IngestFunction events/post-document.json
 
@@ -138,4 +144,4 @@ smoke: $(VENV)/.installed
 	$(PY) -m infra.smoke --api-url="$(API_URL)" --token="$(TOKEN)"
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-stack
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-stack .site

@@ -31,7 +31,14 @@ from typing import Any
 from docsum.settings import Settings
 
 from bench import coldstart, extraction, ingest, pipeline
-from bench.report import console_table, git_revision, machine, update_readme, write_results
+from bench.report import (
+    BENCH_PAGE,
+    console_table,
+    git_revision,
+    machine,
+    update_docs,
+    write_results,
+)
 from infra.local.harness import api_over_moto, maximum_concurrency, start_stack
 from infra.local.processes import REPO_ROOT, free_port
 
@@ -128,9 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=REPO_ROOT / "bench" / "results", help="results directory"
     )
     parser.add_argument(
-        "--no-readme",
+        "--no-docs",
         action="store_true",
-        help="leave README.md alone (default: the table goes after its <!-- BENCH --> mark)",
+        help="leave docs/benchmarks.md alone (default: the table goes after its BENCH mark)",
     )
     args = parser.parse_args(argv)
     wanted = {item.strip() for item in args.only.split(",") if item.strip()}
@@ -176,11 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     print(console_table(results))
     json_path, md_path = write_results(results, args.out)
     say(f"wrote {json_path} and {md_path.name} in {results['seconds']}s")
-    if not args.no_readme:
-        if update_readme(results):
-            say("README.md: results table updated")
+    if not args.no_docs:
+        page = BENCH_PAGE.relative_to(REPO_ROOT)
+        if update_docs(results):
+            say(f"{page}: results table updated")
         else:
-            say("README.md has no <!-- BENCH --> placeholder: not updated")
+            say(f"{page} has no <!-- BENCH --> placeholder: not updated")
     failed = [name for name, item in results["items"].items() if "error" in item]
     return 1 if failed else 0
 

@@ -8,7 +8,7 @@ Each text of `bench/quality_corpus` (and the Zen of Python and the head of the A
 host. Per model it reports how often a first answer failed a guard check, how often a summary
 still failed after the retry, the over-budget rate (must be 0), format and language
 compliance of what would be stored, and summary length against the budget. Results go to
-`bench/results/quality-<time>.json` and `.md`, and the table into README.md.
+`bench/results/quality-<time>.json` and `.md`, and the table into docs/quality.md.
 
 The stand-ins (SmolLM2 135M, Gemma 3 270M base) are plumbing models: the numbers show what the
 guard does with weak answers, nothing about what gemma3:1b writes.
@@ -39,12 +39,14 @@ from docsum.settings import Settings
 from docsum.summarizer import Summarizer
 from offline_ollama.launcher import start_in_subprocess
 
-from bench.procs import REPO_ROOT
 from bench.report import replace_block
+from infra.local.processes import REPO_ROOT
 
 CORPUS_DIR = Path(__file__).parent / "quality_corpus"
 RESULTS = Path(__file__).parent / "results"
 APACHE = Path("/usr/share/common-licenses/Apache-2.0")
+# The docs page whose `<!-- QUALITY -->` block holds the latest report's table.
+QUALITY_PAGE = REPO_ROOT / "docs" / "quality.md"
 APACHE_CHARS = 4000
 OPTION_SETS = {
     "long/paragraph/auto": SummaryOptions(),
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--models", nargs="+", default=["smollm2:135m", "gemma3:270m"])
     parser.add_argument("--num-predict", type=int, default=320, help="LLM_NUM_PREDICT cap")
-    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument("--no-docs", action="store_true", help="do not update docs/quality.md")
     args = parser.parse_args(argv)
 
     texts = corpus()
@@ -220,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     (RESULTS / f"quality-{stamp}.md").write_text(markdown + "\n")
     print(markdown)
-    if not args.no_readme:
-        replace_block(REPO_ROOT / "README.md", "QUALITY", markdown)
+    if not args.no_docs:
+        replace_block(QUALITY_PAGE, "QUALITY", markdown)
     return 0
 
 

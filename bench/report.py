@@ -14,8 +14,8 @@ from typing import Any
 from bench.coldstart import IMPORT_GOALS_MS
 from infra.local.processes import REPO_ROOT
 
-README = REPO_ROOT / "README.md"
-# The README's placeholder; the table goes between it and the end marker.
+# The docs page whose `<!-- BENCH -->` block holds the latest run's table.
+BENCH_PAGE = REPO_ROOT / "docs" / "benchmarks.md"
 
 
 def machine() -> dict[str, Any]:
@@ -205,24 +205,24 @@ def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     return paths
 
 
-def update_readme(results: dict[str, Any], readme: Path = README) -> bool:
-    """Put the table after the README's `<!-- BENCH -->` placeholder (replacing the one a
-    previous run put there, up to `<!-- /BENCH -->`); False if the README has no placeholder."""
-    return replace_block(readme, "BENCH", markdown(results))
+def update_docs(results: dict[str, Any], page: Path = BENCH_PAGE) -> bool:
+    """Put the table after the benchmarks page's `<!-- BENCH -->` placeholder (replacing the one
+    a previous run put there, up to `<!-- /BENCH -->`); False if the page has no placeholder."""
+    return replace_block(page, "BENCH", markdown(results))
 
 
-def replace_block(readme: Path, name: str, content: str) -> bool:
+def replace_block(page: Path, name: str, content: str) -> bool:
     """`content` between `<!-- NAME -->` and `<!-- /NAME -->` (or after the opening marker
     alone); False if the file or the marker is missing."""
-    if not readme.exists():
+    if not page.exists():
         return False
     opening, closing = f"<!-- {name} -->", f"<!-- /{name} -->"
-    text = readme.read_text()
+    text = page.read_text()
     begin = text.find(opening)
     if begin < 0:
         return False
     end = text.find(closing, begin)
     after = text[end + len(closing) :] if end >= 0 else text[begin + len(opening) :]
     body = content if content.endswith("\n") else content + "\n"
-    readme.write_text(text[:begin] + f"{opening}\n{body}{closing}" + after)
+    page.write_text(text[:begin] + f"{opening}\n{body}{closing}" + after)
     return True

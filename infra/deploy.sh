@@ -26,7 +26,7 @@
 #   EXISTING_OLLAMA_HOST (OllamaHost), EXISTING_OLLAMA_HOST_IN_VPC (OllamaHostInVpc): your own
 #                             host; neither: the stack runs the model host. (Not OLLAMA_HOST:
 #                             that is the ollama client's own setting, often set for local use.)
-#   SUMMARIZE_SUBNET_IDS, SUMMARIZE_SECURITY_GROUP_IDS, VPC_ID: existing network (see README)
+#   SUMMARIZE_SUBNET_IDS, SUMMARIZE_SECURITY_GROUP_IDS, VPC_ID: existing network (see docs/deploying.md)
 #   MODEL_HOST_IMAGE_REPOSITORY [docsum-ollama]  MODEL_HOST_IMAGE_TAG [built: <git sha>-<time>]
 #   MODEL_HOST_INSTANCE_TYPE [c7i.xlarge]  MODEL_HOST_GPU_COUNT [0]  MODEL_HOST_MIN_COUNT [1]
 #   MODEL_HOST_MAX_COUNT [1]  OLLAMA_NUM_PARALLEL [2]  OLLAMA_KEEP_ALIVE [-1]
@@ -35,7 +35,7 @@
 #   API_TOKEN_PARAMETER [/docsum/api-tokens]  LOG_LEVEL [INFO]  ALARM_EMAIL [none]
 #   RETENTION_DAYS [0: keep]  RATE_LIMIT_REQUESTS [600]  RATE_LIMIT_WINDOW_SECONDS [60]
 #   WEBHOOK_SECRETS_PARAMETER [/docsum/webhook-secrets] (WebhookSecretsParameterName): the
-#                             SecureString of client:whsec_… entries (README, Completion push);
+#                             SecureString of client:whsec_… entries (docs/api.md, Completion push);
 #                             without it webhook deliveries fail and end in their DLQ
 #   PARAMETER_OVERRIDES   more NAME=value pairs, space-separated, passed as they are
 #   DRY_RUN=1             print the commands that change something instead of running them

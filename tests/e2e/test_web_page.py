@@ -147,7 +147,7 @@ def test_upload_a_pdf_watch_it_and_read_the_summary_with_a_hostile_title_shown_a
     )
     assert severe_console_entries(browser) == []
 
-    # The whole finished page at a desktop width (the README's picture).
+    # The whole finished page at a desktop width (docs/web-page.png is such a picture).
     browser.set_window_size(900, 800)
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(900, int(height) + 200)  # the window is taller than its viewport
