@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from docsum.settings import Settings
+from docsum.platform.settings import Settings
 
 from bench import coldstart, extraction, ingest, pipeline
 from bench.report import (

@@ -7,7 +7,7 @@ the first), with the function's environment from template.yaml and nothing else.
 
 What the import defers, the first invocation pays: the same interpreter then builds the Tracer
 (the X-Ray SDK) and makes every client the handler's wiring holds (boto3 clients, the model
-host's client; `docsum.lazy`), without any network call. That is an upper bound: a first
+host's client; `docsum.platform.lazy`), without any network call. That is an upper bound: a first
 request makes only the clients it uses.
 """
 
@@ -42,9 +42,9 @@ module_name, _, function_name = sys.argv[1].rpartition(".")
 getattr(importlib.import_module(module_name), function_name)
 imported = time.perf_counter()
 # What the first invocation adds, in its order: the Tracer (and the X-Ray SDK), then the clients.
-importlib.import_module("docsum.observability").tracer()
+importlib.import_module("docsum.platform.observability").tracer()
 traced = time.perf_counter()
-made = importlib.import_module("docsum.lazy").make_all_now()
+made = importlib.import_module("docsum.platform.lazy").make_all_now()
 print(json.dumps({"import_s": imported - started, "tracer_s": traced - imported,
                   "clients_s": time.perf_counter() - traced, "clients": made,
                   "modules": len(sys.modules)}))

@@ -19,7 +19,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from docsum.extraction import HTML_CLUTTER, INLINE_TAGS, ExtractionLimits, FileKind, extract
+from docsum.domain.files import FileKind
+from docsum.extract.dispatch import extract
+from docsum.extract.html import HTML_CLUTTER, INLINE_TAGS
+from docsum.extract.limits import ExtractionLimits
 
 from bench.stats import ratio
 

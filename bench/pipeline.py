@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from docsum.adapters.ollama_llm import OllamaLanguageModel
-from docsum.ports import ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
+from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.platform.settings import Settings
+from docsum.ports.llm import ChatCall
+from docsum.summary.budget import ModelBudget
+from docsum.summary.summarizer import Summarizer
 
 from bench.corpus import LLM_SIZES, documents
 from bench.stats import latency_summary, median, ratio
@@ -99,7 +100,7 @@ class Direct:
         self._llm = OllamaLanguageModel(
             host, model, settings.ollama_timeout_seconds, settings.ollama_keep_alive
         )
-        self._summarizer = Summarizer(self._llm, settings)
+        self._summarizer = Summarizer(self._llm, ModelBudget.of(settings))
 
     def call_for(self, text: str, title: str | None) -> ChatCall:
         return self._summarizer.plan(text.strip(), title)

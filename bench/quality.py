@@ -4,7 +4,7 @@
 
 Each text of `bench/quality_corpus` (and the Zen of Python and the head of the Apache License
 2.0, found on the machine) is summarized with a few option sets through the real summarizer
-(`docsum.summarizer`: prompts, guard, retry, salvage) against the offline Ollama-compatible
+(`docsum.summary.summarizer`: prompts, guard, retry, salvage) against the offline Ollama-compatible
 host. Per model it reports how often a first answer failed a guard check, how often a summary
 still failed after the retry, the over-budget rate (must be 0), format and language
 compliance of what would be stored, and summary length against the budget. Results go to
@@ -29,14 +29,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docsum import guard
-from docsum.adapters.ollama_llm import OllamaLanguageModel
-from docsum.errors import DocsumError, GuardRejected
-from docsum.language import detect
-from docsum.models import SummaryFormat, SummaryLength, SummaryOptions
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
+from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.domain.errors import DocsumError, GuardRejected
+from docsum.domain.options import SummaryFormat, SummaryLength, SummaryOptions
+from docsum.platform.settings import Settings
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.summary import guard
+from docsum.summary.budget import ModelBudget
+from docsum.summary.language import detect
+from docsum.summary.summarizer import Summarizer
 from offline_ollama.launcher import start_in_subprocess
 
 from bench.report import replace_block
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             llm = RecordingModel(
                 OllamaLanguageModel(host.url, model, settings.ollama_timeout_seconds, "-1")
             )
-            summarizer = Summarizer(llm, settings)
+            summarizer = Summarizer(llm, ModelBudget.of(settings))
             for name, text in texts.items():
                 labels = list(OPTION_SETS)
                 found = detect(text)

@@ -1,7 +1,7 @@
 """Build the API Gateway OpenAPI definition from the FastAPI app and keep template.yaml in sync.
 
-``build_spec()`` imports the ingest app (``ingest_handler.app``) in a subprocess, so the caller's
-``sys.path``, ``sys.modules`` and environment stay untouched, takes ``app.openapi()`` and
+``build_spec()`` imports the ingest app (``docsum_api.handler.app``) in a subprocess, so the
+caller's ``sys.path``, ``sys.modules`` and environment stay untouched, takes ``app.openapi()`` and
 
 * converts it from OpenAPI 3.1 (what FastAPI emits) to 3.0.1: API Gateway REST APIs import only
   OpenAPI 2.0 and 3.0 definitions ("Invalid OpenAPI input" otherwise). The few 3.1 constructs
@@ -41,7 +41,8 @@ from infra.template import Template, load_template
 
 API_LOGICAL_ID = "DocumentsApi"
 FUNCTION_LOGICAL_ID = "IngestFunction"
-APP_MODULE = "ingest_handler"  # builds the app with its real wiring (ingest_api.create_app)
+# The ASGI app inside the function's handler module (template.yaml names it): the app with its
+# real wiring, as Lambda builds it.
 APP_ATTRIBUTE = "app"
 OPENAPI_VERSION = "3.0.1"
 BEGIN_MARKER = "# BEGIN GENERATED OPENAPI"
@@ -118,9 +119,9 @@ _OPENAPI_31_ONLY = frozenset(
 )
 
 _SUBPROCESS = """
-import json, sys
+import importlib, json, sys
 sys.path[:0] = json.loads(sys.argv[1])
-module = __import__(sys.argv[2])
+module = importlib.import_module(sys.argv[2])
 json.dump(getattr(module, sys.argv[3]).openapi(), sys.stdout)
 """
 
@@ -143,8 +144,9 @@ def fastapi_openapi(template: Template | None = None) -> dict[str, Any]:
         # Module-level settings may read these; unresolved Refs get a recognisable placeholder.
         env.setdefault(name, value if isinstance(value, str) else f"openapi-build-{name.lower()}")
     paths = [str(p) for p in function.import_paths]
+    module = function.handler_module
     result = subprocess.run(
-        [sys.executable, "-c", _SUBPROCESS, json.dumps(paths), APP_MODULE, APP_ATTRIBUTE],
+        [sys.executable, "-c", _SUBPROCESS, json.dumps(paths), module, APP_ATTRIBUTE],
         capture_output=True,
         text=True,
         env=env,
@@ -152,7 +154,7 @@ def fastapi_openapi(template: Template | None = None) -> dict[str, Any]:
         timeout=120,
     )
     if result.returncode != 0:
-        raise OpenApiError(f"importing {APP_MODULE}.{APP_ATTRIBUTE} failed:\n{result.stderr}")
+        raise OpenApiError(f"importing {module}.{APP_ATTRIBUTE} failed:\n{result.stderr}")
     spec: dict[str, Any] = json.loads(result.stdout)
     return spec
 

@@ -8,12 +8,16 @@ from typing import Any
 
 import boto3
 import pytest
-from docsum.documents import DocumentService
-from docsum.models import utc_now
-from docsum.observability import metrics
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.worker import SummarizeWorker
+from docsum.domain.document import utc_now
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.intake.uploads import UploadArrivals
+from docsum.platform.observability import metrics
+from docsum.platform.settings import Settings
+from docsum.summary.budget import ModelBudget
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
+from docsum.worker.summarize_queue import SummarizeQueueConsumer
 from moto import mock_aws
 
 from infra.bootstrap import LocalResources, create_resources
@@ -60,6 +64,7 @@ class Fakes:
     clock: ManualClock
     service: DocumentService
     worker: SummarizeWorker
+    consumer: SummarizeQueueConsumer  # the summarize queue: requests and S3 upload events
 
 
 @pytest.fixture
@@ -72,6 +77,16 @@ def fakes(settings: Settings) -> Fakes:
     metrics = RecordingMetrics()
     clock = ManualClock(utc_now())
     llm = ScriptedLanguageModel(clock=clock)
+    worker = SummarizeWorker(
+        store,
+        repository,
+        queue,
+        Summarizer(llm, ModelBudget.of(settings)),
+        WorkerPolicy.of(settings),
+        clock,
+        metrics,
+        longest_jitter,
+    )
     return Fakes(
         store=store,
         repository=repository,
@@ -79,16 +94,12 @@ def fakes(settings: Settings) -> Fakes:
         llm=llm,
         metrics=metrics,
         clock=clock,
-        service=DocumentService(store, repository, queue, settings, clock, metrics, uploads=store),
-        worker=SummarizeWorker(
-            store,
-            repository,
-            queue,
-            Summarizer(llm, settings),
-            settings,
-            clock,
-            metrics,
-            longest_jitter,
+        service=DocumentService(
+            store, repository, queue, IntakeLimits.of(settings), clock, metrics, uploads=store
+        ),
+        worker=worker,
+        consumer=SummarizeQueueConsumer(
+            worker, UploadArrivals(repository, settings.retention_days, clock)
         ),
     )
 

@@ -11,19 +11,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from docsum.errors import ContextOverflow, DocumentNotFound, FileTooLarge, LLMError, TextMissing
-from docsum.models import (
-    Document,
-    DocumentPage,
-    Progress,
-    Source,
-    Status,
-    SummarizeRequest,
-    Summary,
-    WebhookMessage,
+from docsum.domain.document import Document, DocumentPage, Progress, Source, Status, Summary
+from docsum.domain.errors import (
+    ContextOverflow,
+    DocumentNotFound,
+    FileTooLarge,
+    LLMError,
+    TextMissing,
 )
-from docsum.paging import decode_cursor, encode_cursor
-from docsum.ports import ChatAnswer, ChatCall, PresignedPost, WebhookResponse
+from docsum.domain.messages import SummarizeRequest, WebhookMessage
+from docsum.domain.paging import decode_cursor, encode_cursor
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.ports.push import WebhookResponse
+from docsum.ports.repository import Release
+from docsum.ports.storage import PresignedPost
 
 
 class ManualClock:
@@ -248,21 +249,13 @@ class InMemoryDocumentRepository:
             return self._change(document_id, ok, **changes) is not None
 
     def release(
-        self,
-        document_id: str,
-        generation: int,
-        now: datetime,
-        reason: str,
-        *,
-        retry_at: datetime | None = None,
-        failed: bool = True,
-        held: bool = True,
+        self, document_id: str, generation: int, now: datetime, how: Release
     ) -> Document | None:
         with self._lock:
             doc = self.items.get(document_id)
             if doc is None:
                 return None
-            expected = Status.PROCESSING if held else Status.QUEUED
+            expected = Status.PROCESSING if how.held else Status.QUEUED
             ok = (
                 doc.generation == generation
                 and doc.summary_generation < generation
@@ -272,29 +265,23 @@ class InMemoryDocumentRepository:
                 document_id,
                 ok,
                 status=Status.QUEUED,
-                error=reason,
+                error=how.reason,
                 updated_at=now,
                 processing_until=None,
-                due_at=retry_at or now,
-                retrying_since=(doc.retrying_since or now) if failed else doc.retrying_since,
+                due_at=how.retry_at or now,
+                retrying_since=(doc.retrying_since or now) if how.failed else doc.retrying_since,
             )
 
     def requeue(
-        self,
-        document_id: str,
-        generation: int,
-        seen: Document,
-        now: datetime,
-        next_due: datetime,
-        reason: str | None,
+        self, seen: Document, now: datetime, next_due: datetime, reason: str | None
     ) -> Document | None:
         with self._lock:
-            doc = self.items.get(document_id)
+            doc = self.items.get(seen.id)
             if doc is None:
                 return None
             ok = (
-                doc.generation == generation
-                and doc.summary_generation < generation
+                doc.generation == seen.generation
+                and doc.summary_generation < seen.generation
                 and doc.status == seen.status
                 and doc.due_at == (seen.due_at or seen.enqueued_at)
             )
@@ -306,7 +293,7 @@ class InMemoryDocumentRepository:
             }
             if reason is not None:
                 changes |= {"error": reason, "retrying_since": doc.retrying_since or now}
-            return self._change(document_id, ok, **changes)
+            return self._change(seen.id, ok, **changes)
 
     def overdue(self, now: datetime, stuck_before: datetime, limit: int) -> list[Document]:
         before = {Status.PROCESSING: now, Status.QUEUED: stuck_before}

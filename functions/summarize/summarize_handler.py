@@ -13,15 +13,15 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from docsum.observability import flush_metrics, logger, trace_lambda_handler, trace_method
-from docsum.settings import get_settings
-from docsum.wiring import AwsClients, summarize_worker
-from docsum.worker import Delivery
+from docsum.platform.delivery import Delivery
+from docsum.platform.observability import flush_metrics, logger, trace_lambda_handler, trace_method
+from docsum.platform.settings import get_settings
+from docsum.wiring import AwsClients, summarize_consumer
 
 # Report every failed record (even a whole failed batch) instead of raising: SQS then retries
 # exactly those, and a failed batch does not count as a function error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-worker = summarize_worker(get_settings(), AwsClients.create())
+consumer = summarize_consumer(get_settings(), AwsClients.create())
 _DEFAULT_LEASE_SECONDS = 60.0
 
 
@@ -33,13 +33,9 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
         if lambda_context is not None
         else _DEFAULT_LEASE_SECONDS
     )
-    delivery = Delivery(
-        body=record.body,
-        receive_count=int(record.attributes.approximate_receive_count),
-        receipt_handle=record.receipt_handle,
-        message_id=record.message_id,
-    )
-    worker.process(delivery, lease_seconds=lease_seconds)  # raising → batch item failure
+    consumer.consume(
+        Delivery.of(record), lease_seconds=lease_seconds
+    )  # raising → batch item failure
 
 
 @trace_lambda_handler

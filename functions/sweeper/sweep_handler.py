@@ -1,13 +1,13 @@
 """Lambda entry point of the sweeper: an EventBridge schedule → one sweep of the documents
-nobody will finish (see `docsum.sweeper`)."""
+nobody will finish (see `docsum.recovery.sweeper`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from docsum.observability import flush_metrics, logger, trace_lambda_handler
-from docsum.settings import get_settings
+from docsum.platform.observability import flush_metrics, logger, trace_lambda_handler
+from docsum.platform.settings import get_settings
 from docsum.wiring import AwsClients, sweeper
 
 sweep = sweeper(get_settings(), AwsClients.create())

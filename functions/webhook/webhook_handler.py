@@ -13,9 +13,9 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from docsum.observability import flush_metrics, logger, trace_lambda_handler, trace_method
-from docsum.queueing import Delivery
-from docsum.settings import get_settings
+from docsum.platform.delivery import Delivery
+from docsum.platform.observability import flush_metrics, logger, trace_lambda_handler, trace_method
+from docsum.platform.settings import get_settings
 from docsum.wiring import AwsClients, webhook_deliverer
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -24,12 +24,7 @@ deliverer = webhook_deliverer(get_settings(), AwsClients.create())
 
 @trace_method
 def record_handler(record: SQSRecord) -> None:
-    delivery = Delivery(
-        body=record.body,
-        receive_count=int(record.attributes.approximate_receive_count),
-        receipt_handle=record.receipt_handle,
-        message_id=record.message_id,
-    )
+    delivery = Delivery.of(record)
     deliverer.deliver(delivery)  # raising → batch item failure, retried after the backoff
 
 

@@ -146,7 +146,7 @@ def generated_webhook_secrets(tokens: str) -> str:
     """``client:whsec_…`` for every client of ``tokens`` (``default`` when auth is off)."""
     # Imported here: processes that import this module for its helpers (pollers, harnesses)
     # have only the repository root on their path, not the function code.
-    from docsum.webhooks import new_webhook_secret
+    from docsum.push.webhooks import new_webhook_secret
 
     clients = client_names(tokens) or ["default"]
     return ",".join(f"{name}:{new_webhook_secret()}" for name in clients)

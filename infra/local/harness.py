@@ -1,5 +1,5 @@
 """Single parts of the pipeline, and the whole stack, as children of a bench or a test run: a
-moto server, the ingest API (uvicorn serving the real ``ingest_handler.app`` with the
+moto server, the ingest API (uvicorn serving the real ``docsum_api.handler.app`` with the
 environment the stack gives it) and ``python -m infra.local`` itself. Each runs in its own
 process, so none competes with the measuring or testing process for its GIL."""
 
@@ -91,7 +91,7 @@ def maximum_concurrency() -> int:
 
 
 def start_api(environment: Mapping[str, str], log_dir: Path, port: int = 0) -> Child:
-    """uvicorn serving the real ``ingest_handler.app``, as the stack starts it (``environment``
+    """uvicorn serving the real ``docsum_api.handler.app``, as the stack starts it (``environment``
     from :func:`function_env`: complete, and set before the module is imported, as in Lambda)."""
     port = port or free_port()
     url = f"http://{LOOPBACK}:{port}"

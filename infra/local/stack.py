@@ -10,7 +10,7 @@ Parts, each a supervised child process whose output is shown with a prefix (and 
 * ``poller`` (and ``poller-webhook``: one per function with an SQS event in template.yaml)
   - :mod:`infra.local.poller`, the SQS event source mapping calling the real
   summarize handler.
-* ``api``    - the ingest FastAPI app under uvicorn (the same ``ingest_handler.app`` Lambda runs).
+* ``api``    - the ingest FastAPI app under uvicorn (``docsum_api.handler.app``, what Lambda runs).
 * ``sweeper`` - :mod:`infra.local.scheduler`, the EventBridge schedule of each scheduled function
   (the sweeper), calling its real handler.
 
@@ -405,7 +405,7 @@ class EmbeddedStack:
         token = secrets.token_hex(24) if given is None else given
 
         self.webhook_secrets = os.environ.get("WEBHOOK_SECRETS") or generated_webhook_secrets(token)
-        from docsum.webhooks import parse_webhook_secrets  # see generated_webhook_secrets
+        from docsum.push.webhooks import parse_webhook_secrets  # see generated_webhook_secrets
 
         try:
             # Each client's newest secret (a client listed twice is signed with both).
@@ -503,7 +503,7 @@ class EmbeddedStack:
 def clear_tokens(value: str) -> dict[str, str]:
     """Client name -> its first clear-text token in an API_TOKEN value (`name:token`, a bare
     token for client `default`; `…sha256:<hex>` entries hold no token to show). Only for
-    printing: the API's own parser (functions/ingest/auth.py) decides what is accepted."""
+    printing: the API's own parser (docsum_api/auth.py) decides what is accepted."""
     tokens: dict[str, str] = {}
     for entry in filter(None, (e.strip() for e in value.split(","))):
         name, _, token = entry.rpartition(":")

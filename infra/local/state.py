@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from docsum.adapters.aws import SqsWorkQueue
-from docsum.models import SummarizeRequest
+from docsum.adapters.sqs import SqsWorkQueue
+from docsum.domain.messages import SummarizeRequest
 
 from infra.bootstrap import LocalResources
 from infra.local.environment import aws_client

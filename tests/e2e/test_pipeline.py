@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from docsum.text import content_digest
+from docsum.domain.ids import content_digest
 
 from infra.local.environment import aws_client
 from infra.local.processes import REPO_ROOT, wait_until

@@ -1,6 +1,6 @@
 """The pipeline's parts, each a process the fault tests can kill and restart, on loopback:
 
-    moto server <- API (uvicorn, the real ingest_handler.app)
+    moto server <- API (uvicorn, the real docsum_api.handler.app)
                 <- consumer (infra.local.poller + the summarize handler, tests/faults/consumer.py)
                        -> fault proxy (tests/faults/llm_proxy.py, in this process)
                               -> offline Ollama-API host (ollama-host/, smollm2:135m)
@@ -27,8 +27,8 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository
-from docsum.models import Document, utc_now
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.domain.document import Document, utc_now
 
 from infra.bootstrap import LocalResources, create_resources
 from infra.local.environment import (

@@ -14,9 +14,9 @@ import time
 from typing import Any
 
 import pytest
-from docsum.errors import LEASE_EXPIRED
-from docsum.retry import deliveries_within
-from docsum.settings import Settings
+from docsum.domain.errors import LEASE_EXPIRED
+from docsum.platform.retry import deliveries_within
+from docsum.platform.settings import Settings
 
 from infra.local.processes import wait_until
 from tests.faults.conftest import (

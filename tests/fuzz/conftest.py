@@ -1,5 +1,5 @@
 """The running API for fuzzing: a moto server and uvicorn serving the real
-`ingest_handler.app` (environment built as the local stack builds it, set before the import),
+`docsum_api.handler.app` (environment built as the local stack builds it, set before the import),
 each in its own process on loopback, with the template's resources."""
 
 from __future__ import annotations

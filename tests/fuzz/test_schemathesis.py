@@ -1,7 +1,7 @@
 """Schemathesis against the running API's own OpenAPI spec, with the bearer token.
 
 Runs the schemathesis 4.x CLI (`schemathesis run`) against uvicorn serving the real
-`ingest_handler.app` over a moto server: every phase (examples, coverage, fuzzing, stateful),
+`docsum_api.handler.app` over a moto server: every phase (examples, coverage, fuzzing, stateful),
 every check (`--checks all`: no 5xx, status codes, content types, headers and bodies as the spec
 says, negative data rejected, positive data accepted, auth not ignored, ...), derandomized.
 

@@ -109,7 +109,7 @@ def test_build_outputs_and_sizes(build_dir: Path, template: Template, tmp_path: 
     for function_id in template.logical_ids("AWS::Serverless::Function"):
         function = template.function(function_id)
         code = build_dir / function_id
-        assert (code / f"{function.handler_module}.py").is_file()
+        assert (code / f"{function.handler_module.replace('.', '/')}.py").is_file()
         total = 0
         for path in [code, *(build_dir / layer.logical_id for layer in function.layers)]:
             name = path.name

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import boto3
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository
-from docsum.models import Document, utc_now
-from docsum.settings import get_settings
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.domain.document import Document, utc_now
+from docsum.platform.settings import get_settings
 
 from infra.bootstrap import LocalResources
 from infra.local.scheduler import Schedule, scheduled_event

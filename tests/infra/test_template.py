@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from docsum.adapters.aws import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
-from docsum.models import Document
-from docsum.notifications import DETAIL_TYPES, EVENT_SOURCE
-from docsum.retry import deliveries_within
-from docsum.settings import Settings
+from docsum.adapters.dynamodb_items import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
+from docsum.domain.document import Document
+from docsum.platform.retry import deliveries_within
+from docsum.platform.settings import Settings
+from docsum.push.events import DETAIL_TYPES, EVENT_SOURCE
 
 from infra.template import (
     REPO_ROOT,
@@ -89,7 +89,7 @@ def test_load_template_is_cached_until_the_file_changes(tmp_path: Path) -> None:
 def test_function_spec_merges_globals_and_resolves_parameter_defaults(template: Template) -> None:
     ingest = template.function(INGEST)
     assert ingest.code_uri == REPO_ROOT / "functions" / "ingest"
-    assert (ingest.handler_module, ingest.handler_function) == ("ingest_handler", "handler")
+    assert (ingest.handler_module, ingest.handler_function) == ("docsum_api.handler", "handler")
     assert ingest.runtime == "python3.12"
     assert [layer.content_uri for layer in ingest.layers] == [REPO_ROOT / "functions" / "core"]
     assert ingest.import_paths == (ingest.code_uri, REPO_ROOT / "functions" / "core")
@@ -293,7 +293,7 @@ def test_layer_is_built_by_sam_for_python312(template: Template) -> None:
 
 def test_handlers_and_timeouts(template: Template) -> None:
     ingest, summarize = template.function(INGEST), template.function(SUMMARIZE)
-    assert ingest.handler == "ingest_handler.handler"
+    assert ingest.handler == "docsum_api.handler.handler"
     assert summarize.handler == "summarize_handler.handler"
     assert ingest.timeout == 29  # API Gateway's integration timeout is 29 s
     assert summarize.timeout == 600

@@ -17,17 +17,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from docsum.adapters.ollama_llm import OllamaLanguageModel
-from docsum.documents import DocumentService
-from docsum.errors import ContextOverflow, GuardRejected
-from docsum.guard import REASONS
-from docsum.models import Progress, Summary
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.worker import Delivery, Outcome, SummarizeWorker
+from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.domain.document import Progress, Summary
+from docsum.domain.errors import ContextOverflow, GuardRejected
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.summary.budget import ModelBudget
+from docsum.summary.guard import REASONS
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 from offline_ollama import OfflineOllama
 
 from tests.fakes import InMemoryDocumentRepository, InMemoryTextStore, InMemoryWorkQueue
@@ -138,9 +142,15 @@ def test_a_long_real_text_is_summarized_in_chunks_within_every_window(
     model = RecordingModel(OllamaLanguageModel(llm_host.url, MODEL, 120, "-1"))
     store, queue = InMemoryTextStore(), InMemoryWorkQueue()
     repository = InMemoryDocumentRepository()
-    service = DocumentService(store, repository, queue, settings)
+    service = DocumentService(store, repository, queue, IntakeLimits.of(settings))
     client = TestClient(create_app(settings, service))
-    worker = SummarizeWorker(store, repository, queue, Summarizer(model, settings), settings)
+    worker = SummarizeWorker(
+        store,
+        repository,
+        queue,
+        Summarizer(model, ModelBudget.of(settings)),
+        WorkerPolicy.of(settings),
+    )
 
     created = client.post("/documents", json={"text": text, "title": "Python library docs"})
     assert created.status_code == 202
@@ -203,7 +213,7 @@ def test_a_chunk_the_real_model_counts_longer_than_estimated_is_split_and_retrie
     text = stdlib_docs(7_000)[:7_000]
     settings = make_settings(llm_host.url, llm_chars_per_token=8.0)
     model = RecordingModel(OllamaLanguageModel(llm_host.url, MODEL, 120, "-1"))
-    summarizer = Summarizer(model, settings)
+    summarizer = Summarizer(model, ModelBudget.of(settings))
     summarizer.plan(text, "Python library docs")  # one call, by the estimate
 
     summary: Summary | None = None

@@ -5,13 +5,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-from dependencies import get_service
-from docsum.documents import DocumentService
-from docsum.models import Status
-from docsum.settings import Settings
+from docsum.domain.document import Status
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.platform.settings import Settings
+from docsum_api.app import create_app
+from docsum_api.dependencies import get_service
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests.conftest import Fakes
 
@@ -22,7 +22,7 @@ AUTH = {"Authorization": "Bearer current-token"}
 @pytest.fixture
 def client(fakes: Fakes) -> TestClient:
     settings = Settings(api_token=TOKENS, max_document_chars=1000)
-    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+    service = DocumentService(fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings))
     return TestClient(create_app(settings, service), raise_server_exceptions=False)
 
 
@@ -194,7 +194,7 @@ def test_error_responses_are_documented_as_problem_json(client: TestClient) -> N
 
 def test_readiness_reports_each_dependency(fakes: Fakes) -> None:
     settings = Settings()
-    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+    service = DocumentService(fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings))
 
     def down() -> None:
         raise ConnectionError("refused")
@@ -218,7 +218,7 @@ def test_readiness_reports_each_dependency(fakes: Fakes) -> None:
 
 def test_title_limit_is_the_setting(fakes: Fakes) -> None:
     settings = Settings(max_title_chars=5)
-    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+    service = DocumentService(fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings))
     client = TestClient(create_app(settings, service))
     body = assert_problem(
         client.post("/documents", json={"text": "Body.", "title": "Longer"}), 422, client

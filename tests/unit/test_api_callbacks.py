@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from docsum.callbacks import CallbackPolicy
-from docsum.documents import DocumentService
-from docsum.errors import CallbackUrlRefused, WebhookSendFailed
-from docsum.ports import WebhookResponse
-from docsum.settings import Settings
+from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.platform.settings import Settings
+from docsum.ports.push import WebhookResponse
+from docsum.push.callbacks import CallbackPolicy
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests.conftest import Fakes
 from tests.fakes import ScriptedCallbackProbe
@@ -46,7 +46,7 @@ def client_for(
         fakes.store,
         fakes.repository,
         fakes.queue,
-        settings,
+        IntakeLimits.of(settings),
         uploads=fakes.store,
         callbacks=policy,
         callback_probe=probe,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from docsum.documents import DocumentService
-from docsum.settings import Settings
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.platform.settings import Settings
+from docsum_api.app import create_app
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests import files
 from tests.conftest import Fakes
@@ -23,7 +23,11 @@ def settings_files() -> Settings:
 @pytest.fixture
 def client(fakes: Fakes, settings_files: Settings) -> TestClient:
     service = DocumentService(
-        fakes.store, fakes.repository, fakes.queue, settings_files, uploads=fakes.store
+        fakes.store,
+        fakes.repository,
+        fakes.queue,
+        IntakeLimits.of(settings_files),
+        uploads=fakes.store,
     )
     return TestClient(create_app(settings_files, service), raise_server_exceptions=False)
 

@@ -5,12 +5,12 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
-from auth import TOKEN_CACHE_SECONDS, TokenSource
 from aws_lambda_powertools.utilities import parameters
-from docsum.documents import DocumentService
-from docsum.settings import Settings
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.platform.settings import Settings
+from docsum_api.app import create_app
+from docsum_api.auth import TOKEN_CACHE_SECONDS, TokenSource
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from infra.bootstrap import LocalResources
 from tests.conftest import Fakes
@@ -38,7 +38,7 @@ def client(aws_env: LocalResources, fakes: Fakes, clock: Clock) -> Iterator[Test
     )
     parameters.clear_caches()
     settings = Settings(api_token_parameter=PARAMETER)
-    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings)
+    service = DocumentService(fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings))
     yield TestClient(create_app(settings, service, tokens=TokenSource(settings, clock=clock)))
     parameters.clear_caches()
 

@@ -7,10 +7,10 @@ import time
 
 import pytest
 from docsum.adapters.http_webhook import Urllib3WebhookSender
-from docsum.callbacks import CallbackPolicy, check_at_submission
-from docsum.errors import CallbackUrlRefused, WebhookSendFailed
-from docsum.ports import WebhookResponse
-from docsum.settings import Settings
+from docsum.domain.errors import CallbackUrlRefused, WebhookSendFailed
+from docsum.platform.settings import Settings
+from docsum.ports.push import WebhookResponse
+from docsum.push.callbacks import CallbackPolicy, check_at_submission
 from docsum.wiring import callback_probe
 
 from tests.fakes import ScriptedCallbackProbe

@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 import pytest
-from docsum.chunking import Chunk, TokenEstimator, split_text
+from docsum.summary.chunking import Chunk, TokenEstimator, split_text
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

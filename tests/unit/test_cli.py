@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 import uvicorn
-from docsum.documents import DocumentService
-from docsum.errors import LLMError
-from docsum.settings import Settings
-from docsum.worker import Delivery
+from docsum.domain.errors import LLMError
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum_api.app import create_app
 from docsum_cli.api import DIRECT_UPLOAD_BYTES
 from docsum_cli.config import Config, resolve
-from ingest_api import create_app
 
 from infra.local.processes import LOOPBACK, free_port
 from tests.cli_runner import CLI_PATH, docsum
@@ -57,7 +57,7 @@ def served(fakes: Fakes) -> Iterator[ServedApi]:
         summarize_queue_url="queue",
     )
     service = DocumentService(
-        fakes.store, fakes.repository, fakes.queue, settings, uploads=fakes.store
+        fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings), uploads=fakes.store
     )
     app = create_app(settings, service)
     port = free_port()

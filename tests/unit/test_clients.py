@@ -5,12 +5,12 @@ import hashlib
 from typing import Any
 
 import pytest
-from auth import Caller, ClientToken, TokenSource, authenticate, parse_tokens
-from docsum.documents import DocumentService
-from docsum.settings import Settings
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.platform.settings import Settings
+from docsum_api.app import create_app
+from docsum_api.auth import Caller, ClientToken, TokenSource, authenticate, parse_tokens
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.testclient import TestClient
-from ingest_api import create_app
 
 from tests.conftest import Fakes
 from tests.fakes import InMemoryRateLimiter
@@ -75,7 +75,9 @@ def test_a_value_with_no_valid_entry_keeps_auth_on() -> None:
 @pytest.fixture
 def client(fakes: Fakes) -> TestClient:
     settings = Settings(api_token=TOKENS)
-    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings, fakes.clock)
+    service = DocumentService(
+        fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings), fakes.clock
+    )
     return TestClient(create_app(settings, service), raise_server_exceptions=False)
 
 
@@ -161,7 +163,9 @@ def test_delete_answers_204_then_the_document_is_gone(client: TestClient, fakes:
 
 def test_rate_limit_is_per_client_with_retry_after(fakes: Fakes) -> None:
     settings = Settings(api_token=TOKENS)
-    service = DocumentService(fakes.store, fakes.repository, fakes.queue, settings, fakes.clock)
+    service = DocumentService(
+        fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings), fakes.clock
+    )
     limiter = InMemoryRateLimiter(requests=3, window_seconds=60)
     client = TestClient(
         create_app(settings, service, rate_limiter=limiter), raise_server_exceptions=False

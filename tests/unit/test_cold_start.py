@@ -1,7 +1,7 @@
 """A cold start's import makes no client: importing a handler loads neither boto3 (whose first
 client loads botocore's endpoint and service data) nor the `ollama` client nor the X-Ray SDK.
-Each is made on first use (`docsum.lazy`); the time this saves is `make bench`'s to measure,
-this only fails when someone brings an eager import back."""
+Each is made on first use (`docsum.platform.lazy`); the time this saves is `make bench`'s to
+measure, this only fails when someone brings an eager import back."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import weakref
 from typing import Any
 
 import pytest
-from docsum import lazy
-from docsum.lazy import make_all_now, on_first_use
+from docsum.platform import lazy
+from docsum.platform.lazy import make_all_now, on_first_use
 
 from infra.local.environment import DUMMY_AWS_ENV
 from infra.local.processes import REPO_ROOT

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from docsum.extraction import (
-    ExtractionFailed,
-    ExtractionLimits,
-    FileKind,
-    UnsupportedFileType,
-    decode_text,
-    detect_kind,
-    extract,
-)
+from docsum.domain.files import FileKind
+from docsum.extract.decode import decode_text
+from docsum.extract.dispatch import extract
+from docsum.extract.kinds import UnsupportedFileType, detect_kind
+from docsum.extract.limits import ExtractionFailed, ExtractionLimits
 
 from tests import files
 

@@ -7,11 +7,14 @@ import json
 from datetime import timedelta
 
 import pytest
-from docsum.errors import FileTooLarge
-from docsum.extraction import MEDIA_TYPES, FileKind, UnsupportedFileType
-from docsum.models import Status
-from docsum.settings import Settings
-from docsum.worker import Delivery, Outcome
+from docsum.domain.document import Status
+from docsum.domain.errors import FileTooLarge
+from docsum.domain.files import MEDIA_TYPES, FileKind
+from docsum.extract.kinds import UnsupportedFileType
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.worker.outcomes import Outcome
 
 from tests import files
 from tests.conftest import Fakes
@@ -35,12 +38,12 @@ def s3_event(key: str, size: int) -> str:
 
 def arrive(fakes: Fakes, key: str, data: bytes) -> Outcome:
     fakes.store.files[key] = data
-    return fakes.worker.process(Delivery(s3_event(key, len(data)), 1, "rh-s3"), lease_seconds=60)
+    return fakes.consumer.consume(Delivery(s3_event(key, len(data)), 1, "rh-s3"), lease_seconds=60)
 
 
 def test_direct_pdf_is_stored_as_it_came_and_extracted_by_the_worker(fakes: Fakes) -> None:
     data = files.pdf(["Page one about the Moon.", "Page two about tides."], title="Lunar notes")
-    submission = fakes.service.submit_file(data, "moon.pdf", "application/pdf", None, "req-1")
+    submission = fakes.service.submit_file(data, "moon.pdf", "application/pdf", Submission("req-1"))
 
     doc = submission.document
     assert submission.created
@@ -67,9 +70,9 @@ def test_direct_pdf_is_stored_as_it_came_and_extracted_by_the_worker(fakes: Fake
 
 def test_same_bytes_again_is_the_same_document_and_no_new_llm_call(fakes: Fakes) -> None:
     data = files.docx(["A paragraph worth summarizing."])
-    first = fakes.service.submit_file(data, "a.docx", None, None, "r1").document
+    first = fakes.service.submit_file(data, "a.docx", None, Submission("r1")).document
     deliver_last(fakes)
-    again = fakes.service.submit_file(data, "renamed.docx", None, "Other", "r2")
+    again = fakes.service.submit_file(data, "renamed.docx", None, Submission("r2", title="Other"))
 
     assert not again.created
     assert again.document.id == first.id
@@ -78,9 +81,11 @@ def test_same_bytes_again_is_the_same_document_and_no_new_llm_call(fakes: Fakes)
 
 
 def test_title_falls_back_to_the_file_name_and_a_given_title_wins(fakes: Fakes) -> None:
-    plain = fakes.service.submit_file(b"Notes about tides.", "tides.txt", None, None, "r")
+    plain = fakes.service.submit_file(b"Notes about tides.", "tides.txt", None, Submission("r"))
     deliver_last(fakes)
-    titled = fakes.service.submit_file(files.pdf(title="Meta"), "m.pdf", None, "Mine", "r")
+    titled = fakes.service.submit_file(
+        files.pdf(title="Meta"), "m.pdf", None, Submission("r", title="Mine")
+    )
     deliver_last(fakes)
     assert fakes.repository.items[plain.document.id].title == "tides.txt"
     assert fakes.repository.items[titled.document.id].title == "Mine"
@@ -88,7 +93,7 @@ def test_title_falls_back_to_the_file_name_and_a_given_title_wins(fakes: Fakes) 
 
 def test_unsupported_direct_upload_is_refused_before_anything_is_stored(fakes: Fakes) -> None:
     with pytest.raises(UnsupportedFileType, match="image/png"):
-        fakes.service.submit_file(files.png(), "scan.pdf", "application/pdf", None, "r")
+        fakes.service.submit_file(files.png(), "scan.pdf", "application/pdf", Submission("r"))
     assert not fakes.store.files
     assert not fakes.repository.items
 
@@ -98,7 +103,7 @@ def test_direct_upload_over_the_api_limit_names_the_setting(
 ) -> None:
     data = b"x" * (settings.max_direct_upload_bytes + 1)
     with pytest.raises(FileTooLarge, match="MAX_DIRECT_UPLOAD_BYTES"):
-        fakes.service.submit_file(data, "big.txt", None, None, "r")
+        fakes.service.submit_file(data, "big.txt", None, Submission("r"))
 
 
 @pytest.mark.parametrize(
@@ -112,7 +117,7 @@ def test_direct_upload_over_the_api_limit_names_the_setting(
 def test_unreadable_files_end_failed_with_the_reason_and_no_retry(
     fakes: Fakes, data: bytes, reason: str
 ) -> None:
-    doc = fakes.service.submit_file(data, "f.pdf", None, None, "r").document
+    doc = fakes.service.submit_file(data, "f.pdf", None, Submission("r")).document
     assert deliver_last(fakes) is Outcome.FAILED
     failed = fakes.repository.items[doc.id]
     assert failed.status is Status.FAILED
@@ -123,13 +128,13 @@ def test_unreadable_files_end_failed_with_the_reason_and_no_retry(
 
 def test_text_longer_than_the_limit_fails_naming_it(fakes: Fakes, settings: Settings) -> None:
     data = ("word " * (settings.max_document_chars // 4)).encode()
-    doc = fakes.service.submit_file(data, "long.txt", None, None, "r").document
+    doc = fakes.service.submit_file(data, "long.txt", None, Submission("r")).document
     assert deliver_last(fakes) is Outcome.FAILED
     assert "MAX_DOCUMENT_CHARS" in (fakes.repository.items[doc.id].error or "")
 
 
 def test_presigned_upload_then_its_s3_event_runs_the_document_to_done(fakes: Fakes) -> None:
-    upload = fakes.service.create_upload("big.pdf", "application/pdf", 90_000, None, "req-u")
+    upload = fakes.service.create_upload("big.pdf", "application/pdf", 90_000, Submission("req-u"))
 
     doc = upload.document
     assert doc.status is Status.UPLOADING
@@ -152,7 +157,7 @@ def test_presigned_upload_then_its_s3_event_runs_the_document_to_done(fakes: Fak
 
 def test_s3_test_event_and_unknown_uploads_are_consumed(fakes: Fakes) -> None:
     test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent"})
-    assert fakes.worker.process(Delivery(test_event, 1, "rh"), 60) is Outcome.IGNORED
+    assert fakes.consumer.consume(Delivery(test_event, 1, "rh"), 60) is Outcome.IGNORED
     assert arrive(fakes, "uploads/" + "0" * 32, b"text") is Outcome.IGNORED
     assert arrive(fakes, "elsewhere/x", b"text") is Outcome.IGNORED
     assert not fakes.queue.dead_letters
@@ -160,7 +165,7 @@ def test_s3_test_event_and_unknown_uploads_are_consumed(fakes: Fakes) -> None:
 
 def test_an_upload_that_is_not_what_was_declared_fails_saying_so(fakes: Fakes) -> None:
     doc = fakes.service.create_upload(
-        "a.docx", MEDIA_TYPES[FileKind.DOCX], 5000, None, "r"
+        "a.docx", MEDIA_TYPES[FileKind.DOCX], 5000, Submission("r")
     ).document
     assert arrive(fakes, f"uploads/{doc.id}", files.pdf()) is Outcome.FAILED
     assert "is pdf, not the declared docx" in (fakes.repository.items[doc.id].error or "")
@@ -169,7 +174,7 @@ def test_an_upload_that_is_not_what_was_declared_fails_saying_so(fakes: Fakes) -
 def test_an_upload_over_the_limit_fails_without_being_read(
     fakes: Fakes, settings: Settings
 ) -> None:
-    doc = fakes.service.create_upload("a.txt", "text/plain", 10, None, "r").document
+    doc = fakes.service.create_upload("a.txt", "text/plain", 10, Submission("r")).document
     data = b"a" * (settings.max_upload_bytes + 1)
     assert arrive(fakes, f"uploads/{doc.id}", data) is Outcome.FAILED
     assert "MAX_UPLOAD_BYTES" in (fakes.repository.items[doc.id].error or "")
@@ -177,10 +182,10 @@ def test_an_upload_over_the_limit_fails_without_being_read(
 
 def test_upload_requests_are_checked(fakes: Fakes, settings: Settings) -> None:
     with pytest.raises(UnsupportedFileType, match="image/png"):
-        fakes.service.create_upload("a.png", "image/png", 10, None, "r")
+        fakes.service.create_upload("a.png", "image/png", 10, Submission("r"))
     with pytest.raises(FileTooLarge):
         fakes.service.create_upload(
-            "a.pdf", "application/pdf", settings.max_upload_bytes + 1, None, "r"
+            "a.pdf", "application/pdf", settings.max_upload_bytes + 1, Submission("r")
         )
     assert not fakes.repository.items
 
@@ -188,7 +193,7 @@ def test_upload_requests_are_checked(fakes: Fakes, settings: Settings) -> None:
 def test_an_upload_that_never_arrives_reads_failed_then_expires(
     fakes: Fakes, settings: Settings
 ) -> None:
-    upload = fakes.service.create_upload("a.pdf", "application/pdf", 10, None, "r")
+    upload = fakes.service.create_upload("a.pdf", "application/pdf", 10, Submission("r"))
     assert fakes.service.get(upload.document.id).status is Status.UPLOADING
     fakes.clock.advance(seconds=settings.upload_url_seconds + 1)
 
@@ -204,8 +209,8 @@ def test_an_upload_that_never_arrives_reads_failed_then_expires(
 
 def test_files_belong_to_their_client_and_a_delete_removes_the_file(fakes: Fakes) -> None:
     data = files.pdf(["Owned pages."])
-    mine = fakes.service.submit_file(data, "a.pdf", None, None, "r", owner="alice").document
-    theirs = fakes.service.submit_file(data, "a.pdf", None, None, "r", owner="bob").document
+    mine = fakes.service.submit_file(data, "a.pdf", None, Submission("r", owner="alice")).document
+    theirs = fakes.service.submit_file(data, "a.pdf", None, Submission("r", owner="bob")).document
     assert mine.id != theirs.id  # the same bytes from another client: another document
     assert mine.original_key != theirs.original_key
     deliver_last(fakes)

@@ -9,10 +9,10 @@ import io
 from pathlib import Path
 
 import pytest
-from docsum import guard
-from docsum.guard import Check, Expectation
-from docsum.language import Detection, detect
-from docsum.models import SummaryFormat
+from docsum.domain.options import SummaryFormat
+from docsum.summary import guard
+from docsum.summary.guard import Check, Expectation
+from docsum.summary.language import Detection, detect
 
 with contextlib.redirect_stdout(io.StringIO()):  # importing `this` prints the Zen
     ZEN = codecs.decode(importlib.import_module("this").s, "rot13")  # 856 chars, from Python

@@ -14,10 +14,10 @@ from typing import Any
 import boto3
 import pytest
 import requests  # moto's in-process mock answers it: the client's POST to S3
-from docsum.adapters.aws import DynamoDocumentRepository
-from docsum.models import Document, Status, utc_now
-from docsum.settings import get_settings
-from docsum.wiring import AwsClients, summarize_worker
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.domain.document import Document, Status, utc_now
+from docsum.platform.settings import get_settings
+from docsum.wiring import AwsClients, summarize_consumer
 from fastapi.testclient import TestClient
 from urllib3 import encode_multipart_formdata
 
@@ -47,11 +47,11 @@ def handlers(
     monkeypatch.setenv("API_TOKEN", "local-dev-token")
     monkeypatch.delenv("API_TOKEN_PARAMETER", raising=False)
     get_settings.cache_clear()
-    ingest = importlib.reload(importlib.import_module("ingest_handler"))
+    ingest = importlib.reload(importlib.import_module("docsum_api.handler"))
     summarize = importlib.reload(importlib.import_module("summarize_handler"))
     llm = ScriptedLanguageModel()
     monkeypatch.setattr(
-        summarize, "worker", summarize_worker(get_settings(), AwsClients.create(), llm=llm)
+        summarize, "consumer", summarize_consumer(get_settings(), AwsClients.create(), llm=llm)
     )
     yield ingest, summarize, llm
     get_settings.cache_clear()
@@ -103,7 +103,7 @@ def test_web_page_event_through_mangum_is_html_whose_urls_start_at_the_stage(
 ) -> None:
     monkeypatch.setenv("API_ROOT_PATH", "/v1")  # as template.yaml sets it
     get_settings.cache_clear()
-    ingest = importlib.reload(importlib.import_module("ingest_handler"))
+    ingest = importlib.reload(importlib.import_module("docsum_api.handler"))
     response = ingest.handler(load_event("get-web-page.json"), context())  # no token
     assert response["statusCode"] == 200
     assert response["headers"]["content-type"].startswith("text/html")
@@ -174,7 +174,7 @@ def test_ready_is_503_naming_each_aws_dependency_when_the_endpoint_is_down(
     monkeypatch.delenv("API_TOKEN_PARAMETER", raising=False)
     get_settings.cache_clear()
     try:
-        ingest = importlib.reload(importlib.import_module("ingest_handler"))
+        ingest = importlib.reload(importlib.import_module("docsum_api.handler"))
         response = TestClient(ingest.app).get("/ready", headers={"Authorization": "Bearer t"})
     finally:
         get_settings.cache_clear()
@@ -273,12 +273,12 @@ def test_a_missing_text_fails_the_document_once_on_real_s3_semantics(
     once, the message consumed (no retry, nothing in the DLQ) and no model call made."""
     ingest, summarize, llm = handlers
     posted = json.loads(ingest.handler(load_event("post-document.json"), context())["body"])
-    text_key = summarize.worker._repository.get(posted["id"]).text_key
+    text_key = summarize.consumer.worker._repository.get(posted["id"]).text_key
     boto3.client("s3").delete_object(Bucket=aws_env.bucket, Key=text_key)
     messages = receive_all(aws_env.queue_url)
 
     assert summarize.handler(sqs_event_from(messages), context()) == {"batchItemFailures": []}
-    document = summarize.worker._repository.get(posted["id"])
+    document = summarize.consumer.worker._repository.get(posted["id"])
     assert (document.status, document.error, document.attempts) == (
         Status.FAILED,
         "document text is missing",

@@ -3,11 +3,14 @@
 from datetime import timedelta
 
 import pytest
-from docsum.errors import DocumentNotFound, LLMError
-from docsum.models import Status
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.settings import Settings
-from docsum.worker import Delivery, Outcome
+from docsum.domain.document import Status
+from docsum.domain.errors import DocumentNotFound, LLMError
+from docsum.intake.documents import IntakeLimits
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
 
@@ -19,8 +22,8 @@ def deliver(fakes: Fakes, document_id: str) -> Outcome:
 
 
 def test_documents_belong_to_their_client(fakes: Fakes) -> None:
-    alice = fakes.service.submit("Shared words.", None, "a", owner="alice").document
-    bob = fakes.service.submit("Shared words.", None, "b", owner="bob")
+    alice = fakes.service.submit("Shared words.", Submission("a", owner="alice")).document
+    bob = fakes.service.submit("Shared words.", Submission("b", owner="bob"))
 
     # The same text is another document for another client: no duplicate across clients.
     assert bob.created
@@ -29,7 +32,7 @@ def test_documents_belong_to_their_client(fakes: Fakes) -> None:
     assert alice.text_key != bob.document.text_key
     assert len(fakes.queue.sent) == 2
     # Within a client it is a duplicate.
-    assert not fakes.service.submit("Shared  words.", None, "c", owner="alice").created
+    assert not fakes.service.submit("Shared  words.", Submission("c", owner="alice")).created
 
     # Another client's id behaves exactly like an unknown one.
     assert fakes.service.get(alice.id, "alice").id == alice.id
@@ -45,7 +48,7 @@ def test_documents_belong_to_their_client(fakes: Fakes) -> None:
 
 
 def test_delete_removes_record_and_text(fakes: Fakes) -> None:
-    doc = fakes.service.submit("Gone soon.", None, "a", owner="alice").document
+    doc = fakes.service.submit("Gone soon.", Submission("a", owner="alice")).document
     assert doc.text_key in fakes.store.objects
 
     fakes.service.delete(doc.id, "alice")
@@ -62,7 +65,7 @@ def test_delete_removes_record_and_text(fakes: Fakes) -> None:
 def test_delete_keeps_a_text_another_document_of_the_owner_uses(fakes: Fakes) -> None:
     """Other summary options of the same content share the text (one S3 object per owner and
     content); deleting one of them must not take the text from the other."""
-    doc = fakes.service.submit("Shared text.", None, "a", owner="alice").document
+    doc = fakes.service.submit("Shared text.", Submission("a", owner="alice")).document
     sibling = doc.model_copy(update={"id": "5" * 32})
     assert fakes.repository.create(sibling)
 
@@ -74,7 +77,7 @@ def test_delete_keeps_a_text_another_document_of_the_owner_uses(fakes: Fakes) ->
 
 
 def test_late_message_of_a_deleted_document_is_consumed_without_llm_call(fakes: Fakes) -> None:
-    doc = fakes.service.submit("Deleted before its turn.", None, "a").document
+    doc = fakes.service.submit("Deleted before its turn.", Submission("a")).document
     fakes.service.delete(doc.id)
 
     assert deliver(fakes, doc.id) is Outcome.GONE
@@ -96,7 +99,7 @@ def test_delete_during_summarization_wins(fakes: Fakes, moment: str, model: str)
     """Whatever the work in flight runs into once the client deleted the document (its text
     gone, its summary write refused, a model error), the work is dropped: neither `failed` nor
     retried, nor the record recreated."""
-    doc = fakes.service.submit("Being summarized right now.", None, "a").document
+    doc = fakes.service.submit("Being summarized right now.", Submission("a")).document
     answer, read_text = fakes.llm.chat, fakes.store.get_text
 
     def read_after_delete(key: str) -> str:
@@ -127,7 +130,7 @@ def test_delete_during_summarization_wins(fakes: Fakes, moment: str, model: str)
 
 
 def test_a_message_for_a_document_that_never_existed_is_still_parked(fakes: Fakes) -> None:
-    doc = fakes.service.submit("Soon unknown.", None, "a").document
+    doc = fakes.service.submit("Soon unknown.", Submission("a")).document
     del fakes.repository.items[doc.id]  # no tombstone: it never existed as far as we know
     assert deliver(fakes, doc.id) is Outcome.PARKED
     assert len(fakes.queue.dead_letters) == 1
@@ -136,7 +139,9 @@ def test_a_message_for_a_document_that_never_existed_is_still_parked(fakes: Fake
 def test_list_pages_newest_first_with_a_status_filter(fakes: Fakes) -> None:
     ids = []
     for i in range(5):
-        ids.append(fakes.service.submit(f"Text number {i}.", None, "a", owner="alice").document.id)
+        ids.append(
+            fakes.service.submit(f"Text number {i}.", Submission("a", owner="alice")).document.id
+        )
         fakes.clock.advance(seconds=1)
     deliver(fakes, ids[1])
 
@@ -154,9 +159,14 @@ def test_list_pages_newest_first_with_a_status_filter(fakes: Fakes) -> None:
 def test_retention_expires_documents(fakes: Fakes, settings: Settings) -> None:
     keeping = Settings(**{**settings.model_dump(), "retention_days": 2})
     service = type(fakes.service)(
-        fakes.store, fakes.repository, fakes.queue, keeping, fakes.clock, fakes.metrics
+        fakes.store,
+        fakes.repository,
+        fakes.queue,
+        IntakeLimits.of(keeping),
+        fakes.clock,
+        fakes.metrics,
     )
-    doc = service.submit("Short-lived.", None, "a").document
+    doc = service.submit("Short-lived.", Submission("a")).document
     assert doc.expires_at == int((fakes.clock.now + timedelta(days=2)).timestamp())
     fakes.clock.advance(days=1)
     assert service.get(doc.id).id == doc.id
@@ -170,13 +180,13 @@ def test_retention_expires_documents(fakes: Fakes, settings: Settings) -> None:
     assert deliver(fakes, doc.id) is Outcome.GONE
     assert fakes.llm.calls == []
     # Submitting the text again starts a new document.
-    again = service.submit("Short-lived.", None, "b")
+    again = service.submit("Short-lived.", Submission("b"))
     assert again.created
     assert again.document.created_at == fakes.clock.now
 
 
 def test_without_retention_nothing_expires(fakes: Fakes) -> None:
-    doc = fakes.service.submit("Kept.", None, "a").document
+    doc = fakes.service.submit("Kept.", Submission("a")).document
     assert doc.expires_at is None
     fakes.clock.advance(days=3650)
     assert fakes.service.get(doc.id).id == doc.id

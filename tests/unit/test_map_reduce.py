@@ -8,13 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from docsum.documents import DocumentService
-from docsum.errors import ContextOverflow, LLMError
-from docsum.models import Progress, Status, SummaryOptions
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import COMBINE_PROMPT, PART_PROMPT, PartialResults, Summarizer
-from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
+from docsum.domain.document import Progress, Status
+from docsum.domain.errors import ContextOverflow, LLMError
+from docsum.domain.options import SummaryOptions
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.summary.budget import ModelBudget
+from docsum.summary.map_reduce import PartialResults
+from docsum.summary.prompts import COMBINE_PROMPT, PART_PROMPT
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 
 from tests.fakes import (
     InMemoryDocumentRepository,
@@ -229,7 +237,7 @@ def assert_every_call_fits(summarizer: Summarizer, model: FakeModel, settings: S
 def run(
     text: str, settings: Settings, model: FakeModel, partials: PartialResults | None = None
 ) -> tuple[Summarizer, str, int]:
-    summarizer = Summarizer(model, settings)
+    summarizer = Summarizer(model, ModelBudget.of(settings))
     summary = summarizer.summarize(text, TITLE, partials)
     assert len(summary.text) <= settings.summary_max_chars
     return summarizer, summary.text, summary.llm_calls
@@ -237,7 +245,7 @@ def run(
 
 def test_a_text_that_fits_takes_one_call_and_reports_no_progress() -> None:
     settings, model, reports = make_settings(), FakeModel(), Reports()
-    summarizer = Summarizer(model, settings)
+    summarizer = Summarizer(model, ModelBudget.of(settings))
     text = prose(400)
     summary = summarizer.summarize(text, TITLE, PartialResults({}, reports))
     [record] = model.records
@@ -324,7 +332,7 @@ def test_a_refusal_that_says_how_long_the_prompt_was_cuts_to_fit_in_one_step(
     settings = make_settings(llm_context_tokens=1200)
     model = FakeModel(mode=mode, count=lambda call: len(call.system) // 4 + len(call.user) * 5 // 4)
     text = prose(2000)  # one call by the estimate, ~2.5x the window by the model's count
-    assert Summarizer(model, settings).plan(text, TITLE)
+    assert Summarizer(model, ModelBudget.of(settings)).plan(text, TITLE)
     run(text, settings, model)
 
     [first, *rest] = model.records
@@ -340,7 +348,7 @@ def test_a_refusal_that_says_how_long_the_prompt_was_cuts_to_fit_in_one_step(
 def test_a_single_call_the_model_counts_longer_falls_back_to_chunks() -> None:
     settings, model = make_settings(), FakeModel()
     text = cyrillic(2000)  # ~670 estimated tokens: one call; the model counts ~2000
-    summarizer = Summarizer(model, settings)
+    summarizer = Summarizer(model, ModelBudget.of(settings))
     summarizer.plan(text, TITLE)  # fits by the estimate
     summary = summarizer.summarize(text, TITLE)
 
@@ -354,7 +362,9 @@ def test_a_retry_after_a_failure_does_not_redo_finished_chunks() -> None:
     text = prose(30_000)
     first, reports = FakeModel(delay=0.01, fail_on=frozenset({5})), Reports()
     with pytest.raises(LLMError):
-        Summarizer(first, settings).summarize(text, TITLE, PartialResults({}, reports))
+        Summarizer(first, ModelBudget.of(settings)).summarize(
+            text, TITLE, PartialResults({}, reports)
+        )
     stored = reports.last_summaries
     finished = first.texts(PART)
     assert len(finished) >= 4  # what was in flight when call 5 failed was kept too
@@ -386,16 +396,16 @@ def test_progress_moves_from_none_done_to_all_but_the_final_call() -> None:
 def test_a_budget_with_no_room_for_any_chunk_is_a_context_overflow() -> None:
     settings = make_settings(llm_num_predict=900)
     with pytest.raises(ContextOverflow):
-        Summarizer(FakeModel(), settings).summarize(prose(10_000), TITLE)
+        Summarizer(FakeModel(), ModelBudget.of(settings)).summarize(prose(10_000), TITLE)
 
 
 def test_worker_stores_progress_while_it_runs_and_resumes_after_a_failure() -> None:
     settings = make_settings(summarize_queue_url="q", max_receive_count=3)
     store, queue = InMemoryTextStore(), InMemoryWorkQueue()
     repository = InMemoryDocumentRepository()
-    service = DocumentService(store, repository, queue, settings)
+    service = DocumentService(store, repository, queue, IntakeLimits.of(settings))
     text = prose(30_000)
-    document = service.submit(text, TITLE, "corr").document
+    document = service.submit(text, Submission("corr", title=TITLE)).document
     seen: list[Progress | None] = []
 
     def look() -> None:  # what GET /documents/{id} would show during each call
@@ -403,7 +413,13 @@ def test_worker_stores_progress_while_it_runs_and_resumes_after_a_failure() -> N
         seen.append(current.progress if current else None)
 
     def deliver(model: FakeModel, attempt: int) -> Outcome:
-        worker = SummarizeWorker(store, repository, queue, Summarizer(model, settings), settings)
+        worker = SummarizeWorker(
+            store,
+            repository,
+            queue,
+            Summarizer(model, ModelBudget.of(settings)),
+            WorkerPolicy.of(settings),
+        )
         delivery = Delivery(queue.sent[-1].model_dump_json(), attempt, "rh")
         return worker.process(delivery, lease_seconds=60)
 

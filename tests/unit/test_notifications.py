@@ -6,15 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from docsum.callbacks import CallbackPolicy
-from docsum.documents import DocumentService
-from docsum.errors import CallbackUrlRefused, LLMError
-from docsum.models import Status, SummarizeRequest
-from docsum.notifications import CompletionPublisher
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.views import DocumentOut
-from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
+from docsum.domain.document import Status
+from docsum.domain.errors import CallbackUrlRefused, LLMError
+from docsum.domain.messages import SummarizeRequest
+from docsum.domain.views import DocumentOut
+from docsum.intake.documents import DocumentService, IntakeLimits
+from docsum.intake.submission import Submission
+from docsum.intake.uploads import UploadArrivals
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.push.callbacks import CallbackPolicy
+from docsum.push.events import CompletionPublisher
+from docsum.summary.budget import ModelBudget
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
+from docsum.worker.summarize_queue import SummarizeQueueConsumer
 
 from tests.fakes import (
     InMemoryDocumentRepository,
@@ -46,7 +54,9 @@ class Pipeline:
     store: InMemoryTextStore
 
     def submit(self, text: str = "Cats sleep. Dogs bark.", hook: str | None = HOOK) -> str:
-        return self.service.submit(text, "Pets", "corr-7", callback_url=hook).document.id
+        return self.service.submit(
+            text, Submission("corr-7", title="Pets", callback_url=hook)
+        ).document.id
 
     def deliver(self, receive_count: int = 1, request: SummarizeRequest | None = None) -> Outcome:
         body = (request or self.queue.sent[-1]).model_dump_json()
@@ -72,13 +82,15 @@ def pipeline(settings: Settings) -> Pipeline:
         llm,
         events,
         webhooks,
-        DocumentService(store, repository, queue, settings, uploads=store, callbacks=policy),
+        DocumentService(
+            store, repository, queue, IntakeLimits.of(settings), uploads=store, callbacks=policy
+        ),
         SummarizeWorker(
             store,
             repository,
             queue,
-            Summarizer(llm, settings),
-            settings,
+            Summarizer(llm, ModelBudget.of(settings)),
+            WorkerPolicy.of(settings),
             notifier=CompletionPublisher(events, webhooks),
         ),
         store,
@@ -173,7 +185,7 @@ def test_a_refused_callback_url_stores_nothing(pipeline: Pipeline) -> None:
 
 def test_a_duplicate_submission_keeps_the_first_callback(pipeline: Pipeline) -> None:
     doc_id = pipeline.submit(hook=HOOK)
-    again = pipeline.service.submit("Cats sleep. Dogs bark.", None, "c", callback_url=None)
+    again = pipeline.service.submit("Cats sleep. Dogs bark.", Submission("c"))
     assert (again.created, again.document.id) == (False, doc_id)
     assert pipeline.repository.items[doc_id].callback_url == HOOK
 
@@ -183,13 +195,14 @@ def test_an_uploaded_document_notifies_its_callback_when_the_file_has_been_summa
 ) -> None:
     """The `/uploads` record carries the URL: the S3 event → worker path notifies unchanged."""
     upload = pipeline.service.create_upload(
-        "pets.txt", "text/plain", 22, None, "corr-u", callback_url=HOOK
+        "pets.txt", "text/plain", 22, Submission("corr-u", callback_url=HOOK)
     )
     key = upload.document.original_key
     assert key is not None
     pipeline.store.files[key] = b"Cats sleep. Dogs bark."
     arrived = Delivery(s3_event(key, 22), 1, "rh-s3")
-    assert pipeline.worker.process(arrived, lease_seconds=60) is Outcome.DONE
+    consumer = SummarizeQueueConsumer(pipeline.worker, UploadArrivals(pipeline.repository, 0))
+    assert consumer.consume(arrived, lease_seconds=60) is Outcome.DONE
 
     [message] = pipeline.webhooks.messages
     assert (message.type, message.url) == ("document.summarized", HOOK)
@@ -200,7 +213,7 @@ def test_an_uploaded_document_notifies_its_callback_when_the_file_has_been_summa
 
 def test_a_file_sent_directly_notifies_its_callback(pipeline: Pipeline) -> None:
     data = b"Cats sleep. Dogs bark."
-    doc = pipeline.service.submit_file(data, "pets.txt", None, None, "c", callback_url=HOOK)
+    doc = pipeline.service.submit_file(data, "pets.txt", None, Submission("c", callback_url=HOOK))
     assert pipeline.deliver() is Outcome.DONE
     [message] = pipeline.webhooks.messages
     assert (message.url, message.data["id"]) == (HOOK, doc.document.id)

@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 import pytest
-from docsum.observability import EMF_METRICS, flush_metrics, logger
-from docsum.worker import Delivery, RetryLater
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.observability import EMF_METRICS, flush_metrics, logger
 
 from tests.conftest import Fakes
 from tests.fakes import transient
@@ -31,8 +32,8 @@ def emitted_metrics(output: str) -> dict[str, tuple[str, list[float]]]:
 
 def test_pipeline_metrics_names(fakes: Fakes) -> None:
     text = "Some text about cats and dogs, long enough that a short answer summarizes it."
-    fakes.service.submit(text, None, "c")
-    fakes.service.submit(text, None, "c")
+    fakes.service.submit(text, Submission("c"))
+    fakes.service.submit(text, Submission("c"))
     fakes.llm.script = [transient("timeout"), "A summary."]
     request = fakes.queue.sent[0]
     with pytest.raises(RetryLater):  # reported failed, so SQS delivers it again
@@ -67,7 +68,7 @@ def test_correlation_id_reaches_the_worker_logs(
     # Format records as they are emitted, with the Powertools JSON formatter: it holds the
     # correlation id and appended keys only while the worker processes the message.
     caplog.handler.setFormatter(logger.registered_formatter)
-    fakes.service.submit("Traceable text.", None, "trace-42")
+    fakes.service.submit("Traceable text.", Submission("trace-42"))
     request = fakes.queue.sent[0]
     with caplog.at_level(logging.INFO):
         fakes.worker.process(Delivery(request.model_dump_json(), 1, "rh"), 60)

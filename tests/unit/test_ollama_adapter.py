@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from docsum.adapters.ollama_llm import OllamaLanguageModel
-from docsum.errors import ContextOverflow, LLMError
-from docsum.ports import ChatCall
+from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.domain.errors import ContextOverflow, LLMError
+from docsum.ports.llm import ChatCall
 
 CALL = ChatCall(
     system="Summarize.",

@@ -8,13 +8,19 @@ import random
 from datetime import timedelta
 
 import pytest
-from docsum.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, NoProgressInTime, gave_up
-from docsum.models import Status, SummarizeRequest
-from docsum.ports import ChatAnswer, ChatCall
-from docsum.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.worker import Delivery, Outcome, RetryLater, SummarizeWorker
+from docsum.domain.document import Status
+from docsum.domain.errors import LEASE_EXPIRED, LLM_REASONS, LLMError, NoProgressInTime, gave_up
+from docsum.domain.messages import SummarizeRequest
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.retry import CircuitBreaker, backoff_seconds, deliveries_within, jittered
+from docsum.platform.settings import Settings
+from docsum.ports.llm import ChatAnswer, ChatCall
+from docsum.summary.budget import ModelBudget
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
 
 from tests.conftest import Fakes
 from tests.fakes import ManualClock, transient
@@ -36,7 +42,7 @@ def settings() -> Settings:
 
 
 def submitted(fakes: Fakes, text: str = "Cats sleep. Dogs bark.") -> SummarizeRequest:
-    fakes.service.submit(text, "Pets", "corr-1")
+    fakes.service.submit(text, Submission("corr-1", title="Pets"))
     return fakes.queue.sent[-1]
 
 
@@ -211,8 +217,8 @@ def _chunky_worker(fakes: Fakes, settings: Settings) -> None:
         fakes.store,
         fakes.repository,
         fakes.queue,
-        Summarizer(fakes.llm, settings),
-        settings,
+        Summarizer(fakes.llm, ModelBudget.of(settings)),
+        WorkerPolicy.of(settings),
         fakes.clock,
     )
 

@@ -15,10 +15,10 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from docsum.errors import LLMError
-from docsum.settings import get_settings
-from docsum.webhooks import new_webhook_secret
-from docsum.wiring import AwsClients, summarize_worker
+from docsum.domain.errors import LLMError
+from docsum.platform.settings import get_settings
+from docsum.push.webhooks import new_webhook_secret
+from docsum.wiring import AwsClients, summarize_consumer
 
 from infra.bootstrap import LocalResources
 from infra.template import load_template
@@ -42,12 +42,12 @@ def handlers(
     monkeypatch.setenv("CALLBACK_ALLOW_LOOPBACK_HTTP", "true")
     monkeypatch.setenv("RETRY_BASE_SECONDS", "0")  # retries visible at once
     get_settings.cache_clear()
-    ingest = importlib.reload(importlib.import_module("ingest_handler"))
+    ingest = importlib.reload(importlib.import_module("docsum_api.handler"))
     summarize = importlib.reload(importlib.import_module("summarize_handler"))
     webhook = importlib.reload(importlib.import_module("webhook_handler"))
     llm = ScriptedLanguageModel()
     monkeypatch.setattr(
-        summarize, "worker", summarize_worker(get_settings(), AwsClients.create(), llm=llm)
+        summarize, "consumer", summarize_consumer(get_settings(), AwsClients.create(), llm=llm)
     )
     yield ingest, summarize, webhook, llm
     get_settings.cache_clear()

@@ -8,21 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from docsum.adapters.aws import DynamoDocumentRepository, DynamoRateLimiter, S3TextStore
-from docsum.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
-from docsum.extraction import FileKind
-from docsum.models import (
-    Document,
-    Progress,
-    Source,
-    Status,
-    Summary,
-    SummaryLength,
-    SummaryOptions,
-    utc_now,
-)
-from docsum.paging import encode_cursor
-from docsum.ports import DocumentRepository, RateLimiter
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.adapters.rate_limit import DynamoRateLimiter
+from docsum.adapters.s3 import S3TextStore
+from docsum.domain.document import Document, Progress, Source, Status, Summary, utc_now
+from docsum.domain.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
+from docsum.domain.files import FileKind
+from docsum.domain.options import SummaryLength, SummaryOptions
+from docsum.domain.paging import encode_cursor
+from docsum.ports.rate_limit import RateLimiter
+from docsum.ports.repository import DocumentRepository, Release
 
 from infra.bootstrap import LocalResources
 from tests.fakes import InMemoryDocumentRepository, InMemoryRateLimiter
@@ -162,7 +157,7 @@ def test_release_and_fail(repository: DocumentRepository) -> None:
     repository.create(doc)
     now = utc_now()
     repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
-    repository.release(doc.id, 1, utc_now(), "retrying")
+    repository.release(doc.id, 1, utc_now(), Release("retrying"))
     released = repository.get(doc.id)
     assert released is not None
     assert (released.status, released.error) == (Status.QUEUED, "retrying")
@@ -208,7 +203,7 @@ def test_delete_leaves_a_tombstone_nothing_can_revive(repository: DocumentReposi
     assert not repository.save_progress(doc.id, 1, Progress(chunks_done=1, chunks_total=2), {})
     assert not repository.save_summary(doc.id, 1, SUMMARY, utc_now())
     assert not repository.mark_failed(doc.id, 1, "late", utc_now())
-    repository.release(doc.id, 1, utc_now(), "late")
+    repository.release(doc.id, 1, utc_now(), Release("late"))
     repository.mark_enqueued(doc.id, 1, utc_now())
     assert repository.claim(doc.id, 1, utc_now(), utc_now() + timedelta(minutes=1)) is None
     with pytest.raises(DocumentNotFound):
@@ -431,7 +426,7 @@ def test_release_records_when_to_retry_and_when_failures_began(
     start = utc_now()
     repository.claim(doc.id, 1, start, start + timedelta(minutes=10))
     retry_at = start + timedelta(seconds=30)
-    released = repository.release(doc.id, 1, start, "model host unreachable", retry_at=retry_at)
+    released = repository.release(doc.id, 1, start, Release("model host unreachable", retry_at))
     assert released is not None
     assert (released.status, released.due_at, released.retrying_since) == (
         Status.QUEUED,
@@ -441,15 +436,15 @@ def test_release_records_when_to_retry_and_when_failures_began(
     # A later failure keeps the first failure time; one decided without the lease needs the
     # document queued, and a pause (not a failure) starts no window.
     later = start + timedelta(minutes=5)
-    again = repository.release(doc.id, 1, later, "again", retry_at=later, held=False)
+    again = repository.release(doc.id, 1, later, Release("again", later, held=False))
     assert again is not None
     assert again.retrying_since == start
-    assert repository.release(doc.id, 1, later, "not held", held=True) is None
+    assert repository.release(doc.id, 1, later, Release("not held", held=True)) is None
 
     other = new_document("b" * 32)
     repository.create(other)
     repository.claim(other.id, 1, start, start + timedelta(minutes=10))
-    paused = repository.release(other.id, 1, start, "paused", failed=False)
+    paused = repository.release(other.id, 1, start, Release("paused", failed=False))
     assert paused is not None
     assert paused.retrying_since is None
 
@@ -484,7 +479,7 @@ def test_requeue_only_if_unchanged_since_seen(repository: DocumentRepository) ->
     repository.create(doc)
     repository.claim(doc.id, 1, now - timedelta(hours=1), now - timedelta(seconds=1))
     [seen] = repository.overdue(now, now, limit=10)
-    requeued = repository.requeue(doc.id, 1, seen, now, now + timedelta(hours=1), "lease gone")
+    requeued = repository.requeue(seen, now, now + timedelta(hours=1), "lease gone")
     assert requeued is not None
     assert (requeued.status, requeued.error, requeued.processing_until) == (
         Status.QUEUED,
@@ -493,4 +488,4 @@ def test_requeue_only_if_unchanged_since_seen(repository: DocumentRepository) ->
     )
     assert (requeued.due_at, requeued.retrying_since) == (now + timedelta(hours=1), now)
     # Whoever read the same row and comes second changes nothing.
-    assert repository.requeue(doc.id, 1, seen, now, now, "lease gone") is None
+    assert repository.requeue(seen, now, now, "lease gone") is None

@@ -4,19 +4,18 @@ and what the guard does with a bad answer: retry, salvage, the text itself, or `
 from __future__ import annotations
 
 import pytest
-from docsum.errors import GuardRejected
-from docsum.models import (
-    LENGTH_CHARS,
-    Status,
-    SummarizeRequest,
-    SummaryFormat,
-    SummaryLength,
-    SummaryOptions,
-)
-from docsum.ports import ChatCall
-from docsum.settings import Settings
-from docsum.summarizer import COMBINE_PROMPT, PART_PROMPT, Summarizer, delimit
-from docsum.worker import Delivery, Outcome
+from docsum.domain.document import Status
+from docsum.domain.errors import GuardRejected
+from docsum.domain.messages import SummarizeRequest
+from docsum.domain.options import LENGTH_CHARS, SummaryFormat, SummaryLength, SummaryOptions
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.ports.llm import ChatCall
+from docsum.summary.budget import ModelBudget
+from docsum.summary.prompts import COMBINE_PROMPT, PART_PROMPT, delimit
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import ScriptedLanguageModel
@@ -49,7 +48,9 @@ def deliver(fakes: Fakes, request: SummarizeRequest) -> Outcome:
 
 
 def summarize(fakes: Fakes, text: str = REPORT, **options: str) -> tuple[Outcome, SummarizeRequest]:
-    fakes.service.submit(text, "Transit", "c", options=SummaryOptions.model_validate(options))
+    fakes.service.submit(
+        text, Submission("c", title="Transit", options=SummaryOptions.model_validate(options))
+    )
     request = fakes.queue.sent[-1]
     return deliver(fakes, request), request
 
@@ -59,18 +60,20 @@ def summarize(fakes: Fakes, text: str = REPORT, **options: str) -> tuple[Outcome
 
 def test_other_options_make_another_document_over_the_same_stored_text(fakes: Fakes) -> None:
     short = fakes.service.submit(
-        REPORT, None, "c", options=SummaryOptions(length=SummaryLength.SHORT)
+        REPORT, Submission("c", options=SummaryOptions(length=SummaryLength.SHORT))
     )
-    long = fakes.service.submit(REPORT, None, "c", options=SummaryOptions())
+    long = fakes.service.submit(REPORT, Submission("c", options=SummaryOptions()))
     again = fakes.service.submit(
-        REPORT, None, "c", options=SummaryOptions(length=SummaryLength.SHORT)
+        REPORT, Submission("c", options=SummaryOptions(length=SummaryLength.SHORT))
     )
 
     assert short.created
     assert long.created
     assert not again.created
     assert (
-        short.document.id != long.document.id == fakes.service.submit(REPORT, None, "c").document.id
+        short.document.id
+        != long.document.id
+        == fakes.service.submit(REPORT, Submission("c")).document.id
     )
     assert again.document.id == short.document.id
     assert short.document.text_key == long.document.text_key
@@ -80,7 +83,7 @@ def test_other_options_make_another_document_over_the_same_stored_text(fakes: Fa
 
 def test_resummarize_keeps_the_options(fakes: Fakes) -> None:
     options = SummaryOptions(length=SummaryLength.MEDIUM, format=SummaryFormat.BULLETS)
-    doc = fakes.service.submit(REPORT, None, "c", options=options).document
+    doc = fakes.service.submit(REPORT, Submission("c", options=options)).document
     fakes.llm.script = [BULLETED, BULLETED]
     deliver(fakes, fakes.queue.sent[-1])
     fakes.service.resummarize(doc.id, "r")
@@ -169,7 +172,7 @@ def test_map_reduce_parts_in_the_target_language_and_the_final_call_in_the_forma
 
     llm.respond = final_answer
     options = SummaryOptions(format=SummaryFormat.BULLETS, language="de")
-    summary = Summarizer(llm, settings).summarize(text, None, None, options=options)
+    summary = Summarizer(llm, ModelBudget.of(settings)).summarize(text, None, None, options=options)
 
     parts = [c for c in llm.calls if c.system.startswith(PART_PROMPT.split("{")[0])]
     assert len(parts) >= 2
@@ -193,7 +196,7 @@ def test_map_reduce_parts_in_the_target_language_and_the_final_call_in_the_forma
 )
 def test_the_document_cannot_close_its_delimiters_early(hostile: str) -> None:
     text = REPORT + hostile
-    call = Summarizer(ScriptedLanguageModel(), Settings()).plan(text, "Title")
+    call = Summarizer(ScriptedLanguageModel(), ModelBudget.of(Settings())).plan(text, "Title")
     begin, body, end = call.user.split("\n")[0], call.user, call.user.split("\n")[-1]
     assert body == f"{begin}\nTitle: Title\n\n{text}\n{end}"
     assert begin not in text  # nothing inside can end the block
@@ -291,13 +294,13 @@ def test_the_text_itself_is_no_fallback_for_bullets_or_another_language(fakes: F
 def test_guard_rejection_names_every_problem() -> None:
     llm = ScriptedLanguageModel("Please provide the text.", "Please provide the text.")
     with pytest.raises(GuardRejected) as failure:
-        Summarizer(llm, Settings()).summarize(REPORT * 6)
+        Summarizer(llm, ModelBudget.of(Settings())).summarize(REPORT * 6)
     assert str(failure.value).startswith("model refused or answered about itself")
     assert failure.value.outcomes["rejected"] == 1
 
 
 def test_a_figure_from_the_title_is_not_invented(fakes: Fakes) -> None:
-    fakes.service.submit(REPORT, "Transit plan 2031", "c")
+    fakes.service.submit(REPORT, Submission("c", title="Transit plan 2031"))
     fakes.llm.script = ["The 2031 transit plan adds bus lanes and a tram line to the harbour."]
     assert deliver(fakes, fakes.queue.sent[-1]) is Outcome.DONE
     assert len(fakes.llm.calls) == 1
@@ -327,7 +330,7 @@ def test_a_chunk_without_a_valid_answer_is_represented_by_its_opening_sentences(
         return "I cannot summarize this." if call.system.startswith(part) else SUMMARY
 
     llm.respond = answer
-    summary = Summarizer(llm, settings).summarize(REPORT * 6)
+    summary = Summarizer(llm, ModelBudget.of(settings)).summarize(REPORT * 6)
     assert summary.text == SUMMARY  # the final answer, checked like any other
     assert summary.guard_outcomes["extract"] >= 2
     combined = [c for c in llm.calls if not c.system.startswith(part)][-1]

@@ -7,12 +7,15 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from docsum.errors import LEASE_EXPIRED
-from docsum.models import Status, SummarizeRequest
-from docsum.notifications import CompletionPublisher
-from docsum.settings import Settings
-from docsum.sweeper import Sweeper
-from docsum.worker import Delivery, Outcome
+from docsum.domain.document import Status
+from docsum.domain.errors import LEASE_EXPIRED
+from docsum.domain.messages import SummarizeRequest
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery
+from docsum.platform.settings import Settings
+from docsum.push.events import CompletionPublisher
+from docsum.recovery.sweeper import Sweeper, SweepPolicy
+from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import InMemoryWebhookQueue, RecordingEventPublisher
@@ -33,7 +36,9 @@ def settings() -> Settings:
 
 @pytest.fixture
 def sweeper(fakes: Fakes, settings: Settings) -> Sweeper:
-    return Sweeper(fakes.repository, fakes.queue, settings, fakes.clock, fakes.metrics)
+    return Sweeper(
+        fakes.repository, fakes.queue, SweepPolicy.of(settings), fakes.clock, fakes.metrics
+    )
 
 
 class LostSend(Exception):
@@ -49,7 +54,9 @@ def submit_losing_the_send(fakes: Fakes) -> str:
 
     fakes.queue.send = lose  # type: ignore[method-assign]
     with pytest.raises(LostSend):
-        fakes.service.submit("A text whose message was never sent.", "Lost", "corr-lost")
+        fakes.service.submit(
+            "A text whose message was never sent.", Submission("corr-lost", title="Lost")
+        )
     fakes.queue.send = send  # type: ignore[method-assign]
     [doc_id] = fakes.repository.items
     return doc_id
@@ -96,7 +103,7 @@ def test_a_waiting_document_is_resent_ever_less_often(fakes: Fakes, sweeper: Swe
 
 
 def test_a_worker_killed_on_its_last_delivery_is_recovered(fakes: Fakes, sweeper: Sweeper) -> None:
-    fakes.service.submit("A text whose worker died.", "Killed", "corr-k")
+    fakes.service.submit("A text whose worker died.", Submission("corr-k", title="Killed"))
     [request] = fakes.queue.sent
     now = fakes.clock.now
     # The claim is all the dead worker did; its message went on to the DLQ.
@@ -121,7 +128,7 @@ def test_a_worker_killed_on_its_last_delivery_is_recovered(fakes: Fakes, sweeper
 def test_a_document_that_keeps_killing_its_workers_fails_after_the_window(
     fakes: Fakes, sweeper: Sweeper
 ) -> None:
-    fakes.service.submit("A text that crashes every worker.", "Poison", "corr-p")
+    fakes.service.submit("A text that crashes every worker.", Submission("corr-p", title="Poison"))
     doc_id = fakes.queue.sent[0].document_id
     for _ in range(100):
         now = fakes.clock.now
@@ -141,12 +148,12 @@ def test_a_document_the_sweeper_fails_is_announced(fakes: Fakes, settings: Setti
     sweeper = Sweeper(
         fakes.repository,
         fakes.queue,
-        settings,
+        SweepPolicy.of(settings),
         fakes.clock,
         fakes.metrics,
         notifier=CompletionPublisher(events, InMemoryWebhookQueue()),
     )
-    fakes.service.submit("A text that crashes every worker.", "Poison", "corr-p")
+    fakes.service.submit("A text that crashes every worker.", Submission("corr-p", title="Poison"))
     doc_id = fakes.queue.sent[0].document_id
     while not events.events:
         now = fakes.clock.now
@@ -158,8 +165,8 @@ def test_a_document_the_sweeper_fails_is_announced(fakes: Fakes, settings: Setti
 
 
 def test_live_and_finished_documents_are_left_alone(fakes: Fakes, sweeper: Sweeper) -> None:
-    fakes.service.submit("Done already.", None, "c1")
-    fakes.service.submit("Being summarized.", None, "c2")
+    fakes.service.submit("Done already.", Submission("c1"))
+    fakes.service.submit("Being summarized.", Submission("c2"))
     done, busy = fakes.queue.sent
     assert deliver(fakes, done) is Outcome.DONE
     now = fakes.clock.now
@@ -175,7 +182,9 @@ def test_two_sweepers_resend_once(fakes: Fakes, sweeper: Sweeper, settings: Sett
     [seen] = fakes.repository.overdue(fakes.clock.now, fakes.clock.now, 10)
     assert sweeper.sweep().resent == [doc_id]
     # A second sweeper that read the same row before the first one wrote it loses the race.
-    other = Sweeper(fakes.repository, fakes.queue, settings, fakes.clock, fakes.metrics)
-    assert fakes.repository.requeue(doc_id, 1, seen, fakes.clock.now, fakes.clock.now, None) is None
+    other = Sweeper(
+        fakes.repository, fakes.queue, SweepPolicy.of(settings), fakes.clock, fakes.metrics
+    )
+    assert fakes.repository.requeue(seen, fakes.clock.now, fakes.clock.now, None) is None
     assert other.sweep().resent == []
     assert len(fakes.queue.sent) == 1

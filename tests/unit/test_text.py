@@ -2,15 +2,13 @@ import hashlib
 import re
 
 import pytest
-from docsum.text import (
+from docsum.domain.ids import content_digest, document_id, text_key
+from docsum.summary.shaping import (
     clean_bullets,
     clean_summary,
-    content_digest,
-    document_id,
     fit_bullets,
     fit_to_limit,
     shape_summary,
-    text_key,
 )
 
 

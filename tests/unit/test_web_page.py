@@ -7,10 +7,10 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from docsum.settings import Settings
+from docsum.platform.settings import Settings
+from docsum_api.app import create_app
+from docsum_api.web_page import WEB_DIR
 from fastapi.testclient import TestClient
-from ingest_api import create_app
-from web_page import WEB_DIR
 
 from tests.conftest import Fakes
 
@@ -116,6 +116,6 @@ def test_assets_are_served_with_their_type(fakes: Fakes, asset: str, media_type:
 
 
 def test_any_other_file_name_is_a_problem_not_a_file(fakes: Fakes) -> None:
-    response = client_for(fakes).get("/static/..%2Fingest_api.py")
+    response = client_for(fakes).get("/static/..%2Fapp.py")
     assert response.status_code in (404, 422)
     assert response.headers["content-type"] == "application/problem+json"

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from docsum.adapters.http_webhook import Urllib3WebhookSender
-from docsum.errors import WebhookSendFailed
-from docsum.webhooks import new_webhook_secret, signature_headers
+from docsum.domain.errors import WebhookSendFailed
+from docsum.push.webhooks import new_webhook_secret, signature_headers
 
 from tests.webhook_receiver import running_receiver
 

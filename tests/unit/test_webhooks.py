@@ -10,14 +10,15 @@ from datetime import UTC, datetime
 
 import pytest
 from docsum.adapters.http_webhook import Urllib3WebhookSender
-from docsum.callbacks import CallbackPolicy
-from docsum.errors import WebhookSendFailed
-from docsum.models import WebhookMessage
-from docsum.queueing import Delivery, RetryLater
-from docsum.settings import Settings
-from docsum.webhooks import (
+from docsum.domain.errors import WebhookSendFailed
+from docsum.domain.messages import WebhookMessage
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.push.callbacks import CallbackPolicy
+from docsum.push.webhooks import (
     WebhookDeliverer,
     WebhookOutcome,
+    WebhookRetries,
     new_webhook_secret,
     parse_webhook_secrets,
     signature_headers,
@@ -64,7 +65,7 @@ def deliverer(
         lambda client: table.get(client, []),
         policy or CallbackPolicy(allow_loopback_http=False, resolver=dns),
         queue,
-        settings,
+        WebhookRetries.of(settings),
         clock=lambda: datetime.now(UTC),
     )
 

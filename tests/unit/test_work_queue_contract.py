@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 import boto3
 import pytest
-from docsum.adapters.aws import SqsWorkQueue
-from docsum.models import SummarizeRequest
-from docsum.ports import WorkQueue
+from docsum.adapters.sqs import SqsWorkQueue
+from docsum.domain.messages import SummarizeRequest
+from docsum.ports.queues import WorkQueue
 
 from infra.bootstrap import LocalResources, create_resources
 from tests.fakes import InMemoryWorkQueue

@@ -1,10 +1,13 @@
 from datetime import timedelta
 
 import pytest
-from docsum.errors import LLMError
-from docsum.models import Status, SummarizeRequest
-from docsum.settings import Settings
-from docsum.worker import Delivery, Outcome, RetryLater
+from docsum.domain.document import Status
+from docsum.domain.errors import LLMError
+from docsum.domain.messages import SummarizeRequest
+from docsum.intake.submission import Submission
+from docsum.platform.delivery import Delivery, RetryLater
+from docsum.platform.settings import Settings
+from docsum.worker.outcomes import Outcome
 
 from tests.conftest import Fakes
 from tests.fakes import transient
@@ -24,7 +27,7 @@ PETS = (
 
 
 def submitted(fakes: Fakes, text: str = PETS) -> SummarizeRequest:
-    fakes.service.submit(text, "Pets", "corr-1")
+    fakes.service.submit(text, Submission("corr-1", title="Pets"))
     return fakes.queue.sent[-1]
 
 

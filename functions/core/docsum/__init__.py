@@ -1,5 +1,9 @@
-"""docsum: the domain core shared by the ingest and summarize functions.
+"""docsum: the domain core shared by every function.
 
-Handlers parse events and call into this package; storage and the LLM sit behind the small
-interfaces in `ports`, with AWS and Ollama adapters in `adapters`.
+The folders follow the data path: `intake` (submission) → `extract` (a file's text) →
+`summary` (the guarded model calls) run by the `worker` → `push` (events and webhooks), with
+`recovery` (the sweeper) for what nobody will finish. Every use case works on `domain` values
+and `ports`; `adapters` implement the ports (AWS, Ollama, HTTP) and only `wiring`, the
+composition root, picks them. `platform` holds settings, observability, retries and lazy
+clients.
 """

@@ -1,37 +1,41 @@
 """Composition root: real adapters built from settings. Handlers call these once, at import;
-the AWS clients behind the adapters are made on first use (see `docsum.lazy`) and reused
+the AWS clients behind the adapters are made on first use (see `docsum.platform.lazy`) and reused
 across warm invocations."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from docsum.adapters.aws import (
-    DynamoDocumentRepository,
-    DynamoRateLimiter,
-    EventBridgePublisher,
-    S3TextStore,
-    SqsWebhookQueue,
-    SqsWorkQueue,
+from docsum.adapters.dynamodb import DynamoDocumentRepository
+from docsum.adapters.eventbridge import EventBridgePublisher
+from docsum.adapters.rate_limit import DynamoRateLimiter
+from docsum.adapters.s3 import S3TextStore
+from docsum.adapters.sqs import SqsWebhookQueue, SqsWorkQueue
+from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService, IntakeLimits
+from docsum.intake.uploads import UploadArrivals
+from docsum.platform.lazy import on_first_use
+from docsum.platform.observability import EMF_METRICS
+from docsum.platform.settings import Settings
+from docsum.ports.llm import LanguageModel
+from docsum.ports.push import CallbackProbe, CompletionNotifier
+from docsum.ports.rate_limit import RateLimiter
+from docsum.push.callbacks import CallbackPolicy
+from docsum.push.events import EVENT_SOURCE, CompletionPublisher
+from docsum.push.webhooks import (
+    SecretLookup,
+    WebhookDeliverer,
+    WebhookRetries,
+    parse_webhook_secrets,
 )
-from docsum.callbacks import CallbackPolicy
-from docsum.documents import DEVELOPMENT_ID_SECRET, DocumentService
-from docsum.lazy import on_first_use
-from docsum.notifications import EVENT_SOURCE, CompletionPublisher
-from docsum.observability import EMF_METRICS
-from docsum.ports import (
-    CallbackProbe,
-    CompletionNotifier,
-    LanguageModel,
-    RateLimiter,
-)
-from docsum.settings import Settings
-from docsum.summarizer import Summarizer
-from docsum.sweeper import Sweeper
-from docsum.webhooks import SecretLookup, WebhookDeliverer, parse_webhook_secrets
-from docsum.worker import SummarizeWorker
+from docsum.recovery.sweeper import Sweeper, SweepPolicy
+from docsum.summary.budget import ModelBudget
+from docsum.summary.summarizer import Summarizer
+from docsum.worker.policy import WorkerPolicy
+from docsum.worker.summarize import SummarizeWorker
+from docsum.worker.summarize_queue import SummarizeQueueConsumer
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -97,7 +101,7 @@ def document_service(settings: Settings, clients: AwsClients) -> DocumentService
         S3TextStore(clients.s3, settings.documents_bucket),
         DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
-        settings,
+        IntakeLimits.of(settings),
         metrics=EMF_METRICS,
         uploads=S3TextStore(clients.s3, settings.documents_bucket),
         id_secret=lambda: document_id_secret(settings),
@@ -168,16 +172,30 @@ def webhook_deliverer(settings: Settings, clients: AwsClients) -> WebhookDeliver
         SqsWebhookQueue(
             clients.sqs, settings.webhook_queue_url, settings.webhook_dead_letter_queue_url
         ),
-        settings,
+        WebhookRetries.of(settings),
         metrics=EMF_METRICS,
     )
+
+
+def model_host_check(settings: Settings) -> Callable[[], str]:
+    """The readiness check of the model host (the worker's view): raises unless it serves the
+    model; says which model, and where it came from, when it does."""
+
+    def check() -> str:
+        from docsum.adapters.ollama import probe_host  # the ollama client: on first use
+
+        probe_host(settings.ollama_host, settings.ollama_model)
+        origin = f" ({settings.llm_origin})" if settings.llm_origin else ""
+        return f"{settings.ollama_model}{origin}"
+
+    return check
 
 
 def summarize_worker(
     settings: Settings, clients: AwsClients, llm: LanguageModel | None = None
 ) -> SummarizeWorker:
     if llm is None:
-        from docsum.adapters.ollama_llm import OllamaLanguageModel  # only the worker needs it
+        from docsum.adapters.ollama import OllamaLanguageModel  # only the worker needs it
 
         llm = OllamaLanguageModel(
             settings.ollama_host,
@@ -189,18 +207,29 @@ def summarize_worker(
         S3TextStore(clients.s3, settings.documents_bucket),
         DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url, settings.dead_letter_queue_url),
-        Summarizer(llm, settings),
-        settings,
+        Summarizer(llm, ModelBudget.of(settings)),
+        WorkerPolicy.of(settings),
         metrics=EMF_METRICS,
         notifier=completion_notifier(settings, clients),
     )
+
+
+def summarize_consumer(
+    settings: Settings, clients: AwsClients, llm: LanguageModel | None = None
+) -> SummarizeQueueConsumer:
+    """The summarize queue's consumer: the worker, and the uploads whose S3 events come
+    through the same queue."""
+    arrivals = UploadArrivals(
+        DynamoDocumentRepository(clients.table(settings.documents_table)), settings.retention_days
+    )
+    return SummarizeQueueConsumer(summarize_worker(settings, clients, llm), arrivals)
 
 
 def sweeper(settings: Settings, clients: AwsClients) -> Sweeper:
     return Sweeper(
         DynamoDocumentRepository(clients.table(settings.documents_table)),
         SqsWorkQueue(clients.sqs, settings.summarize_queue_url),
-        settings,
+        SweepPolicy.of(settings),
         metrics=EMF_METRICS,
         notifier=completion_notifier(settings, clients),
     )

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import urllib3
 from urllib3.exceptions import HTTPError
 
-from docsum.callbacks import USER_AGENT
-from docsum.errors import WebhookSendFailed
-from docsum.ports import WebhookResponse
+from docsum.domain.errors import WebhookSendFailed
+from docsum.ports.push import WebhookResponse
+from docsum.push.callbacks import USER_AGENT
 
 
 class Urllib3WebhookSender:

@@ -1,0 +1,59 @@
+"""A document as a DynamoDB item and back, and the table's indexes (template.yaml declares them;
+a test keeps the two in step)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from docsum.domain.document import Document, Status
+
+# The table's secondary indexes (template.yaml declares them; a test keeps the two in step).
+OWNER_INDEX = "by-owner"  # owner, created_at: an owner's documents, newest first
+TEXT_INDEX = "by-text"  # text_key: which documents use a stored text
+# The sweeper's sparse index (template.yaml: DocumentsTable's GSI): `pending` holds the status
+# while a document is queued or processing and is removed when it ends, so the index holds only
+# documents that can still get stuck, ordered by `due_at`.
+PENDING_INDEX = "pending-due"
+
+
+def iso(moment: datetime) -> str:
+    """One fixed-width UTC format, so DynamoDB can compare timestamps as strings."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def to_item(document: Document) -> dict[str, Any]:
+    data = document.model_dump(exclude_none=True)
+    if document.status in (Status.QUEUED, Status.PROCESSING):
+        data["pending"] = document.status.value
+        data.setdefault("due_at", document.enqueued_at)
+    for key, value in data.items():
+        if isinstance(value, datetime):
+            data[key] = iso(value)
+        elif isinstance(value, float):
+            data[key] = Decimal(str(value))
+        elif isinstance(value, StrEnum):
+            data[key] = value.value
+    if not data.get("chunk_summaries"):
+        data.pop("chunk_summaries", None)
+    return data
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB hands numbers back as Decimal: a whole one becomes int, any other float, and
+    the model's field types decide the rest (pydantic turns int into float where declared)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_item(item: dict[str, Any]) -> Document:
+    data = _plain(item)
+    data.pop("pending", None)  # the sweeper's index key, derived from the status
+    return Document.model_validate(data)

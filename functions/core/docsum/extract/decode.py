@@ -1,0 +1,51 @@
+"""Bytes → str for the text formats, whatever their encoding."""
+
+from __future__ import annotations
+
+import codecs
+
+from docsum.extract.limits import ExtractionFailed
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """Plain text in any common encoding: a BOM decides, else UTF-8, else what
+    charset-normalizer detects, else cp1252 (Latin-1's superset); NUL bytes mean binary."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ExtractionFailed(f"the text is not valid {encoding}: {exc.reason}") from exc
+    if b"\x00" in data[:8192]:
+        raise ExtractionFailed("the file is binary, not text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data[:1_000_000]))
+    if matches:
+        # Short texts often fit several code pages equally well: among the equally good ones,
+        # prefer cp1252, the commonest legacy encoding of the documents people have.
+        best = matches[0]
+        tied = {
+            m.encoding for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)
+        }
+        encoding = "cp1252" if tied & {"cp1252", "latin_1"} else best.encoding
+        try:
+            return data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ExtractionFailed("the text's encoding could not be recognised") from exc

@@ -1,0 +1,60 @@
+"""Files → text: the reader for a file's format (`kinds` decides it), then the text tidied and
+checked against the limits.
+
+Every parser is imported lazily, inside the function for its format, so neither function's cold
+start pays for formats it is not handed. Extraction is bounded: the input size, PDF pages, the
+unpacked size of a DOCX and a deadline checked between pages/paragraphs, and the text length;
+past a bound it stops with `ExtractionFailed` naming the limit, never by timing out the function.
+"""
+
+from __future__ import annotations
+
+import re
+
+from docsum.domain.files import FileKind
+from docsum.extract.html import read_html, read_markdown, read_text
+from docsum.extract.limits import (
+    Extracted,
+    ExtractionDeadline,
+    ExtractionFailed,
+    ExtractionLimits,
+    reason_of,
+    too_long,
+)
+from docsum.extract.office import read_docx, read_epub
+from docsum.extract.pdf import read_pdf
+
+
+def extract(data: bytes, kind: FileKind, limits: ExtractionLimits) -> Extracted:
+    """The text of a file already known to be `kind`. Raises `ExtractionFailed`."""
+    deadline = ExtractionDeadline(limits.deadline_seconds)
+    extractor = {
+        FileKind.PDF: read_pdf,
+        FileKind.DOCX: read_docx,
+        FileKind.EPUB: read_epub,
+        FileKind.HTML: read_html,
+        FileKind.MARKDOWN: read_markdown,
+        FileKind.TEXT: read_text,
+    }[kind]
+    try:
+        result = extractor(data, limits, deadline)
+    except (ExtractionFailed, MemoryError):
+        raise
+    except Exception as exc:  # a parser tripping over a malformed file: the file's fault
+        raise ExtractionFailed(
+            f"the {kind.value} file could not be read: {type(exc).__name__}: {reason_of(exc)}"
+        ) from exc
+    tidy = kind in (FileKind.HTML, FileKind.MARKDOWN, FileKind.EPUB)  # html_text's output
+    text = result.text if tidy else _tidy(result.text)
+    if not text:
+        raise ExtractionFailed(f"the {kind.value} file contains no text")
+    if len(text) > limits.max_chars:
+        raise ExtractionFailed(too_long(len(text), limits.max_chars))
+    title = " ".join(result.title.split())[:300] if result.title else None
+    return Extracted(text=text, kind=kind, title=title or None, pages=result.pages)
+
+
+def _tidy(text: str) -> str:
+    """Spaces collapsed within lines, at most one blank line between paragraphs."""
+    lines = (" ".join(line.split()) for line in text.replace("\r\n", "\n").split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -1,0 +1,82 @@
+"""What every format's reader shares: its bounds (`ExtractionLimits`), the deadline checked
+between pages or paragraphs, the result, and the one failure (`ExtractionFailed`, permanent)."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from docsum.domain.errors import DocsumError
+from docsum.domain.files import FileKind
+
+
+class ExtractionFailed(DocsumError):
+    """The file is of a supported type but yields no usable text: permanent, never retried."""
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    max_chars: int
+    max_pdf_pages: int = 2000
+    max_unpacked_bytes: int = 100 * 1024 * 1024
+    deadline_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    kind: FileKind
+    title: str | None = None
+    pages: int | None = None
+
+
+class ExtractionDeadline:
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._ends = time.monotonic() + seconds
+
+    def check(self, doing: str) -> None:
+        if time.monotonic() > self._ends:
+            raise ExtractionFailed(
+                f"extraction took longer than its {self._seconds:g} s limit ({doing})"
+            )
+
+
+def too_long(chars: int, limit: int) -> str:
+    return f"the extracted text has {chars} characters or more; MAX_DOCUMENT_CHARS is {limit}"
+
+
+def collect(
+    parts: Iterable[str], limits: ExtractionLimits, deadline: ExtractionDeadline, what: str
+) -> str:
+    """Join text parts, stopping as soon as the text is over the limit or time is up."""
+    kept: list[str] = []
+    chars = 0
+    for part in parts:
+        deadline.check(what)
+        kept.append(part)
+        chars += len(part)
+        if chars > limits.max_chars * 2:  # whitespace is tidied later: leave it headroom
+            raise ExtractionFailed(too_long(chars, limits.max_chars))
+    return "\n\n".join(kept)
+
+
+def check_unpacked(data: bytes, limits: ExtractionLimits, what: str) -> None:
+    """A zip bomb is refused before anything is inflated: the sizes its directory declares."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ExtractionFailed(f"the {what} is damaged or truncated: {reason_of(exc)}") from exc
+    if unpacked > limits.max_unpacked_bytes:
+        raise ExtractionFailed(
+            f"the {what} unpacks to {unpacked} bytes; "
+            f"at most {limits.max_unpacked_bytes} are accepted"
+        )
+
+
+def reason_of(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__

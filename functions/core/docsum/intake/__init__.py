@@ -1,0 +1,1 @@
+"""Submission: text, files and presigned uploads become documents and queued work."""

@@ -1,0 +1,138 @@
+"""Every setting in one place, read from the environment (template.yaml sets them in Lambda)."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from typing import Self
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    # AWS resources (names come from template.yaml: Globals.Function.Environment).
+    documents_bucket: str = "docsum-documents"
+    documents_table: str = "docsum-documents"
+    summarize_queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    max_receive_count: int = Field(default=30, ge=1)
+
+    # API: the stage prefix API Gateway puts before every path (/docs needs it), and limits.
+    api_root_path: str = ""
+    max_document_chars: int = Field(default=500_000, ge=1)
+    max_title_chars: int = Field(default=300, ge=1)
+    # Files. A direct upload travels through API Gateway (10 MB) into a Lambda payload (6 MB,
+    # base64 adds a third): larger files go through a presigned S3 upload (`POST /uploads`).
+    max_direct_upload_bytes: int = Field(default=4_000_000, ge=1)
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    upload_url_seconds: int = Field(default=3600, ge=60)
+    # Extraction bounds: a file past one ends `failed` naming it, well before the function's
+    # timeout (600 s) could cut it off and make SQS retry it.
+    max_pdf_pages: int = Field(default=2000, ge=1)
+    max_unpacked_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    extraction_timeout_seconds: float = Field(default=120.0, gt=0)
+    # A duplicate POST of a document still `queued` after this long re-sends its message: it
+    # covers a crash between the DynamoDB write and the SQS send (the worker ignores extras).
+    requeue_after_seconds: int = Field(default=60, ge=0)
+
+    # Auth: comma-separated `name:token` entries (a bare token is client `default`; one name
+    # listed twice: a rotation; `name:sha256:<hex>` stores a token's hash), or the name of an
+    # SSM SecureString holding them. Neither set → auth is off (local use only).
+    api_token: SecretStr | None = None
+    api_token_parameter: str | None = None
+
+    # Document ids are HMAC-SHA256(secret, owner, content, options). In the cloud the secret is
+    # a Secrets Manager secret the template generates (its ARN); locally the stack creates one
+    # the same way, or DOCUMENT_ID_SECRET gives it directly. Neither: a fixed development key.
+    document_id_secret: SecretStr | None = None
+    document_id_secret_arn: str | None = None
+
+    # Per-client fixed-window rate limit (a DynamoDB counter, so it holds across instances);
+    # 0 requests: no limit.
+    rate_limit_requests: int = Field(default=0, ge=0)
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+
+    # Documents (records and texts) expire this many days after submission; 0: kept forever.
+    retention_days: int = Field(default=0, ge=0)
+
+    # Completion push: the webhook queue (and its DLQ, for messages that can never be sent) and
+    # each client's Standard Webhooks secret, as comma-separated `client:whsec_…` entries or
+    # the name of an SSM SecureString holding them (cached 5 min, like the tokens).
+    webhook_queue_url: str = ""
+    webhook_dead_letter_queue_url: str = ""
+    webhook_secrets: SecretStr | None = None
+    webhook_secrets_parameter: str | None = None
+    # Callback URLs are untrusted: https to public addresses only, unless this is on (`make up`
+    # turns it on) — then http and https to loopback addresses are allowed too.
+    callback_allow_loopback_http: bool = False
+    # The HEAD that refuses a redirecting callback URL at submission: its whole time (every
+    # address included); a receiver that does not answer within it is accepted. 0: no probe.
+    callback_probe_timeout_seconds: float = Field(default=2.0, ge=0)
+    # Per delivery attempt: connect + whole response, and how much of the answer is read.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_max_response_bytes: int = Field(default=65_536, ge=0)
+
+    # LLM (Ollama).
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_model: str = "gemma3:1b"
+    # Where the model came from, as /ready reports it (the local stack sets it).
+    llm_origin: str = ""
+    ollama_timeout_seconds: float = Field(default=300.0, gt=0)
+    ollama_keep_alive: str = "-1"
+    # Context budget per call, prompt and answer included; gemma3:1b supports 32K.
+    llm_context_tokens: int = Field(default=8192, ge=1024)
+    llm_num_predict: int = Field(default=640, ge=16)
+    llm_temperature: float = Field(default=0.2, ge=0)
+    llm_seed: int | None = None
+    # Ollama's repetition penalty over the last `llm_repeat_last_n` tokens (its defaults,
+    # passed explicitly so a host's Modelfile cannot change them behind our back).
+    llm_repeat_penalty: float = Field(default=1.1, gt=0)
+    llm_repeat_last_n: int = Field(default=64, ge=-1)
+    # The guard's single retry of an answer that failed a check (docsum.summary.guard): a stronger
+    # repeat penalty, a shorter answer and the next seed.
+    guard_retry_repeat_penalty: float = Field(default=1.3, gt=0)
+    guard_retry_num_predict_ratio: float = Field(default=0.75, gt=0, le=1)
+    # Token estimate before the call; deliberately low chars/token so estimates err high.
+    llm_chars_per_token: float = Field(default=3.0, gt=0)
+    summary_max_chars: int = Field(default=1500, ge=100)
+    # Concurrent chunk calls for long documents: at most what the Ollama host serves at once.
+    llm_parallel_calls: int = Field(default=2, ge=1)
+
+    # Retries: a transient failure makes the message visible again after
+    # retry_base_seconds * 2**(attempt-1), capped, instead of the queue's full visibility timeout.
+    retry_base_seconds: int = Field(default=10, ge=0)
+    retry_max_seconds: int = Field(default=900, ge=0)
+    # Transient failures (model host down, overloaded) are retried for this long after the
+    # document's first failure, whatever the receive count; then it is `failed` and its message
+    # parked in the DLQ. template.yaml's maxReceiveCount must allow that many deliveries.
+    retry_window_seconds: int = Field(default=3600, ge=0)
+    # Time kept back at the end of an invocation to store progress and release the document:
+    # after the first, a model call starts only if the slowest so far could finish before it.
+    deadline_margin_seconds: float = Field(default=10.0, ge=0)
+    # Sweeper: a `queued` document whose message was due back this long ago is re-sent (a
+    # lost send, a message dead-lettered without the document being told); at most
+    # `sweep_batch_size` documents per run.
+    sweep_stuck_after_seconds: int = Field(default=900, ge=0)
+    sweep_batch_size: int = Field(default=100, ge=1)
+
+    def webhook_secret_entries(self) -> str:
+        return self.webhook_secrets.get_secret_value() if self.webhook_secrets else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingsSlice:
+    """A use case's typed part of the settings: a frozen dataclass whose fields are named as
+    the settings they take, so a use case sees only what it uses (and a test builds one from
+    any `Settings`)."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(cls)})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Recovery: the scheduled sweep that restarts documents nobody will finish."""

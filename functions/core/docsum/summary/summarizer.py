@@ -1,0 +1,118 @@
+"""Turning a text into a stored-ready summary with one or more LLM calls.
+
+A text whose prompt fits the context budget is summarized in one guarded call
+(`guarded_call`); a longer one is map-reduced (`map_reduce`).
+"""
+
+from __future__ import annotations
+
+from docsum.domain.document import Summary
+from docsum.domain.errors import ContextOverflow, GuardRejected
+from docsum.domain.options import SummaryOptions
+from docsum.platform.retry import Deadline
+from docsum.ports.llm import ChatCall, LanguageModel
+from docsum.summary import guard
+from docsum.summary.budget import ModelBudget
+from docsum.summary.guarded_call import GuardOutcome, ModelCalls, Tally, Target
+from docsum.summary.language import detect as detect_language
+from docsum.summary.map_reduce import MapReduce, PartialResults
+from docsum.summary.prompts import SYSTEM_PROMPT, system_prompt, with_title, words_for
+
+
+class Summarizer:
+    def __init__(
+        self,
+        llm: LanguageModel,
+        settings: ModelBudget,
+        detect: guard.Detector = detect_language,
+    ) -> None:
+        self._settings = settings
+        self._detect = detect
+        self._calls = ModelCalls(llm, settings, detect)
+
+    @property
+    def model(self) -> str:
+        return self._calls.model
+
+    def estimate_tokens(self, text: str) -> int:
+        return self._calls.estimate_tokens(text)
+
+    def room(self, system: str, title: str | None) -> int:
+        return self._calls.room(system, title)
+
+    def target(self, text: str, options: SummaryOptions) -> Target:
+        detected = self._detect(text)
+        source_language = detected.language if detected is not None else None
+        language = source_language if options.language == "auto" else options.language
+        return Target(
+            options, options.budget(self._settings.summary_max_chars), language, source_language
+        )
+
+    def plan(self, text: str, title: str | None = None, target: Target | None = None) -> ChatCall:
+        """One call with `num_ctx` sized to the prompt plus the answer, within the budget."""
+        target = target or self.target(text, SummaryOptions())
+        system = system_prompt(
+            SYSTEM_PROMPT, words_for(target.budget), target.options.format, target.language
+        )
+        return self._calls.sized_call(system, with_title(title) + text, target.budget)
+
+    def summarize(
+        self,
+        text: str,
+        title: str | None = None,
+        partials: PartialResults | None = None,
+        deadline: Deadline | None = None,
+        options: SummaryOptions | None = None,
+    ) -> Summary:
+        """One call when the prompt fits, else map-reduce over chunks (see the module doc).
+        `ContextOverflow` only when the budget cannot hold even a small chunk; `GuardRejected`
+        when no answer passes the guard; `DeadlineReached` when `deadline` leaves no time for
+        the next call (finished chunk summaries are in `partials` by then)."""
+        target = self.target(text, options or SummaryOptions())
+        tally = Tally()
+        try:
+            return self._summarize(text, title, partials, target, tally, deadline)
+        except GuardRejected as exc:
+            tally.outcomes[GuardOutcome.REJECTED.value] += 1
+            for problem in exc.problems:
+                tally.outcomes[f"check_{problem.check.value}"] += 1
+            exc.outcomes = dict(tally.outcomes)
+            raise
+
+    def _summarize(
+        self,
+        text: str,
+        title: str | None,
+        partials: PartialResults | None,
+        target: Target,
+        tally: Tally,
+        deadline: Deadline | None,
+    ) -> Summary:
+        calls = self._calls
+        cap: int | None = None
+        try:
+            single: ChatCall | None = self.plan(text, title, target)
+        except ContextOverflow:
+            single = None
+        if single is not None:
+            tally.calls += 1
+            form = target.options.format
+            source_chars = None if target.translates_short(text) else len(text)
+            expect = target.expect(with_title(title) + text, target.budget, form, source_chars)
+            try:
+                guarded = calls.guarded_call(
+                    single, expect, deadline, target.verbatim(text, target.budget, form)
+                )
+            except ContextOverflow as exc:  # the model counted more than estimated: split
+                cap = calls.smaller_budget(exc, single, text, title)
+            else:
+                tally.add_guarded(guarded)
+                verbatim = guarded.outcome is GuardOutcome.VERBATIM
+                model = guarded.answers[-1].model
+                return calls.finish(guarded.text, target, tally, model, verbatim)
+        return MapReduce(
+            calls, self._settings, title, partials or PartialResults(), tally, target, deadline
+        ).run(text, cap)
+
+
+__all__ = ["PartialResults", "Summarizer"]

@@ -1,0 +1,1 @@
+"""The summarize worker: one SQS delivery of a summarize request, start to stored summary."""

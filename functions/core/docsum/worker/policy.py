@@ -1,0 +1,48 @@
+"""The worker's slice of the settings, and the arithmetic of its retries: how long a document
+that keeps failing waits before its next delivery, and how long a delivery waits for another
+worker's lease."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from docsum.extract.limits import ExtractionLimits
+from docsum.platform.retry import Jitter, backoff_seconds, jittered
+from docsum.platform.settings import SettingsSlice
+
+
+@dataclass(frozen=True)
+class WorkerPolicy(SettingsSlice):
+    """The worker's settings: retries (backoff, window, the receive-count backstop), the time
+    kept back at the end of an invocation, and the bounds of a file's extraction."""
+
+    retry_base_seconds: int
+    retry_max_seconds: int
+    retry_window_seconds: int
+    max_receive_count: int
+    deadline_margin_seconds: float
+    max_document_chars: int
+    max_pdf_pages: int
+    max_unpacked_bytes: int
+    extraction_timeout_seconds: float
+    max_upload_bytes: int
+
+    def extraction_limits(self) -> ExtractionLimits:
+        return ExtractionLimits(
+            max_chars=self.max_document_chars,
+            max_pdf_pages=self.max_pdf_pages,
+            max_unpacked_bytes=self.max_unpacked_bytes,
+            deadline_seconds=self.extraction_timeout_seconds,
+        )
+
+    def retry_delay(self, failing_for: float, jitter: Jitter) -> int:
+        """Seconds before the next delivery of a document failing for `failing_for` seconds:
+        a jittered backoff that grows with it, capped."""
+        backoff = backoff_seconds(failing_for, self.retry_base_seconds, self.retry_max_seconds)
+        return max(1, math.ceil(jittered(backoff, jitter)))
+
+    def lease_wait(self, lease_left: float) -> int:
+        """Seconds before a delivery looks again at a document another worker holds: just
+        after its lease ends (by then that worker has finished or died), capped."""
+        return min(self.retry_max_seconds, max(1, math.ceil(lease_left) + 1))
