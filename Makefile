@@ -63,16 +63,18 @@ $(IAC)/.installed: infra/requirements-iac.txt
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver' >/dev/null; }
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && touch $@
 
-# Debian's Tesseract 5 and the OCR languages the summaries know (English, German, French,
-# Spanish): the summarize side reads scans and photos with it. Another language: add its
-# tesseract-ocr-LANG package here and its code to OCR_LANGUAGES.
-TESSERACT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa
+# Tesseract's language data for OCR (English, German, French, Spanish: the languages the
+# summaries know), from Debian; the engine itself comes with the tesserocr wheel. `sam build`
+# copies the same files into the OcrDataLayer. Another language: add its tesseract-ocr-LANG
+# package here, its code to infra/ocr-data/Makefile and to OCR_LANGUAGES.
+TESSERACT_PACKAGES := tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa
+TESSDATA := /usr/share/tesseract-ocr/5/tessdata
 .tools/tesseract.ok:
 	@mkdir -p .tools
-	@command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx spa || { \
+	@test -f $(TESSDATA)/spa.traineddata || { \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TESSERACT_PACKAGES)) >/dev/null 2>&1 || \
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TESSERACT_PACKAGES)' >/dev/null; }
-	@tesseract --list-langs 2>/dev/null | grep -qx spa && touch $@
+	@test -f $(TESSDATA)/spa.traineddata && touch $@
 
 iac-tools: $(IAC)/.installed
 
@@ -133,10 +135,10 @@ invoke-webhook: $(VENV)/.installed
 	$(PY) -m infra.invoke WebhookFunction events/webhook-batch.json
 
 # sam build + bytecode for every module (Lambda cannot write .pyc files: see infra/build.py).
-build: $(VENV)/.installed $(IAC)/.installed
+build: $(VENV)/.installed $(IAC)/.installed .tools/tesseract.ok
 	$(PY) -m infra.build
 
-deploy: $(VENV)/.installed $(IAC)/.installed
+deploy: $(VENV)/.installed $(IAC)/.installed .tools/tesseract.ok
 	bash infra/deploy.sh
 
 # Post-deploy check of a running API (also run against the embedded stack by tests/e2e).

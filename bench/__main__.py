@@ -7,7 +7,7 @@ by side in one run, printed as a table and written to bench/results/<date>.json 
 4. duplicates  repeated identical POSTs: latency and LLM calls caused (must be 0)
 5. coldstart   handler import time from the `sam build` artifact, artifact sizes
 6. extraction  file extraction (PDF, DOCX, HTML, OCR of scans) vs the fastest library called
-               directly: pypdf or pypdfium2, python-docx, selectolax, tesseract (>= 0.9)
+               directly: pypdf or pypdfium2, python-docx, selectolax, Tesseract (>= 0.9)
 
 Items 1 runs its own moto server and API (same command and environment as the stack's) with
 no consumer, so no summarization competes for the cores; items 2-4 run on the embedded stack

@@ -97,11 +97,12 @@ def plain_zip() -> bytes:
     return out.getvalue()
 
 
-def png() -> bytes:
+def png(kind: str = "PNG") -> bytes:
+    """A small picture without text (a red square), as a PNG or any format Pillow writes."""
     from PIL import Image
 
     out = io.BytesIO()
-    Image.new("RGB", (64, 64), (200, 30, 30)).save(out, "PNG")
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(out, kind)
     return out.getvalue()
 
 

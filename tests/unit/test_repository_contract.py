@@ -11,7 +11,15 @@ import pytest
 from docsum.adapters.dynamodb import DynamoDocumentRepository
 from docsum.adapters.rate_limit import DynamoRateLimiter
 from docsum.adapters.s3 import S3TextStore
-from docsum.domain.document import Document, Progress, Source, Status, Summary, utc_now
+from docsum.domain.document import (
+    Document,
+    Extraction,
+    Progress,
+    Source,
+    Status,
+    Summary,
+    utc_now,
+)
 from docsum.domain.errors import DocumentNotFound, FileTooLarge, InvalidCursor, TextMissing
 from docsum.domain.files import FileKind
 from docsum.domain.options import SummaryLength, SummaryOptions
@@ -373,7 +381,16 @@ def test_an_upload_arrives_once_and_its_extraction_is_recorded(
     assert (arrived.status, arrived.expires_at) == (Status.QUEUED, 2_100_000_000)
     assert repository.mark_uploaded(doc.id, utc_now(), None) is None  # a repeated S3 event
 
-    source = Source(kind=FileKind.PDF, filename="a.pdf", bytes=12, pages=3)
+    # The page map and how the text was obtained, OCR's confidence a float inside the source
+    # (DynamoDB takes Decimals only).
+    source = Source(
+        kind=FileKind.PDF,
+        filename="a.pdf",
+        bytes=12,
+        pages=3,
+        page_starts=[0, 120, 120],
+        extraction=Extraction(method="mixed", pages=3, ocr_pages=1, confidence=0.913),
+    )
     repository.save_extraction(doc.id, 1, 42, "From the file", source)  # not processing: no-op
     assert repository.get(doc.id) == arrived
     now = utc_now()

@@ -15,6 +15,7 @@ from docsum.adapters.dynamodb_items import (
     TEXT_INDEX,
     from_item,
     iso,
+    numbers,
     to_item,
 )
 from docsum.domain.document import Document, DocumentPage, Progress, Source, Status, Summary
@@ -222,7 +223,7 @@ class DynamoDocumentRepository:
             ":g": generation,
             ":processing": Status.PROCESSING.value,
             ":chars": text_chars,
-            ":source": source.model_dump(exclude_none=True),
+            ":source": numbers(source.model_dump(exclude_none=True)),
         }
         update = "SET text_chars = :chars, #source = :source"
         if title:

@@ -32,13 +32,24 @@ def to_item(document: Document) -> dict[str, Any]:
     for key, value in data.items():
         if isinstance(value, datetime):
             data[key] = iso(value)
-        elif isinstance(value, float):
-            data[key] = Decimal(str(value))
         elif isinstance(value, StrEnum):
             data[key] = value.value
+        else:
+            data[key] = numbers(value)
     if not data.get("chunk_summaries"):
         data.pop("chunk_summaries", None)
     return data
+
+
+def numbers(value: Any) -> Any:
+    """DynamoDB takes no float: Decimal instead, nested ones too (a source's OCR confidence)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [numbers(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -81,8 +81,22 @@ class Summary(BaseModel):
     guard_outcomes: dict[str, int] = Field(default_factory=dict)
 
 
-class Source(BaseModel):
-    """The file a document came from (absent for JSON text)."""
+class Extraction(BaseModel):
+    """How a file's text was obtained."""
+
+    method: Literal["text", "ocr", "mixed"] = Field(
+        description="text: the file's own text; ocr: read from page images; mixed: a PDF whose "
+        "text pages kept their text layer and whose scanned pages were OCR'd"
+    )
+    pages: int | None = Field(default=None, description="Pages, for formats that have them")
+    ocr_pages: int = Field(default=0, description="Pages read by OCR")
+    confidence: float | None = Field(
+        default=None, description="OCR's mean word confidence (0-1), when OCR found words"
+    )
+
+
+class FileSource(BaseModel):
+    """The file a document came from (absent for JSON text), as the API shows it."""
 
     model_config = ConfigDict(use_enum_values=True)
 
@@ -91,6 +105,18 @@ class Source(BaseModel):
     bytes: int | None = Field(default=None, description="Size of the file as submitted")
     pages: int | None = Field(default=None, description="Pages, for formats that have them")
     content_type: str | None = Field(default=None, description="The type the client declared")
+    page_starts: list[int] | None = Field(
+        default=None,
+        description="Where each page begins in the extracted text (character offsets), for "
+        "formats with pages",
+    )
+
+
+class Source(FileSource):
+    """The file a document came from, as stored: with how its text was obtained (the API shows
+    that as the document's `extraction`)."""
+
+    extraction: Extraction | None = None
 
 
 class Document(BaseModel):

@@ -12,6 +12,11 @@ class FileKind(StrEnum):
     HTML = "html"
     MARKDOWN = "markdown"
     TEXT = "text"
+    # Photos and scans: read by OCR.
+    PNG = "png"
+    JPEG = "jpeg"
+    TIFF = "tiff"
+    WEBP = "webp"
 
 
 MEDIA_TYPES: dict[FileKind, str] = {
@@ -21,5 +26,10 @@ MEDIA_TYPES: dict[FileKind, str] = {
     FileKind.HTML: "text/html",
     FileKind.MARKDOWN: "text/markdown",
     FileKind.TEXT: "text/plain",
+    FileKind.PNG: "image/png",
+    FileKind.JPEG: "image/jpeg",
+    FileKind.TIFF: "image/tiff",
+    FileKind.WEBP: "image/webp",
 }
+IMAGE_KINDS = (FileKind.PNG, FileKind.JPEG, FileKind.TIFF, FileKind.WEBP)
 SUPPORTED_TYPES_TEXT = ", ".join(MEDIA_TYPES.values())

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from docsum.domain.document import Document, Progress, Source, Status
+from docsum.domain.document import Document, Extraction, FileSource, Progress, Status
 from docsum.domain.options import SummaryOptions
 
 
@@ -30,7 +30,12 @@ class DocumentOut(BaseModel):
     model_seconds: float | None
     llm_calls: int | None = Field(description="Model calls the summary took (retries included)")
     progress: Progress | None
-    source: Source | None = Field(default=None, description="The file, for file submissions")
+    source: FileSource | None = Field(default=None, description="The file, for file submissions")
+    extraction: Extraction | None = Field(
+        default=None,
+        description="How the file's text was obtained (its own text layer, OCR or both), once "
+        "it was extracted",
+    )
     callback_url: str | None = None
     options: SummaryOptions = Field(description="What the summary was asked to be")
     language: str | None = Field(
@@ -47,4 +52,5 @@ class DocumentOut(BaseModel):
         return cls(
             **document.model_dump(include=shown),
             summary_chars=len(document.summary) if document.summary is not None else None,
+            extraction=document.source.extraction if document.source else None,
         )

@@ -8,6 +8,7 @@ import time
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from docsum.domain.errors import DocsumError
 from docsum.domain.files import FileKind
@@ -23,6 +24,15 @@ class ExtractionLimits:
     max_pdf_pages: int = 2000
     max_unpacked_bytes: int = 100 * 1024 * 1024
     deadline_seconds: float = 120.0
+    # OCR (docsum.extract.ocr). Flat fields: the limits travel to the extraction child as JSON.
+    max_ocr_pages: int = 50
+    max_image_pixels: int = 40_000_000  # an A4 page at 600 dpi is 35 MP; a 12 MP photo fits
+    ocr_page_seconds: float = 60.0
+    ocr_timeout_seconds: float = 300.0
+    # The first language's model leads: with English first, Tesseract dropped the accents of
+    # small letters (esta, aqui, revisö); accented languages first kept them, English unharmed.
+    ocr_languages: str = "spa+fra+deu+eng"
+    ocr_dpi: int = 200  # a scanned PDF page's render resolution: 300 dpi read no better here
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,12 @@ class Extracted:
     kind: FileKind
     title: str | None = None
     pages: int | None = None
+    # Where each page begins in `text` (formats with pages), and how the text was obtained:
+    # "text" (the file's own), "ocr" or "mixed"; OCR's mean word confidence (0-1).
+    page_starts: tuple[int, ...] | None = None
+    method: Literal["text", "ocr", "mixed"] = "text"
+    ocr_pages: int = 0
+    confidence: float | None = None
 
 
 class ExtractionDeadline:

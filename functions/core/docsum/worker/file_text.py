@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from docsum.domain.document import Document
+from docsum.domain.document import Document, Extraction
 from docsum.domain.files import FileKind
 from docsum.extract.dispatch import extract
 from docsum.extract.kinds import detect_kind
@@ -53,10 +53,34 @@ class FileText:
             generation,
             len(extracted.text),
             title,
-            source.model_copy(update={"bytes": len(data), "pages": extracted.pages}),
+            source.model_copy(
+                update={
+                    "bytes": len(data),
+                    "pages": extracted.pages,
+                    "page_starts": _list(extracted.page_starts),
+                    "extraction": Extraction(
+                        method=extracted.method,
+                        pages=extracted.pages,
+                        ocr_pages=extracted.ocr_pages,
+                        confidence=extracted.confidence,
+                    ),
+                }
+            ),
         )
         logger.info(
             "text extracted",
-            extra={"kind": kind.value, "bytes": len(data), "chars": len(extracted.text)},
+            extra={
+                "kind": kind.value,
+                "bytes": len(data),
+                "chars": len(extracted.text),
+                "method": extracted.method,
+                "ocr_pages": extracted.ocr_pages,
+            },
         )
+        if extracted.ocr_pages:
+            self._metrics.count("OcrPages", extracted.ocr_pages)
         return extracted.text, title
+
+
+def _list(starts: tuple[int, ...] | None) -> list[int] | None:
+    return list(starts) if starts is not None else None

@@ -27,6 +27,12 @@ class WorkerPolicy(SettingsSlice):
     max_unpacked_bytes: int
     extraction_timeout_seconds: float
     max_upload_bytes: int
+    max_ocr_pages: int
+    max_image_pixels: int
+    ocr_page_seconds: float
+    ocr_timeout_seconds: float
+    ocr_languages: str
+    ocr_dpi: int
 
     def extraction_limits(self) -> ExtractionLimits:
         return ExtractionLimits(
@@ -34,6 +40,12 @@ class WorkerPolicy(SettingsSlice):
             max_pdf_pages=self.max_pdf_pages,
             max_unpacked_bytes=self.max_unpacked_bytes,
             deadline_seconds=self.extraction_timeout_seconds,
+            max_ocr_pages=self.max_ocr_pages,
+            max_image_pixels=self.max_image_pixels,
+            ocr_page_seconds=self.ocr_page_seconds,
+            ocr_timeout_seconds=self.ocr_timeout_seconds,
+            ocr_languages=self.ocr_languages,
+            ocr_dpi=self.ocr_dpi,
         )
 
     def retry_delay(self, failing_for: float, jitter: Jitter) -> int:
