@@ -5,7 +5,7 @@ worker's lease."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from docsum.extract.limits import ExtractionLimits
 from docsum.platform.retry import Jitter, backoff_seconds, jittered
@@ -35,17 +35,12 @@ class WorkerPolicy(SettingsSlice):
     ocr_dpi: int
 
     def extraction_limits(self) -> ExtractionLimits:
+        # The limits named as their settings (PDF pages, unpacked size, OCR's) pass as they are.
+        same = {f.name for f in fields(ExtractionLimits)} & {f.name for f in fields(self)}
         return ExtractionLimits(
             max_chars=self.max_document_chars,
-            max_pdf_pages=self.max_pdf_pages,
-            max_unpacked_bytes=self.max_unpacked_bytes,
             deadline_seconds=self.extraction_timeout_seconds,
-            max_ocr_pages=self.max_ocr_pages,
-            max_image_pixels=self.max_image_pixels,
-            ocr_page_seconds=self.ocr_page_seconds,
-            ocr_timeout_seconds=self.ocr_timeout_seconds,
-            ocr_languages=self.ocr_languages,
-            ocr_dpi=self.ocr_dpi,
+            **{name: getattr(self, name) for name in same},
         )
 
     def retry_delay(self, failing_for: float, jitter: Jitter) -> int:
