@@ -28,7 +28,7 @@ help:
 	@echo "make model   - fetch the real gemma3:1b for the offline host (815 MB, once)"
 	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
 	@echo "make invoke-ingest / invoke-summarize / invoke-sweeper / invoke-webhook - run a handler with an events/ file, no Docker"
-	@echo "make deploy  - build (and push the model-host image), then sam deploy (see docs/deploying.md)"
+	@echo "make deploy DEPLOY_ENV=staging - build (and push a changed model-host image), then sam deploy (docs/deploying.md)"
 	@echo "make smoke API_URL=... TOKEN=... - check a deployed API end to end"
 
 $(VENV)/.installed: pyproject.toml
@@ -138,8 +138,9 @@ invoke-webhook: $(VENV)/.installed
 build: $(VENV)/.installed $(IAC)/.installed .tools/tesseract.ok
 	$(PY) -m infra.build
 
+# make deploy DEPLOY_ENV=staging: one environment of samconfig.toml (required, no default).
 deploy: $(VENV)/.installed $(IAC)/.installed .tools/tesseract.ok
-	bash infra/deploy.sh
+	DEPLOY_ENV="$(DEPLOY_ENV)" bash infra/deploy.sh
 
 # Post-deploy check of a running API (also run against the embedded stack by tests/e2e).
 smoke: $(VENV)/.installed

@@ -1,44 +1,40 @@
 #!/usr/bin/env bash
-# Deploy template.yaml to an AWS account: check the parameters, build and push the model-host
-# image (when the stack runs its own host), sam build (+ bytecode), sam deploy.
+# Deploy template.yaml to an AWS account as one environment of samconfig.toml: check the
+# parameters, build and push the model-host image when its content changed, sam build
+# (+ bytecode), sam deploy.
 #
 # One-time: create the bearer-token parameter the API checks (comma-separated `client:token`
 # entries, or `client:sha256:<hex>` hashes; list old and new together while rotating).
 # SecureString with the AWS managed key aws/ssm, which the function role can decrypt without
-# extra KMS permissions:
+# extra KMS permissions (the environment's ApiTokenParameterName in samconfig.toml):
 #
 #   aws ssm put-parameter --name /docsum/api-tokens --type SecureString \
-#     --value "alice:$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+#     --value "alice:$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 #
 # Then:
 #
-#   make deploy                                      # everything, the model host included
-#   MODEL_HOST_IMAGE_TAG=v1.2.0 make deploy          # an image already in ECR: no build
-#   EXISTING_OLLAMA_HOST=https://ollama.example.com make deploy          # your host (TLS)
-#   EXISTING_OLLAMA_HOST_IN_VPC=http://10.0.1.5:11434 SUMMARIZE_SUBNET_IDS=subnet-a,subnet-b \
-#     SUMMARIZE_SECURITY_GROUP_IDS=sg-1 make deploy                       # your private host
+#   make deploy DEPLOY_ENV=staging                   # everything, the model host included
+#   MODEL_HOST_IMAGE_TAG=v1.2.0 make deploy DEPLOY_ENV=production   # an image already in ECR
+#   EXISTING_OLLAMA_HOST=https://ollama.example.com make deploy DEPLOY_ENV=staging  # your host
 #
-# The environment is the configuration: every run passes all of it (a parameter not given
-# falls back to the template's default, not to the previous deploy's value).
+# The environment's configuration is its section of samconfig.toml. A parameter it does not
+# name keeps the stack's current value (never the template default), so a deploy cannot reset
+# one by omission. The variables below add to the section for one run; put lasting settings in
+# samconfig.toml.
 #
-# Environment (template parameter; defaults in brackets):
-#   STACK_NAME [docsum]   AWS_REGION / AWS_PROFILE: the usual AWS CLI settings
+# Environment:
+#   DEPLOY_ENV (required)  a section of samconfig.toml: staging, production
+#   AWS_REGION / AWS_PROFILE: the usual AWS CLI settings
 #   EXISTING_OLLAMA_HOST (OllamaHost), EXISTING_OLLAMA_HOST_IN_VPC (OllamaHostInVpc): your own
-#                             host; neither: the stack runs the model host. (Not OLLAMA_HOST:
-#                             that is the ollama client's own setting, often set for local use.)
+#                          host (not OLLAMA_HOST: the ollama client's own setting)
 #   SUMMARIZE_SUBNET_IDS, SUMMARIZE_SECURITY_GROUP_IDS, VPC_ID: existing network (see docs/deploying.md)
-#   MODEL_HOST_IMAGE_REPOSITORY [docsum-ollama]  MODEL_HOST_IMAGE_TAG [built: <git sha>-<time>]
-#   MODEL_HOST_INSTANCE_TYPE [c7i.xlarge]  MODEL_HOST_GPU_COUNT [0]  MODEL_HOST_MIN_COUNT [1]
-#   MODEL_HOST_MAX_COUNT [1]  OLLAMA_NUM_PARALLEL [2]  OLLAMA_KEEP_ALIVE [-1]
-#   OLLAMA_MODEL [gemma3:1b]  MAX_CONCURRENCY [2] (your own host)  MAX_RECEIVE_COUNT [30]
-#   RETRY_WINDOW_SECONDS [3600] (RetryWindowSeconds): how long a model-host outage is ridden out
-#   API_TOKEN_PARAMETER [/docsum/api-tokens]  LOG_LEVEL [INFO]  ALARM_EMAIL [none]
-#   RETENTION_DAYS [0: keep]  RATE_LIMIT_REQUESTS [600]  RATE_LIMIT_WINDOW_SECONDS [60]
-#   WEBHOOK_SECRETS_PARAMETER [/docsum/webhook-secrets] (WebhookSecretsParameterName): the
-#                             SecureString of client:whsec_… entries (docs/api.md, Completion push);
-#                             without it webhook deliveries fail and end in their DLQ
-#   PARAMETER_OVERRIDES   more NAME=value pairs, space-separated, passed as they are
-#   DRY_RUN=1             print the commands that change something instead of running them
+#   MODEL_HOST_IMAGE_TAG   run this tag of ModelHostImageRepository: nothing is built
+#   MODEL_HOST_IMAGE_URI   run this image (ModelHostImageUri, e.g. a pull-through cache of the
+#                          released image): nothing is built
+#   PARAMETER_OVERRIDES    more NAME=value pairs, space-separated, passed as they are
+#   CLOUDFORMATION_ROLE_ARN  a service role CloudFormation acts with (the deploy workflow's
+#                          role then needs only infra/roles/deploy-policy.json)
+#   DRY_RUN=1              print the commands that change something instead of running them
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -52,48 +48,44 @@ run() {  # a command that changes something: printed, and run unless DRY_RUN=1
   [[ $DRY_RUN == 1 ]] || "$@"
 }
 
-STACK_NAME=${STACK_NAME:-docsum}
-API_TOKEN_PARAMETER=${API_TOKEN_PARAMETER:-/docsum/api-tokens}
-OLLAMA_MODEL=${OLLAMA_MODEL:-gemma3:1b}
-REPOSITORY=${MODEL_HOST_IMAGE_REPOSITORY:-docsum-ollama}
-OWN_MODEL_HOST=0
-[[ -z ${EXISTING_OLLAMA_HOST:-} && -z ${EXISTING_OLLAMA_HOST_IN_VPC:-} ]] && OWN_MODEL_HOST=1
-
-BUILD_IMAGE=0
-if [[ $OWN_MODEL_HOST == 1 && -z ${MODEL_HOST_IMAGE_TAG:-} ]]; then
-  BUILD_IMAGE=1
-  MODEL_HOST_IMAGE_TAG="$(git rev-parse --short HEAD 2>/dev/null || echo local)-$(date -u +%Y%m%dT%H%M%SZ)"
+if [[ -z ${DEPLOY_ENV:-} ]]; then
+  echo "DEPLOY_ENV is required: the samconfig.toml environment to deploy (staging, production)" >&2
+  exit 2
 fi
+STACK_NAME=$("$PY" -m infra.samconfig stack-name "$DEPLOY_ENV")
 
-overrides=(
-  "OllamaModel=$OLLAMA_MODEL"
-  "MaxConcurrency=${MAX_CONCURRENCY:-2}"
-  "MaxReceiveCount=${MAX_RECEIVE_COUNT:-30}"
-  "RetryWindowSeconds=${RETRY_WINDOW_SECONDS:-3600}"
-  "ApiTokenParameterName=$API_TOKEN_PARAMETER"
-  "WebhookSecretsParameterName=${WEBHOOK_SECRETS_PARAMETER:-/docsum/webhook-secrets}"
-  "LogLevel=${LOG_LEVEL:-INFO}"
-  "ModelHostImageRepository=$REPOSITORY"
-  "RetentionDays=${RETENTION_DAYS:-0}"
-  "RateLimitRequests=${RATE_LIMIT_REQUESTS:-600}"
-  "RateLimitWindowSeconds=${RATE_LIMIT_WINDOW_SECONDS:-60}"
-)
-add() { [[ -n ${2:-} ]] && overrides+=("$1=$2"); return 0; }
+extra=()
+add() { [[ -n ${2:-} ]] && extra+=("$1=$2"); return 0; }
 add OllamaHost "${EXISTING_OLLAMA_HOST:-}"
 add OllamaHostInVpc "${EXISTING_OLLAMA_HOST_IN_VPC:-}"
 add SummarizeSubnetIds "${SUMMARIZE_SUBNET_IDS:-}"
 add SummarizeSecurityGroupIds "${SUMMARIZE_SECURITY_GROUP_IDS:-}"
 add VpcId "${VPC_ID:-}"
 add ModelHostImageTag "${MODEL_HOST_IMAGE_TAG:-}"
-add ModelHostInstanceType "${MODEL_HOST_INSTANCE_TYPE:-}"
-add ModelHostGpuCount "${MODEL_HOST_GPU_COUNT:-}"
-add ModelHostMinCount "${MODEL_HOST_MIN_COUNT:-}"
-add ModelHostMaxCount "${MODEL_HOST_MAX_COUNT:-}"
-add OllamaNumParallel "${OLLAMA_NUM_PARALLEL:-}"
-add OllamaKeepAlive "${OLLAMA_KEEP_ALIVE:-}"
-add AlarmEmail "${ALARM_EMAIL:-}"
+add ModelHostImageUri "${MODEL_HOST_IMAGE_URI:-}"
 # shellcheck disable=SC2206  # deliberately split into NAME=value words
-[[ -n ${PARAMETER_OVERRIDES:-} ]] && overrides+=($PARAMETER_OVERRIDES)
+[[ -n ${PARAMETER_OVERRIDES:-} ]] && extra+=($PARAMETER_OVERRIDES)
+mapfile -t overrides < <("$PY" -m infra.samconfig overrides "$DEPLOY_ENV" "${extra[@]}")
+
+value() {  # the value this deploy gives a parameter (empty: not given)
+  local pair
+  for pair in "${overrides[@]}"; do
+    [[ $pair == "$1="* ]] && { echo "${pair#*=}"; return 0; }
+  done
+  return 0
+}
+OLLAMA_MODEL=$(value OllamaModel)
+OLLAMA_MODEL=${OLLAMA_MODEL:-gemma3:1b}
+REPOSITORY=$(value ModelHostImageRepository)
+REPOSITORY=${REPOSITORY:-docsum-ollama}
+BUILD_IMAGE=0
+if [[ -z $(value OllamaHost) && -z $(value OllamaHostInVpc) && -z $(value ModelHostImageTag) \
+      && -z $(value ModelHostImageUri) ]]; then
+  BUILD_IMAGE=1
+  # Named by content: an unchanged image keeps its tag (no push, no host replaced).
+  MODEL_HOST_IMAGE_TAG=$("$PY" -m infra.image_tag "OLLAMA_MODEL=$OLLAMA_MODEL")
+  overrides+=("ModelHostImageTag=$MODEL_HOST_IMAGE_TAG")
+fi
 
 # --- 1. parameters: refuse now what CloudFormation would refuse after the build -----------
 "$PY" -m infra.rules "${overrides[@]}"
@@ -105,7 +97,8 @@ if [[ $DRY_RUN != 1 ]]; then
     [[ -x $PYENV_312/python3.12 ]] && export PATH=$PYENV_312:$PATH
   done
   command -v python3.12 >/dev/null || { echo "python3.12 must be on PATH for sam build" >&2; exit 1; }
-  if command -v aws >/dev/null 2>&1 \
+  API_TOKEN_PARAMETER=$(value ApiTokenParameterName)
+  if [[ -n $API_TOKEN_PARAMETER ]] && command -v aws >/dev/null 2>&1 \
      && ! aws ssm describe-parameters --parameter-filters "Key=Name,Values=$API_TOKEN_PARAMETER" \
           --query 'Parameters[0].Name' --output text 2>/dev/null | grep -q "$API_TOKEN_PARAMETER"
   then
@@ -131,33 +124,40 @@ if [[ $BUILD_IMAGE == 1 ]]; then
     run aws ecr create-repository --repository-name "$REPOSITORY" \
       --image-tag-mutability IMMUTABLE --image-scanning-configuration scanOnPush=true
   fi
-  if [[ $DRY_RUN == 1 ]]; then
-    echo "+ aws ecr get-login-password | docker login --username AWS --password-stdin $REGISTRY" >&2
+  # Every time (idempotent): the repository keeps the newest images and drops the rest.
+  run aws ecr put-lifecycle-policy --repository-name "$REPOSITORY" \
+    --lifecycle-policy-text "file://infra/ecr-lifecycle-policy.json"
+  if [[ $DRY_RUN != 1 ]] && aws ecr describe-images --repository-name "$REPOSITORY" \
+       --image-ids "imageTag=$MODEL_HOST_IMAGE_TAG" >/dev/null 2>&1; then
+    echo "model-host image $MODEL_HOST_IMAGE_TAG is already in ECR: nothing to build" >&2
   else
-    aws ecr get-login-password | docker login --username AWS --password-stdin "$REGISTRY"
+    if [[ $DRY_RUN == 1 ]]; then
+      echo "+ aws ecr get-login-password | docker login --username AWS --password-stdin $REGISTRY" >&2
+    else
+      aws ecr get-login-password | docker login --username AWS --password-stdin "$REGISTRY"
+    fi
+    # The model (gemma3:1b by default) is baked in at build time: the hosts need no internet.
+    run docker build --platform linux/amd64 --build-arg "OLLAMA_MODEL=$OLLAMA_MODEL" \
+      -t "$IMAGE" ollama-host/
+    run docker push "$IMAGE"
   fi
-  # The model (gemma3:1b by default) is baked in at build time: the hosts need no internet.
-  run docker build --platform linux/amd64 --build-arg "OLLAMA_MODEL=$OLLAMA_MODEL" \
-    -t "$IMAGE" ollama-host/
-  run docker push "$IMAGE"
 fi
 
 # --- 3. build and deploy the stack --------------------------------------------------------
 run "$SAM" validate --lint --template-file template.yaml
 # sam build, then bytecode for every module (Lambda cannot write .pyc: see infra/build.py).
 run "$PY" -m infra.build
-run "$SAM" deploy \
-  --stack-name "$STACK_NAME" \
-  --resolve-s3 \
-  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-  --no-confirm-changeset \
-  --no-fail-on-empty-changeset \
-  --parameter-overrides "${overrides[@]}"
+deploy=("$SAM" deploy --config-env "$DEPLOY_ENV" --parameter-overrides "${overrides[@]}")
+# In the deploy workflow the environment's approval gate is the confirmation; by hand sam
+# shows the change set and asks (samconfig.toml: confirm_changeset).
+[[ ${CI:-} == true ]] && deploy+=(--no-confirm-changeset)
+[[ -n ${CLOUDFORMATION_ROLE_ARN:-} ]] && deploy+=(--role-arn "$CLOUDFORMATION_ROLE_ARN")
+run "${deploy[@]}"
 
 [[ $DRY_RUN == 1 ]] && exit 0
 "$SAM" list stack-outputs --stack-name "$STACK_NAME" --output table
-if [[ $OWN_MODEL_HOST == 1 ]]; then
-  echo "The model host starts in a few minutes (instance boot, image pull, model load):"
-  echo "  aws ecs wait services-stable --cluster <ModelHostClusterName> --services <ModelHostServiceName>"
+if [[ -z $(value OllamaHost) && -z $(value OllamaHostInVpc) ]]; then
+  echo "The model host starts when the first document arrives (instance boot, image pull, model"
+  echo "load: several minutes) unless ModelHostMinCount keeps one running."
 fi
-echo "Then: make smoke API_URL=<ApiUrl> TOKEN=<a token from $API_TOKEN_PARAMETER>"
+echo "Then: make smoke API_URL=<ApiUrl> TOKEN=<a token from $(value ApiTokenParameterName)>"

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.image_tag import content_tag
+from infra.samconfig import load, overrides
 from infra.template import REPO_ROOT
 
 pytestmark = pytest.mark.iac
@@ -37,7 +39,7 @@ def _with_iac_tools_on_path(iac_tool: Tool) -> dict[str, str]:
 
 def test_actionlint_accepts_the_workflows(iac_tool: Tool, run_tool: Run) -> None:
     files = sorted(WORKFLOWS.glob("*.yml"))
-    assert {f.name for f in files} >= {"ci.yml", "release.yml"}
+    assert {f.name for f in files} >= {"ci.yml", "release.yml", "deploy.yml"}
     result = run_tool(
         [iac_tool("actionlint"), "-color=false", *files], env=_with_iac_tools_on_path(iac_tool)
     )
@@ -107,7 +109,7 @@ def test_secrets_only_from_the_secret_store() -> None:
 # ------------------------------------------------------------------------- make deploy
 
 
-def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
+def run_deploy_script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "infra/deploy.sh"],
         cwd=REPO_ROOT,
@@ -115,11 +117,18 @@ def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
-        env={
+        env=env,
+    )
+
+
+def dry_run(**env: str) -> subprocess.CompletedProcess[str]:
+    return run_deploy_script(
+        {
             **{
                 k: v
                 for k, v in os.environ.items()
-                if not k.startswith(("EXISTING_OLLAMA", "MODEL_HOST"))
+                if not k.startswith(("EXISTING_OLLAMA", "MODEL_HOST", "DEPLOY_ENV"))
+                and k not in ("CI", "PARAMETER_OVERRIDES", "CLOUDFORMATION_ROLE_ARN")
             },
             "DRY_RUN": "1",
             "PY": sys.executable,
@@ -134,13 +143,15 @@ def commands(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def test_deploy_pushes_the_image_before_sam_deploy_runs_it() -> None:
-    result = dry_run(OLLAMA_HOST="127.0.0.1:11434")  # a local client setting: not a parameter
+    # OLLAMA_HOST: a local client setting, not a parameter.
+    result = dry_run(DEPLOY_ENV="staging", OLLAMA_HOST="127.0.0.1:11434")
     assert result.returncode == 0, result.stderr
     steps = commands(result)
     order = [
         next(i for i, c in enumerate(steps) if c.startswith(p))
         for p in (
             "aws ecr create-repository",
+            "aws ecr put-lifecycle-policy",
             "docker build",
             "docker push",
             f"{REPO_ROOT}/.tools/iac/bin/sam deploy",
@@ -149,17 +160,48 @@ def test_deploy_pushes_the_image_before_sam_deploy_runs_it() -> None:
     assert order == sorted(order)
     pushed = next(c for c in steps if c.startswith("docker push")).split()[-1]
     tag = pushed.rsplit(":", 1)[1]
+    # Named by content: the same sources give the same tag (an unchanged image is not pushed
+    # again and the hosts are not replaced).
+    assert tag == content_tag({"OLLAMA_MODEL": "gemma3:1b"})
     deploy = next(c for c in steps if " deploy " in c)
     assert f"ModelHostImageTag={tag}" in deploy.split()
     assert "--build-arg OLLAMA_MODEL=gemma3:1b" in next(c for c in steps if "docker build" in c)
 
 
-def test_deploy_with_an_image_tag_or_your_own_host_builds_nothing() -> None:
+def test_deploy_passes_the_environment_and_nothing_else() -> None:
+    """Only the environment's values, what you name and the image tag: sam deploy keeps the
+    stack's value of every other parameter (never silently back to the template default)."""
+    result = dry_run(DEPLOY_ENV="production", PARAMETER_OVERRIDES="RetentionDays=30")
+    assert result.returncode == 0, result.stderr
+    deploy = next(c for c in commands(result) if " deploy " in c).split()
+    assert deploy[deploy.index("--config-env") + 1] == "production"
+    passed = deploy[deploy.index("--parameter-overrides") + 1 :]
+    environment = overrides(load(), "production")
+    names = [p.split("=", 1)[0] for p in passed]
+    assert names == [*environment, "RetentionDays", "ModelHostImageTag"]
+    assert "--no-confirm-changeset" not in deploy  # by hand: sam shows the change set, asks
+    in_ci = dry_run(DEPLOY_ENV="production", CI="true", CLOUDFORMATION_ROLE_ARN="arn:r")
+    ci_deploy = next(c for c in commands(in_ci) if " deploy " in c).split()
+    assert "--no-confirm-changeset" in ci_deploy  # the environment's approval confirmed it
+    assert ci_deploy[ci_deploy.index("--role-arn") + 1] == "arn:r"
+
+
+def test_deploy_without_an_environment_does_nothing() -> None:
+    for env in ({}, {"DEPLOY_ENV": "prod"}):
+        result = dry_run(**env)
+        assert result.returncode != 0, env
+        assert commands(result) == [], env
+    assert "DEPLOY_ENV is required" in dry_run().stderr
+    assert "no deploy environment 'prod'" in dry_run(DEPLOY_ENV="prod").stderr
+
+
+def test_deploy_with_an_image_tag_uri_or_your_own_host_builds_nothing() -> None:
     for env in (
         {"MODEL_HOST_IMAGE_TAG": "v1.2.0"},
+        {"MODEL_HOST_IMAGE_URI": "123456789012.dkr.ecr.us-east-1.amazonaws.com/ghcr/a/b:v1"},
         {"EXISTING_OLLAMA_HOST": "https://ollama.example.com"},
     ):
-        result = dry_run(**env)
+        result = dry_run(DEPLOY_ENV="staging", **env)
         assert result.returncode == 0, result.stderr
         steps = commands(result)
         assert not [c for c in steps if c.startswith(("docker", "aws ecr"))], env
@@ -167,10 +209,78 @@ def test_deploy_with_an_image_tag_or_your_own_host_builds_nothing() -> None:
 
 
 def test_deploy_refuses_what_cloudformation_would_before_building() -> None:
-    result = dry_run(EXISTING_OLLAMA_HOST="http://10.0.1.5:11434")
+    result = dry_run(DEPLOY_ENV="staging", EXISTING_OLLAMA_HOST="http://10.0.1.5:11434")
     assert result.returncode == 1
     assert "refused: OllamaHost=" in result.stderr
     assert commands(result) == []  # nothing built, pushed or deployed
+
+
+FAKE_TOOL = """#!/usr/bin/env bash
+# Records its call; answers the few questions deploy.sh asks.
+echo "$(basename "$0") $*" >> "$CALLS"
+# docker login reads the password from stdin (a writer must never get SIGPIPE).
+[[ "$(basename "$0") $1" == "docker login" ]] && cat > /dev/null
+case "$(basename "$0") $1 $2" in
+  "aws sts get-caller-identity") echo 123456789012 ;;
+  "aws configure get") echo us-east-1 ;;
+  "aws ssm describe-parameters") echo "$API_TOKEN_PARAMETER_NAME" ;;
+  "aws ecr describe-images") [[ -n ${IMAGE_IN_ECR:-} ]] || exit 254 ;;
+  "aws ecr get-login-password") echo token ;;
+esac
+exit 0
+"""
+FAKE_PY = """#!/usr/bin/env bash
+# The real interpreter, except the slow build (recorded instead).
+if [[ "$1 $2" == "-m infra.build" ]]; then echo "build" >> "$CALLS"; exit 0; fi
+exec "$REAL_PY" "$@"
+"""
+
+
+def deploy_with_fake_tools(tmp_path: Path, **env: str) -> list[str]:
+    """infra/deploy.sh for real (not a dry run) with aws, docker and sam faked: the calls."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    for name in ("aws", "docker", "sam"):
+        (bindir / name).write_text(FAKE_TOOL)
+        (bindir / name).chmod(0o755)
+    (bindir / "py").write_text(FAKE_PY)
+    (bindir / "py").chmod(0o755)
+    calls = tmp_path / "calls"
+    calls.write_text("")
+    result = run_deploy_script(
+        {
+            "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
+            "HOME": os.environ.get("HOME", str(tmp_path)),
+            "CALLS": str(calls),
+            "SAM": str(bindir / "sam"),
+            "PY": str(bindir / "py"),
+            "REAL_PY": sys.executable,
+            "PYTHONPATH": str(REPO_ROOT),
+            "API_TOKEN_PARAMETER_NAME": "/docsum/staging/api-tokens",
+            "DEPLOY_ENV": "staging",
+            **env,
+        },
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return calls.read_text().splitlines()
+
+
+def test_an_image_already_in_ecr_is_neither_built_nor_pushed(tmp_path: Path) -> None:
+    """The content tag is found in ECR: no build, no push, and the same tag is deployed (the
+    task definition, and every running host, stay as they are)."""
+    tag = content_tag({"OLLAMA_MODEL": "gemma3:1b"})
+    fresh = deploy_with_fake_tools(tmp_path)
+    assert any(c.startswith("docker build") for c in fresh)
+    assert f"docker push 123456789012.dkr.ecr.us-east-1.amazonaws.com/docsum-ollama:{tag}" in fresh
+    again = deploy_with_fake_tools(tmp_path, IMAGE_IN_ECR="1")
+    assert (
+        f"aws ecr describe-images --repository-name docsum-ollama --image-ids imageTag={tag}"
+        in again
+    )
+    assert not [c for c in again if c.startswith(("docker build", "docker push"))], again
+    (deploy,) = [c for c in again if c.startswith("sam deploy")]
+    assert f"ModelHostImageTag={tag}" in deploy.split()
+    assert "build" in again  # the functions are still built and deployed
 
 
 @pytest.mark.parametrize("script", ["infra/deploy.sh", "infra/deploy-localstack.sh"])

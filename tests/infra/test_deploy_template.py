@@ -10,6 +10,7 @@ ever have to the same standard.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Any
 
@@ -37,10 +38,13 @@ WILDCARD_ONLY_ACTIONS = {
     "ecr:GetAuthorizationToken": "ECR registry tokens are account-wide",
     "ecs:DiscoverPollEndpoint": "the ECS agent's endpoint lookup has no resource ARN",
 }
-# Managed policies SAM attaches to the roles it generates for functions that name no Role:
-# log writes and X-Ray writes only. Anything broader (AWSLambdaSQSQueueExecutionRole: every
-# queue in the account; AWSLambdaVPCAccessExecutionRole) needs an explicit role instead.
-TOLERATED_MANAGED_POLICIES = {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+ZONE_SUBNETS = {
+    "Fn::If": [
+        "OwnNetworkInTwoZones",
+        [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}],
+        [{"Ref": "PrivateSubnetA"}],
+    ]
+}
 
 
 def of_type(cfn: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
@@ -84,10 +88,17 @@ def test_iam_wildcards_only_where_aws_requires_them(transformed: dict[str, Any])
     assert seen_wildcards >= 3  # X-Ray, the VPC ENIs, ECR login (the test sees them)
 
 
-def test_managed_policies_are_only_sams_narrow_defaults(transformed: dict[str, Any]) -> None:
-    for logical_id, role in of_type(transformed, "AWS::IAM::Role").items():
-        extra = managed_policy_names(role) - TOLERATED_MANAGED_POLICIES
-        assert not extra, (logical_id, extra)
+def test_no_role_carries_a_managed_policy(transformed: dict[str, Any]) -> None:
+    """Every role is written out in the template: SAM's generated function roles would carry
+    the account-wide AWSLambdaBasicExecutionRole (every log group) and X-Ray managed policies."""
+    roles = of_type(transformed, "AWS::IAM::Role")
+    assert {"IngestFunctionRole", "SweeperFunctionRole"} <= set(roles)
+    for logical_id, role in roles.items():
+        assert managed_policy_names(role) == set(), logical_id
+        assert "ManagedPolicyArns" not in role["Properties"], logical_id
+    for logical_id in of_type(transformed, "AWS::Lambda::Function"):
+        role_ref = props(transformed, logical_id)["Role"]
+        assert role_ref == {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}, logical_id
 
 
 def test_a_function_with_its_own_role_lists_no_policies(template: Template) -> None:
@@ -154,6 +165,15 @@ def test_model_host_roles_are_scoped_to_this_stack(transformed: dict[str, Any]) 
 
 ACCEPTED = {
     "own host, own network": {"ModelHostImageTag": "v1"},
+    "own host, a published image by URI": {
+        "ModelHostImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/ghcr/acme/x:v1",
+        "ModelHostImageRepository": "ghcr/acme/x",
+    },
+    "own host, two zones and every endpoint": {
+        "ModelHostImageTag": "v1",
+        "VpcZoneCount": "2",
+        "VpcOptionalEndpoints": "xray",
+    },
     "own host, existing subnets": {
         "ModelHostImageTag": "v1",
         "SummarizeSubnetIds": "subnet-1,subnet-2",
@@ -200,6 +220,11 @@ REFUSED = {
         "not one of",
     ),
     "negative minimum": ({"ModelHostImageTag": "v1", "ModelHostMinCount": "-1"}, "below 0"),
+    "three zones": ({"ModelHostImageTag": "v1", "VpcZoneCount": "3"}, "not one of"),
+    "an image URI without a tag or digest": (
+        {"ModelHostImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x"},
+        "ModelHostImageUri=",
+    ),
 }
 
 
@@ -258,7 +283,9 @@ def test_transform_keeps_rules_and_mappings(
 # --------------------------------------------------------------------------- the network
 
 
-def test_own_network_private_subnets_in_two_zones(transformed: dict[str, Any]) -> None:
+def test_own_network_private_subnets_in_one_or_two_zones(
+    template: Template, transformed: dict[str, Any]
+) -> None:
     subnets = of_type(transformed, "AWS::EC2::Subnet")
     assert set(subnets) == {"PrivateSubnetA", "PrivateSubnetB"}
     zones = [subnets[s]["Properties"]["AvailabilityZone"] for s in sorted(subnets)]
@@ -266,9 +293,33 @@ def test_own_network_private_subnets_in_two_zones(transformed: dict[str, Any]) -
         {"Fn::Select": [0, {"Fn::GetAZs": ""}]},
         {"Fn::Select": [1, {"Fn::GetAZs": ""}]},
     ]
+    # One zone by default (every interface endpoint is billed per zone); a second on request.
+    zone_count = template.parameters["VpcZoneCount"]
+    assert (zone_count["Default"], zone_count["AllowedValues"]) == (1, [1, 2])
+    assert transformed["Conditions"]["OwnNetworkInTwoZones"] == {
+        "Fn::And": [{"Condition": "OwnNetwork"}, {"Fn::Equals": [{"Ref": "VpcZoneCount"}, 2]}]
+    }
+    assert subnets["PrivateSubnetA"]["Condition"] == "OwnNetwork"
+    assert subnets["PrivateSubnetB"]["Condition"] == "OwnNetworkInTwoZones"
+    association = transformed["Resources"]["PrivateSubnetBRouteTable"]
+    assert association["Condition"] == "OwnNetworkInTwoZones"
     for subnet in subnets.values():
-        assert subnet["Condition"] == "OwnNetwork"
         assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
+    # Everything placed in the stack's subnets follows the zone count.
+    placed = [
+        props(transformed, SUMMARIZE)["VpcConfig"]["Fn::If"][1]["SubnetIds"]["Fn::If"][1],
+        props(transformed, "ModelHostAutoScalingGroup")["VPCZoneIdentifier"]["Fn::If"][1],
+        props(transformed, "ModelHostService")["NetworkConfiguration"]["AwsvpcConfiguration"][
+            "Subnets"
+        ]["Fn::If"][1],
+    ]
+    placed += [
+        endpoint["Properties"]["SubnetIds"]
+        for endpoint in of_type(transformed, "AWS::EC2::VPCEndpoint").values()
+        if endpoint["Properties"]["VpcEndpointType"] == "Interface"
+    ]
+    assert len(placed) == 3 + 9
+    assert all(subnets == ZONE_SUBNETS for subnets in placed), placed
     # No way out to the internet: no gateway, no NAT, no route but the endpoints'.
     for forbidden in (
         "AWS::EC2::InternetGateway",
@@ -285,25 +336,86 @@ def test_vpc_cidr_default_holds_the_two_subnets(template: Template) -> None:
     assert network.prefixlen <= 19  # two /20 subnets (!Cidr [VpcCidr, 2, 12])
 
 
-def test_endpoints_for_everything_called_from_the_vpc(transformed: dict[str, Any]) -> None:
-    endpoints = of_type(transformed, "AWS::EC2::VPCEndpoint")
+# Every interface endpoint costs ~$7.30 a month per zone: only what something in the VPC calls.
+REQUIRED_INTERFACE_ENDPOINTS = {
+    "sqs": "the summarize function: retry backoff, dead-letter and webhook sends",
+    "events": "the summarize function: completion events",
+    "logs": "the hosts' container logs (awslogs): a task cannot start without it",
+    "ecs": "the ECS agent on the hosts",
+    "ecs-agent": "the ECS agent on the hosts",
+    # The agent reports container health over its telemetry session (PublishHealthRequest in
+    # amazon-ecs-agent's tcs client): without it no task turns healthy, Cloud Map never
+    # answers with a host and deployments never finish.
+    "ecs-telemetry": "the hosts' container health (and metrics)",
+    "ecr.api": "image pulls: authorization and manifests",
+    "ecr.dkr": "image pulls: the registry (layers come through the S3 gateway)",
+}
+OPTIONAL_INTERFACE_ENDPOINTS = {"xray": "TraceEndpoint"}
+
+
+def test_endpoints_only_for_what_the_vpc_calls(
+    template: Template, transformed: dict[str, Any]
+) -> None:
     by_service = {}
-    for endpoint in endpoints.values():
+    for endpoint in of_type(transformed, "AWS::EC2::VPCEndpoint").values():
         name = endpoint["Properties"]["ServiceName"]["Fn::Sub"]
-        by_service[name.rsplit(".", 1)[-1] if "ecr." not in name else name.split("}.", 1)[1]] = (
-            endpoint["Properties"]
-        )
-    gateways = {s for s, p in by_service.items() if p["VpcEndpointType"] == "Gateway"}
-    interfaces = {s for s, p in by_service.items() if p["VpcEndpointType"] == "Interface"}
+        by_service[name.split("${AWS::Region}.", 1)[1]] = endpoint
+    gateways = {s for s, e in by_service.items() if e["Properties"]["VpcEndpointType"] == "Gateway"}
+    interfaces = set(by_service) - gateways
     assert gateways == {"s3", "dynamodb"}
-    assert {"sqs", "ssm", "xray", "logs", "events"} <= interfaces  # the functions' calls
-    assert {"ecs", "ecs-agent", "ecs-telemetry", "ecr.api", "ecr.dkr"} <= interfaces  # hosts
+    # SSM: nothing inside the VPC reads a parameter (the ingest and webhook functions do, and
+    # run outside it); X-Ray: optional (VpcOptionalEndpoints).
+    assert interfaces == set(REQUIRED_INTERFACE_ENDPOINTS) | set(OPTIONAL_INTERFACE_ENDPOINTS)
     for service in interfaces:
         endpoint = by_service[service]
-        assert endpoint["PrivateDnsEnabled"] is True, service
-        assert endpoint["SubnetIds"] == [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}]
+        expected = OPTIONAL_INTERFACE_ENDPOINTS.get(service, "OwnNetwork")
+        assert endpoint["Condition"] == expected, service
+        assert endpoint["Properties"]["PrivateDnsEnabled"] is True, service
     for service in gateways:
-        assert by_service[service]["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
+        assert by_service[service]["Properties"]["RouteTableIds"] == [{"Ref": "PrivateRouteTable"}]
+    optional = template.parameters["VpcOptionalEndpoints"]
+    assert optional["Default"] == "none"
+    assert set(optional["AllowedValues"]) == {"none", "xray"}
+    for service, condition in OPTIONAL_INTERFACE_ENDPOINTS.items():
+        wanted = [
+            value
+            for value in optional["AllowedValues"]
+            if _decide(template, condition, VpcOptionalEndpoints=value)
+        ]
+        assert wanted == [v for v in optional["AllowedValues"] if service in v.split("+")]
+
+
+def _decide(template: Template, condition: str, **parameters: Any) -> bool | None:
+    """A condition's value with these parameter values (the others at their defaults)."""
+    raw = json.loads(json.dumps(template.raw))
+    for name, value in parameters.items():
+        raw["Parameters"][name]["Default"] = value
+    # Deploying the stack's own host needs an image; its value does not matter here.
+    raw["Parameters"]["ModelHostImageTag"]["Default"] = "v1"
+    return Template(path=template.path, raw=raw).resolve_parameters(
+        {"Fn::If": [condition, True, False]}
+    )
+
+
+def test_idle_default_interface_endpoint_count(template: Template) -> None:
+    """The cost table's idle default: 8 interface endpoints in one zone (docs: deploying)."""
+    raw = template.raw["Resources"]
+    interface_ids = [
+        lid
+        for lid, res in raw.items()
+        if res["Type"] == "AWS::EC2::VPCEndpoint"
+        and res["Properties"]["VpcEndpointType"] == "Interface"
+    ]
+    created = [lid for lid in interface_ids if _decide(template, raw[lid]["Condition"])]
+    assert len(created) == len(REQUIRED_INTERFACE_ENDPOINTS) == 8
+    assert _decide(template, "OwnNetworkInTwoZones") is False
+    assert _decide(template, "OwnNetworkInTwoZones", VpcZoneCount=2) is True
+    everything = [
+        lid
+        for lid in interface_ids
+        if _decide(template, raw[lid]["Condition"], VpcOptionalEndpoints="xray")
+    ]
+    assert len(everything) == 9
 
 
 def _ingress_rules(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -345,11 +457,7 @@ def test_summarize_function_runs_in_the_private_subnets(transformed: dict[str, A
     condition, attached, otherwise = vpc
     assert (condition, otherwise) == ("SummarizeInVpc", NO_VALUE)
     assert attached["SubnetIds"] == {
-        "Fn::If": [
-            "OwnNetwork",
-            [{"Ref": "PrivateSubnetA"}, {"Ref": "PrivateSubnetB"}],
-            {"Ref": "SummarizeSubnetIds"},
-        ]
+        "Fn::If": ["OwnNetwork", ZONE_SUBNETS, {"Ref": "SummarizeSubnetIds"}]
     }
     assert attached["SecurityGroupIds"]["Fn::If"][:2] == [
         "OwnModelHost",
@@ -377,7 +485,10 @@ def test_own_model_host_resources_are_conditional(template: Template) -> None:
                 "AWS::ApplicationAutoScaling::",
             )
         ):
-            assert resource.get("Condition") in ("OwnModelHost", "OwnNetwork"), logical_id
+            condition = resource.get("Condition")
+            assert condition, logical_id
+            for yours in ({"OllamaHost": "https://ollama.example.com"}, {"OllamaHostInVpc": "x"}):
+                assert _decide(template, condition, **yours) is False, (logical_id, yours)
 
 
 # ------------------------------------------------------------------------ the model host
@@ -395,15 +506,17 @@ def test_model_host_container(template: Template, transformed: dict[str, Any]) -
         "OLLAMA_KEEP_ALIVE": {"Ref": "OllamaKeepAlive"},
     }
     assert container["PortMappings"] == [{"ContainerPort": 11434, "Protocol": "tcp"}]
-    # Health = the model is listed and warmed: the same test as the image's HEALTHCHECK.
-    command = container["HealthCheck"]["Command"]
-    assert command[0] == "CMD-SHELL"
+    # Health = a real one-token generation (ollama-healthcheck.sh, also the image's
+    # HEALTHCHECK and the entrypoint's warm-up), not "the model is listed".
+    script = "/usr/local/bin/ollama-healthcheck.sh"
+    assert container["HealthCheck"]["Command"] == ["CMD", script]
     dockerfile = (REPO_ROOT / "ollama-host" / "Dockerfile").read_text()
-    assert "ollama list | grep -q" in command[1]
-    assert "ollama list | grep -q" in dockerfile
-    assert "/tmp/ollama-ready" in command[1]
-    assert "/tmp/ollama-ready" in (REPO_ROOT / "ollama-host" / "entrypoint.sh").read_text()
+    assert f'CMD ["{script}"]' in dockerfile
+    assert f"COPY ollama-healthcheck.sh {script}" in dockerfile
+    assert "--warm-up" in (REPO_ROOT / "ollama-host" / "entrypoint.sh").read_text()
     assert container["HealthCheck"]["StartPeriod"] == 300  # ECS's maximum: the model loads
+    # The check's own budget (OLLAMA_HEALTH_TIMEOUT, 10 s) fits inside ECS's timeout.
+    assert container["HealthCheck"]["Timeout"] > 10
     assert container["ResourceRequirements"]["Fn::If"][0] == "ModelHostHasGpu"
     assert template.parameter_default("ModelHostGpuCount") == 0
     # One host per instance, registered by health in Cloud Map.
@@ -416,23 +529,77 @@ def test_model_host_container(template: Template, transformed: dict[str, Any]) -
     assert discovery["HealthCheckCustomConfig"] == {"FailureThreshold": 1}
 
 
-def test_instance_type_parameter_cpu_default(template: Template) -> None:
+def test_model_host_container_runs_unprivileged_on_a_read_only_root(
+    transformed: dict[str, Any],
+) -> None:
+    task = props(transformed, "ModelHostTaskDefinition")
+    (container,) = task["ContainerDefinitions"]
+    dockerfile = (REPO_ROOT / "ollama-host" / "Dockerfile").read_text()
+    assert container["User"] == "10001:10001"
+    assert "USER 10001:10001" in dockerfile
+    assert "--uid 10001" in dockerfile
+    assert container["ReadonlyRootFilesystem"] is True
+    assert container["LinuxParameters"]["Capabilities"] == {"Drop": ["ALL"]}
+    # Writable: the user's home (the key `ollama serve` makes) and /tmp (the ready marks),
+    # as task-scoped Docker volumes (a copy of the image's folder, owned by the user).
+    mounts = {m["ContainerPath"]: m["SourceVolume"] for m in container["MountPoints"]}
+    assert set(mounts) == {"/home/ollama/.ollama", "/tmp"}
+    volumes = {v["Name"]: v for v in task["Volumes"]}
+    assert set(volumes) == set(mounts.values())
+    for volume in volumes.values():
+        assert volume["DockerVolumeConfiguration"] == {"Scope": "task", "Driver": "local"}
+    assert "HOME=/home/ollama" in dockerfile
+    assert "OLLAMA_NOPRUNE=1" in dockerfile  # never writes to the baked model store
+
+
+# Intel Sapphire Rapids and later carry AMX; the pinned Ollama (0.12.10) crashes in its AMX CPU
+# backend on the first generation there (ollama#17205; fixed upstream in 0.32.2).
+AMX_FAMILIES = ("c7i", "m7i", "r7i", "c7i-flex", "m7i-flex", "c8i", "m8i", "r8i", "i7i")
+
+
+def test_default_instance_type_has_no_amx(template: Template) -> None:
     params = template.parameters
-    assert template.parameter_default("ModelHostInstanceType") == "c7i.xlarge"
+    default = template.parameter_default("ModelHostInstanceType")
+    assert default == "c7a.xlarge"  # AMD Genoa: AVX-512, no AMX
+    assert default.split(".")[0] not in AMX_FAMILIES
     assert "g4dn.xlarge" in params["ModelHostInstanceType"]["Description"]  # the GPU choice
+    assert "Sapphire Rapids" in params["ModelHostInstanceType"]["Description"]
     launch = template.resource("ModelHostLaunchTemplate")["LaunchTemplateData"]
-    assert launch["InstanceType"] == "c7i.xlarge"
+    assert launch["InstanceType"] == default
     assert launch["MetadataOptions"]["HttpTokens"] == "required"
     assert all(m["Ebs"]["Encrypted"] for m in launch["BlockDeviceMappings"])
     assert launch["ImageId"]["Fn::Sub"] == "{{resolve:ssm:${ModelHostAmiParameter}}}"
 
 
-def test_image_comes_from_this_accounts_ecr(transformed: dict[str, Any]) -> None:
+def test_image_from_this_accounts_ecr_or_a_full_uri(
+    template: Template, transformed: dict[str, Any]
+) -> None:
     (container,) = props(transformed, "ModelHostTaskDefinition")["ContainerDefinitions"]
     assert container["Image"] == {
-        "Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/"
-        "${ModelHostImageRepository}:${ModelHostImageTag}"
+        "Fn::If": [
+            "ModelHostImageFromUri",
+            {"Ref": "ModelHostImageUri"},
+            {
+                "Fn::Sub": "${AWS::AccountId}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/"
+                "${ModelHostImageRepository}:${ModelHostImageTag}"
+            },
+        ]
     }
+    pattern = template.parameters["ModelHostImageUri"]["AllowedPattern"]
+    cache = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ghcr/acme/docsum-ollama"
+    for good in ("", f"{cache}:v1.2.0", f"{cache}@sha256:{'a' * 64}", "ghcr.io/acme/x:v1"):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("docsum-ollama", f"{cache}", f"{cache}:", "https://ghcr.io/acme/x:v1"):
+        assert not re.fullmatch(pattern, bad), bad
+    # A pull-through cache repository is filled on the first pull: only with a URI, and only
+    # the repository the parameter names.
+    execution = props(transformed, "ModelHostTaskExecutionRole")
+    (policy,) = execution["Policies"]
+    conditional = [s for s in policy["PolicyDocument"]["Statement"] if "Fn::If" in s]
+    ((condition, statement, otherwise),) = [s["Fn::If"] for s in conditional]
+    assert (condition, otherwise) == ("ModelHostImageFromUri", NO_VALUE)
+    assert set(statement["Action"]) == {"ecr:CreateRepository", "ecr:BatchImportUpstreamImage"}
+    assert statement["Resource"]["Fn::Sub"].endswith(":repository/${ModelHostImageRepository}")
 
 
 # -------------------------------------------------------------------------------- capacity
@@ -470,11 +637,15 @@ def test_hosts_scale_on_backlog_per_host(template: Template, transformed: dict[s
     names = {
         i: m["MetricStat"]["Metric"]["MetricName"] for i, m in metrics.items() if "MetricStat" in m
     }
+    # Divided by the desired count: target tracking multiplies the desired count, and the
+    # running count lags it for minutes while a host boots (the count would overshoot).
     assert names == {
         "waiting": "ApproximateNumberOfMessagesVisible",
         "in_flight": "ApproximateNumberOfMessagesNotVisible",
-        "hosts": "RunningTaskCount",
+        "hosts": "DesiredTaskCount",
     }
+    assert metrics["hosts"]["MetricStat"]["Metric"]["Namespace"] == "ECS/ContainerInsights"
+    assert re.search(r"/ IF\(FILL\(hosts, 0\) < 1, 1, FILL\(hosts, 0\)\)$", expression)
     # From zero: an alarm on "work waiting, no host" adds the first one.
     alarm = props(transformed, "ModelHostWakeUpAlarm")
     assert alarm["AlarmActions"] == [{"Ref": "ModelHostWakeUpScaling"}]

@@ -135,7 +135,8 @@ def test_compose_ollama(compose: dict[str, Any]) -> None:
         for p in ollama["ports"]
         if isinstance(p, (str, dict))
     )
-    assert "ollama list" in " ".join(ollama["healthcheck"]["test"])
+    # The image's own check: a real one-token generation (ollama-healthcheck.sh).
+    assert ollama["healthcheck"]["test"] == ["CMD", "/usr/local/bin/ollama-healthcheck.sh"]
     # The models volume is where the image keeps them (baked-in model + later pulls).
     dockerfile = (REPO_ROOT / "ollama-host" / "Dockerfile").read_text()
     match = re.search(r"OLLAMA_MODELS=(\S+)", dockerfile)

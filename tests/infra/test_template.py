@@ -476,6 +476,8 @@ EXPECTED_PERMISSIONS = {
         ("sqs:SendMessage", "SummarizeQueue"),
         ("sqs:GetQueueAttributes", "SummarizeQueue"),
         ("ssm:GetParameter", "ssm:ApiTokenParameterName"),
+        ("logs:CreateLogStream", "IngestFunctionLogGroup"),  # its own log group only
+        ("logs:PutLogEvents", "IngestFunctionLogGroup"),
     },
     SUMMARIZE: {
         ("s3:GetObject", "DocumentsBucket/documents/*"),
@@ -512,16 +514,17 @@ EXPECTED_PERMISSIONS = {
         ("sqs:SendMessage", "SummarizeQueue"),
         ("sqs:SendMessage", "WebhookQueue"),
         ("events:PutEvents", "events:default-bus"),
+        ("logs:CreateLogStream", "SweeperFunctionLogGroup"),
+        ("logs:PutLogEvents", "SweeperFunctionLogGroup"),
     },
 }
 
-# Managed policies SAM attaches to the roles it makes (AWSLambdaBasicExecutionRole: logs;
-# AWSXrayWriteOnlyAccess: Tracing: Active). SummarizeFunction has its own role instead: SAM's
-# would also get AWSLambdaSQSQueueExecutionRole (every queue in the account) and
-# AWSLambdaVPCAccessExecutionRole (even with no VPC).
+# None: every function has its own role. SAM's would carry AWSLambdaBasicExecutionRole (every
+# log group in the account) and AWSXrayWriteOnlyAccess, the SQS-triggered ones also
+# AWSLambdaSQSQueueExecutionRole (every queue) and AWSLambdaVPCAccessExecutionRole.
 EXPECTED_MANAGED_POLICIES: dict[str, set[str]] = {
-    INGEST: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
-    SWEEPER: {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
+    INGEST: set(),
+    SWEEPER: set(),
     SUMMARIZE: set(),
     WEBHOOK: set(),
 }
@@ -809,6 +812,17 @@ def test_uploads_reach_the_worker_through_a_bucket_notification(template: Templa
     assert statement["Condition"]["StringEquals"] == {
         "aws:SourceAccount": {"Ref": "AWS::AccountId"}
     }
+    # ... and only this bucket: its name is spelled from the stack id (a reference to the
+    # bucket would be a cycle), in the policy exactly as in the bucket.
+    (source_arn,) = statement["Condition"]["ArnEquals"].values()
+    assert list(statement["Condition"]["ArnEquals"]) == ["aws:SourceArn"]
+    prefix, name_suffix = source_arn["Fn::Join"][1]
+    assert prefix == {"Fn::Sub": "arn:${AWS::Partition}:s3:::docsum-documents-"}
+    assert bucket["Properties"]["BucketName"] == {
+        "Fn::Join": ["-", ["docsum-documents", name_suffix]]
+    }
+    assert name_suffix == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    assert "ArnLike" not in statement["Condition"]
 
 
 def test_uploading_records_expire_and_files_pass_api_gateway_as_binary(

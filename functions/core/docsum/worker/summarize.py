@@ -294,6 +294,9 @@ class SummarizeWorker:
             # Visible at once, so SQS moves it to the DLQ now rather than after the timeout.
             self._queue.retry_later(delivery.receipt_handle, 0)
             raise RetryLater(reason)
+        if isinstance(exc, LLMError) and exc.kind in HOST_DOWN_KINDS:
+            # The wake-up signal of hosts scaled to zero (template.yaml: ModelHostWakeUpAlarm).
+            self._metrics.count("HeldForModelHost")
         if held:
             delay = s.retry_delay(failing_for, self._jitter)
         else:  # wait for the breaker's probe, spread over half its period again
