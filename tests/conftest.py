@@ -99,7 +99,7 @@ def fakes(settings: Settings) -> Fakes:
         ),
         worker=worker,
         consumer=SummarizeQueueConsumer(
-            worker, UploadArrivals(repository, settings.retention_days, clock)
+            worker, UploadArrivals(repository, settings.retention_days, clock, files=store)
         ),
     )
 

@@ -64,6 +64,7 @@ class InMemoryTextStore:
     def __init__(self) -> None:
         self.objects: dict[str, str] = {}
         self.files: dict[str, bytes] = {}
+        self.file_versions: dict[tuple[str, str], bytes] = {}
         self.presigned: list[tuple[str, str, int, int]] = []
 
     def put_text(self, key: str, text: str) -> None:
@@ -81,12 +82,27 @@ class InMemoryTextStore:
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self.files[key] = data
 
-    def get_bytes(self, key: str, max_bytes: int) -> bytes:
-        if key not in self.files:
+    def post(self, key: str, data: bytes) -> str:
+        """A file posted to an upload form: a new current version; its version id."""
+        version = f"v{len(self.file_versions) + 1}"
+        self.files[key] = self.file_versions[(key, version)] = data
+        return version
+
+    def delete_version(self, key: str, version: str) -> None:
+        self.file_versions.pop((key, version), None)
+        left = [data for (k, _), data in self.file_versions.items() if k == key]
+        if left:
+            self.files[key] = left[-1]
+        else:
+            self.files.pop(key, None)
+
+    def get_bytes(self, key: str, max_bytes: int, version: str | None = None) -> bytes:
+        data = self.file_versions.get((key, version)) if version else self.files.get(key)
+        if data is None:
             raise TextMissing(key)
-        if len(self.files[key]) > max_bytes:
-            raise FileTooLarge(len(self.files[key]), max_bytes)
-        return self.files[key]
+        if len(data) > max_bytes:
+            raise FileTooLarge(len(data), max_bytes)
+        return data
 
     def presign_post(
         self, key: str, content_type: str, max_bytes: int, expires_in: int
@@ -148,6 +164,15 @@ class InMemoryDocumentRepository:
             return DocumentPage(items=page)
         return DocumentPage(items=page, next_cursor=encode_cursor(page[-1].created_at, page[-1].id))
 
+    def active_work(self, owner: str, now: datetime) -> tuple[int, int]:
+        active = (Status.UPLOADING, Status.QUEUED, Status.PROCESSING)
+        mine = [
+            d
+            for d in self.items.values()
+            if d.owner == owner and d.status in active and not d.expired(now)
+        ]
+        return len(mine), sum(d.text_chars for d in mine)
+
     def text_in_use(self, text_key: str) -> bool:
         return any(d.text_key == text_key for d in self.items.values())
 
@@ -170,6 +195,7 @@ class InMemoryDocumentRepository:
                 generation=doc.generation + 1,
                 status=Status.QUEUED,
                 attempts=0,
+                unfinished_attempts=0,
                 updated_at=now,
                 enqueued_at=now,
                 correlation_id=correlation_id,
@@ -192,7 +218,7 @@ class InMemoryDocumentRepository:
             self._change(document_id, ok, enqueued_at=now, due_at=now)
 
     def mark_uploaded(
-        self, document_id: str, now: datetime, expires_at: int | None
+        self, document_id: str, now: datetime, expires_at: int | None, version: str | None
     ) -> Document | None:
         with self._lock:
             doc = self.items[document_id]
@@ -204,6 +230,7 @@ class InMemoryDocumentRepository:
                 updated_at=now,
                 due_at=now,
                 expires_at=expires_at,
+                upload_version=version or doc.upload_version,
             )
 
     def save_extraction(
@@ -226,12 +253,17 @@ class InMemoryDocumentRepository:
             lease_free = doc.status != Status.PROCESSING or (
                 doc.processing_until is not None and doc.processing_until < now
             )
-            ok = doc.generation == generation and doc.summary_generation < generation
+            ok = (
+                doc.generation == generation
+                and doc.summary_generation < generation
+                and doc.status != Status.FAILED
+            )
             return self._change(
                 document_id,
                 ok and lease_free,
                 status=Status.PROCESSING,
                 attempts=doc.attempts + 1,
+                unfinished_attempts=doc.unfinished_attempts + 1,
                 processing_until=lease_until,
                 updated_at=now,
                 due_at=lease_until,
@@ -270,6 +302,7 @@ class InMemoryDocumentRepository:
                 processing_until=None,
                 due_at=how.retry_at or now,
                 retrying_since=(doc.retrying_since or now) if how.failed else doc.retrying_since,
+                unfinished_attempts=0 if how.held else doc.unfinished_attempts,
             )
 
     def requeue(
@@ -312,7 +345,11 @@ class InMemoryDocumentRepository:
             doc = self.items.get(document_id)
             if doc is None:
                 return False
-            ok = doc.generation == generation and doc.summary_generation < generation
+            ok = (
+                doc.generation == generation
+                and doc.summary_generation < generation
+                and doc.status != Status.FAILED  # an announced failure stays one
+            )
             return (
                 self._change(
                     document_id,
@@ -354,7 +391,6 @@ class InMemoryDocumentRepository:
                     updated_at=now,
                     processing_until=None,
                     due_at=None,
-                    retrying_since=None,
                 )
                 is not None
             )

@@ -1,6 +1,7 @@
 """Two (and more) named clients on the embedded stack (`make up`): isolation of read, list,
-delete, re-summarize and duplicates; pagination; the per-client rate limit; a delete while the
-worker summarizes; retention expiry. The stack runs with the real offline LLM."""
+delete, re-summarize and duplicates; pagination; the per-client rate limit; each client's share
+of the queue; a delete while the worker summarizes; retention expiry. The stack runs with the
+real offline LLM."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 HASHED_TOKEN = "carol-token-stored-as-a-hash"
 TOKENS = {"alice": "alice-token", "bob": "bob-token", "dave": "dave-token"}
 RATE_LIMIT, WINDOW = 100, 20  # requests per client per window (seconds)
+SHARE = 6  # documents a client may have uploading, queued or in progress
 TEXT = (
     "Object storage keeps documents durable and cheap. A queue decouples the slow summary from "
     "the request, and a key-value table records the status a client polls."
@@ -49,6 +51,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "API_TOKEN": ",".join(entries),
             "RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
             "RATE_LIMIT_WINDOW_SECONDS": str(WINDOW),
+            "MAX_ACTIVE_DOCUMENTS_PER_CLIENT": str(SHARE),
             "RETENTION_DAYS": "1",
         },
         FAST_RETRIES,
@@ -240,6 +243,45 @@ def test_rate_limit_per_client(stack: Stack) -> None:
         assert alice.get("/documents", params={"limit": 1}).status_code == 200
         time.sleep(retry_after)
         assert carol.get("/documents", params={"limit": 1}).status_code == 200
+
+
+def test_a_flooding_client_cannot_queue_ahead_of_everyone(stack: Stack) -> None:
+    """Dave floods; only his share is queued (the rest: 429 and Retry-After). Alice's document,
+    sent after the flood, waits behind at most Dave's share: the bound the cap gives."""
+    with client(stack, "dave") as dave, client(stack, "alice") as alice:
+        answers = [
+            dave.post("/documents", json={"text": f"Dave's flood, part {i}. {TEXT}"})
+            for i in range(SHARE + 3)
+        ]
+        accepted = [a.json()["id"] for a in answers if a.status_code == 202]
+        refused = [a for a in answers if a.status_code != 202]
+        assert len(accepted) == SHARE, [a.status_code for a in answers]
+        assert {a.status_code for a in refused} == {429}
+        assert refused[0].json()["type"] == "urn:docsum:problem:client-busy"
+        assert int(refused[0].headers["retry-after"]) >= 1
+
+        mine = alice.post("/documents", json={"text": f"Alice, after the flood. {TEXT}"})
+        assert mine.status_code == 202, mine.text
+        alice_id = mine.json()["id"]
+        done = wait_until(
+            "Alice's summary", lambda: settled(alice, alice_id), (SHARE + 1) * DOC_TIMEOUT, 1
+        )
+        assert done["status"] == "done"
+        ahead = [
+            d
+            for d in (dave.get(f"/documents/{doc_id}").json() for doc_id in accepted)
+            if d.get("summarized_at") and d["summarized_at"] < done["summarized_at"]
+        ]
+        assert len(ahead) <= SHARE
+        # Once Dave's work is done, he may send more.
+        wait_until(
+            "Dave's share",
+            lambda: all(settled(dave, doc_id) for doc_id in accepted),
+            SHARE * DOC_TIMEOUT,
+            1,
+        )
+        later = dave.post("/documents", json={"text": f"Dave, later. {TEXT}"})
+        assert later.status_code == 202, later.text
 
 
 def test_retention_expiry_hides_the_document(stack: Stack) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from docsum.adapters.dynamodb_items import OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
+from docsum.adapters.dynamodb_items import ACTIVE_INDEX, OWNER_INDEX, PENDING_INDEX, TEXT_INDEX
 from docsum.domain.document import Document
 from docsum.platform.retry import deliveries_within
 from docsum.platform.settings import Settings
@@ -677,7 +677,7 @@ def test_table_keys_billing_and_protection(template: Template) -> None:
     assert table.key_schema == ({"AttributeName": "id", "KeyType": "HASH"},)
     assert table.attribute_definitions == tuple(
         {"AttributeName": name, "AttributeType": "S"}
-        for name in ("id", "owner", "created_at", "text_key", "pending", "due_at")
+        for name in ("id", "owner", "created_at", "text_key", "pending", "due_at", "active_owner")
     )
     assert table.billing_mode == "PAY_PER_REQUEST"
     assert table.hash_key == "id"
@@ -686,7 +686,15 @@ def test_table_keys_billing_and_protection(template: Template) -> None:
     assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     # The adapter queries these indexes by name and key: the template must say the same.
     indexes = {i["IndexName"]: i for i in table.global_secondary_indexes}
-    assert set(indexes) == {OWNER_INDEX, TEXT_INDEX, PENDING_INDEX}
+    assert set(indexes) == {OWNER_INDEX, TEXT_INDEX, PENDING_INDEX, ACTIVE_INDEX}
+    # Fairness: sparse, only unfinished documents carry `active_owner`; what a count needs.
+    assert indexes[ACTIVE_INDEX]["KeySchema"] == [
+        {"AttributeName": "active_owner", "KeyType": "HASH"}
+    ]
+    assert indexes[ACTIVE_INDEX]["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["text_chars", "expires_at"],
+    }
     # The sweeper's: sparse, only documents still queued or processing carry `pending`.
     assert indexes[PENDING_INDEX]["KeySchema"] == [
         {"AttributeName": "pending", "KeyType": "HASH"},
@@ -711,17 +719,19 @@ def test_retention_expires_texts_only_when_set(template: Template) -> None:
         "Rules"
     ]
     conditional = [r["Fn::If"] for r in rules if "Fn::If" in r]
-    # Every stored text (documents/<owner>/<digest>.txt) and file (originals/, uploads/).
-    assert sorted(rule["Prefix"] for _, rule, _ in conditional) == [
-        "documents/",
-        "originals/",
-        "uploads/",
-    ]
+    # Every stored text (documents/<owner>/<digest>.txt) and file (originals/).
+    assert sorted(rule["Prefix"] for _, rule, _ in conditional) == ["documents/", "originals/"]
     for condition, rule, otherwise in conditional:
         assert condition == "DocumentsExpire"
         assert otherwise == {"Ref": "AWS::NoValue"}
         assert rule["ExpirationInDays"] == {"Ref": "RetentionDays"}
         assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    # Uploads expire with their documents, and after a week even when documents never do.
+    (uploads,) = [r for r in rules if r.get("Prefix") == "uploads/"]
+    assert uploads["ExpirationInDays"] == {
+        "Fn::If": ["DocumentsExpire", {"Ref": "RetentionDays"}, 7]
+    }
+    assert uploads["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
 
 
 def test_document_id_key_is_generated_and_kept(template: Template) -> None:
@@ -833,3 +843,28 @@ def test_uploading_records_expire_and_files_pass_api_gateway_as_binary(
     (api,) = of_type(transformed, "AWS::ApiGateway::RestApi").values()
     binary = api["Properties"]["Body"]["x-amazon-apigateway-binary-media-types"]
     assert binary == ["multipart/form-data"]
+
+
+def test_a_waf_keeps_unauthenticated_floods_off_the_stage_throttle(template: Template) -> None:
+    """The stage throttle is one budget for everyone: requests without a bearer token are
+    limited per source IP before API Gateway counts them, and every IP has a ceiling."""
+    acl = template.resource("ApiWebAcl")
+    assert acl["Scope"] == "REGIONAL"
+    assert acl["DefaultAction"] == {"Allow": {}}
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+    unauthenticated = rules["unauthenticated-per-ip"]
+    assert unauthenticated["Action"] == {"Block": {}}
+    rate = unauthenticated["Statement"]["RateBasedStatement"]
+    assert (rate["AggregateKeyType"], rate["Limit"]) == ("IP", 100)
+    no_token = rate["ScopeDownStatement"]["NotStatement"]["Statement"]["ByteMatchStatement"]
+    assert no_token["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}}
+    assert (no_token["PositionalConstraint"], no_token["SearchString"]) == (
+        "STARTS_WITH",
+        "bearer ",
+    )
+    assert rules["all-per-ip"]["Statement"]["RateBasedStatement"]["Limit"] == 3000
+    association = template.resource("ApiWebAclAssociation")
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["ApiWebAcl", "Arn"]}
+    assert "/restapis/${DocumentsApi}/stages/${DocumentsApi.Stage}" in str(
+        association["ResourceArn"]
+    )

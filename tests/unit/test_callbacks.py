@@ -66,6 +66,11 @@ def test_https_to_a_public_name_passes_with_every_address() -> None:
         ("https://[fd00:ec2::254]/", "not a public address"),
         ("https://[::ffff:169.254.169.254]/", "not a public address"),
         ("https://[64:ff9b::a9fe:a9fe]/", "not a public address"),
+        ("https://[::127.0.0.1]/", "not a public address"),  # IPv4-compatible
+        ("https://[::a9fe:a9fe]/", "not a public address"),
+        ("https://[64:ff9b:1::808:808]/", "not a public address"),  # local-use NAT64
+        ("https://192.0.0.192/", "not a public address"),
+        ("https://192.0.0.9/", "not a public address"),
         ("https://[2002:a9fe:a9fe::1]/", "not a public address"),
         ("https://[ff02::1]/", "not a public address"),
         ("https://224.0.0.1/", "not a public address"),

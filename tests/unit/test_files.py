@@ -31,13 +31,16 @@ def deliver_last(fakes: Fakes) -> Outcome:
     return fakes.worker.process(Delivery(body, 1, "rh-1"), lease_seconds=60)
 
 
-def s3_event(key: str, size: int) -> str:
+def s3_event(key: str, size: int, version: str | None = None) -> str:
     """The body S3 sends to SQS for an arrived object (keys URL-encoded)."""
+    stored: dict[str, object] = {"key": key, "size": size}
+    if version is not None:
+        stored["versionId"] = version
     record = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "eventName": "ObjectCreated:Post",
-        "s3": {"bucket": {"name": "docs"}, "object": {"key": key, "size": size}},
+        "s3": {"bucket": {"name": "docs"}, "object": stored},
     }
     return json.dumps({"Records": [record]})
 
@@ -45,6 +48,12 @@ def s3_event(key: str, size: int) -> str:
 def arrive(fakes: Fakes, key: str, data: bytes) -> Outcome:
     fakes.store.files[key] = data
     return fakes.consumer.consume(Delivery(s3_event(key, len(data)), 1, "rh-s3"), lease_seconds=60)
+
+
+def post(fakes: Fakes, key: str, data: bytes) -> Outcome:
+    """A file posted to an upload form: a new S3 version, and its event."""
+    event = s3_event(key, len(data), fakes.store.post(key, data))
+    return fakes.consumer.consume(Delivery(event, 1, "rh-s3"), lease_seconds=60)
 
 
 def test_direct_pdf_is_stored_as_it_came_and_extracted_by_the_worker(fakes: Fakes) -> None:
@@ -232,6 +241,40 @@ def test_presigned_upload_then_its_s3_event_runs_the_document_to_done(fakes: Fak
     # S3 may deliver the event twice: the second is consumed without an LLM call.
     assert arrive(fakes, doc.original_key, files.pdf(["Uploaded."] * 3)) is Outcome.DUPLICATE
     assert len(fakes.llm.calls) == 1
+
+
+def test_an_upload_form_counts_once(fakes: Fakes) -> None:
+    """A presigned POST can be replayed until it expires: only the first file is read, a
+    later one is deleted, and one posted after DELETE is deleted too (no orphan)."""
+    upload = fakes.service.create_upload("a.pdf", "application/pdf", 90_000, Submission("r"))
+    doc = upload.document
+    key = doc.original_key
+    assert key is not None
+    assert post(fakes, key, files.pdf(["The first file about tides."])) is Outcome.DONE
+    first = fakes.store.files[key]
+    assert post(fakes, key, files.pdf(["A second file, replayed."])) is Outcome.IGNORED
+    assert fakes.store.files[key] == first  # the later version is gone
+    assert len(fakes.store.file_versions) == 1
+    assert len(fakes.llm.calls) == 1
+
+    fakes.service.delete(doc.id)
+    assert key not in fakes.store.files
+    assert post(fakes, key, files.pdf(["Posted after the delete."])) is Outcome.IGNORED
+    assert key not in fakes.store.files
+
+
+def test_the_first_file_is_read_even_when_a_later_one_landed_before_the_worker(
+    fakes: Fakes,
+) -> None:
+    upload = fakes.service.create_upload("a.pdf", "application/pdf", 90_000, Submission("r"))
+    doc = upload.document
+    key = doc.original_key
+    assert key is not None
+    first = fakes.store.post(key, files.pdf(["The first file about tides."]))
+    fakes.store.post(key, files.pdf(["The replayed file about volcanoes."]))  # now current
+    event = s3_event(key, 100, first)
+    assert fakes.consumer.consume(Delivery(event, 1, "rh"), 60) is Outcome.DONE
+    assert "tides" in fakes.store.objects[doc.text_key]
 
 
 def test_s3_test_event_and_unknown_uploads_are_consumed(fakes: Fakes) -> None:

@@ -201,7 +201,9 @@ def test_an_uploaded_document_notifies_its_callback_when_the_file_has_been_summa
     assert key is not None
     pipeline.store.files[key] = b"Cats sleep. Dogs bark."
     arrived = Delivery(s3_event(key, 22), 1, "rh-s3")
-    consumer = SummarizeQueueConsumer(pipeline.worker, UploadArrivals(pipeline.repository, 0))
+    consumer = SummarizeQueueConsumer(
+        pipeline.worker, UploadArrivals(pipeline.repository, 0, files=pipeline.store)
+    )
     assert consumer.consume(arrived, lease_seconds=60) is Outcome.DONE
 
     [message] = pipeline.webhooks.messages

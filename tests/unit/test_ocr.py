@@ -16,6 +16,9 @@ from docsum.extract.dispatch import extract
 from docsum.extract.kinds import detect_kind
 from docsum.extract.limits import Extracted, ExtractionFailed, ExtractionLimits
 from docsum.extract.ocr import NO_TEXT, OcrUnavailable
+from docsum.extract.sandbox import extract_in_sandbox
+from docsum.platform.settings import Settings
+from docsum.worker.policy import WorkerPolicy
 
 from tests import files
 
@@ -176,3 +179,20 @@ def test_every_client_offers_every_format_the_api_reads() -> None:
     accept = re.search(r'accept="([^"]+)"', page)
     assert accept is not None
     assert set(accept.group(1).split(",")) == set(CLI_TYPES)
+
+
+def test_ocr_runs_in_the_extraction_sandbox_within_the_default_limits(settings: Settings) -> None:
+    """The worker extracts in a child process the OS bounds: OCR's models and pages fit the
+    default memory limit, its time the CPU and wall-clock limits, and the page map and the
+    extraction report come back whole."""
+    policy = WorkerPolicy.of(settings)
+    limits, sandbox = policy.extraction_limits(), policy.sandbox_limits()
+    assert sandbox.cpu_seconds >= settings.extraction_timeout_seconds + settings.ocr_timeout_seconds
+    data = files.scanned_pdf([(GERMAN, True), ("A typed page about craters and tides.", False)])
+    result = extract_in_sandbox(data, limits, sandbox, expected=FileKind.PDF)
+    assert result.extracted == extract(data, FileKind.PDF, limits)
+    assert (result.extracted.method, result.extracted.page_starts) == (
+        "mixed",
+        (0, len(GERMAN) + 2),
+    )
+    assert result.usage.peak_bytes - result.usage.baseline_bytes < sandbox.memory_bytes

@@ -376,10 +376,15 @@ def test_an_upload_arrives_once_and_its_extraction_is_recorded(
     )
     repository.create(doc)
     assert repository.get(doc.id) == doc
-    arrived = repository.mark_uploaded(doc.id, utc_now(), 2_100_000_000)  # retention's end
+    arrived = repository.mark_uploaded(doc.id, utc_now(), 2_100_000_000, "v1")  # retention
     assert arrived is not None
     assert (arrived.status, arrived.expires_at) == (Status.QUEUED, 2_100_000_000)
-    assert repository.mark_uploaded(doc.id, utc_now(), None) is None  # a repeated S3 event
+    assert arrived.upload_version == "v1"  # the file that counts
+    # A repeated S3 event, or a later post to the same form: the first arrival stays.
+    assert repository.mark_uploaded(doc.id, utc_now(), None, "v2") is None
+    again = repository.get(doc.id)
+    assert again is not None
+    assert again.upload_version == "v1"
 
     # The page map and how the text was obtained, OCR's confidence a float inside the source
     # (DynamoDB takes Decimals only).
@@ -423,6 +428,14 @@ def test_s3_file_store_and_presigned_post_policy(aws_env: LocalResources) -> Non
         store.get_bytes("originals/x", 5)
     with pytest.raises(TextMissing):
         store.get_bytes("originals/missing", 5)
+    # The bucket is versioned: one version can be read, or removed, leaving the others.
+    s3 = boto3.client("s3")
+    first = s3.put_object(Bucket=aws_env.bucket, Key="uploads/v", Body=b"first")["VersionId"]
+    later = s3.put_object(Bucket=aws_env.bucket, Key="uploads/v", Body=b"later")["VersionId"]
+    assert store.get_bytes("uploads/v", 100) == b"later"
+    assert store.get_bytes("uploads/v", 100, first) == b"first"
+    store.delete_version("uploads/v", later)
+    assert store.get_bytes("uploads/v", 100) == b"first"
 
     post = store.presign_post("uploads/abc", "application/pdf", 12_345, 600)
     assert post.fields["key"] == "uploads/abc"
@@ -468,7 +481,8 @@ def test_release_records_when_to_retry_and_when_failures_began(
     assert repository.mark_failed(doc.id, 1, "gave up", later)
     failed = repository.get(doc.id)
     assert failed is not None
-    assert (failed.due_at, failed.retrying_since) == (None, None)  # a redrive starts afresh
+    # `failed` is final for its generation: when its failures began stays on the record.
+    assert (failed.due_at, failed.retrying_since) == (None, start)
 
 
 def test_overdue_finds_expired_leases_and_stuck_queued_documents_only(
@@ -506,3 +520,78 @@ def test_requeue_only_if_unchanged_since_seen(repository: DocumentRepository) ->
     assert (requeued.due_at, requeued.retrying_since) == (now + timedelta(hours=1), now)
     # Whoever read the same row and comes second changes nothing.
     assert repository.requeue(seen, now, now, "lease gone") is None
+
+
+def test_failed_and_done_are_final_for_their_generation(repository: DocumentRepository) -> None:
+    now = utc_now()
+    failed, done = new_document("a" * 32), new_document("b" * 32)
+    for doc in (failed, done):
+        repository.create(doc)
+        repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
+    assert repository.mark_failed(failed.id, 1, "gave up", now)
+    assert repository.save_summary(done.id, 1, SUMMARY, now)
+    later = now + timedelta(hours=1)  # long after any lease
+    for doc in (failed, done):
+        assert repository.claim(doc.id, 1, later, later + timedelta(minutes=1)) is None
+    assert not repository.save_summary(failed.id, 1, SUMMARY, later)  # never flips to done
+    # A re-summarize (a new generation) is what starts work again.
+    repository.request_summary(failed.id, later, "c2")
+    assert repository.claim(failed.id, 2, later, later + timedelta(minutes=1)) is not None
+
+
+def test_the_claim_counts_the_attempts_no_worker_finished(repository: DocumentRepository) -> None:
+    now = utc_now()
+    doc = new_document()
+    repository.create(doc)
+
+    def claim() -> int:
+        nonlocal now
+        now += timedelta(minutes=2)  # past the previous lease: its worker died
+        claimed = repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
+        assert claimed is not None
+        return claimed.unfinished_attempts
+
+    def requeue_expired() -> None:
+        nonlocal now
+        now += timedelta(minutes=2)
+        [seen] = repository.overdue(now, now, limit=10)
+        assert repository.requeue(seen, now, now, "lease gone") is not None
+
+    assert [claim(), claim()] == [1, 2]
+    # The sweeper putting a dead worker's document back counts nothing and resets nothing.
+    requeue_expired()
+    assert claim() == 3
+    # An attempt that ends on its own (a retry, a pause) ends the series.
+    repository.release(doc.id, 1, now, Release("model host unreachable"))
+    assert claim() == 1
+    repository.release(doc.id, 1, now, Release("paused", failed=False))
+    assert claim() == 1
+    # A release by a delivery that never held the document does not.
+    requeue_expired()
+    repository.release(doc.id, 1, now, Release("breaker open", held=False))
+    assert claim() == 2
+    again = repository.request_summary(doc.id, now, "c2")
+    assert again.unfinished_attempts == 0
+
+
+def test_active_work_counts_a_clients_unfinished_documents(repository: DocumentRepository) -> None:
+    now = utc_now()
+    queued, processing, done, failed = (new_document(c * 32) for c in "abcd")
+    expired = new_document("f" * 32, expires_at=int(now.timestamp()) - 1)
+    other = new_document("e" * 32, owner="bob")
+    uploading = new_document("9" * 32).model_copy(
+        update={"status": Status.UPLOADING, "text_chars": 0}
+    )
+    for doc in (queued, processing, done, failed, other, expired, uploading):
+        repository.create(doc)
+    for doc in (processing, done, failed):
+        repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
+    repository.save_summary(done.id, 1, SUMMARY, now)
+    repository.mark_failed(failed.id, 1, "gave up", now)
+    # queued, processing (5 characters each) and the upload; not the finished or expired ones.
+    assert repository.active_work("default", now) == (3, 10)
+    assert repository.active_work("bob", now) == (1, 5)
+    assert repository.active_work("nobody", now) == (0, 0)
+    # A re-summarize makes a finished document active again.
+    repository.request_summary(done.id, now, "c2")
+    assert repository.active_work("default", now) == (4, 15)

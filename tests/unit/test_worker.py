@@ -211,7 +211,7 @@ def test_an_expired_lease_is_taken_over(fakes: Fakes) -> None:
     assert fakes.repository.items[request.document_id].attempts == 2
 
 
-def test_a_redriven_message_of_a_failed_document_is_processed_again(
+def test_a_failed_document_is_final_until_it_is_summarized_again(
     fakes: Fakes, settings: Settings
 ) -> None:
     fakes.llm.script = [transient("unreachable"), "Back again."]
@@ -220,8 +220,13 @@ def test_a_redriven_message_of_a_failed_document_is_processed_again(
         deliver(fakes, request, receive_count=settings.max_receive_count)
     assert fakes.repository.items[request.document_id].status is Status.FAILED
 
-    # Redriven from the DLQ once the LLM is back (and the breaker's open period is over).
+    # Redriven from the DLQ once the LLM is back: `failed` is final for its generation.
     fakes.clock.advance(seconds=settings.retry_max_seconds)
-    assert deliver(fakes, request, receive_count=1) is Outcome.DONE
+    assert deliver(fakes, request, receive_count=1) is Outcome.DUPLICATE
+    assert fakes.repository.items[request.document_id].status is Status.FAILED
+    assert len(fakes.llm.calls) == 1
+    # A re-summarize starts a new generation, which is worked on.
+    fakes.service.resummarize(request.document_id, "again")
+    assert deliver(fakes, fakes.queue.sent[-1]) is Outcome.DONE
     doc = fakes.repository.items[request.document_id]
     assert (doc.status, doc.summary, doc.error) == (Status.DONE, "Back again.", None)

@@ -220,7 +220,9 @@ def summarize_consumer(
     """The summarize queue's consumer: the worker, and the uploads whose S3 events come
     through the same queue."""
     arrivals = UploadArrivals(
-        DynamoDocumentRepository(clients.table(settings.documents_table)), settings.retention_days
+        DynamoDocumentRepository(clients.table(settings.documents_table)),
+        settings.retention_days,
+        files=S3TextStore(clients.s3, settings.documents_bucket),
     )
     return SummarizeQueueConsumer(summarize_worker(settings, clients, llm), arrivals)
 

@@ -25,7 +25,7 @@ from docsum_api.problems import ProblemError
 from docsum_api.schemas import DOCUMENT_FILE_FORM, DocumentIn, FileFields
 
 # A dependency check: raises when it fails; may say what it found ("ok: <that>").
-ReadinessCheck = Callable[[], str | None]
+ReadinessCheck = Callable[[], object]  # a `str` it returns describes the dependency
 _JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json\s*(?:;.*)?$", re.IGNORECASE)
 
 

@@ -20,6 +20,7 @@ clients = AwsClients.create()
 
 
 def _readiness_checks() -> dict[str, ReadinessCheck]:
+    # What these return (raw boto3 responses) is not shown: /ready answers `ok` or `failed`.
     return {
         "s3": lambda: clients.s3.head_bucket(Bucket=settings.documents_bucket),
         "dynamodb": lambda: clients.dynamodb.meta.client.describe_table(

@@ -15,6 +15,10 @@ from docsum_api.problems import problem
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+class _BodyTooLarge(Exception):
+    """A body without (or lying about) its Content-Length ran past the limit while read."""
+
+
 class CorrelateAndLog:
     """Correlation id (`X-Request-ID`, accepted or generated, echoed), the oversized-body
     guard, one access-log line per call and the metrics flush. A plain ASGI middleware:
@@ -45,18 +49,35 @@ class CorrelateAndLog:
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
+        length = headers.get("content-length", "")
+        is_file = headers.get("content-type", "").lower().startswith("multipart/form-data")
+        limit = self.file_body_limit if is_file else self.body_limit
+        received = 0
+
+        async def counted(message: Message) -> Message:
+            # A chunked body has no Content-Length: reading stops at the limit, not the end.
+            nonlocal received
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def receive_counted() -> Message:
+            return await counted(await receive())
+
+        detail = f"request body over {limit} bytes"
+        if is_file:  # what API Gateway and a Lambda payload can carry
+            detail += "; send larger files through POST /uploads (a presigned S3 upload)"
+        too_large = problem(413, detail, slug="too-large", request_id=request_id)
         try:
-            length = headers.get("content-length", "")
-            is_file = headers.get("content-type", "").lower().startswith("multipart/form-data")
-            limit = self.file_body_limit if is_file else self.body_limit
             if length.isdigit() and int(length) > limit:
-                detail = f"request body over {limit} bytes"
-                if is_file:  # what API Gateway and a Lambda payload can carry
-                    detail += "; send larger files through POST /uploads (a presigned S3 upload)"
-                too_large = problem(413, detail, slug="too-large", request_id=request_id)
                 await too_large(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                try:
+                    await self.app(scope, receive_counted, send_with_id)
+                except _BodyTooLarge:
+                    await too_large(scope, receive, send_with_id)
         finally:
             logger.info(
                 "request",

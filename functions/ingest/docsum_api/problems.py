@@ -11,10 +11,12 @@ from typing import Any
 
 from docsum.domain.errors import (
     CallbackUrlRefused,
+    ClientBusy,
     DocumentNotFound,
     DocumentTooLarge,
     FileTooLarge,
     InvalidDocument,
+    UploadPending,
 )
 from docsum.extract.kinds import UnsupportedFileType
 from docsum.platform.observability import logger
@@ -173,6 +175,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DocumentNotFound)
     async def not_found(request: Request, exc: DocumentNotFound) -> JSONResponse:
         return problem(404, f"no document {exc}", slug="not-found", request_id=request_id(request))
+
+    @app.exception_handler(ClientBusy)
+    async def client_busy(request: Request, exc: ClientBusy) -> JSONResponse:
+        return problem(
+            429,
+            str(exc),
+            slug="client-busy",
+            request_id=request_id(request),
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    @app.exception_handler(UploadPending)
+    async def upload_pending(request: Request, exc: UploadPending) -> JSONResponse:
+        return problem(409, str(exc), slug="upload-pending", request_id=request_id(request))
 
     @app.exception_handler(DocumentTooLarge)
     async def too_large(request: Request, exc: DocumentTooLarge) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Annotated
 from docsum.domain.document import DOCUMENT_ID_PATTERN, Document, Status
 from docsum.domain.paging import CURSOR_PATTERN
 from docsum.intake.submission import Submission
+from docsum.platform.observability import logger
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -178,7 +179,7 @@ def delete_document(
     "/documents/{document_id}/summarize",
     status_code=202,
     response_model=DocumentOut,
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(401, 404, 409, 422),
     summary="Summarize the document again (the current summary stays readable meanwhile)",
 )
 def resummarize(
@@ -220,15 +221,23 @@ def ready(request: Request) -> Readiness | JSONResponse:
 
 
 def _run_checks(checks: dict[str, ReadinessCheck]) -> dict[str, str]:
-    def run(check: ReadinessCheck) -> str:
+    """Each check: `ok` (with a description the check itself words, such as the model's
+    name) or `failed`. What a dependency said (an error, a raw SDK response) goes to the log
+    only: /ready answers any client."""
+
+    def run(name: str, check: ReadinessCheck) -> str:
         try:
             detail = check()
         except Exception as exc:
-            return f"failed: {type(exc).__name__}: {str(exc)[:200]}"
-        return f"ok: {detail}" if detail else "ok"
+            logger.warning(
+                "readiness check failed",
+                extra={"check": name, "error": f"{type(exc).__name__}: {str(exc)[:500]}"},
+            )
+            return "failed"
+        return f"ok: {detail}" if isinstance(detail, str) and detail else "ok"
 
     if not checks:
         return {}
     with ThreadPoolExecutor(max_workers=len(checks)) as pool:
-        futures = {name: pool.submit(run, check) for name, check in checks.items()}
+        futures = {name: pool.submit(run, name, check) for name, check in checks.items()}
         return {name: future.result() for name, future in futures.items()}

@@ -9,6 +9,7 @@ from docsum.domain.document import CALLBACK_URL_MAX_CHARS, CallbackUrlField
 from docsum.domain.files import MEDIA_TYPES
 from docsum.domain.options import LANGUAGE_NAMES, SummaryFormat, SummaryLength, SummaryOptions
 from docsum.domain.views import DocumentOut
+from docsum.extract.decode import is_blank
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 __all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]
@@ -26,7 +27,9 @@ class DocumentIn(SummaryOptions):
         }
     )
 
-    text: StrictStr = Field(min_length=1, description="The document; whitespace-only is rejected")
+    text: StrictStr = Field(
+        min_length=1, description="The document; whitespace or invisible characters only: 422"
+    )
     # The length limit is the domain's (MAX_TITLE_CHARS), checked by the service.
     title: StrictStr | None = Field(default=None, description="At most MAX_TITLE_CHARS characters")
     callback_url: CallbackUrlField = None
@@ -34,8 +37,8 @@ class DocumentIn(SummaryOptions):
     @field_validator("text")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text must contain non-whitespace characters")
+        if is_blank(value):  # zero-width and other invisible characters are no text either
+            raise ValueError("text must contain visible characters")
         return value
 
 

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from docsum.adapters.client_errors import error_is
 from docsum.adapters.dynamodb_items import (
+    ACTIVE_INDEX,
     OWNER_INDEX,
     PENDING_INDEX,
     TEXT_INDEX,
@@ -27,7 +28,7 @@ from docsum.ports.repository import Release
 # 14 days, and a redrive can bring one back within them.
 TOMBSTONE_LIFETIME = timedelta(days=15)
 _SPARSE_PAGE_READ = 100  # items per read once a status filter or expiry thinned a page
-_LEAVE_INDEX = "processing_until, pending, due_at, retrying_since"
+_LEAVE_INDEX = "processing_until, pending, due_at, retrying_since, active_owner"
 
 
 class DynamoDocumentRepository:
@@ -121,6 +122,25 @@ class DynamoDocumentRepository:
                 return DocumentPage(items=items)
             read = _SPARSE_PAGE_READ
 
+    def active_work(self, owner: str, now: datetime) -> tuple[int, int]:
+        # Eventually consistent, like every GSI: a burst of submissions may pass the cap by a
+        # few; the next ones see them. The index holds only live work, so this reads little.
+        query: dict[str, Any] = {
+            "IndexName": ACTIVE_INDEX,
+            "KeyConditionExpression": "active_owner = :owner",
+            "FilterExpression": "attribute_not_exists(expires_at) OR expires_at > :now",
+            "ExpressionAttributeValues": {":owner": owner, ":now": int(now.timestamp())},
+        }
+        documents = chars = 0
+        while True:
+            page = self._table.query(**query)
+            for item in page.get("Items", []):
+                documents += 1
+                chars += int(item.get("text_chars", 0))
+            if "LastEvaluatedKey" not in page:
+                return documents, chars
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def text_in_use(self, text_key: str) -> bool:
         # The index is eventually consistent: confirm each hit with a consistent read (the
         # document being deleted may still be listed there).
@@ -171,8 +191,8 @@ class DynamoDocumentRepository:
         document = self._update(
             document_id,
             "SET generation = generation + :one, #status = :queued, attempts = :zero, "
-            "updated_at = :now, enqueued_at = :now, correlation_id = :cid, "
-            "pending = :queued, due_at = :now "
+            "unfinished_attempts = :zero, updated_at = :now, enqueued_at = :now, "
+            "correlation_id = :cid, pending = :queued, due_at = :now, active_owner = #owner "
             "REMOVE #error, processing_until, progress, chunk_summaries, retrying_since",
             "attribute_exists(id) AND attribute_not_exists(deleted_at)",
             {
@@ -182,7 +202,7 @@ class DynamoDocumentRepository:
                 ":now": iso(now),
                 ":cid": correlation_id,
             },
-            {"#error": "error"},
+            {"#error": "error", "#owner": "owner"},
         )
         if document is None:
             raise DocumentNotFound(document_id)
@@ -197,7 +217,7 @@ class DynamoDocumentRepository:
         )
 
     def mark_uploaded(
-        self, document_id: str, now: datetime, expires_at: int | None
+        self, document_id: str, now: datetime, expires_at: int | None, version: str | None
     ) -> Document | None:
         values: dict[str, Any] = {
             ":queued": Status.QUEUED.value,
@@ -209,6 +229,9 @@ class DynamoDocumentRepository:
             "SET #status = :queued, enqueued_at = :now, updated_at = :now, "
             "pending = :queued, due_at = :now"
         )
+        if version is not None:
+            update += ", upload_version = :version"
+            values[":version"] = version
         if expires_at is None:
             update += " REMOVE expires_at"
         else:
@@ -243,12 +266,15 @@ class DynamoDocumentRepository:
         return self._update(
             document_id,
             "SET #status = :processing, attempts = attempts + :one, processing_until = :lease, "
+            "unfinished_attempts = if_not_exists(unfinished_attempts, :zero) + :one, "
             "updated_at = :now, pending = :processing, due_at = :lease",
-            "generation = :g AND summary_generation < :g "
+            "generation = :g AND summary_generation < :g AND #status <> :failed "
             "AND (#status <> :processing OR processing_until < :now)",
             {
                 ":g": generation,
                 ":one": 1,
+                ":zero": 0,
+                ":failed": Status.FAILED.value,
                 ":processing": Status.PROCESSING.value,
                 ":lease": iso(lease_until),
                 ":now": iso(now),
@@ -279,6 +305,8 @@ class DynamoDocumentRepository:
             "SET #status = :queued, #error = :reason, updated_at = :now, pending = :queued, "
             "due_at = :due"
             + (", retrying_since = if_not_exists(retrying_since, :now)" if how.failed else "")
+            # An attempt that ends on its own: the worker-death count starts again.
+            + (", unfinished_attempts = :zero" if how.held else "")
             + " REMOVE processing_until",
             "generation = :g AND summary_generation < :g AND #status = :expected",
             {
@@ -288,6 +316,7 @@ class DynamoDocumentRepository:
                 ":now": iso(now),
                 ":due": iso(how.retry_at or now),
                 ":expected": (Status.PROCESSING if how.held else Status.QUEUED).value,
+                **({":zero": 0} if how.held else {}),
             },
             {"#error": "error"},
         )
@@ -345,11 +374,12 @@ class DynamoDocumentRepository:
             "model_seconds = :ms, summarized_at = :now, updated_at = :now, "
             "#language = :language, summary_verbatim = :verbatim, llm_calls = :calls "
             "REMOVE #error, progress, chunk_summaries, " + _LEAVE_INDEX,
-            "generation = :g AND summary_generation < :g",
+            "generation = :g AND summary_generation < :g AND #status <> :failed",
             {
                 ":g": generation,
                 ":summary": summary.text,
                 ":done": Status.DONE.value,
+                ":failed": Status.FAILED.value,
                 ":model": summary.model,
                 ":pt": summary.prompt_tokens,
                 ":ct": summary.completion_tokens,
@@ -366,7 +396,9 @@ class DynamoDocumentRepository:
     def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
         failed = self._update(
             document_id,
-            "SET #status = :failed, #error = :reason, updated_at = :now REMOVE " + _LEAVE_INDEX,
+            # `retrying_since` stays: `failed` is final, the record says when failures began.
+            "SET #status = :failed, #error = :reason, updated_at = :now "
+            "REMOVE processing_until, pending, due_at, active_owner",
             "generation = :g AND summary_generation < :g",
             {
                 ":g": generation,

@@ -17,6 +17,11 @@ TEXT_INDEX = "by-text"  # text_key: which documents use a stored text
 # while a document is queued or processing and is removed when it ends, so the index holds only
 # documents that can still get stuck, ordered by `due_at`.
 PENDING_INDEX = "pending-due"
+# Fairness (template.yaml): `active_owner` is the owner while a document is uploading, queued
+# or processing, and is removed when it is done or failed, so the index holds a client's
+# unfinished work only.
+ACTIVE_INDEX = "active-owner"
+_ACTIVE = (Status.UPLOADING, Status.QUEUED, Status.PROCESSING)
 
 
 def iso(moment: datetime) -> str:
@@ -29,6 +34,8 @@ def to_item(document: Document) -> dict[str, Any]:
     if document.status in (Status.QUEUED, Status.PROCESSING):
         data["pending"] = document.status.value
         data.setdefault("due_at", document.enqueued_at)
+    if document.status in _ACTIVE:
+        data["active_owner"] = document.owner
     for key, value in data.items():
         if isinstance(value, datetime):
             data[key] = iso(value)
@@ -67,4 +74,5 @@ def _plain(value: Any) -> Any:
 def from_item(item: dict[str, Any]) -> Document:
     data = _plain(item)
     data.pop("pending", None)  # the sweeper's index key, derived from the status
+    data.pop("active_owner", None)  # the fairness index key, from the status and owner
     return Document.model_validate(data)

@@ -47,9 +47,14 @@ class S3TextStore:
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
 
-    def get_bytes(self, key: str, max_bytes: int) -> bytes:
+    def delete_version(self, key: str, version: str) -> None:
+        self._s3.delete_object(Bucket=self._bucket, Key=key, VersionId=version)
+
+    def get_bytes(self, key: str, max_bytes: int, version: str | None = None) -> bytes:
         try:
-            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+            response = self._s3.get_object(
+                Bucket=self._bucket, Key=key, **({"VersionId": version} if version else {})
+            )
         except ClientError as exc:
             if error_is(exc, "NoSuchKey", "404", "NotFound"):
                 raise TextMissing(f"s3://{self._bucket}/{key} does not exist") from exc

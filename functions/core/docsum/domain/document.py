@@ -145,6 +145,9 @@ class Document(BaseModel):
     enqueued_at: datetime
     generation: int = 1
     attempts: int = 0
+    # Claims since an attempt last ended on its own (stored, released, paused): the ones
+    # before the current claim are workers that died on this document (docsum.worker).
+    unfinished_attempts: int = 0
     error: str | None = None
     correlation_id: str | None = None
     processing_until: datetime | None = None
@@ -168,6 +171,9 @@ class Document(BaseModel):
     # Files: the original bytes in S3; text_key holds the extracted text once text_chars > 0.
     source: Source | None = None
     original_key: str | None = None
+    # The S3 version of the first file posted to an upload form: the one read; later posts
+    # to the same form are deleted (a presigned POST can be replayed until it expires).
+    upload_version: str | None = None
     # Retention: epoch seconds (DynamoDB TTL's format) after which the document is gone. TTL
     # deletes lazily (and moto never does), so reads treat an expired document as absent. An
     # `uploading` document gets one too: a file that never arrives leaves no record behind.

@@ -17,6 +17,26 @@ class DocumentNotFound(DocsumError):
     pass
 
 
+class ClientBusy(DocsumError):
+    """The client already has its share of work queued or in progress (the API answers 429
+    with Retry-After): one client cannot queue hundreds of documents ahead of everyone."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class UploadPending(DocsumError):
+    """A re-summarize of a document whose file has not arrived yet (the API answers 409):
+    it would otherwise end `done` with nothing summarized and lose the upload."""
+
+    def __init__(self, document_id: str) -> None:
+        super().__init__(
+            f"document {document_id} is still waiting for its upload; "
+            "summarize it again once the file has arrived"
+        )
+
+
 class InvalidDocument(DocsumError):
     """A submitted field breaks a domain rule (the API answers 422 naming the field)."""
 
@@ -75,6 +95,11 @@ LLM_REASONS = {
     "rejected": "model host rejected the request",
     "empty_answer": "model returned an empty answer",
 }
+
+
+def stopped_the_worker(deaths: int) -> str:
+    """The `error` of a poison document: its worker died (timeout, out of memory) that often."""
+    return f"the document stopped the worker {deaths} times"
 
 
 def gave_up(reason: str, window_seconds: int) -> str:

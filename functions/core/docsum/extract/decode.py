@@ -1,8 +1,9 @@
-"""Bytes → str for the text formats, whatever their encoding."""
+"""Bytes → str for the text formats, whatever their encoding; and what counts as no text."""
 
 from __future__ import annotations
 
 import codecs
+import unicodedata
 
 from docsum.extract.limits import ExtractionFailed
 
@@ -13,6 +14,21 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+
+
+# Characters that show nothing although they are not whitespace to `str.strip`: format
+# characters (zero-width space and joiners, BOM, word joiner, tags), combining marks with no
+# base, and the letters and symbols drawn blank (Hangul fillers, braille blank).
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Mn", "Me", "Zs", "Zl", "Zp"})
+_BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def is_blank(text: str) -> bool:
+    """Nothing a reader could see: empty, whitespace or invisible characters only."""
+    return all(
+        ch.isspace() or ch in _BLANK_LOOKING or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+        for ch in text
+    )
 
 
 def decode_text(data: bytes) -> str:

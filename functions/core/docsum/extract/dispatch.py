@@ -3,8 +3,11 @@ checked against the limits.
 
 Every parser is imported lazily, inside the function for its format, so neither function's cold
 start pays for formats it is not handed. Extraction is bounded: the input size, PDF pages, the
-unpacked size of a DOCX and a deadline checked between pages/paragraphs, and the text length;
-past a bound it stops with `ExtractionFailed` naming the limit, never by timing out the function.
+unpacked size of a DOCX or EPUB, the markup elements a parser would build, how deep HTML nests,
+Markdown's emphasis marks (`bounds`, checked before each parse), a deadline checked between
+pages/paragraphs, and the text length; past a bound it stops with `ExtractionFailed` naming the
+limit, never by timing out the function. The worker runs all of it in a child process the OS
+bounds (`sandbox`) for what these bounds miss.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import replace
 from functools import partial
 
 from docsum.domain.files import IMAGE_KINDS, FileKind
+from docsum.extract.decode import is_blank
 from docsum.extract.html import read_html, read_markdown, read_text
 from docsum.extract.image import read_image
 from docsum.extract.limits import (
@@ -59,7 +63,7 @@ def extract(data: bytes, kind: FileKind, limits: ExtractionLimits) -> Extracted:
         FileKind.EPUB,
     )
     text = result.text if tidy else _tidy(result.text)
-    if not text:
+    if is_blank(text):
         raise ExtractionFailed(f"the {kind.value} file contains no text")
     if len(text) > limits.max_chars:
         raise ExtractionFailed(too_long(len(text), limits.max_chars))

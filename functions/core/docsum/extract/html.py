@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from docsum.domain.files import FileKind
+from docsum.extract.bounds import check_html, check_markdown
 from docsum.extract.decode import decode_text
 from docsum.extract.limits import Extracted, ExtractionDeadline, ExtractionLimits
 
@@ -22,11 +23,13 @@ INLINE_TAGS = [
 _BLOCK_MARK = "\x00"  # never in decoded text that reaches here (NUL means binary)
 
 
-def html_text(markup: str) -> tuple[str, str | None]:
+def html_text(markup: str, limits: ExtractionLimits, what: str) -> tuple[str, str | None]:
     """(main text, <title>) of an HTML page: clutter removed, <main>/<article> preferred,
-    one paragraph per block of text, a table row per line."""
+    one paragraph per block of text, a table row per line. Markup with too many elements or
+    nested too deep is refused before lexbor builds its tree (naming the limit)."""
     from selectolax.lexbor import LexborHTMLParser
 
+    check_html(markup, limits.max_markup_elements, limits.max_html_depth, what)
     tree = LexborHTMLParser(markup)
     # Each query walks the tree: look for the title in <head> only, for rows only if any.
     title_node = (tree.head or tree.root).css_first("title") if tree.root else None
@@ -51,7 +54,7 @@ def html_text(markup: str) -> tuple[str, str | None]:
 
 
 def read_html(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
-    text, title = html_text(decode_text(data))
+    text, title = html_text(decode_text(data), limits, "HTML")
     deadline.check("HTML")
     return Extracted(text=text, kind=FileKind.HTML, title=title)
 
@@ -61,9 +64,11 @@ def read_markdown(data: bytes, limits: ExtractionLimits, deadline: ExtractionDea
 
     # Rendered, then read back as text: links keep their words, tables their cells, code its
     # code, and no markup characters are left for the model to read.
-    rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(decode_text(data))
+    source = decode_text(data)
+    check_markdown(source, limits.max_markdown_emphasis_marks)
+    rendered = MarkdownIt("commonmark", {"html": False}).enable("table").render(source)
     deadline.check("Markdown")
-    text, _ = html_text(rendered)
+    text, _ = html_text(rendered, limits, "Markdown")
     return Extracted(text=text, kind=FileKind.MARKDOWN)
 
 

@@ -24,6 +24,10 @@ class ExtractionLimits:
     max_pdf_pages: int = 2000
     max_unpacked_bytes: int = 100 * 1024 * 1024
     deadline_seconds: float = 120.0
+    # A parser's work (docsum.extract.bounds): elements, HTML depth, Markdown emphasis marks.
+    max_markup_elements: int = 1_000_000
+    max_html_depth: int = 1_000
+    max_markdown_emphasis_marks: int = 200_000
     # OCR (docsum.extract.ocr). Flat fields: the limits travel to the extraction child as JSON.
     max_ocr_pages: int = 50
     max_image_pixels: int = 40_000_000  # an A4 page at 600 dpi is 35 MP; a 12 MP photo fits
@@ -47,6 +51,10 @@ class Extracted:
     method: Literal["text", "ocr", "mixed"] = "text"
     ocr_pages: int = 0
     confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.page_starts, list):  # back from the sandbox's JSON
+            object.__setattr__(self, "page_starts", tuple(self.page_starts))
 
 
 class ExtractionDeadline:

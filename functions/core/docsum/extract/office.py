@@ -1,4 +1,5 @@
-"""DOCX (python-docx) and EPUB (ebooklib) → text, a zip bomb refused before either inflates it."""
+"""DOCX (python-docx) and EPUB (ebooklib) → text, a zip bomb refused before either inflates it
+and an element bomb (small, but millions of elements) before either parses it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import zipfile
 from collections.abc import Iterator
 
 from docsum.domain.files import FileKind
+from docsum.extract.bounds import check_archive_elements
 from docsum.extract.decode import decode_text
 from docsum.extract.html import html_text
 from docsum.extract.limits import (
@@ -22,6 +24,7 @@ from docsum.extract.limits import (
 
 def read_docx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
     check_unpacked(data, limits, "DOCX")
+    check_archive_elements(data, limits.max_markup_elements, "DOCX")
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
@@ -47,6 +50,7 @@ def read_docx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadlin
 
 def read_epub(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
     check_unpacked(data, limits, "EPUB")
+    check_archive_elements(data, limits.max_markup_elements, "EPUB")
     from ebooklib import ITEM_DOCUMENT, epub
 
     try:
@@ -58,7 +62,7 @@ def read_epub(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadlin
         for idref, _ in book.spine:  # reading order
             item = book.get_item_with_id(idref)
             if item is not None and item.get_type() == ITEM_DOCUMENT:
-                text = html_text(decode_text(item.get_content()))[0]
+                text = html_text(decode_text(item.get_content()), limits, "EPUB")[0]
                 if text:  # the navigation document is all <nav>: nothing left
                     yield text
 

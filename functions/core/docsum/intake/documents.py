@@ -21,10 +21,12 @@ from docsum.domain.document import (
 )
 from docsum.domain.errors import (
     LEASE_EXPIRED,
+    ClientBusy,
     DocumentNotFound,
     DocumentTooLarge,
     FileTooLarge,
     InvalidDocument,
+    UploadPending,
 )
 from docsum.domain.files import MEDIA_TYPES
 from docsum.domain.ids import bytes_digest, content_digest, document_id, original_key, text_key
@@ -49,7 +51,8 @@ UPLOAD_RECORD_GRACE_SECONDS = 3600
 
 @dataclass(frozen=True)
 class IntakeLimits(SettingsSlice):
-    """The settings submissions answer to: sizes, upload URLs, retention, re-sends."""
+    """The settings submissions answer to: sizes, upload URLs, retention, re-sends, and each
+    client's share of the queue."""
 
     max_document_chars: int
     max_title_chars: int
@@ -58,6 +61,9 @@ class IntakeLimits(SettingsSlice):
     upload_url_seconds: int
     retention_days: int
     requeue_after_seconds: int
+    max_active_documents_per_client: int
+    max_active_chars_per_client: int
+    busy_retry_after_seconds: int
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,7 @@ class DocumentService:
         if size > self._settings.max_upload_bytes:
             raise FileTooLarge(size, self._settings.max_upload_bytes)
         self._check_callback(submission.callback_url)
+        self._check_share(submission.owner, 0)
         doc_id = uuid.uuid4().hex
         key = f"{UPLOADS_PREFIX}{doc_id}"
         now = self._clock()
@@ -216,6 +223,7 @@ class DocumentService:
         existing = self._live(self._repository.get(doc_id))
         if existing is not None:
             return self._duplicate(existing)
+        self._check_share(submission.owner, fields["text_chars"])  # a file's: once extracted
         store()
         now = self._clock()
         expires_at = retention_end(now, self._settings.retention_days)
@@ -314,7 +322,12 @@ class DocumentService:
         logger.info("document deleted", extra={"document_id": doc_id})
 
     def resummarize(self, doc_id: str, correlation_id: str, owner: str = DEFAULT_OWNER) -> Document:
-        self.get(doc_id, owner)
+        current = self.get(doc_id, owner)  # an upload past its URL's expiry reads `failed`
+        stored = self._repository.get(doc_id)
+        if stored is not None and stored.status is Status.UPLOADING:
+            raise UploadPending(doc_id)  # a document never goes back to `uploading`
+        if current.finished:  # work again; one still queued or in progress adds nothing
+            self._check_share(owner, current.text_chars)
         document = self._repository.request_summary(doc_id, self._clock(), correlation_id)
         self._send(document, correlation_id)
         self._metrics.count("ResummarizeRequested")
@@ -323,6 +336,26 @@ class DocumentService:
             extra={"document_id": doc_id, "generation": document.generation},
         )
         return document
+
+    def _check_share(self, owner: str, adding_chars: int) -> None:
+        """`ClientBusy` when one more document (of `adding_chars`) would take `owner` past
+        its share of the queue."""
+        s = self._settings
+        documents, chars = self._repository.active_work(owner, self._clock())
+        if s.max_active_documents_per_client and documents >= s.max_active_documents_per_client:
+            busy = (
+                f"{documents} documents are uploading, queued or in progress; "
+                f"MAX_ACTIVE_DOCUMENTS_PER_CLIENT is {s.max_active_documents_per_client}"
+            )
+        elif s.max_active_chars_per_client and chars + adding_chars > s.max_active_chars_per_client:
+            busy = (
+                f"{chars} characters are queued or in progress and this adds {adding_chars}; "
+                f"MAX_ACTIVE_CHARS_PER_CLIENT is {s.max_active_chars_per_client}"
+            )
+        else:
+            return
+        self._metrics.count("ClientBusy")
+        raise ClientBusy(f"{busy}: retry once some are done", s.busy_retry_after_seconds)
 
     def _live(self, document: Document | None) -> Document | None:
         """None for an expired document: DynamoDB's TTL deletes it only eventually."""

@@ -1,5 +1,9 @@
 """A presigned upload's file arrived (its S3 event): the document goes from `uploading` to
-`queued`, its retention starts now, and it becomes a summarize request like any other."""
+`queued`, its retention starts now, and it becomes a summarize request like any other.
+
+A presigned POST can be replayed until it expires: only the first file that arrives counts
+(its S3 version is recorded and read); a later post to the same form, or one after the
+document was deleted, is removed when its event arrives, so no unowned file stays behind."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from docsum.domain.document import DOCUMENT_ID_PATTERN, UPLOADS_PREFIX, retentio
 from docsum.domain.messages import SummarizeRequest
 from docsum.platform.observability import logger
 from docsum.ports.repository import DocumentRepository
+from docsum.ports.storage import TextStore
 
 
 class UploadArrivals:
@@ -19,24 +24,38 @@ class UploadArrivals:
         repository: DocumentRepository,
         retention_days: int,
         clock: Callable[[], datetime] = utc_now,
+        *,
+        files: TextStore,
     ) -> None:
         self._repository = repository
+        self._files = files
         self._retention_days = retention_days
         self._clock = clock
 
-    def arrived(self, key: str, size: int) -> SummarizeRequest | None:
+    def arrived(self, key: str, size: int, version: str | None) -> SummarizeRequest | None:
         """The request that summarizes the uploaded document; None when `key` is no upload
-        of a known document (its record expired, or no upload announced the object). A
-        repeated event finds the document already queued: it is then a plain redelivery."""
+        of a known document (its record expired or was deleted, or no upload announced the
+        object) or is a later post to a used form. A repeated event of the first file finds
+        the document already queued: it is then a plain redelivery."""
         doc_id = key.removeprefix(UPLOADS_PREFIX)
-        known = key.startswith(UPLOADS_PREFIX) and re.fullmatch(DOCUMENT_ID_PATTERN, doc_id)
+        if not key.startswith(UPLOADS_PREFIX):
+            logger.warning("S3 event for no known upload", extra={"key": key[:200]})
+            return None
+        known = re.fullmatch(DOCUMENT_ID_PATTERN, doc_id)
         document = self._repository.get(doc_id) if known else None
         if document is None:
-            logger.warning("S3 event for no known upload", extra={"key": key[:200]})
+            # Posted after its document was deleted, or to no upload at all: nobody reads it.
+            self._files.delete(key)
+            logger.warning("upload for no document deleted", extra={"key": key[:200]})
             return None
         now = self._clock()
         expires_at = retention_end(now, self._retention_days)  # the document's own expiry
-        document = self._repository.mark_uploaded(doc_id, now, expires_at) or document
+        marked = self._repository.mark_uploaded(doc_id, now, expires_at, version)
+        if marked is None and version is not None and version != document.upload_version:
+            self._files.delete_version(key, version)
+            logger.warning("a later post to a used upload form deleted", extra={"key": key})
+            return None
+        document = marked or document
         logger.info("file arrived", extra={"document_id": doc_id, "bytes": size})
         return SummarizeRequest(
             document_id=doc_id,

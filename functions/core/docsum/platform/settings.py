@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     max_pdf_pages: int = Field(default=2000, ge=1)
     max_unpacked_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     extraction_timeout_seconds: float = Field(default=120.0, gt=0)
+    # A parser's work follows the elements it builds, not the file's size: elements per file
+    # (DOCX/EPUB XML, HTML tags), how deep HTML nests, Markdown's emphasis marks; each is
+    # counted on the markup before a tree exists (docsum.extract.bounds).
+    max_markup_elements: int = Field(default=1_000_000, ge=1)
+    max_html_depth: int = Field(default=1_000, ge=1)
+    max_markdown_emphasis_marks: int = Field(default=200_000, ge=0)
+    # The backstop: extraction runs in a child process (docsum.extract.sandbox) the OS stops
+    # once a file costs this much memory above the child's baseline (RLIMIT_AS) or
+    # `extraction_timeout_seconds` of CPU; the function's 1,024 MB keep room for the worker.
+    extraction_memory_mb: int = Field(default=512, ge=16)
     # OCR of scans and photos (Tesseract; docs/files.md): pages OCR'd per document, pixels per
     # page (decompression bombs), time per page and in total (on top of the extraction timeout),
     # the languages ("+"-joined Tesseract codes, each needs its tesseract-ocr-LANG package) and
@@ -64,6 +74,13 @@ class Settings(BaseSettings):
     # 0 requests: no limit.
     rate_limit_requests: int = Field(default=0, ge=0)
     rate_limit_window_seconds: int = Field(default=60, ge=1)
+    # Fairness: the summarize queue is first in, first out, so each client's share of it is
+    # bounded: at most this many documents uploading, queued or in progress, and this many
+    # characters of text queued or in progress (0: no cap); past either a new submission or
+    # re-summarize is a 429 whose Retry-After is `busy_retry_after_seconds`.
+    max_active_documents_per_client: int = Field(default=20, ge=0)
+    max_active_chars_per_client: int = Field(default=2_000_000, ge=0)
+    busy_retry_after_seconds: int = Field(default=60, ge=1)
 
     # Documents (records and texts) expire this many days after submission; 0: kept forever.
     retention_days: int = Field(default=0, ge=0)
@@ -127,6 +144,10 @@ class Settings(BaseSettings):
     # `sweep_batch_size` documents per run.
     sweep_stuck_after_seconds: int = Field(default=900, ge=0)
     sweep_batch_size: int = Field(default=100, ge=1)
+    # A document whose workers died this many times (claimed and never finished: a timeout or
+    # an out-of-memory kill, counted on its record across redeliveries and sweeper re-sends)
+    # is `failed` instead of being claimed again.
+    max_worker_deaths: int = Field(default=3, ge=1)
 
     def webhook_secret_entries(self) -> str:
         return self.webhook_secrets.get_secret_value() if self.webhook_secrets else ""

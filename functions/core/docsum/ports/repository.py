@@ -14,8 +14,9 @@ class Release:
     """How a document goes back to `queued` (`DocumentRepository.release`): with `reason`,
     its message due back at `retry_at` (None: now). `failed`: a transient failure, which
     starts the retry window (`retrying_since`) if not started. `held`: the caller holds the
-    lease (`processing`); else the document must be `queued` (a retry decided without
-    claiming it)."""
+    lease (`processing`): its attempt ended on its own, so the count of workers that died on
+    the document (`unfinished_attempts`) starts again; else the document must be `queued` (a
+    retry decided without claiming it)."""
 
     reason: str
     retry_at: datetime | None = None
@@ -56,6 +57,10 @@ class DocumentRepository(Protocol):
         """Whether any document still refers to this S3 object."""
         ...
 
+    def active_work(self, owner: str, now: datetime) -> tuple[int, int]:
+        """(documents, characters) of `owner` uploading, queued or processing, unexpired."""
+        ...
+
     def request_summary(self, document_id: str, now: datetime, correlation_id: str) -> Document:
         """Start a new generation (re-summarize): status `queued`, attempts 0. The current
         summary stays readable. Raises `DocumentNotFound`."""
@@ -64,11 +69,12 @@ class DocumentRepository(Protocol):
     def mark_enqueued(self, document_id: str, generation: int, now: datetime) -> None: ...
 
     def mark_uploaded(
-        self, document_id: str, now: datetime, expires_at: int | None
+        self, document_id: str, now: datetime, expires_at: int | None, version: str | None
     ) -> Document | None:
         """`uploading` → `queued` (the file arrived): the upload's expiry becomes the
-        retention's `expires_at` (None: kept). None when the document was not `uploading` (a
-        repeated S3 event)."""
+        retention's `expires_at` (None: kept) and `version`, the S3 version that arrived, the
+        one `upload_version` keeps. None when the document was not `uploading` (a repeated
+        S3 event, or a later post to the same form)."""
         ...
 
     def save_extraction(
@@ -81,8 +87,9 @@ class DocumentRepository(Protocol):
     def claim(
         self, document_id: str, generation: int, now: datetime, lease_until: datetime
     ) -> Document | None:
-        """`processing` for this generation, unless it is stale, already summarized or leased
-        by another live worker (then None)."""
+        """`processing` for this generation, unless it is stale, final (`done` or `failed`:
+        only a new generation starts work again) or leased by another live worker (then None).
+        Counts the attempt (`attempts`, `unfinished_attempts`) on the record itself."""
         ...
 
     def save_progress(
@@ -116,9 +123,11 @@ class DocumentRepository(Protocol):
         self, document_id: str, generation: int, summary: Summary, now: datetime
     ) -> bool:
         """Store the summary and mark `done`, unless a newer generation was requested or this
-        generation's summary is already stored (False: a late duplicate never overwrites)."""
+        generation's summary is already stored or it failed (False: a late duplicate never
+        overwrites, an announced failure never turns `done`)."""
         ...
 
     def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
-        """`failed` with the reason, unless the generation is stale or already done."""
+        """`failed` with the reason, unless the generation is stale or already done; when its
+        failures began (`retrying_since`) stays on the record."""
         ...

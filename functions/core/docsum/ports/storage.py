@@ -19,9 +19,13 @@ class TextStore(Protocol):
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
 
-    def get_bytes(self, key: str, max_bytes: int) -> bytes:
-        """Raises `TextMissing` when the object does not exist and `FileTooLarge` (before
-        reading it) when it has more than `max_bytes`."""
+    def get_bytes(self, key: str, max_bytes: int, version: str | None = None) -> bytes:
+        """The object (that `version` of it, when given). Raises `TextMissing` when it does
+        not exist and `FileTooLarge` (before reading it) when it has more than `max_bytes`."""
+        ...
+
+    def delete_version(self, key: str, version: str) -> None:
+        """Remove one version of the object (a later post to a single-use upload)."""
         ...
 
 

@@ -1,10 +1,14 @@
 """The guard: what a model wrote is checked before anything can store it.
 
 Small models degenerate: they loop, echo the text back, refuse, ignore the requested format or
-language, and invent figures. `check` finds those problems in a shaped answer (pure functions,
-no I/O; the language detector is passed in). `salvage` drops the sentences that carry a repeat
-or an invented figure and says whether what is left still passes. The summarizer decides what
-to do with the verdict (retry once, salvage, or fail the document with `Problem.reason`).
+language, and invent figures. A document can also carry instructions that a model obeys
+(prompt injection): a summary describes its document and never acts on it, so an answer that
+addresses the reader with instructions, or carries links and contact details (no summary
+request asks for them), fails as well (`docsum.summary.addressing`). `check` finds those
+problems in a shaped answer (pure functions, no I/O; the language detector is passed in).
+`salvage` drops the sentences that carry a repeat, an invented figure or words to the reader,
+and says whether what is left still passes. The summarizer decides what to do with the verdict
+(retry once, salvage, or fail the document with `Problem.reason`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from enum import StrEnum
 
 from docsum.domain.ids import normalize_whitespace
 from docsum.domain.options import SummaryFormat
+from docsum.summary.addressing import addresses_reader
 from docsum.summary.figures import invented_figures, source_figures, words_of
 from docsum.summary.language import MIN_LETTERS, Detection
 from docsum.summary.shaping import BULLET, ends_sentence, split_sentences
@@ -31,6 +36,7 @@ class Check(StrEnum):
     FORMAT = "format"
     LANGUAGE = "language"
     INVENTED_FIGURES = "invented_figures"
+    ADDRESSES_READER = "addresses_reader"
 
 
 # Stable, user-facing reasons (a failed document's `error` starts with one of them).
@@ -41,6 +47,7 @@ REASONS = {
     Check.FORMAT: "model output does not follow the requested format",
     Check.LANGUAGE: "model output is not in the requested language",
     Check.INVENTED_FIGURES: "model output has figures that are not in the document",
+    Check.ADDRESSES_READER: "model output addresses the reader instead of describing the text",
 }
 
 # An answer at least this share of its source's length is not a summary of it.
@@ -148,6 +155,7 @@ def check(
             not_a_summary(summary, expect, answer_chars),
             format_problem(summary, expect.format),
             language_problem(summary, expect.language, detect, expect.format),
+            reader_problem(summary),
         )
         if problem is not None
     ]
@@ -155,6 +163,11 @@ def check(
     if invented:
         found.append(Problem(Check.INVENTED_FIGURES, ", ".join(sorted(invented))))
     return found
+
+
+def reader_problem(summary: str) -> Problem | None:
+    found = addresses_reader(summary)
+    return None if found is None else Problem(Check.ADDRESSES_READER, repr(found[:40]))
 
 
 def refusal(summary: str, source: str) -> Problem | None:
@@ -250,12 +263,13 @@ def language_problem(
 
 def salvage(summary: str, expect: Expectation, detect: Detector) -> str | None:
     """`summary` without its repeated sentences and the sentences carrying an invented
-    figure, if what is left passes every check (and something was dropped); else None."""
+    figure or addressing the reader, if what is left passes every check (and something was
+    dropped); else None."""
     known = source_figures(expect.source)
     kept, seen = [], set()
     for unit in units(summary, expect.format):
         key = _key(unit.removeprefix(BULLET))
-        if key in seen or invented_figures(unit, expect.source, known):
+        if key in seen or invented_figures(unit, expect.source, known) or addresses_reader(unit):
             continue
         seen.add(key)
         kept.append(unit)

@@ -17,10 +17,17 @@ from docsum.platform.observability import logger
 from docsum.platform.retry import Deadline
 from docsum.ports.llm import ChatAnswer, ChatCall, LanguageModel
 from docsum.summary import guard
+from docsum.summary.addressing import addresses_reader
 from docsum.summary.budget import PROMPT_MARGIN, ModelBudget, num_ctx_for, num_predict_for, shrink
 from docsum.summary.chunking import TokenEstimator
 from docsum.summary.prompts import materialize, with_title
-from docsum.summary.shaping import clean_bullets, clean_summary, fit_to_limit, shape_summary
+from docsum.summary.shaping import (
+    clean_bullets,
+    clean_summary,
+    fit_to_limit,
+    shape_summary,
+    split_sentences,
+)
 
 
 class GuardOutcome(StrEnum):
@@ -92,16 +99,20 @@ class Target:
     def extract(self, text: str, budget: int) -> str | None:
         """The opening sentences of `text` within `budget`, in the language asked for: what
         stands in for one chunk's summary when no answer for it passed the guard. It cannot
-        invent anything, and the final summary made from it is still checked."""
+        invent anything, and the final summary made from it is still checked. Sentences that
+        address the reader (an injected instruction, a link) are left out."""
         if self.language not in (None, self.source_language):
             return None
-        return fit_to_limit(normalize_whitespace(text), budget) or None
+        kept = [s for s in split_sentences(text) if addresses_reader(s) is None]
+        return fit_to_limit(normalize_whitespace(" ".join(kept)), budget) or None
 
     def verbatim(self, text: str, budget: int, form: SummaryFormat) -> str | None:
         """`text` itself as its own summary, when it is what was asked for: it fits the
-        budget, a paragraph is wanted and no other language than its own."""
+        budget, a paragraph is wanted and no other language than its own; never a text that
+        addresses its reader (instructions, links, contacts): stored, it would pass them on."""
         plain = normalize_whitespace(text)
         fits = len(plain) <= budget and form is SummaryFormat.PARAGRAPH
+        fits = fits and addresses_reader(plain) is None
         return plain if fits and self.language in (None, self.source_language) else None
 
 
@@ -264,4 +275,6 @@ class ModelCalls:
 
 
 def _brief(problems: list[guard.Problem]) -> list[str]:
-    return [f"{p.check.value}: {p.detail}" for p in problems]
+    """The checks an answer failed, for the log: never their details, which quote what the
+    model wrote (and so the document)."""
+    return [p.check.value for p in problems]

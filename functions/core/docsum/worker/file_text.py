@@ -1,6 +1,6 @@
-"""A file's text: extracted on the document's first claim (bounded; a file that cannot be read
-ends `failed` with the reason, never retried) and stored beside the JSON texts, so a retry
-reads the text, not the file."""
+"""A file's text: extracted on the document's first claim (bounded, and always in a child
+process the OS bounds: a file that cannot be read ends `failed` with the reason, never
+retried) and stored beside the JSON texts, so a retry reads the text, not the file."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import time
 
 from docsum.domain.document import Document, Extraction
 from docsum.domain.files import FileKind
-from docsum.extract.dispatch import extract
-from docsum.extract.kinds import detect_kind
-from docsum.extract.limits import ExtractionFailed, ExtractionLimits
+from docsum.extract.limits import ExtractionLimits
+from docsum.extract.sandbox import SandboxLimits, extract_in_sandbox
 from docsum.platform.observability import logger
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.repository import DocumentRepository
@@ -23,12 +22,14 @@ class FileText:
         store: TextStore,
         repository: DocumentRepository,
         limits: ExtractionLimits,
+        sandbox: SandboxLimits,
         max_upload_bytes: int,
         metrics: MetricsRecorder,
     ) -> None:
         self._store = store
         self._repository = repository
         self._limits = limits
+        self._sandbox = sandbox
         self._max_upload_bytes = max_upload_bytes
         self._metrics = metrics
 
@@ -37,14 +38,18 @@ class FileText:
         original, source = document.original_key, document.source
         if original is None or source is None or document.text_chars > 0:
             return self._store.get_text(document.text_key), document.title
-        data = self._store.get_bytes(original, self._max_upload_bytes)
-        kind = detect_kind(data, filename=source.filename, declared_type=source.content_type)
-        if kind != FileKind(source.kind):
-            raise ExtractionFailed(
-                f"the file that arrived is {kind.value}, not the declared {source.kind}"
-            )
+        # The first file posted to an upload form, even if a replay landed after it.
+        data = self._store.get_bytes(original, self._max_upload_bytes, document.upload_version)
         started = time.monotonic()
-        extracted = extract(data, kind, self._limits)
+        extracted = extract_in_sandbox(  # the kind is decided in the child too
+            data,
+            self._limits,
+            self._sandbox,
+            expected=FileKind(source.kind),
+            filename=source.filename,
+            declared_type=source.content_type,
+        ).extracted
+        kind = extracted.kind
         self._metrics.seconds("ExtractionTime", time.monotonic() - started)
         self._store.put_text(document.text_key, extracted.text)
         title = document.title or extracted.title or source.filename

@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, fields
 
 from docsum.extract.limits import ExtractionLimits
+from docsum.extract.sandbox import STARTUP_ALLOWANCE_SECONDS, SandboxLimits
 from docsum.platform.retry import Jitter, backoff_seconds, jittered
 from docsum.platform.settings import SettingsSlice
 
@@ -15,7 +16,8 @@ from docsum.platform.settings import SettingsSlice
 @dataclass(frozen=True)
 class WorkerPolicy(SettingsSlice):
     """The worker's settings: retries (backoff, window, the receive-count backstop), the time
-    kept back at the end of an invocation, and the bounds of a file's extraction."""
+    kept back at the end of an invocation, the bounds of a file's extraction (the parsers'
+    and the sandbox's), and how many worker deaths a document may cause."""
 
     retry_base_seconds: int
     retry_max_seconds: int
@@ -27,6 +29,11 @@ class WorkerPolicy(SettingsSlice):
     max_unpacked_bytes: int
     extraction_timeout_seconds: float
     max_upload_bytes: int
+    max_markup_elements: int
+    max_html_depth: int
+    max_markdown_emphasis_marks: int
+    extraction_memory_mb: int
+    max_worker_deaths: int
     max_ocr_pages: int
     max_image_pixels: int
     ocr_page_seconds: float
@@ -35,12 +42,23 @@ class WorkerPolicy(SettingsSlice):
     ocr_dpi: int
 
     def extraction_limits(self) -> ExtractionLimits:
-        # The limits named as their settings (PDF pages, unpacked size, OCR's) pass as they are.
+        # The limits named as their settings (pages, unpacked size, parser work, OCR's) pass
+        # as they are.
         same = {f.name for f in fields(ExtractionLimits)} & {f.name for f in fields(self)}
         return ExtractionLimits(
             max_chars=self.max_document_chars,
             deadline_seconds=self.extraction_timeout_seconds,
             **{name: getattr(self, name) for name in same},
+        )
+
+    def sandbox_limits(self) -> SandboxLimits:
+        """The OS limits of the extraction's child: memory, CPU (the extraction's deadline and
+        OCR's, which runs on top of it), and the wall clock (that plus the child's start-up)."""
+        seconds = self.extraction_timeout_seconds + self.ocr_timeout_seconds
+        return SandboxLimits(
+            memory_bytes=self.extraction_memory_mb * 1024 * 1024,
+            cpu_seconds=math.ceil(seconds),
+            wall_seconds=seconds + STARTUP_ALLOWANCE_SECONDS,
         )
 
     def retry_delay(self, failing_for: float, jitter: Jitter) -> int:

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3Event
 class ArrivedFile:
     key: str
     size: int
+    version: str | None = None  # the S3 version it announces (the bucket is versioned)
 
 
 def s3_event_files(body: str) -> list[ArrivedFile] | None:
@@ -36,5 +37,6 @@ def s3_event_files(body: str) -> list[ArrivedFile] | None:
     for record in S3Event(data).records:
         stored = record.s3.get("object") or {}
         key, size = unquote_plus(str(stored.get("key", ""))), int(stored.get("size", 0))
-        files.append(ArrivedFile(key, size))
+        version = stored.get("versionId")
+        files.append(ArrivedFile(key, size, str(version) if version else None))
     return files

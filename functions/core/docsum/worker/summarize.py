@@ -5,8 +5,8 @@ state change a conditional write. What the worker does with each kind of failure
 - transient (LLM unreachable, 5xx, timeout, or an unexpected error): back to `queued` with a
   stable reason, the message made visible again after a jittered backoff that grows with how
   long the document has been failing, and reported failed, so SQS redelivers it. Once it has
-  failed for `retry_window_seconds` the document is `failed` and the message parked in the DLQ
-  (from where it can be redriven); maxReceiveCount is only a backstop, sized to the window;
+  failed for `retry_window_seconds` the document is `failed` and the message parked in the DLQ;
+  maxReceiveCount is only a backstop, sized to the window;
 - the model host is down (one call found it unreachable): a shared circuit breaker puts every
   other delivery back until the host is probed again, without calling it;
 - out of time (the invocation's deadline): finished chunk summaries are kept, the document
@@ -14,6 +14,11 @@ state change a conditional write. What the worker does with each kind of failure
 - permanent, for a known document (text missing, text too long for the model, no answer
   passed the guard even after its retry): `failed` with the reason, message consumed
   (retrying cannot help; re-summarize is the way back);
+- a poison document, whose workers died without a word (timeout, out of memory)
+  `max_worker_deaths` times: each claim counts on the record, each attempt that ends on its
+  own resets the count, so the claim after the last death sees it and fails the document;
+- `failed` and `done` are final for their generation: later deliveries (redriven from the DLQ,
+  re-sent) are consumed without work; only a re-summarize (a new generation) starts again;
 - a message that cannot be processed at all (malformed, unknown document): parked in the DLQ
   at once, its document (if it can be identified) marked `failed`;
 - duplicate or stale deliveries, and deliveries for a deleted or expired document: consumed
@@ -25,8 +30,8 @@ state change a conditional write. What the worker does with each kind of failure
 Files: the S3 notification of an arrived presigned upload comes through the same queue;
 `summarize_queue` turns it into a request for the document's current generation (see
 `docsum.intake.uploads`), so the worker sees only summarize requests. A file's text is
-extracted on its first claim (bounded: a file that cannot be read ends `failed` with the
-reason, never retried) and stored beside the JSON texts.
+extracted on its first claim (bounded, in a child process the OS bounds: a file that cannot be
+read ends `failed` with the reason, never retried) and stored beside the JSON texts.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from docsum.domain.errors import (
     TextMissing,
     WorkSuperseded,
     gave_up,
+    stopped_the_worker,
 )
 from docsum.domain.messages import SummarizeRequest
 from docsum.extract.kinds import UnsupportedFileType
@@ -94,8 +100,14 @@ class SummarizeWorker:
         self._settings = settings
         self._clock = clock
         self._metrics = metrics
-        limits = settings.extraction_limits()
-        self._file_text = FileText(store, repository, limits, settings.max_upload_bytes, metrics)
+        self._file_text = FileText(
+            store,
+            repository,
+            settings.extraction_limits(),
+            settings.sandbox_limits(),
+            settings.max_upload_bytes,
+            metrics,
+        )
         self._jitter = jitter
         # One per worker (a Lambda sandbox): every delivery it handles shares what it knows.
         self.breaker = CircuitBreaker(
@@ -138,7 +150,7 @@ class SummarizeWorker:
             return Outcome.PARKED
         skip = self._skip_reason(document, request)
         if skip is not None:
-            if skip is Outcome.DUPLICATE and document.status is Status.DONE:
+            if skip is Outcome.DUPLICATE and document.finished:
                 # Perhaps the delivery that stored it died before notifying: notify (again).
                 self._notifier.document_finished(document)
             return skip
@@ -154,6 +166,10 @@ class SummarizeWorker:
         )
         if claimed is None:
             return self._not_claimed(request, delivery)
+        deaths = claimed.unfinished_attempts - 1  # the claims before this one never ended
+        if deaths >= self._settings.max_worker_deaths:
+            reason = stopped_the_worker(deaths)
+            return self._fail(claimed, request, reason, RuntimeError(reason))
         deadline = Deadline(
             now + timedelta(seconds=lease_seconds),
             self._settings.deadline_margin_seconds,
@@ -219,7 +235,9 @@ class SummarizeWorker:
                 return self._fail(claimed, request, exc.reason, exc)
             case GuardRejected():  # already retried once: another try would cost the same
                 self._count_guard(exc.outcomes)
-                return self._fail(claimed, request, str(exc), exc)  # a stable reason
+                # The reason quotes the answer: the record keeps it, the log names the checks.
+                checks = ", ".join(dict.fromkeys(p.check.value for p in exc.problems))
+                return self._fail(claimed, request, str(exc), exc, logged=f"guard: {checks}")
             case ExtractionFailed() | UnsupportedFileType() | FileTooLarge():
                 return self._fail(claimed, request, str(exc), exc)  # readable by design
             case DeadlineReached() if not deadline.progressed:
@@ -248,6 +266,10 @@ class SummarizeWorker:
             return Outcome.STALE
         if document.summary_generation >= request.generation:
             logger.info("duplicate delivery: already summarized")
+            self._metrics.count("DuplicateDeliveries")
+            return Outcome.DUPLICATE
+        if document.status is Status.FAILED and document.generation == request.generation:
+            logger.info("delivery for a failed document: final until it is summarized again")
             self._metrics.count("DuplicateDeliveries")
             return Outcome.DUPLICATE
         return None
@@ -356,14 +378,22 @@ class SummarizeWorker:
         return self._repository.get(doc_id)
 
     def _fail(
-        self, document: Document, request: SummarizeRequest, reason: str, exc: Exception
+        self,
+        document: Document,
+        request: SummarizeRequest,
+        reason: str,
+        exc: Exception,
+        *,
+        logged: str | None = None,
     ) -> Outcome:
-        """`failed` with a stable `reason`; the exception's own text goes to the log only."""
+        """`failed` with a stable `reason`; the exception's own text goes to the log only,
+        unless `logged` stands in for both (a reason that quotes document or model text)."""
         failed = self._repository.mark_failed(
             document.id, request.generation, reason, self._clock()
         )
         self._metrics.count("SummariesFailed")
-        logger.error("summarization failed", extra={"reason": reason, "detail": str(exc)})
+        details = {"reason": logged} if logged else {"reason": reason, "detail": str(exc)}
+        logger.error("summarization failed", extra=details)
         if failed:
             self._notify_finished(document.id)
         return Outcome.FAILED

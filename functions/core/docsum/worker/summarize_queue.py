@@ -25,7 +25,7 @@ class SummarizeQueueConsumer:
             logger.info("S3 test event consumed")
         outcome = Outcome.IGNORED
         for file in arrived:
-            request = self._arrivals.arrived(file.key, file.size)
+            request = self._arrivals.arrived(file.key, file.size, file.version)
             if request is None:
                 outcome = Outcome.IGNORED
                 continue
