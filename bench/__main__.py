@@ -7,11 +7,15 @@ by side in one run, printed as a table and written to bench/results/<date>.json 
 4. duplicates  repeated identical POSTs: latency and LLM calls caused (must be 0)
 5. coldstart   handler import time from the `sam build` artifact, artifact sizes
 6. extraction  file extraction (PDF, DOCX, HTML, OCR of scans) vs the fastest library called
-               directly: pypdf or pypdfium2, python-docx, selectolax, Tesseract (>= 0.9)
+               directly: pypdf or pypdfium2, python-docx, selectolax, Tesseract (>= 0.9);
+               a web page by URL (policy, pinned GET, extraction) vs a plain HTTP GET of it
+7. backlog     a dozen documents (some long) at once to a host with k slots made slow on
+               purpose: model time thrown away (0), timeouts (0), last done vs ideal (<= 1.15)
 
 Items 1 runs its own moto server and API (same command and environment as the stack's) with
 no consumer, so no summarization competes for the cores; items 2-4 run on the embedded stack
-(`python -m infra.local`) with its offline LLM host. `--quick` runs fewer requests and rounds.
+(`python -m infra.local`) with its offline LLM host; item 7 on another embedded stack whose host
+is slowed down. `--quick` runs fewer requests and rounds.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 
 from docsum.platform.settings import Settings
 
-from bench import coldstart, extraction, ingest, pipeline
+from bench import backlog, coldstart, extraction, ingest, pipeline
 from bench.report import (
     BENCH_PAGE,
     console_table,
@@ -42,7 +46,15 @@ from bench.report import (
 from infra.local.harness import api_over_moto, maximum_concurrency, start_stack
 from infra.local.processes import REPO_ROOT, free_port
 
-ITEMS = ("ingest", "overhead", "concurrency", "duplicates", "coldstart", "extraction")
+ITEMS = (
+    "ingest",
+    "overhead",
+    "concurrency",
+    "duplicates",
+    "coldstart",
+    "extraction",
+    "backlog",
+)
 
 
 def say(message: str) -> None:
@@ -99,6 +111,20 @@ def run_on_stack(
         for name, step in steps.items():
             if name in wanted:
                 results["items"][name] = guarded(name, step)
+
+
+def run_backlog(quick: bool, model: str, work: Path) -> dict[str, Any]:
+    plan = backlog.QUICK if quick else backlog.FULL
+    env = {
+        **pipeline.LlmOptions().environment(),
+        **backlog.environment(plan),
+        "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",  # nothing there: its own host
+        "API_TOKEN": secrets.token_urlsafe(16),
+    }
+    say(f"starting the embedded stack for the backlog ({model}, +{plan.token_delay}s a token)")
+    with start_stack(work / "backlog-stack", env, ["--llm-model", model]) as stack:
+        k = int(stack.info["model_host_slots"])
+        return backlog.bench_backlog(stack, plan, k, say)
 
 
 def guarded(name: str, step: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -175,6 +201,11 @@ def main(argv: list[str] | None = None) -> int:
             rounds = 3 if args.quick else 9
             results["items"]["extraction"] = guarded(
                 "extraction", lambda: extraction.bench_extraction(rounds, say)
+            )
+            results["items"]["page"] = guarded("page", lambda: extraction.bench_page(rounds, say))
+        if "backlog" in wanted:
+            results["items"]["backlog"] = guarded(
+                "backlog", lambda: run_backlog(args.quick, args.model, work)
             )
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = round(time.perf_counter() - started, 1)

@@ -215,3 +215,78 @@ _PDF_LIBRARIES: dict[str, Callable[[bytes], str]] = {
     "pypdfium2": direct_pdfium,
 }
 _OCR: dict[str, Callable[[bytes], str]] = {"tesseract": direct_tesseract}
+
+
+def bench_page(rounds: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """A web page by URL as the worker reads it — the policy check, the pinned-address GET with
+    its caps, type detection and the HTML main-text extraction — next to a plain HTTP GET of
+    the same page (urllib3, no checks, no extraction), from a server on loopback: what the
+    fetch policy and the extraction add to downloading the page."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import urllib3
+    from docsum.adapters.http_page import Urllib3PageGetter
+    from docsum.extract.fetch import FetchLimits, PageFetcher
+    from docsum.extract.kinds import detect_kind
+    from docsum.push.callbacks import CallbackPolicy
+
+    page = html_file(400)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/report.html"
+    fetcher = PageFetcher(
+        CallbackPolicy(allow_loopback_http=True),  # as under `make up`
+        Urllib3PageGetter(),
+        FetchLimits(max_bytes=10_000_000, timeout_seconds=60, max_redirects=5),
+    )
+    limits = ExtractionLimits(max_chars=5_000_000, deadline_seconds=600)
+    plain = urllib3.PoolManager()
+
+    def ours() -> str:
+        fetched = fetcher.fetch(url)
+        kind = detect_kind(fetched.data, declared_type=fetched.media_type)
+        return extract(fetched.data, kind, limits).text
+
+    def get() -> bytes:
+        return plain.request("GET", url, retries=False).data
+
+    try:
+        chars = len(ours())
+        get()
+        docsum_times: list[float] = []
+        get_times: list[float] = []
+        for round_number in range(rounds):
+            sides: list[tuple[list[float], Callable[[], object]]] = [
+                (docsum_times, ours),
+                (get_times, get),
+            ]
+            if round_number % 2:
+                sides.reverse()
+            for times, action in sides:
+                times.append(_timed(action))
+    finally:
+        server.shutdown()
+        server.server_close()
+    entry = {
+        "bytes": len(page),
+        "chars": chars,
+        "docsum_s": round(min(docsum_times), 4),
+        "get_s": round(min(get_times), 4),
+        # How much of the worker's time is the download itself (the rest: policy + extraction).
+        "ratio": round(ratio(min(get_times), min(docsum_times)), 3),
+    }
+    say(f"page by URL: {entry}")
+    return entry

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.adapters.ollama import OllamaLanguageModel, StreamLimits
 from docsum.platform.settings import Settings
 from docsum.ports.llm import ChatCall
 from docsum.summary.budget import ModelBudget
@@ -98,7 +98,7 @@ class Direct:
 
     def __init__(self, host: str, model: str, settings: Settings) -> None:
         self._llm = OllamaLanguageModel(
-            host, model, settings.ollama_timeout_seconds, settings.ollama_keep_alive
+            host, model, settings.ollama_keep_alive, StreamLimits.of(settings)
         )
         self._summarizer = Summarizer(self._llm, ModelBudget.of(settings))
 
@@ -135,24 +135,27 @@ class Pipeline:
             raise RuntimeError(f"POST /documents: {response.status_code} {response.text}")
         return response.status_code, str(response.json()["id"]), elapsed
 
-    def wait_done(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Each document's final record once all are `done`; RuntimeError on `failed`."""
+    def wait_done(
+        self, ids: Sequence[str], failed_ok: bool = False, timeout: float = DONE_TIMEOUT
+    ) -> dict[str, dict[str, Any]]:
+        """Each document's final record once all are `done` (or `failed`, with `failed_ok`);
+        RuntimeError on `failed` otherwise."""
         pending, finished = set(ids), {}
-        deadline = time.monotonic() + DONE_TIMEOUT
+        deadline = time.monotonic() + timeout
         while pending:
             # In order, stopping at the first one not done: about one GET per poll, whatever
             # the batch size (the timestamps say when each finished, not the polling).
             for doc_id in [i for i in ids if i in pending]:
                 body = self.http.get(f"/documents/{doc_id}").json()
-                if body["status"] == "failed":
+                if body["status"] == "failed" and not failed_ok:
                     raise RuntimeError(f"document {doc_id} failed: {body['error']}")
-                if body["status"] != "done":
+                if body["status"] not in ("done", "failed"):
                     break
                 finished[doc_id] = body
                 pending.discard(doc_id)
             if pending:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{len(pending)} documents not done in {DONE_TIMEOUT}s")
+                    raise TimeoutError(f"{len(pending)} documents not done in {timeout}s")
                 time.sleep(POLL_SECONDS)
         return finished
 
@@ -173,7 +176,7 @@ class Pipeline:
         return len(LLM_CALL_LINE.findall(log.read_text(errors="replace")))
 
 
-def _at(iso: str) -> float:
+def at(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
@@ -191,7 +194,7 @@ def _pipeline_one(pipeline: Pipeline, text: str, title: str | None) -> dict[str,
     _, doc_id, _ = pipeline.post(text, title)
     record = pipeline.wait_done([doc_id])[doc_id]
     return {
-        "pipeline": _at(record["summarized_at"]) - sent,
+        "pipeline": at(record["summarized_at"]) - sent,
         "pipeline_prompt_tokens": record["prompt_tokens"],
         "pipeline_completion_tokens": record["completion_tokens"],
     }
@@ -209,7 +212,7 @@ def _pipeline_batch(pipeline: Pipeline, batch: list[tuple[str, str]]) -> dict[st
     sent = time.time()
     ids = [pipeline.post(text, title)[1] for text, title in batch]
     records = pipeline.wait_done(ids)
-    return {"pipeline": max(_at(r["summarized_at"]) for r in records.values()) - sent}
+    return {"pipeline": max(at(r["summarized_at"]) for r in records.values()) - sent}
 
 
 def _alternating(

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from docsum.adapters.ollama import OllamaLanguageModel
+from docsum.adapters.ollama import OllamaLanguageModel, StreamLimits
 from docsum.domain.errors import DocsumError, GuardRejected
 from docsum.domain.options import SummaryFormat, SummaryLength, SummaryOptions
 from docsum.platform.settings import Settings
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     with start_in_subprocess(model=args.models, slots=1, ready_timeout=600) as host:
         for model in args.models:
             llm = RecordingModel(
-                OllamaLanguageModel(host.url, model, settings.ollama_timeout_seconds, "-1")
+                OllamaLanguageModel(host.url, model, "-1", StreamLimits.of(settings))
             )
             summarizer = Summarizer(llm, ModelBudget.of(settings))
             for name, text in texts.items():

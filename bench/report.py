@@ -158,6 +158,34 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                 ">= 0.9",
             )
         )
+    page = items.get("page", {})
+    if "docsum_s" in page:
+        table.append(
+            [
+                f"6. page by URL, {page['bytes'] / 1e6:.2f} MB of HTML",
+                f"fetch + extraction {page['docsum_s'] * 1000:.1f} ms",
+                f"plain HTTP GET {page['get_s'] * 1000:.1f} ms",
+                f"{page['ratio']}",
+                "- (reported)",
+                "-",
+            ]
+        )
+    b = items.get("backlog", {})
+    if "ratio" in b:
+        clean = b["thrown_away_seconds"] == 0 and b["timeouts"] == 0
+        table.append(
+            [
+                f"7. backlog: {b['documents']} docs ({b['long']} long) at once, k={b['k']} "
+                f"slots, +{b['token_delay_s']:g} s/token",
+                f"last done {b['last_done_s']} s; thrown away {b['thrown_away_seconds']} of "
+                f"{b['model_seconds']} model-s; {b['timeouts']} timeouts"
+                + (f"; {len(b['failed'])} failed by the guard" if b.get("failed") else ""),
+                f"ideal (model-s / k) {b['ideal_s']} s",
+                _fmt(b["ratio"]),
+                "<= 1.15, 0 thrown, 0 timeouts",
+                "yes" if clean and _verdict(b["ratio"], "<= 1.15") == "yes" else "NO",
+            ]
+        )
     for name, item in items.items():
         if "error" in item:
             table.append([f"{name}: FAILED", item["error"][:120], "", "", "", ""])

@@ -217,3 +217,156 @@ def png_header(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
     pixels = zlib.compress(b"\0" * (width + 1) * 4)  # the first rows only: never inflated
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
+
+
+def pptx(slides: list[tuple[str, str, str | None]] | None = None, *, title: str = "") -> bytes:
+    """A deck made by python-pptx: per slide (title, body text, speaker notes or None), plus a
+    grouped text box and a table on the first slide."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    if title:
+        deck.core_properties.title = title
+    layout = deck.slide_layouts[1]  # "Title and Content"
+    for number, (heading, body, notes) in enumerate(
+        slides or [("The Moon", PARAGRAPH, "Mention the tides.")], start=1
+    ):
+        slide = deck.slides.add_slide(layout)
+        slide.shapes.title.text = heading
+        slide.placeholders[1].text = body
+        if notes is not None:
+            slide.notes_slide.notes_text_frame.text = notes
+        if number == 1:
+            group = slide.shapes.add_group_shape()
+            group.shapes.add_textbox(Inches(1), Inches(5), Inches(3), Inches(1)).text = "Grouped"
+            table = slide.shapes.add_table(1, 2, Inches(1), Inches(6), Inches(4), Inches(1)).table
+            table.cell(0, 0).text = "Diameter"
+            table.cell(0, 1).text = "3,474 km"
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def odt(paragraphs: list[str] | None = None, *, title: str = "", heading: str = "") -> bytes:
+    """An OpenDocument text made by odfpy: a heading, paragraphs (one with a footnote and
+    repeated spaces) and the document title in meta.xml."""
+    from odf import dc, teletype, text
+    from odf.opendocument import OpenDocumentText
+
+    document = OpenDocumentText()
+    if title:
+        document.meta.addElement(dc.Title(text=title))
+    if heading:
+        document.text.addElement(text.H(outlinelevel=1, text=heading))
+    for value in paragraphs or [PARAGRAPH]:
+        paragraph = text.P()
+        teletype.addTextToElement(paragraph, value)
+        document.text.addElement(paragraph)
+    noted = text.P(text="Tides follow the Moon.")
+    note = text.Note(id="n1", noteclass="footnote")
+    note.addElement(text.NoteCitation(text="1"))
+    body = text.NoteBody()
+    body.addElement(text.P(text="Mostly."))
+    note.addElement(body)
+    noted.addElement(note)
+    document.text.addElement(noted)
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
+def odp(slides: list[tuple[str, str, str | None]] | None = None, *, title: str = "") -> bytes:
+    """An OpenDocument presentation made by odfpy: per slide a title frame, a text frame and
+    speaker notes."""
+    from odf import dc, draw, presentation, style, text
+    from odf.namespaces import PRESENTATIONNS
+    from odf.opendocument import OpenDocumentPresentation
+
+    document = OpenDocumentPresentation()
+    if title:
+        document.meta.addElement(dc.Title(text=title))
+    layout = style.PageLayout(name="Layout")
+    document.automaticstyles.addElement(layout)
+    master = style.MasterPage(name="Default", pagelayoutname=layout)
+    document.masterstyles.addElement(master)
+    for number, (heading, body, notes) in enumerate(
+        slides or [("The Moon", PARAGRAPH, "Mention the tides.")], start=1
+    ):
+        page = draw.Page(name=f"page{number}", masterpagename=master)
+        document.presentation.addElement(page)
+        for klass, value in (("title", heading), ("outline", body)):
+            frame = draw.Frame(width="20cm", height="3cm", x="1cm", y="1cm")
+            frame.setAttrNS(PRESENTATIONNS, "class", klass)
+            box = draw.TextBox()
+            box.addElement(text.P(text=value))
+            frame.addElement(box)
+            page.addElement(frame)
+        if notes is not None:
+            notes_element = presentation.Notes()
+            frame = draw.Frame(width="20cm", height="10cm", x="1cm", y="1cm")
+            box = draw.TextBox()
+            box.addElement(text.P(text=notes))
+            frame.addElement(box)
+            notes_element.addElement(frame)
+            page.addElement(notes_element)
+    out = io.BytesIO()
+    document.write(out)
+    return out.getvalue()
+
+
+def rtf(paragraphs: list[str] | None = None, *, title: str = "") -> bytes:
+    """RTF written by hand as Word writes it: a font table, an info group, `\\'hh` escapes in
+    the ANSI code page and `\\uN` escapes for the rest."""
+
+    def escape(value: str) -> str:
+        out = []
+        for char in value:
+            if char in "\\{}":
+                out.append("\\" + char)
+            elif ord(char) < 128:
+                out.append(char)
+            elif char.encode("cp1252", "ignore"):
+                out.append(f"\\'{char.encode('cp1252')[0]:02x}")
+            else:
+                out.append(f"\\u{ord(char)}?")
+        return "".join(out)
+
+    info = f"{{\\info{{\\title {escape(title)}}}{{\\author docsum}}}}" if title else ""
+    body = "".join(f"\\pard {escape(p)}\\par\n" for p in paragraphs or [PARAGRAPH])
+    document = (
+        "{\\rtf1\\ansi\\ansicpg1252\\deff0\n{\\fonttbl{\\f0\\fswiss\\fcharset0 Helvetica;}}\n"
+        "{\\colortbl;\\red255\\green0\\blue0;}\n" + info + "\n\\f0\\fs24 " + body + "}"
+    )
+    return document.encode("ascii")
+
+
+def eml(
+    *,
+    subject: str = "Moon notes",
+    plain: str | None = PARAGRAPH,
+    html: str | None = None,
+    attachments: list[tuple[str, str, bytes]] | None = None,
+) -> bytes:
+    """An e-mail made by the standard library's `email` package: a plain and/or HTML body and
+    attachments given as (filename, media type, bytes)."""
+    from email.message import EmailMessage
+    from email.utils import formatdate, make_msgid
+
+    message = EmailMessage()
+    message["From"] = "Ada <ada@example.org>"
+    message["To"] = "team@example.org"
+    message["Subject"] = subject
+    message["Date"] = formatdate(0)
+    message["Message-ID"] = make_msgid(domain="example.org")
+    if plain is not None:
+        message.set_content(plain)
+    if html is not None:
+        if plain is None:
+            message.set_content(html, subtype="html")
+        else:
+            message.add_alternative(html, subtype="html")
+    for filename, media_type, data in attachments or []:
+        maintype, subtype = media_type.split("/", 1)
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return bytes(message)

@@ -41,9 +41,18 @@ class DocsumApi:
         self, text: str, title: str | None, options: dict[str, str]
     ) -> tuple[dict[str, Any], bool]:
         """The document and whether it is new (202) or was already submitted (200)."""
-        body: dict[str, Any] = {"text": text, **options}
-        if title:
-            body["title"] = title
+        return self._submit_json({"text": text}, title, options)
+
+    def submit_url(
+        self, url: str, title: str | None, options: dict[str, str]
+    ) -> tuple[dict[str, Any], bool]:
+        """A web page the service fetches: the same URL again is the same document (200)."""
+        return self._submit_json({"url": url}, title, options)
+
+    def _submit_json(
+        self, content: dict[str, str], title: str | None, options: dict[str, str]
+    ) -> tuple[dict[str, Any], bool]:
+        body: dict[str, Any] = {**content, **options, **({"title": title} if title else {})}
         response = self._call("POST", "/documents", json=body)
         return response.json(), response.status_code == 202
 

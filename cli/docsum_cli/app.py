@@ -178,7 +178,8 @@ def submit(
     wait: bool,
     timeout: float,
 ) -> int:
-    """Submit files, directories (recursively) or - for standard input."""
+    """Submit files, directories (recursively), web pages (http:// or https:// URLs: the
+    service fetches them) or - for standard input."""
     chosen = {
         "length": length,
         "format": summary_format,
@@ -196,7 +197,9 @@ def submit(
     with session.api() as api:
         for source, item in zip(sources, items, strict=True):
             try:
-                if source.path is not None:
+                if source.url is not None:
+                    item.document, _ = api.submit_url(source.url, source.title, options)
+                elif source.path is not None:
                     item.document, _ = api.submit_file(
                         source.path, source.media_type, source.title, options
                     )

@@ -1,4 +1,5 @@
-"""What `docsum submit` sends: files (directories walked recursively) or standard input."""
+"""What `docsum submit` sends: files (directories walked recursively), web pages by URL (the
+service fetches them) or standard input."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ MEDIA_TYPES = {
     ".markdown": "text/markdown",
     ".txt": "text/plain",
     ".text": "text/plain",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".odp": "application/vnd.oasis.opendocument.presentation",
+    ".rtf": "application/rtf",
+    ".eml": "message/rfc822",
     # Photos and scans: the API reads them by OCR.
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -40,6 +46,7 @@ class Source:
     title: str | None
     text: str | None = None
     path: Path | None = None
+    url: str | None = None  # a web page: the service fetches it
 
     @property
     def media_type(self) -> str:
@@ -58,6 +65,9 @@ def collect(paths: list[str], title: str | None) -> tuple[list[Source], list[str
     for name in paths:
         if name == "-":
             sources.append(_stdin(title))
+            continue
+        if name.lower().startswith(("http://", "https://")):
+            sources.append(Source(name, title, url=name))
             continue
         path = Path(name)
         if path.is_dir():

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import ollama
+from offline_ollama.cache import cache_dir
 from offline_ollama.fetch import FetchError, Offline, ProgressPrinter, fetch, pin_for
-from offline_ollama.models import PRODUCTION_MODEL, cache_dir
+from offline_ollama.models import PRODUCTION_MODEL
 
 from infra.local.processes import LOOPBACK, REPO_ROOT, free_port, http_get
 from infra.local.supervisor import Part

@@ -436,12 +436,22 @@ def main(argv: list[str] | None = None) -> int:
         "--function", default="SummarizeFunction", help="logical id of the SQS-triggered function"
     )
     add_long_poll_argument(parser, "WaitTimeSeconds of each receive")
+    parser.add_argument(
+        "--maximum-concurrency",
+        type=int,
+        default=None,
+        help="invocations at once (default: the event's ScalingConfig in template.yaml); "
+        "`make up` derives the summarize function's from the model host's slots",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     die_with_parent()
     config = MappingConfig.from_template(args.function, os.environ)
+    concurrency = args.maximum_concurrency or config.maximum_concurrency
     mapping = EventSourceMapping(
-        dataclasses.replace(config, long_poll_seconds=args.long_poll_seconds)
+        dataclasses.replace(
+            config, long_poll_seconds=args.long_poll_seconds, maximum_concurrency=concurrency
+        )
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

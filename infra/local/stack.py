@@ -107,6 +107,7 @@ class Options:
     pull: bool = True
     fetch_model: bool = True
     long_poll_seconds: int = LONG_POLL_SECONDS
+    llm_slots: int | None = None  # None: template.yaml's OllamaNumParallel
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -159,6 +160,17 @@ def parse_args(argv: list[str] | None) -> Options:
         default=None,
         help="RETRY_BASE_SECONDS for the worker's backoff (default: settings / your env)",
     )
+    p.add_argument(
+        "--llm-slots",
+        type=int,
+        default=int(os.environ["OLLAMA_NUM_PARALLEL"])
+        if os.environ.get("OLLAMA_NUM_PARALLEL")
+        else None,
+        help="generation slots of the model host: the offline host gets this many, and the "
+        "summarize poller runs one invocation per slot, so no model call waits in the host's "
+        "queue (env OLLAMA_NUM_PARALLEL, as your own Ollama reads it; default template.yaml's "
+        "OllamaNumParallel)",
+    )
     add_long_poll_argument(p, "the queue pollers' long poll")
     p.add_argument(
         "--state-dir",
@@ -183,6 +195,7 @@ def parse_args(argv: list[str] | None) -> Options:
         pull=not a.no_pull,
         fetch_model=not a.no_fetch,
         long_poll_seconds=a.long_poll_seconds,
+        llm_slots=a.llm_slots,
     )
 
 
@@ -215,7 +228,11 @@ class EmbeddedStack:
         self.console = Console(self.metrics)
         self.supervisor = Supervisor(options.state_dir, self.console, on_restart=self.publish)
         self.say = self.console.say
-        self.concurrency = template.sqs_event(SUMMARIZE_FUNCTION).maximum_concurrency or 1
+        # Everything model-related follows the host's slots: the offline host is started with
+        # them, the summarize poller runs slots / LLM_PARALLEL_CALLS invocations, /ready shows them.
+        self.slots = max(
+            1, options.llm_slots or int(template.parameter_default("OllamaNumParallel"))
+        )
         self.webhook_secrets = ""
         self.info: dict[str, Any] = {}
 
@@ -270,6 +287,12 @@ class EmbeddedStack:
         default_model = str(self.template.parameter_default("OllamaModel"))
         found = running_ollama(default_model, self.say, pull=self.options.pull)
         if found is not None:
+            # Its slots cannot be asked over Ollama's API: the stack trusts what it is told.
+            self.say(
+                f"LLM: the worker sends up to {self.slots} model calls at once; start your "
+                f"Ollama with OLLAMA_NUM_PARALLEL={self.slots} (or give --llm-slots / "
+                "OLLAMA_NUM_PARALLEL here), else calls wait in its queue"
+            )
             return found
         try:
             choice = offline_model(
@@ -277,7 +300,7 @@ class EmbeddedStack:
             )
         except FetchError as exc:
             raise StartupError(str(exc)) from exc
-        part = offline_host_part(choice.model, slots=self.concurrency)
+        part = offline_host_part(choice.model, slots=self.slots)
         url = f"http://{LOOPBACK}:{part.port}"
         self.say(
             f"LLM: no Ollama answers at OLLAMA_HOST: starting the offline host from "
@@ -292,7 +315,11 @@ class EmbeddedStack:
     def function_env(
         self, logical_id: str, aws: Aws, resources: LocalResources, llm: Llm, token: str
     ) -> dict[str, str]:
-        extra = {"OLLAMA_MODEL": llm.model, "LLM_ORIGIN": llm.origin}
+        extra = {
+            "OLLAMA_MODEL": llm.model,
+            "LLM_ORIGIN": llm.origin,
+            "MODEL_HOST_SLOTS": str(self.slots),
+        }
         if self.options.retry_base_seconds is not None:
             extra["RETRY_BASE_SECONDS"] = str(self.options.retry_base_seconds)
         return local_function_env(
@@ -311,6 +338,9 @@ class EmbeddedStack:
         long_poll = self.options.long_poll_seconds
         cmd = [sys.executable, "-m", "infra.local.poller", "--function", logical_id]
         cmd += ["--long-poll-seconds", str(long_poll)]
+        if logical_id == SUMMARIZE_FUNCTION:
+            calls = int(env.get("LLM_PARALLEL_CALLS", "1"))
+            cmd += ["--maximum-concurrency", str(self.summarize_invocations(calls))]
         return Part(
             poller_name(logical_id),
             cmd,
@@ -319,6 +349,14 @@ class EmbeddedStack:
             stop_grace=function.timeout + long_poll + 10,
             parse_emf=True,
         )
+
+    def summarize_invocations(self, calls_each: int) -> int:
+        """Summarize invocations at once: as many as keep every model call in a slot."""
+        if calls_each > self.slots:
+            raise StartupError(
+                f"LLM_PARALLEL_CALLS={calls_each} is more than the host's {self.slots} slots"
+            )
+        return self.slots // calls_each
 
     def scheduled_functions(self) -> list[str]:
         """The functions an EventBridge schedule invokes (the sweeper)."""
@@ -438,6 +476,8 @@ class EmbeddedStack:
             "dead_letter_queue_url": resources.dead_letter_queue_url,
             "webhook_secrets": {client: found[-1] for client, found in clients.items()},
             "callback_allow_loopback_http": True,
+            # The host's generation slots: the summarize poller runs one invocation per slot.
+            "model_host_slots": self.slots,
             "ollama_host": llm.host,
             "ollama_model": llm.model,
             "llm_started_here": llm.started_here,

@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env_int("OFFLINE_OLLAMA_MAX_BODY", MAX_BODY_BYTES),
         help="largest request body in bytes; beyond it 413 (default %(default)s)",
     )
+    p.add_argument(
+        "--token-delay",
+        type=float,
+        default=float(os.environ.get("OFFLINE_OLLAMA_TOKEN_DELAY", "0")),
+        help="seconds added to every generated token: a slow host on purpose, for benchmarks "
+        "and tests of a backlog (env OFFLINE_OLLAMA_TOKEN_DELAY; default 0)",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-request log lines")
     p.add_argument("--version", action="version", version=f"offline-ollama {__version__}")
     p.set_defaults(env_models=env_models)
@@ -135,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             max_body_bytes=args.max_body,
             idle_timeout=args.idle_timeout,
             max_connections=args.max_connections,
+            token_delay=args.token_delay,
         )
     except OSError as exc:
         print(f"offline-ollama: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
@@ -144,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"offline-ollama {__version__} listening on http://{host}:{port} serving {served}; "
         f"slots={args.slots} max_queue={args.max_queue} threads={args.threads} "
-        f"num_ctx={args.num_ctx}. Stand-in for {PRODUCTION_MODEL}: this is NOT {PRODUCTION_MODEL}.",
+        f"num_ctx={args.num_ctx} token_delay={args.token_delay:g}s. "
+        f"Stand-in for {PRODUCTION_MODEL}: this is NOT {PRODUCTION_MODEL}.",
         flush=True,
     )
 

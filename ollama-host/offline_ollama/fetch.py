@@ -31,6 +31,8 @@ from pathlib import Path
 
 import httpx
 
+from .cache import cache_dir
+
 DEFAULT_REGISTRY = "https://registry.ollama.ai"
 MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
@@ -226,8 +228,6 @@ class ProgressPrinter:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .models import cache_dir
-
     parser = argparse.ArgumentParser(
         prog="offline-ollama-fetch",
         description="Fetch pinned model weights once into the cache (verified by digest).",

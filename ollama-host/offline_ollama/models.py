@@ -18,11 +18,13 @@ serve a file under that name unless its metadata says it is a ~1B gemma3 model.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .cache import cache_dir
+from .fetch import cached_path, pin_for
 
 PRODUCTION_MODEL = "gemma3:1b"
 
@@ -41,11 +43,6 @@ class ModelSpec:
     license: str = ""
     # Fetched by digest (fetch.py): its bytes are the pinned ones, whatever it is named.
     verified: bool = False
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("OFFLINE_OLLAMA_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "offline-ollama"
 
 
 def _package_dir(module: str) -> Path:
@@ -67,8 +64,6 @@ def _smollm2_path() -> Path:
 
 
 def _gemma3_1b_path() -> Path:
-    from .fetch import cached_path, pin_for
-
     path = cached_path(pin_for(PRODUCTION_MODEL), cache_dir())
     if not path.is_file():
         raise ModelNotAvailable(

@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,11 @@ class HTTPError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class ClientGone(Exception):
+    """The client closed its connection: its request is dropped (logged as 499, like Ollama's
+    cancelled request context). The message says where it was: queued or generating."""
 
 
 def now_iso(ts: float | None = None) -> str:
@@ -153,10 +158,14 @@ class Scheduler:
             self.cond.notify_all()
         self.reap()
 
-    def acquire(self, runner: Runner) -> int:
-        """A free slot of ``runner``, first come first served; 503 beyond ``max_queue``."""
+    def acquire(self, runner: Runner, gone: Callable[[], bool] = lambda: False) -> int:
+        """A free slot of ``runner``, first come first served; 503 beyond ``max_queue``.
+        ``gone`` is asked while waiting and once more before the slot is taken: a request whose
+        client has left never starts (``ClientGone``) and leaves the queue at once."""
         with self.cond:
             if runner.free and not runner.waiters:
+                if gone():
+                    raise ClientGone("client gone before its generation started")
                 return runner.free.pop()
             if self.waiting >= self.max_queue:
                 raise HTTPError(503, MAX_QUEUE_MESSAGE)
@@ -164,11 +173,14 @@ class Scheduler:
             runner.waiters.append(ticket)
             self.waiting += 1
             try:
-                while not (runner.free and runner.waiters[0] is ticket):
+                while True:
                     if self.closing:
                         raise HTTPError(503, SHUTTING_DOWN_MESSAGE)
+                    if gone():
+                        raise ClientGone("client gone while queued")
+                    if runner.free and runner.waiters[0] is ticket:
+                        return runner.free.pop()
                     self.cond.wait(0.25)
-                return runner.free.pop()
             finally:
                 runner.waiters.remove(ticket)
                 self.waiting -= 1

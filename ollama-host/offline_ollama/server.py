@@ -10,7 +10,9 @@ a 503 at once), an idle or slow connection times out, and a body over the cap is
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import select
 import socket
 import sys
 import threading
@@ -23,6 +25,7 @@ from . import __version__
 from .engine import Options, PromptTooLong, Stats
 from .scheduler import (
     SHUTTING_DOWN_MESSAGE,
+    ClientGone,
     HTTPError,
     Runner,
     Scheduler,
@@ -34,6 +37,40 @@ MAX_BODY_BYTES = 8 * 1024 * 1024  # a 128K-token prompt is ~0.5 MB of text
 IDLE_TIMEOUT_SECONDS = 30.0
 MAX_CONNECTIONS = 64
 _BUSY = json.dumps({"error": "server busy: too many connections"}).encode()
+
+
+class ClientWatch:
+    """Has the client closed its connection? Ollama cancels a request whose connection closes
+    (its request context ends); so does this host: a queued request leaves the queue, a
+    generation stops at its next token, and the slot is free at once.
+
+    While it waits for its answer an HTTP/1.1 client sends nothing (no pipelining), so a
+    readable socket whose peek returns no bytes is a closed one; bytes (a pipelined request)
+    mean the client is still there. One poll() per check: cheap enough for every token."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN | select.POLLRDHUP)
+        self.gone = False
+
+    def __call__(self) -> bool:
+        if not self.gone:
+            self.gone = self._closed()
+        return self.gone
+
+    def _closed(self) -> bool:
+        try:
+            events = self._poll.poll(0)
+            if not events:
+                return False
+            if any(
+                mask & (select.POLLRDHUP | select.POLLHUP | select.POLLERR) for _, mask in events
+            ):
+                return True
+            return self._sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:  # reset by the peer, or closed under us
+            return True
 
 
 class OllamaHTTPServer(ThreadingHTTPServer):
@@ -50,12 +87,14 @@ class OllamaHTTPServer(ThreadingHTTPServer):
         max_body_bytes: int = MAX_BODY_BYTES,
         idle_timeout: float = IDLE_TIMEOUT_SECONDS,
         max_connections: int = MAX_CONNECTIONS,
+        token_delay: float = 0.0,
     ) -> None:
         self.scheduler = scheduler
         self.default_num_ctx = default_num_ctx
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.max_body_bytes = max_body_bytes
         self.idle_timeout = idle_timeout
+        self.token_delay = token_delay
         self._connections = threading.BoundedSemaphore(max_connections)
         super().__init__(address, Handler)
         self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
@@ -223,7 +262,10 @@ class Handler(BaseHTTPRequestHandler):
             "/offline-ollama/status": {"GET": self._status},
         }
         status = 200
+        detail = ""
         self._started_stream = False
+        self._slot_seconds: float | None = None
+        self._stats: Stats | None = None
         try:
             if path not in routes:
                 status = 404
@@ -239,6 +281,10 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             status = 499
             self.close_connection = True
+        except ClientGone as exc:
+            status = 499
+            self.close_connection = True
+            detail = f" | {exc}"
         except Exception as exc:  # an engine failure must not kill the connection thread
             status = 500
             self.app.log(f"[offline-ollama] error: {exc!r}")
@@ -246,9 +292,16 @@ class Handler(BaseHTTPRequestHandler):
                 self._json(500, {"error": str(exc)})
             self.close_connection = True
         finally:
+            # An inference request also says how long it held a slot (the model time it used,
+            # which a 499 threw away) and its body's digest (a request made twice shows).
+            held, slot = self._slot_seconds, ""
+            if held is not None:
+                tokens = self._stats.eval_count if self._stats else 0
+                digest = hashlib.sha256(self._raw_body).hexdigest()[:12]
+                slot = f" | slot {held:.3f}s | tokens {tokens} | req {digest}"
             self.app.log(
                 f"[offline-ollama] {status} | {time.perf_counter() - started:8.3f}s | "
-                f"{self.client_address[0]} | {self.command} {path}"
+                f"{self.client_address[0]} | {self.command} {path}{slot}{detail}"
             )
 
     # -- simple endpoints ----------------------------------------------------------------------
@@ -396,6 +449,8 @@ class Handler(BaseHTTPRequestHandler):
 
         engine = sched.enter(runner)
         slot: int | None = None
+        gone = ClientWatch(self.connection)
+        slot_started = 0.0
         try:
             try:
                 opts = Options.build(
@@ -428,28 +483,36 @@ class Handler(BaseHTTPRequestHandler):
                 engine.check_fits(len(tokens), opts)
             except PromptTooLong as exc:
                 raise HTTPError(400, str(exc)) from None
-            slot = sched.acquire(runner)
+            slot = sched.acquire(runner, gone)
+            slot_started = time.perf_counter()
             engine.prepare(slot, opts)
             runner.num_ctx_seen = engine.window(opts)
             load_ns = time.perf_counter_ns() - started
-            stats = Stats()
+            stats = self._stats = Stats()
             cancel = threading.Event()
 
-            def cancelled() -> bool:
-                return cancel.is_set() or sched.aborting
+            delay = self.app.token_delay
+
+            def cancelled() -> bool:  # asked before every token
+                if delay:
+                    time.sleep(delay)  # a slow host on purpose (--token-delay)
+                return cancel.is_set() or sched.aborting or gone()
 
             pieces = engine.generate(slot, tokens, opts, stats, cancelled)
             if stream:
-                self._stream(name, kind, pieces, cancel, stats, started, load_ns, tokens)
+                self._stream(name, kind, pieces, cancel, gone, stats, started, load_ns, tokens)
             else:
                 try:
                     text = "".join(pieces)
                 except InterruptedError:
+                    if gone.gone:
+                        raise ClientGone("client gone while generating") from None
                     raise HTTPError(503, SHUTTING_DOWN_MESSAGE) from None
                 self._json(200, self._final(name, kind, text, stats, started, load_ns, tokens))
         finally:
             if slot is not None:
                 sched.release(runner, slot)
+                self._slot_seconds = time.perf_counter() - slot_started
             sched.leave(runner, keep_alive)
 
     def _stream(
@@ -458,23 +521,36 @@ class Handler(BaseHTTPRequestHandler):
         kind: str,
         pieces: Iterator[str],
         cancel: threading.Event,
+        gone: ClientWatch,
         stats: Stats,
         started: int,
         load_ns: int,
         tokens: list[int],
     ) -> None:
-        self._start_stream()
+        # As Ollama (gin's c.Stream): the 200 header goes out with the first token, so a client
+        # waits for its headers while the prompt is evaluated, and an error before any token
+        # is still a plain HTTP error.
         try:
             try:
                 for piece in pieces:
+                    if not self._started_stream:
+                        self._start_stream()
                     self._chunk(self._base(name, kind, piece, False))
             except InterruptedError:
+                if gone.gone:
+                    raise ClientGone("client gone while generating") from None
+                if not self._started_stream:
+                    raise HTTPError(503, SHUTTING_DOWN_MESSAGE) from None
                 self._chunk({"error": SHUTTING_DOWN_MESSAGE})
             except (BrokenPipeError, ConnectionResetError):
                 raise
             except Exception as exc:  # after the 200 header, errors travel in the stream
+                if not self._started_stream:
+                    raise
                 self._chunk({"error": str(exc)})
             else:
+                if not self._started_stream:
+                    self._start_stream()
                 self._chunk(self._final(name, kind, "", stats, started, load_ns, tokens))
             self._end_stream()
         except (BrokenPipeError, ConnectionResetError):

@@ -1,6 +1,7 @@
 """Files on the embedded stack with the real offline LLM: a PDF sent directly, a larger one
-through a presigned S3 upload (S3 event → queue → worker), the same file twice, and scans and
-photos read by OCR."""
+through a presigned S3 upload (S3 event → queue → worker), the same file twice; a slide deck,
+an OpenDocument text, an RTF and an e-mail; a web page by URL served on this machine, and a
+metadata-service URL refused; scans and photos read by OCR."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from infra.local.processes import wait_until
 from tests import files
 from tests.e2e.support import DOC_TIMEOUT, Stack, count_llm_calls
+from tests.http_servers import serving_pages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 
@@ -79,6 +81,8 @@ def test_a_larger_pdf_through_a_presigned_upload(stack: Stack) -> None:
         "pages": 2,
         "content_type": "application/pdf",
         "page_starts": None,
+        "url": None,
+        "fetched_generation": None,
     }
     assert document["source"]["page_starts"][0] == 0
     assert document["title"] == "large.pdf"
@@ -117,3 +121,51 @@ def test_scans_and_photos_are_read_by_ocr_and_a_textless_image_fails(stack: Stac
     assert 0.5 < scan["extraction"]["confidence"] <= 1
     assert (image["extraction"]["method"], image["source"]["kind"]) == ("ocr", "png")
     assert (textless["status"], textless["error"]) == ("failed", "no text found in the document")
+
+
+def test_a_deck_an_odt_an_rtf_and_an_email_each_reach_done(stack: Stack) -> None:
+    sent = {
+        "deck.pptx": files.pptx([("Queues", TEXT, "Mention retries."), ("Workers", TEXT, None)]),
+        "notes.odt": files.odt([TEXT], title="ODT notes"),
+        "notes.rtf": files.rtf([TEXT], title="RTF notes"),
+        "mail.eml": files.eml(subject="Queue mail", plain=TEXT),
+    }
+    with stack.api() as api:
+        locations = {}
+        for name, data in sent.items():
+            response = api.post("/documents", files={"file": (name, data, "application/x-any")})
+            assert response.status_code == 202, (name, response.text)
+            locations[name] = response.headers["Location"]
+        done = {
+            name: wait_until(name, lambda at=at: settled(api, at), DOC_TIMEOUT)
+            for name, at in locations.items()
+        }
+    for name, document in done.items():
+        assert document["status"] == "done", (name, document)
+        assert document["summary"], name
+    kinds = {name: document["source"]["kind"] for name, document in done.items()}
+    assert kinds == {"deck.pptx": "pptx", "notes.odt": "odt", "notes.rtf": "rtf", "mail.eml": "eml"}
+    titles = [done[name]["title"] for name in ("deck.pptx", "notes.odt", "notes.rtf", "mail.eml")]
+    assert titles == ["Queues", "ODT notes", "RTF notes", "Queue mail"]
+
+
+def test_a_web_page_served_here_is_summarized_and_a_metadata_url_refused(stack: Stack) -> None:
+    page = f"<html><head><title>Queue page</title></head><body><nav>Menu</nav><p>{TEXT}</p>"
+    served = {"/article.html": (200, "text/html; charset=utf-8", page.encode())}
+    with serving_pages(served) as base, stack.api() as api:
+        refused = api.post("/documents", json={"url": "http://169.254.169.254/latest/meta-data/"})
+        assert refused.status_code == 422, refused.text
+        assert "address not allowed" in refused.json()["detail"]
+
+        response = api.post("/documents", json={"url": f"{base}/article.html"})
+        assert response.status_code == 202, response.text
+        location = response.headers["Location"]
+        document = wait_until("the page's summary", lambda: settled(api, location), DOC_TIMEOUT)
+        again = api.post("/documents", json={"url": f"{base}/article.html"})
+    assert document["status"] == "done", document
+    assert document["title"] == "Queue page"
+    assert (document["source"]["kind"], document["source"]["url"]) == (
+        "html",
+        f"{base}/article.html",
+    )
+    assert (again.status_code, again.json()["id"]) == (200, document["id"])

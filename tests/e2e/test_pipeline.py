@@ -210,7 +210,11 @@ def test_make_up_again_reports_the_running_stack(stack: Stack) -> None:
 def test_ready_names_the_model_and_where_it_came_from(stack: Stack) -> None:
     with stack.api() as api:
         checks = api.get("/ready").json()["checks"]
-    assert checks["ollama"] == f"ok: smollm2:135m ({stack.info['llm_origin']})"
+    # and how many model calls it sends for the offline host's slots (`make up` derives both)
+    assert checks["ollama"] == (
+        f"ok: smollm2:135m ({stack.info['llm_origin']}); 1 model call(s) per summarize "
+        "invocation, one invocation per host slot (2)"
+    )
     assert (
         stack.info["llm_origin"] == "offline host: smollm2:135m as asked: a stand-in, NOT gemma3:1b"
     )

@@ -52,8 +52,8 @@ MODEL = "smollm2:135m"  # the smallest model
 SWEEPER_FUNCTION = "SweeperFunction"
 TOKEN = "faults-token"
 # A call takes about a second here (two at once: two); on a busy machine several seconds.
-OLLAMA_TIMEOUT = 10  # the worker's LLM client timeout
-STALL_SECONDS = OLLAMA_TIMEOUT + 3  # a stalled call outlasts it
+FIRST_TOKEN_TIMEOUT = 10  # the worker's limit for a call's first token
+STALL_SECONDS = FIRST_TOKEN_TIMEOUT + 3  # a stalled call outlasts it
 FUNCTION_TIMEOUT = 15  # the consumer's invocation Timeout: the worker's lease on a document
 VISIBILITY_TIMEOUT = 18  # longer than the lease, as template.yaml's 3600 s is longer than 600 s
 DONE_TIMEOUT = 120.0
@@ -71,7 +71,8 @@ WORKER_SETTINGS = {
     "RETRY_MAX_SECONDS": "4",
     "RETRY_WINDOW_SECONDS": str(RETRY_WINDOW_SECONDS),
     "SWEEP_STUCK_AFTER_SECONDS": str(SWEEP_STUCK_AFTER_SECONDS),
-    "OLLAMA_TIMEOUT_SECONDS": str(OLLAMA_TIMEOUT),
+    "LLM_FIRST_TOKEN_TIMEOUT_SECONDS": str(FIRST_TOKEN_TIMEOUT),
+    "LLM_STALL_TIMEOUT_SECONDS": str(FIRST_TOKEN_TIMEOUT),  # tokens: a fraction of a second
 }
 
 

@@ -6,8 +6,14 @@ fault, the second call the second, and so on; later calls are forwarded. Faults:
 
 * ``503`` - answered ``503 {"error": "server busy"}`` at once, as Ollama does when its queue
   is full;
-* ``stall`` - held for `stall_seconds` without an answer (longer than the worker's client
-  timeout), then the connection is closed.
+* ``stall`` - held for `stall_seconds` without an answer (longer than the worker's time to
+  first token), then the connection is closed;
+* ``midstall`` - a streamed answer that starts (two tokens) and then stops producing for
+  `stall_seconds`, then the connection is closed: a host that hangs mid-answer.
+
+Streamed answers (``"stream": true``, the worker's kind) are relayed line by line as the host
+writes them, each token after `token_seconds` more (a host made slow on purpose); a caller that
+goes away mid-answer closes the upstream connection, as a real client's disconnect would.
 
 Markers make the injected share exact and repeatable: the test decides which documents get
 which faults, and no document gets more failures than the worker's retries can absorb.
@@ -29,6 +35,8 @@ import hashlib
 import http.client
 import json
 import re
+import select
+import socket
 import threading
 import time
 from collections import Counter
@@ -43,7 +51,7 @@ Answer = Callable[[dict[str, Any]], str]
 
 MARKER = re.compile(r"\[faults:([a-z0-9,]+)\]")
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
-FAULTS = ("503", "stall")
+FAULTS = ("503", "stall", "midstall")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,10 @@ class ProxyState:
     # Set: chat calls are answered with it (given the call's options), nothing is forwarded.
     instant_answer: Answer | None = None
     answer_seconds: float = 0.0  # how long the made-up answer takes (a model's time)
+    # Added before each token of a streamed answer (made up or relayed): a slow host.
+    token_seconds: float = 0.0
+    # Made-up answers served at most this many at once (None: no limit): a host's slots.
+    slots: threading.Semaphore | None = None
 
     def outcomes(self) -> Counter[str]:
         with self.lock:
@@ -123,6 +135,8 @@ class _Handler(BaseHTTPRequestHandler):
                 state.calls.append(ChatCall(user, fault, 0.0, options))
             if fault == "503":
                 self._reply(503, b'{"error":"server busy, please try again"}')
+            elif fault == "midstall":
+                self._midstall(body)
             else:
                 self.server.closing.wait(self.server.stall_seconds)
                 self.close_connection = True
@@ -151,29 +165,74 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _answer(self, body: bytes, text: str) -> str:
-        """Ollama's non-streaming chat reply with `text`, made up here (after
-        `answer_seconds`)."""
-        if self.server.state.answer_seconds:
-            self.server.closing.wait(self.server.state.answer_seconds)
+        """Ollama's chat reply with `text`, made up here: its first token after
+        `answer_seconds`; streamed a word per token (each after `token_seconds`) when the
+        request streams, else in one piece."""
+        state = self.server.state
+        slots = state.slots
+        if slots is not None:  # a host with that many slots: the others wait their turn
+            while not slots.acquire(timeout=0.1):
+                if _caller_closed(self.connection):  # dropped from the queue, as Ollama does
+                    self.close_connection = True
+                    return "caller-gone"
         try:
-            request = json.loads(body)
-        except ValueError:
-            request = {}
-        messages = request.get("messages") if isinstance(request, dict) else None
-        prompt = "".join(str(m.get("content", "")) for m in messages or [] if isinstance(m, dict))
+            return self._made_up(body, text)
+        finally:
+            if slots is not None:
+                slots.release()
+
+    def _made_up(self, body: bytes, text: str) -> str:
+        state = self.server.state
+        request = _request(body)
+        if state.answer_seconds:
+            self.server.closing.wait(state.answer_seconds)
+        prompt = _prompt(request)
         reply = {
-            "model": str(request.get("model", "")) if isinstance(request, dict) else "",
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "message": {"role": "assistant", "content": text},
-            "done": True,
+            **_part(request, text, done=True),
             "done_reason": "stop",
             "total_duration": 1_000_000,
             # A plausible count (about four characters a token), inside the call's num_ctx.
             "prompt_eval_count": len(prompt) // 4,
             "eval_count": len(text) // 4,
         }
-        self._reply(200, json.dumps(reply).encode())
+        if request.get("stream") is False:
+            self._reply(200, json.dumps(reply).encode())
+            return "ok"
+        try:
+            self._start_stream()
+            for i, word in enumerate(re.findall(r"\S+\s*", text)):
+                if i and state.token_seconds:
+                    self.server.closing.wait(state.token_seconds)
+                self._chunk(_part(request, word, done=False))
+            self._chunk({**reply, "message": {"role": "assistant", "content": ""}})
+            self._chunk(None)
+        except OSError:
+            self.close_connection = True
+            return "caller-gone"
         return "ok"
+
+    def _midstall(self, body: bytes) -> None:
+        request = _request(body)
+        try:
+            self._start_stream()
+            for word in ("Two ", "tokens"):
+                self._chunk(_part(request, word, done=False))
+        except OSError:
+            pass
+        self.server.closing.wait(self.server.stall_seconds)
+        self.close_connection = True
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _chunk(self, part: dict[str, Any] | bytes | None) -> None:
+        """One chunk of a chunked body (a dict: one ndjson line; None: the last, empty one)."""
+        data = json.dumps(part).encode() + b"\n" if isinstance(part, dict) else part or b""
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
 
     def _forward(self, body: bytes) -> str:
         host, port = self.server.upstream
@@ -182,15 +241,28 @@ class _Handler(BaseHTTPRequestHandler):
         connection = http.client.HTTPConnection(host, port, timeout=600)
         with state.lock:
             state.in_flight += 1
+        # While the host works on it (no token yet), a caller that gives up must reach the
+        # host as a real client's disconnect would: the upstream connection is closed.
+        waiting = threading.Event()
+        gone = threading.Event()
+        watcher = threading.Thread(
+            target=_watch_caller, args=(self.connection, connection, waiting, gone), daemon=True
+        )
         try:
             connection.request(self.command, self.path, body=body or None, headers=headers)
+            waiting.set()
+            watcher.start()
             response = connection.getresponse()
+            waiting.clear()
+            if response.status == 200 and response.chunked:
+                return self._relay(response)
             payload = response.read()
-        except OSError:  # refused, reset mid-answer: the host is down or was killed
-            self.close_connection = True
-            return "upstream-down"
+        except (OSError, http.client.HTTPException):  # refused, reset or cut mid-answer:
+            self.close_connection = True  # the host is down or was killed
+            return "caller-gone" if gone.is_set() else "upstream-down"
         finally:
-            connection.close()
+            waiting.clear()
+            connection.close()  # a caller gone mid-stream: the host sees its client go
             with state.lock:
                 state.in_flight -= 1
         outcome = "ok" if response.status == 200 else f"upstream-error:{response.status}"
@@ -207,6 +279,81 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return "caller-gone"
         return outcome
+
+    def _relay(self, response: http.client.HTTPResponse) -> str:
+        """A streamed answer, line by line as the host writes it (each token `token_seconds`
+        later: a slow host). Raises OSError when the host goes down mid-answer."""
+        delay = self.server.state.token_seconds
+        try:
+            self._start_stream()
+        except OSError:
+            self.close_connection = True
+            return "caller-gone"
+        while line := response.readline():
+            if delay:
+                self.server.closing.wait(delay)
+            try:
+                self._chunk(line)
+            except OSError:
+                self.close_connection = True
+                return "caller-gone"
+        try:
+            self._chunk(None)
+        except OSError:
+            self.close_connection = True
+            return "caller-gone"
+        return "ok"
+
+
+def _watch_caller(
+    caller: socket.socket,
+    upstream: http.client.HTTPConnection,
+    waiting: threading.Event,
+    gone: threading.Event,
+) -> None:
+    """While `waiting`: once the caller has closed its connection (readable, nothing to
+    read), shut the upstream connection down, which ends the pending read of the answer."""
+    while waiting.is_set():
+        if _caller_closed(caller, wait=0.1) and waiting.is_set():
+            gone.set()
+            with contextlib.suppress(OSError, AttributeError):
+                upstream.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+            return
+
+
+def _caller_closed(caller: socket.socket, wait: float = 0.0) -> bool:
+    """The caller closed its connection: readable within `wait`, and nothing to read. (Bytes
+    to read are a next request: not gone.)"""
+    readable, _, _ = select.select([caller], [], [], wait)
+    if not readable:
+        return False
+    try:
+        return caller.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def _request(body: bytes) -> dict[str, Any]:
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return {}
+    return request if isinstance(request, dict) else {}
+
+
+def _prompt(request: dict[str, Any]) -> str:
+    messages = request.get("messages")
+    return "".join(str(m.get("content", "")) for m in messages or [] if isinstance(m, dict))
+
+
+def _part(request: dict[str, Any], text: str, *, done: bool) -> dict[str, Any]:
+    """One part of Ollama's chat answer."""
+    return {
+        "model": str(request.get("model", "")),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "message": {"role": "assistant", "content": text},
+        "done": done,
+    }
 
 
 def _options(body: bytes) -> str:
@@ -253,16 +400,36 @@ class FaultProxy:
         return self.server.state
 
     @contextlib.contextmanager
-    def answering(self, answer: str | Answer, seconds: float = 0.0) -> Iterator[None]:
+    def answering(
+        self,
+        answer: str | Answer,
+        seconds: float = 0.0,
+        token_seconds: float = 0.0,
+        slots: int | None = None,
+    ) -> Iterator[None]:
         """Chat calls answered with `answer` (a text, or a text chosen by the call's options)
-        after `seconds` (faults still apply), then forwarded again. A fixed time per call makes
-        deadline tests exact."""
+        after `seconds` (faults still apply), a word per token every `token_seconds` when
+        streamed, at most `slots` at once (the others queue, and leave the queue when their
+        caller goes), then forwarded again. A fixed time per call makes deadline tests exact."""
         chosen = answer if callable(answer) else (lambda _options, text=answer: text)
-        self.state.instant_answer, self.state.answer_seconds = chosen, seconds
+        state = self.state
+        state.instant_answer, state.answer_seconds = chosen, seconds
+        state.token_seconds = token_seconds
+        state.slots = threading.Semaphore(slots) if slots else None
         try:
             yield
         finally:
-            self.state.instant_answer, self.state.answer_seconds = None, 0.0
+            state.instant_answer, state.answer_seconds, state.token_seconds = None, 0.0, 0.0
+            state.slots = None
+
+    @contextlib.contextmanager
+    def slowed(self, token_seconds: float) -> Iterator[None]:
+        """Every relayed streamed answer gets `token_seconds` more per token: a slow host."""
+        self.state.token_seconds = token_seconds
+        try:
+            yield
+        finally:
+            self.state.token_seconds = 0.0
 
     def start(self) -> FaultProxy:
         self._thread.start()

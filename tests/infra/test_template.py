@@ -20,6 +20,7 @@ from docsum.platform.retry import deliveries_within
 from docsum.platform.settings import Settings
 from docsum.push.events import DETAIL_TYPES, EVENT_SOURCE
 
+from infra.rules import check_parameters
 from infra.template import (
     REPO_ROOT,
     Template,
@@ -29,6 +30,20 @@ from infra.template import (
 )
 from tests.infra.iam import policy_statements
 
+# SummarizeFunction's MaximumConcurrency, and MODEL_HOST_SLOTS written the same way.
+_MAXIMUM_CONCURRENCY = {
+    "Fn::If": [
+        "OwnModelHost",
+        {
+            "Fn::FindInMap": [
+                "SummarizeConcurrency",
+                {"Ref": "ModelHostMaxCount"},
+                {"Ref": "OllamaNumParallel"},
+            ]
+        },
+        {"Ref": "MaxConcurrency"},
+    ]
+}
 INGEST = "IngestFunction"
 SUMMARIZE = "SummarizeFunction"
 SWEEPER = "SweeperFunction"
@@ -146,25 +161,65 @@ def test_summarize_event_source_mapping(template: Template, transformed: dict[st
     assert esm["EventSourceArn"] == {"Fn::GetAtt": [event.queue_logical_id, "Arn"]}
     assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     # hosts x slots with the stack's own model host, the parameter with yours
-    assert esm["ScalingConfig"] == {
-        "MaximumConcurrency": {
-            "Fn::If": [
-                "OwnModelHost",
-                {
-                    "Fn::FindInMap": [
-                        "SummarizeConcurrency",
-                        {"Ref": "ModelHostMaxCount"},
-                        {"Ref": "OllamaNumParallel"},
-                    ]
-                },
-                {"Ref": "MaxConcurrency"},
-            ]
-        }
-    }
+    assert esm["ScalingConfig"] == {"MaximumConcurrency": _MAXIMUM_CONCURRENCY}
     # One LLM job per invocation: each gets the whole function timeout.
     assert esm["BatchSize"] == event.batch_size == 1
     assert "MaximumBatchingWindowInSeconds" not in esm
     assert event.report_batch_item_failures
+
+
+def _with_parameters(template: Template, values: dict[str, str]) -> Template:
+    """The template as read with these parameter values (as defaults)."""
+    parameters = {
+        name: {**spec, "Default": values[name]} if name in values else spec
+        for name, spec in template.parameters.items()
+    }
+    return Template(path=template.path, raw={**template.raw, "Parameters": parameters})
+
+
+_OWN_HOST = {"ModelHostImageTag": "v1"}
+
+
+@pytest.mark.parametrize(("hosts", "slots"), [(h, s) for h in range(1, 9) for s in (1, 2, 4, 8)])
+def test_model_calls_in_flight_never_exceed_the_host_slots(
+    template: Template, hosts: int, slots: int
+) -> None:
+    """Invocations x chunk calls each <= hosts x slots, for every parameter set CloudFormation
+    accepts: no call waits in a host's queue, where its wait would count against its time to
+    first token. The one set that cannot hold (1 x 1: SQS runs at least 2) is refused."""
+    values = {**_OWN_HOST, "ModelHostMaxCount": str(hosts), "OllamaNumParallel": str(slots)}
+    problems = check_parameters(template, values)
+    if hosts * slots == 1:
+        assert any("OwnModelHostHasTwoSlots" in p for p in problems), problems
+        return
+    assert problems == []
+    deployed = _with_parameters(template, values)
+    invocations = deployed.sqs_event(SUMMARIZE).maximum_concurrency
+    env = deployed.function(SUMMARIZE).environment
+    calls = int(env["LLM_PARALLEL_CALLS"])
+    assert invocations is not None
+    assert invocations * calls <= hosts * slots
+    # /ready states the same numbers, and finds them consistent
+    settings = Settings(model_host_slots=env["MODEL_HOST_SLOTS"], llm_parallel_calls=calls)
+    assert settings.model_host_slots == invocations
+    assert "OVERSUBSCRIBED" not in settings.model_calls_note()
+
+
+def test_your_hosts_slots_set_the_invocations_and_ready_shows_them(template: Template) -> None:
+    values = {"OllamaHost": "https://ollama.example.com", "MaxConcurrency": "6"}
+    assert check_parameters(template, values) == []
+    deployed = _with_parameters(template, values)
+    env = deployed.function(SUMMARIZE).environment
+    assert deployed.sqs_event(SUMMARIZE).maximum_concurrency == 6
+    assert (env["MODEL_HOST_SLOTS"], env["LLM_PARALLEL_CALLS"]) == ("6", "1")
+    assert deployed.function(INGEST).environment["MODEL_HOST_SLOTS"] == "6"  # /ready's view
+    note = Settings(model_host_slots=6, llm_parallel_calls=1).model_calls_note()
+    assert note == "1 model call(s) per summarize invocation, one invocation per host slot (6)"
+    # a hand-set LLM_PARALLEL_CALLS that breaks the arithmetic is called out, not hidden
+    assert (
+        "OVERSUBSCRIBED, up to 12 calls for 6 slots"
+        in Settings(model_host_slots=6, llm_parallel_calls=2).model_calls_note()
+    )
 
 
 def test_max_concurrency_parameter_respects_the_event_source_minimum(template: Template) -> None:
@@ -334,6 +389,8 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
             ]
         },
         "OLLAMA_MODEL": {"Ref": "OllamaModel"},
+        "MODEL_HOST_SLOTS": _MAXIMUM_CONCURRENCY,
+        "LLM_PARALLEL_CALLS": "1",
         "MAX_RECEIVE_COUNT": {"Ref": "MaxReceiveCount"},
         "RETRY_WINDOW_SECONDS": {"Ref": "RetryWindowSeconds"},
         "API_TOKEN_PARAMETER": {"Ref": "ApiTokenParameterName"},

@@ -150,3 +150,75 @@ def test_sigterm_aborts_what_outlives_the_grace(one_slot: OfflineOllama) -> None
     assert one_slot.proc.wait(timeout=30) == 0
     assert "in-flight requests aborted" in one_slot.log()
     assert port_is_free(one_slot.url)
+
+
+def _abandoned(log: str, where: str) -> list[str]:
+    return [line for line in log.splitlines() if "] 499 |" in line and where in line]
+
+
+def test_a_client_that_gives_up_while_queued_leaves_the_queue(one_slot: OfflineOllama) -> None:
+    """As the worker's client does at its timeout: the queued request is dropped before it
+    starts, while the slot is still busy with another generation."""
+    url = one_slot.url
+    running = ollama.Client(host=url).chat(
+        model=SMALLEST_MODEL, messages=PROMPT, options=ENDLESS, stream=True
+    )
+    assert next(running).done is False  # the only slot is generating
+    impatient = ollama.Client(host=url, timeout=1.5)
+    with pytest.raises(httpx.TimeoutException):
+        impatient.chat(model=SMALLEST_MODEL, messages=PROMPT, options={"num_predict": 3})
+    wait_until("the queue empty", lambda: status(url)["waiting"] == 0, 30, 0.05)
+    # Still generating the first request: the queued one left on its own, never ran.
+    assert status(url)["models"][SMALLEST_MODEL]["busy"] == 1
+    wait_until("the 499 logged", lambda: _abandoned(one_slot.log(), "while queued"), 10, 0.05)
+    assert "slot" not in _abandoned(one_slot.log(), "while queued")[0]
+
+    assert isinstance(running, Generator)
+    running.close()
+    wait_until("no slot busy", lambda: status(url)["models"][SMALLEST_MODEL]["busy"] == 0, 30, 0.05)
+    answer = ollama.Client(host=url).chat(
+        model=SMALLEST_MODEL, messages=PROMPT, options={"num_predict": 3, "temperature": 0}
+    )
+    assert answer.eval_count == 3
+
+
+def test_a_client_that_gives_up_while_generating_stops_it(one_slot: OfflineOllama) -> None:
+    """A non-streaming call (the worker's kind) whose client times out mid-generation: the
+    host notices without writing anything, stops at its next token and frees the slot."""
+    url = one_slot.url
+    impatient = ollama.Client(host=url, timeout=3)
+    with pytest.raises(httpx.TimeoutException):
+        impatient.chat(model=SMALLEST_MODEL, messages=PROMPT, options=ENDLESS)
+    wait_until("no slot busy", lambda: status(url)["models"][SMALLEST_MODEL]["busy"] == 0, 30, 0.05)
+    wait_until("the 499 logged", lambda: _abandoned(one_slot.log(), "while generating"), 10, 0.05)
+    line = _abandoned(one_slot.log(), "while generating")[0]
+    generated = int(line.split("| tokens ")[1].split()[0])
+    assert 0 < generated < ENDLESS["num_predict"]  # stopped early, not run to its end
+
+    answer = ollama.Client(host=url).chat(
+        model=SMALLEST_MODEL, messages=PROMPT, options={"num_predict": 3, "temperature": 0}
+    )
+    assert answer.eval_count == 3
+
+
+def test_a_slow_host_on_purpose_and_repeats_seen_in_the_log(tmp_path: Path) -> None:
+    """--token-delay (for backlog benchmarks) holds the slot that much longer per token; the
+    log's request digest shows the same request made twice."""
+    with start_in_subprocess(
+        model=SMALLEST_MODEL,
+        slots=1,
+        extra_args=["--token-delay", "0.3"],
+        log_path=tmp_path / "host.log",
+    ) as handle:
+        client = ollama.Client(host=handle.url)
+        options = {"num_predict": 4, "temperature": 0, "seed": 1}
+        for text in ("one", "one", "two"):
+            answer = client.chat(
+                model=SMALLEST_MODEL, messages=[{"role": "user", "content": text}], options=options
+            )
+            assert answer.eval_count == 4
+        lines = [line for line in handle.log().splitlines() if "POST /api/chat" in line]
+    slots = [float(line.split("| slot ")[1].split("s |")[0]) for line in lines]
+    digests = [line.split("| req ")[1] for line in lines]
+    assert all(held >= 4 * 0.3 for held in slots), lines  # the delay is a floor, not a race
+    assert digests[0] == digests[1] != digests[2]

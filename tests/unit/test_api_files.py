@@ -48,6 +48,8 @@ def test_multipart_pdf_answers_202_then_200_for_the_same_bytes(
         "bytes": len(data),
         "pages": None,
         "content_type": "application/pdf",
+        "url": None,
+        "fetched_generation": None,
         "page_starts": None,
     }
     assert body["extraction"] is None  # not read yet

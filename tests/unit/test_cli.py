@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from docsum.domain.errors import LLMError
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.delivery import Delivery
@@ -28,6 +27,7 @@ from docsum_cli.config import Config, resolve
 from infra.local.processes import LOOPBACK, free_port
 from tests.cli_runner import CLI_PATH, docsum
 from tests.conftest import Fakes
+from tests.http_servers import serving_app
 
 TOKEN = "cli-token"
 MAX_UPLOAD_BYTES = DIRECT_UPLOAD_BYTES + 100_000  # just above what one request carries
@@ -60,8 +60,6 @@ def served(fakes: Fakes) -> Iterator[ServedApi]:
         fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings), uploads=fakes.store
     )
     app = create_app(settings, service)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
     stop = threading.Event()
     paused = threading.Event()
 
@@ -74,20 +72,14 @@ def served(fakes: Fakes) -> Iterator[ServedApi]:
                 delivered += 1
             time.sleep(0.05)
 
-    threads = [threading.Thread(target=server.run), threading.Thread(target=deliver)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+    delivering = threading.Thread(target=deliver)
+    delivering.start()
     try:
-        yield ServedApi(f"http://{LOOPBACK}:{port}", fakes, paused)
+        with serving_app(app) as url:
+            yield ServedApi(url, fakes, paused)
     finally:
-        server.should_exit = True
         stop.set()
-        for thread in threads:
-            thread.join(10)
+        delivering.join(10)
 
 
 def json_lines(output: str) -> list[dict[str, Any]]:
@@ -201,6 +193,16 @@ def test_a_rejected_token_is_exit_3_with_a_clear_message(served: ServedApi) -> N
     assert result.returncode == 3
     assert "the API rejected the token" in result.stderr
     assert "DOCSUM_TOKEN" in result.stderr
+
+
+def test_a_url_is_submitted_as_a_web_page(served: ServedApi) -> None:
+    """The CLI sends a URL as `{"url"}` (not as a path): this API runs without `make up`'s
+    loopback allowance, so its answer is the URL policy's 422, with the same URL as sent."""
+    url = f"{served.url}/some/page.html?x=1"
+    result = served.run("submit", url, "--json")
+    assert result.returncode == 3
+    assert "address not allowed" in result.stderr
+    assert "no such file" not in result.stderr
 
 
 def test_too_large_is_exit_3_and_says_so(served: ServedApi) -> None:

@@ -88,6 +88,19 @@ def test_post_event_through_mangum_accepts_the_document(
     assert json.loads(message["Body"])["document_id"] == body["id"]
 
 
+def test_post_url_event_through_mangum_accepts_the_page(
+    handlers: Any, aws_env: LocalResources
+) -> None:
+    ingest, _, _ = handlers
+    response = ingest.handler(load_event("post-document-url.json"), context())
+    assert response["statusCode"] == 202, response["body"]
+    body = json.loads(response["body"])
+    assert body["source"]["url"] == "https://93.184.216.34/articles/moon.html"
+    assert (body["title"], body["options"]["length"]) == ("The Moon", "medium")
+    [message] = receive_all(aws_env.queue_url)
+    assert json.loads(message["Body"])["document_id"] == body["id"]
+
+
 def test_get_event_for_an_unknown_document_is_a_404_problem(handlers: Any) -> None:
     ingest, _, _ = handlers
     response = ingest.handler(load_event("get-document.json"), context())

@@ -357,3 +357,35 @@ def test_the_give_up_reason_names_the_window() -> None:
         "gave up after 60 min of retries: model host unreachable"
     )
     assert gave_up("x", 20) == "gave up after 20 s of retries: x"
+
+
+@pytest.mark.parametrize(
+    ("kind", "opens"),
+    [
+        ("unreachable", True),
+        ("server_error", True),
+        ("stalled", True),  # stopped producing mid-answer: failing
+        ("busy", False),  # its queue is full: working, just not for us now
+        ("timeout", False),  # no first token in time: maybe busy
+    ],
+)
+def test_the_breaker_opens_for_a_host_that_is_down_not_for_one_that_is_busy(
+    fakes: Fakes, kind: str, opens: bool
+) -> None:
+    first = submitted(fakes, "First text.")
+    second = submitted(fakes, "Second text.")
+    fakes.llm.script = [transient(kind)]
+    with pytest.raises(RetryLater):
+        deliver(fakes, first, 1)
+    assert (fakes.worker.breaker.open_seconds() > 0) is opens
+    doc = fakes.repository.items[first.document_id]
+    assert (doc.status, doc.error) == (Status.QUEUED, LLM_REASONS[kind])
+
+    # The next document calls the host at once, unless the breaker is open.
+    if opens:
+        with pytest.raises(RetryLater):
+            deliver(fakes, second, 1)
+        assert len(fakes.llm.calls) == 1
+    else:
+        assert deliver(fakes, second, 1) is Outcome.DONE
+        assert len(fakes.llm.calls) == 2

@@ -119,3 +119,16 @@ def test_any_other_file_name_is_a_problem_not_a_file(fakes: Fakes) -> None:
     response = client_for(fakes).get("/static/..%2Fapp.py")
     assert response.status_code in (404, 422)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_the_form_takes_a_web_page_and_every_file_type_the_api_reads(fakes: Fakes) -> None:
+    from docsum.extract.kinds import kind_of_filename
+
+    page = parsed(client_for(fakes).get("/").text)
+    [url] = [attrs for tag, attrs in page.tags if tag == "input" and attrs.get("id") == "url"]
+    assert url["type"] == "url"
+    [file] = [attrs for tag, attrs in page.tags if tag == "input" and attrs.get("id") == "file"]
+    suffixes = file["accept"].split(",")
+    assert {".pptx", ".odt", ".odp", ".rtf", ".eml"} <= set(suffixes)
+    assert all(kind_of_filename(f"x{suffix}") for suffix in suffixes)
+    assert "{ url, ...options }" in (WEB_DIR / "app.js").read_text()  # sent as JSON `url`

@@ -14,6 +14,7 @@ from docsum.adapters.eventbridge import EventBridgePublisher
 from docsum.adapters.rate_limit import DynamoRateLimiter
 from docsum.adapters.s3 import S3TextStore
 from docsum.adapters.sqs import SqsWebhookQueue, SqsWorkQueue
+from docsum.extract.fetch import FetchLimits, PageFetcher
 from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService, IntakeLimits
 from docsum.intake.uploads import UploadArrivals
 from docsum.platform.lazy import on_first_use
@@ -179,16 +180,27 @@ def webhook_deliverer(settings: Settings, clients: AwsClients) -> WebhookDeliver
 
 def model_host_check(settings: Settings) -> Callable[[], str]:
     """The readiness check of the model host (the worker's view): raises unless it serves the
-    model; says which model, and where it came from, when it does."""
+    model; says which model, where it came from, and the model calls it gets per slot."""
 
     def check() -> str:
         from docsum.adapters.ollama import probe_host  # the ollama client: on first use
 
         probe_host(settings.ollama_host, settings.ollama_model)
         origin = f" ({settings.llm_origin})" if settings.llm_origin else ""
-        return f"{settings.ollama_model}{origin}"
+        return f"{settings.ollama_model}{origin}; {settings.model_calls_note()}"
 
     return check
+
+
+def page_fetcher(settings: Settings) -> PageFetcher:
+    """Pages are fetched under the callbacks' policy, connected like webhooks (urllib3: imported
+    on the first URL document)."""
+    from docsum.adapters.http_page import Urllib3PageGetter
+
+    limits = FetchLimits(
+        settings.page_max_bytes, settings.page_timeout_seconds, settings.page_max_redirects
+    )
+    return PageFetcher(CallbackPolicy.from_settings(settings), Urllib3PageGetter(), limits)
 
 
 def summarize_worker(
@@ -197,12 +209,7 @@ def summarize_worker(
     if llm is None:
         from docsum.adapters.ollama import OllamaLanguageModel  # only the worker needs it
 
-        llm = OllamaLanguageModel(
-            settings.ollama_host,
-            settings.ollama_model,
-            settings.ollama_timeout_seconds,
-            settings.ollama_keep_alive,
-        )
+        llm = OllamaLanguageModel.of(settings)
     return SummarizeWorker(
         S3TextStore(clients.s3, settings.documents_bucket),
         DynamoDocumentRepository(clients.table(settings.documents_table)),
@@ -211,6 +218,7 @@ def summarize_worker(
         WorkerPolicy.of(settings),
         metrics=EMF_METRICS,
         notifier=completion_notifier(settings, clients),
+        pages=functools.partial(page_fetcher, settings),
     )
 
 

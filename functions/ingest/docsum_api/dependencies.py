@@ -107,9 +107,11 @@ async def document_submission(request: Request) -> DocumentIn | FileSubmission:
     file = form.get("file")
     values = {key: value for key, value in form.items() if isinstance(value, str)}
     if file is None or isinstance(file, str):
-        if "text" not in values:
-            raise _invalid("file", "send a file part, or a text field")
+        if "text" not in values and "url" not in values:
+            raise _invalid("file", "send a file part, or a text or url field")
         return _validated(DocumentIn, json.dumps(values))
+    if "url" in values:
+        raise _invalid("url", "send a file or a url, not both", "value_error")
     if "text" in values:  # the file is the document; a text field must still be valid
         _validated(DocumentIn, json.dumps({"text": values.pop("text")}))
     return FileSubmission(

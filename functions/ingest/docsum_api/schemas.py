@@ -3,43 +3,73 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from docsum.domain.document import CALLBACK_URL_MAX_CHARS, CallbackUrlField
 from docsum.domain.files import MEDIA_TYPES
 from docsum.domain.options import LANGUAGE_NAMES, SummaryFormat, SummaryLength, SummaryOptions
 from docsum.domain.views import DocumentOut
 from docsum.extract.decode import is_blank
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator, model_validator
 
 __all__ = ["DocumentIn", "DocumentList", "DocumentOut", "Health", "Readiness"]
 
+# A web page instead of text: checked by the service (the callbacks' address policy) and again,
+# with every redirect, when the worker fetches it.
+PageUrlField = Annotated[
+    StrictStr | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=CALLBACK_URL_MAX_CHARS,
+        description=(
+            "A web page to fetch and summarize instead of `text`: https, public addresses only "
+            "(redirects too); HTML (its main text), PDF or any supported type; at most "
+            "PAGE_MAX_BYTES within PAGE_TIMEOUT_SECONDS"
+        ),
+        examples=["https://example.org/article"],
+    ),
+]
+
 
 class DocumentIn(SummaryOptions):
-    """The text, its title, and the summary options (`length`, `format`, `language`)."""
+    """The text (or a web page's `url`), its title, and the summary options (`length`,
+    `format`, `language`)."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 {"text": "The quick brown fox jumps over the lazy dog.", "title": "Fox"},
                 {"text": "…", "length": "short", "format": "bullets", "language": "de"},
+                {"url": "https://example.org/article", "length": "medium"},
             ]
         }
     )
 
-    text: StrictStr = Field(
-        min_length=1, description="The document; whitespace or invisible characters only: 422"
+    text: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "The document; whitespace or invisible characters only: 422. Send `text` or `url`"
+        ),
     )
+    url: PageUrlField = None
     # The length limit is the domain's (MAX_TITLE_CHARS), checked by the service.
     title: StrictStr | None = Field(default=None, description="At most MAX_TITLE_CHARS characters")
     callback_url: CallbackUrlField = None
 
     @field_validator("text")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if is_blank(value):  # zero-width and other invisible characters are no text either
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and is_blank(value):  # zero-width and other invisible characters too
             raise ValueError("text must contain visible characters")
         return value
+
+    @model_validator(mode="after")
+    def _text_or_url(self) -> DocumentIn:
+        if (self.text is None) == (self.url is None):
+            raise ValueError("send either `text` or `url`, not both and not neither")
+        return self
 
 
 # `multipart/form-data` of `POST /documents`, for the spec only (the route reads the form
@@ -53,13 +83,20 @@ DOCUMENT_FILE_FORM: dict[str, Any] = {
         "file": {
             "type": "string",
             "format": "binary",
-            "description": "The file: PDF, DOCX, HTML, Markdown or plain text (decided from "
-            "its bytes); at most MAX_DIRECT_UPLOAD_BYTES, larger ones through /uploads",
+            "description": "The file: PDF, DOCX, EPUB, PPTX, ODT, ODP, RTF, e-mail (.eml), "
+            "HTML, Markdown or plain text (decided from its bytes); at most "
+            "MAX_DIRECT_UPLOAD_BYTES, larger ones through /uploads",
         },
         "text": {
             "type": "string",
             "minLength": 1,
             "description": "Text instead of a file (ignored when a file is sent)",
+        },
+        "url": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": CALLBACK_URL_MAX_CHARS,
+            "description": "A web page instead of a file (a form with a file and a url is a 422)",
         },
         "title": {"type": "string", "description": "At most MAX_TITLE_CHARS characters"},
         "length": {"type": "string", "enum": [v.value for v in SummaryLength]},
@@ -74,7 +111,7 @@ DOCUMENT_FILE_FORM: dict[str, Any] = {
     },
     # "A file or a text field" is the route's 422, not an `anyOf`: a fuzzer negating one branch
     # of an anyOf takes a form with a file but no text for invalid, and the route accepts it.
-    "description": "A file part, or a text field: a form with neither is a 422",
+    "description": "A file part, or a text or url field: a form with none is a 422",
     "additionalProperties": False,  # other fields are refused (422), not ignored
 }
 

@@ -96,11 +96,18 @@ class Extraction(BaseModel):
 
 
 class FileSource(BaseModel):
-    """The file a document came from (absent for JSON text), as the API shows it."""
+    """The file or web page a document came from (absent for JSON text), as the API shows it."""
 
     model_config = ConfigDict(use_enum_values=True)
 
-    kind: FileKind = Field(description="The format, decided from the bytes")
+    kind: FileKind | None = Field(
+        default=None, description="The format, decided from the bytes (a page: once fetched)"
+    )
+    url: str | None = Field(default=None, description="The web page, for URL submissions")
+    fetched_generation: int | None = Field(
+        default=None,
+        description="A page: the generation whose fetch the text is (re-summarize fetches again)",
+    )
     filename: str | None = None
     bytes: int | None = Field(default=None, description="Size of the file as submitted")
     pages: int | None = Field(default=None, description="Pages, for formats that have them")
@@ -113,8 +120,8 @@ class FileSource(BaseModel):
 
 
 class Source(FileSource):
-    """The file a document came from, as stored: with how its text was obtained (the API shows
-    that as the document's `extraction`)."""
+    """The file or web page a document came from, as stored: with how its text was obtained
+    (the API shows that as the document's `extraction`)."""
 
     extraction: Extraction | None = None
 

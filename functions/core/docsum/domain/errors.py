@@ -90,6 +90,8 @@ class LLMError(DocsumError):
 LLM_REASONS = {
     "unreachable": "model host unreachable",
     "timeout": "model host did not answer in time",
+    "stalled": "model host stopped producing its answer",
+    "busy": "model host busy",
     "server_error": "model host returned an error",
     "model_missing": "model not available on the model host",
     "rejected": "model host rejected the request",
@@ -112,9 +114,10 @@ def gave_up(reason: str, window_seconds: int) -> str:
 # ran out. GET shows this while it is still `processing`; the sweeper re-sends it.
 LEASE_EXPIRED = "worker stopped before finishing (its lease expired); it will be retried"
 
-# Kinds that say the host itself is down or overloaded (not this document's fault): one such
-# failure opens the worker's circuit breaker for every other document.
-HOST_DOWN_KINDS = frozenset({"unreachable", "server_error", "model_missing"})
+# Kinds that say the host itself is down or failing (not this document's fault): one such
+# failure opens the worker's circuit breaker for every other document. A busy host (its queue
+# full: "busy") or a slow first token ("timeout") is working: the breaker stays closed.
+HOST_DOWN_KINDS = frozenset({"unreachable", "server_error", "model_missing", "stalled"})
 
 
 class ContextOverflow(DocsumError):

@@ -12,6 +12,11 @@ class FileKind(StrEnum):
     HTML = "html"
     MARKDOWN = "markdown"
     TEXT = "text"
+    PPTX = "pptx"
+    ODT = "odt"
+    ODP = "odp"
+    RTF = "rtf"
+    EML = "eml"
     # Photos and scans: read by OCR.
     PNG = "png"
     JPEG = "jpeg"
@@ -26,6 +31,11 @@ MEDIA_TYPES: dict[FileKind, str] = {
     FileKind.HTML: "text/html",
     FileKind.MARKDOWN: "text/markdown",
     FileKind.TEXT: "text/plain",
+    FileKind.PPTX: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    FileKind.ODT: "application/vnd.oasis.opendocument.text",
+    FileKind.ODP: "application/vnd.oasis.opendocument.presentation",
+    FileKind.RTF: "application/rtf",
+    FileKind.EML: "message/rfc822",
     FileKind.PNG: "image/png",
     FileKind.JPEG: "image/jpeg",
     FileKind.TIFF: "image/tiff",

@@ -29,6 +29,12 @@ def text_key(owner: str, digest: str) -> str:
     return f"documents/{owner}/{digest}.txt"
 
 
+def url_digest(url: str) -> str:
+    """A web page's identity: its URL as given (a page's content changes; its address is what
+    the client names). Prefixed so no text or file can share its digest."""
+    return hashlib.sha256(f"url\n{url}".encode()).hexdigest()
+
+
 def bytes_digest(data: bytes) -> str:
     """A file's content digest: the SHA-256 of its bytes exactly as submitted."""
     return hashlib.sha256(data).hexdigest()

@@ -29,8 +29,12 @@ from docsum.extract.limits import (
     reason_of,
     too_long,
 )
+from docsum.extract.mail import read_eml
 from docsum.extract.office import read_docx, read_epub
+from docsum.extract.opendocument import read_odp, read_odt
 from docsum.extract.pdf import read_pdf
+from docsum.extract.rtf import read_rtf
+from docsum.extract.slides import read_pptx
 
 Reader = Callable[[bytes, ExtractionLimits, ExtractionDeadline], Extracted]
 READERS: dict[FileKind, Reader] = {
@@ -40,6 +44,11 @@ READERS: dict[FileKind, Reader] = {
     FileKind.HTML: read_html,
     FileKind.MARKDOWN: read_markdown,
     FileKind.TEXT: read_text,
+    FileKind.PPTX: read_pptx,
+    FileKind.ODT: read_odt,
+    FileKind.ODP: read_odp,
+    FileKind.RTF: read_rtf,
+    FileKind.EML: read_eml,
     **{image: partial(read_image, kind=image) for image in IMAGE_KINDS},
 }
 

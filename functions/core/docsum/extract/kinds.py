@@ -11,8 +11,15 @@ from docsum.domain.errors import DocsumError
 from docsum.domain.files import MEDIA_TYPES, SUPPORTED_TYPES_TEXT, FileKind
 from docsum.extract.decode import decode_text
 from docsum.extract.limits import ExtractionFailed
+from docsum.extract.mail import is_email
+from docsum.extract.opendocument import odf_kind
+from docsum.extract.rtf import is_rtf
+from docsum.extract.slides import is_pptx
 
-_KIND_OF_MEDIA_TYPE = {media_type: kind for kind, media_type in MEDIA_TYPES.items()}
+_KIND_OF_MEDIA_TYPE = {
+    **{media_type: kind for kind, media_type in MEDIA_TYPES.items()},
+    "text/rtf": FileKind.RTF,  # what some systems call RTF
+}
 _KIND_OF_SUFFIX = {
     ".pdf": FileKind.PDF,
     ".docx": FileKind.DOCX,
@@ -24,7 +31,26 @@ _KIND_OF_SUFFIX = {
     ".markdown": FileKind.MARKDOWN,
     ".txt": FileKind.TEXT,
     ".text": FileKind.TEXT,
+    ".pptx": FileKind.PPTX,
+    ".odt": FileKind.ODT,
+    ".odp": FileKind.ODP,
+    ".rtf": FileKind.RTF,
+    ".eml": FileKind.EML,
+    ".png": FileKind.PNG,
+    ".jpg": FileKind.JPEG,
+    ".jpeg": FileKind.JPEG,
+    ".tif": FileKind.TIFF,
+    ".tiff": FileKind.TIFF,
+    ".webp": FileKind.WEBP,
 }
+# A ZIP too damaged to open still shows its first members' local headers: enough to name the
+# format, so the reader of that format says what is wrong with it.
+_DAMAGED_ZIP_MARKS = (
+    (b"ppt/", FileKind.PPTX),
+    (b"mimetypeapplication/vnd.oasis.opendocument.presentation", FileKind.ODP),
+    (b"mimetypeapplication/vnd.oasis.opendocument.text", FileKind.ODT),
+    (b"mimetypeapplication/epub+zip", FileKind.EPUB),
+)
 _TEXT_KINDS = (FileKind.HTML, FileKind.MARKDOWN, FileKind.TEXT)
 _HTML_START = re.compile(
     rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.I | re.S
@@ -66,6 +92,11 @@ def detect_kind(
     image = _image_kind(data)
     if image is not None:
         return image
+    # Before the magic-number lookup: RTF and e-mail are text with a signature of their own.
+    if is_rtf(data):
+        return FileKind.RTF
+    if is_email(data):
+        return FileKind.EML
     binary = _binary_media_type(data)
     if binary is not None:
         raise UnsupportedFileType(binary)
@@ -93,15 +124,22 @@ def _image_kind(data: bytes) -> FileKind | None:
 
 
 def _zip_kind(data: bytes) -> FileKind:
+    """The format a ZIP package declares by its parts (OpenDocument: by its `mimetype`)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-    except zipfile.BadZipFile:
-        # A truncated DOCX still starts like one: let the extractor say it is damaged.
-        return FileKind.DOCX
+            declared = odf_kind(archive)
+    except (zipfile.BadZipFile, ValueError, OSError):
+        # Truncated, yet it starts like one: let that format's reader say it is damaged.
+        head = data[:65536]
+        return next((kind for mark, kind in _DAMAGED_ZIP_MARKS if mark in head), FileKind.DOCX)
     if "word/document.xml" in names:
         return FileKind.DOCX
-    if "META-INF/container.xml" in names:
+    if is_pptx(names):
+        return FileKind.PPTX
+    if declared is not None and "content.xml" in names:
+        return declared
+    if "META-INF/container.xml" in names:  # after OpenDocument, whose packages have one too
         return FileKind.EPUB
     raise UnsupportedFileType("a ZIP archive")
 
@@ -116,6 +154,9 @@ def _binary_media_type(data: bytes) -> str | None:
         return None
     for match in matches:
         mime = match.mime_type or ""
-        if mime and not mime.startswith("text/") and match.confidence >= 0.5:
+        # A supported type named here (puremagic takes "From: …" text for an e-mail) failed
+        # that format's own check above: the text formats decide what it is.
+        readable = mime.startswith("text/") or kind_of_media_type(mime) is not None
+        if mime and not readable and match.confidence >= 0.5:
             return mime
     return None

@@ -1,5 +1,6 @@
-"""DOCX (python-docx) and EPUB (ebooklib) → text, a zip bomb refused before either inflates it
-and an element bomb (small, but millions of elements) before either parses it."""
+"""DOCX (python-docx) and EPUB (ebooklib) → text, a zip bomb (or a package of too many parts)
+refused before either inflates it and an element bomb (small, but millions of elements)
+before either parses it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import zipfile
 from collections.abc import Iterator
 
 from docsum.domain.files import FileKind
+from docsum.extract.archive import check_package
 from docsum.extract.bounds import check_archive_elements
 from docsum.extract.decode import decode_text
 from docsum.extract.html import html_text
@@ -16,14 +18,13 @@ from docsum.extract.limits import (
     ExtractionDeadline,
     ExtractionFailed,
     ExtractionLimits,
-    check_unpacked,
     collect,
     reason_of,
 )
 
 
 def read_docx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
-    check_unpacked(data, limits, "DOCX")
+    check_package(data, limits, "DOCX")
     check_archive_elements(data, limits.max_markup_elements, "DOCX")
     import docx
     from docx.opc.exceptions import PackageNotFoundError
@@ -49,7 +50,7 @@ def read_docx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadlin
 
 
 def read_epub(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
-    check_unpacked(data, limits, "EPUB")
+    check_package(data, limits, "EPUB")
     check_archive_elements(data, limits.max_markup_elements, "EPUB")
     from ebooklib import ITEM_DOCUMENT, epub
 

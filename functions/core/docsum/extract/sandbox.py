@@ -85,14 +85,18 @@ def extract_in_sandbox(
     limits: ExtractionLimits,
     sandbox: SandboxLimits,
     *,
+    kind: FileKind | None = None,
     expected: FileKind | None = None,
     filename: str | None = None,
     declared_type: str | None = None,
 ) -> Sandboxed:
     """Detect the file's kind and extract its text (`detect_kind`, then `extract`) in a
-    bounded child; a kind other than `expected` fails. Raises `SandboxFailed` (the file's own
-    problem, or the limit that stopped it) or `UnsupportedFileType`."""
+    bounded child; a kind other than `expected` fails. `kind`: decided by the caller already
+    (a web page's, from its served type), so the child does not detect it again. Raises
+    `SandboxFailed` (the file's own problem, or the limit that stopped it) or
+    `UnsupportedFileType`."""
     header = {
+        "kind": kind.value if kind else None,
         "expected": expected.value if expected else None,
         "filename": filename,
         "declared_type": declared_type,
@@ -175,6 +179,8 @@ def _status_bytes(field: str) -> int:
 
 
 def _read(data: bytes, header: dict[str, Any]) -> Extracted:
+    if header["kind"] is not None:
+        return extract(data, FileKind(header["kind"]), ExtractionLimits(**header["limits"]))
     kind = detect_kind(data, filename=header["filename"], declared_type=header["declared_type"])
     expected = header["expected"]
     if expected is not None and kind != FileKind(expected):
@@ -187,7 +193,7 @@ def _read(data: bytes, header: dict[str, Any]) -> Extracted:
 def main() -> None:
     stdin = sys.stdin.buffer
     header = json.loads(stdin.readline())
-    expected = header["expected"]
+    expected = header["kind"] or header["expected"]
     for module in PRELOAD.get(FileKind(expected), _DETECTION) if expected else _DETECTION:
         importlib.import_module(module)
     memory = int(header["memory_bytes"])

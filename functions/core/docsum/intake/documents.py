@@ -21,6 +21,7 @@ from docsum.domain.document import (
 )
 from docsum.domain.errors import (
     LEASE_EXPIRED,
+    CallbackUrlRefused,
     ClientBusy,
     DocumentNotFound,
     DocumentTooLarge,
@@ -29,7 +30,14 @@ from docsum.domain.errors import (
     UploadPending,
 )
 from docsum.domain.files import MEDIA_TYPES
-from docsum.domain.ids import bytes_digest, content_digest, document_id, original_key, text_key
+from docsum.domain.ids import (
+    bytes_digest,
+    content_digest,
+    document_id,
+    original_key,
+    text_key,
+    url_digest,
+)
 from docsum.domain.messages import SummarizeRequest
 from docsum.extract.kinds import UnsupportedFileType, detect_kind, kind_of_media_type
 from docsum.intake.submission import Submission
@@ -138,6 +146,29 @@ class DocumentService:
             text_chars=len(text),
         )
 
+    def submit_url(self, url: str, submission: Submission) -> Accepted:
+        """A web page: the worker fetches it (docsum.extract.fetch). The URL is checked here
+        against the callbacks' address policy (a refused one is a 422), and again, with every
+        redirect, when the worker fetches it. A document is (owner, URL, options): the same
+        again is the same document; re-summarizing it fetches the page again."""
+        self._check_title(submission.title)
+        try:
+            self._callbacks.check(url)
+        except CallbackUrlRefused as exc:
+            raise InvalidDocument("url", f"address not allowed: {exc}") from exc
+        self._check_callback(submission.callback_url)
+        digest = url_digest(url)
+        return self._accept_content(
+            submission,
+            digest,
+            lambda: None,  # nothing to store: the worker fetches the page
+            "page accepted",
+            {"url": url[:200]},
+            text_key=text_key(submission.owner, digest),
+            text_chars=0,
+            source=Source(url=url),
+        )
+
     def submit_file(
         self, data: bytes, filename: str | None, content_type: str | None, submission: Submission
     ) -> Accepted:
@@ -217,7 +248,8 @@ class DocumentService:
     ) -> Accepted:
         """The one accept path of content sent with the request (text or file): a live
         document with the same id is a duplicate; else `store` keeps the content, then the
-        record is created and the message sent (see the class doc for the order)."""
+        record is created and the message sent (see the class doc for the order). A page's
+        content is fetched by the worker: its `store` does nothing."""
         options_key = submission.options.key
         doc_id = document_id(self._id_secret(), submission.owner, digest, options_key)
         existing = self._live(self._repository.get(doc_id))

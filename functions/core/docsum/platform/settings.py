@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     # once a file costs this much memory above the child's baseline (RLIMIT_AS) or
     # `extraction_timeout_seconds` of CPU; the function's 1,024 MB keep room for the worker.
     extraction_memory_mb: int = Field(default=512, ge=16)
+    # Web pages by URL (`{"url": …}`): fetched by the worker under the callbacks' address policy
+    # (`callback_allow_loopback_http` admits loopback http for `make up`); the whole fetch,
+    # redirects included, within the time; at most this many bytes and redirects.
+    page_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    page_timeout_seconds: float = Field(default=20.0, gt=0)
+    page_max_redirects: int = Field(default=5, ge=0)
     # OCR of scans and photos (Tesseract; docs/files.md): pages OCR'd per document, pixels per
     # page (decompression bombs), time per page and in total (on top of the extraction timeout),
     # the languages ("+"-joined Tesseract codes, each needs its tesseract-ocr-LANG package) and
@@ -107,7 +113,19 @@ class Settings(BaseSettings):
     ollama_model: str = "gemma3:1b"
     # Where the model came from, as /ready reports it (the local stack sets it).
     llm_origin: str = ""
-    ollama_timeout_seconds: float = Field(default=300.0, gt=0)
+    # A model call is judged by its progress (adapters/ollama_llm.py streams it), never by a
+    # total: a call that keeps producing tokens is not cut however slow the host.
+    # Connecting and sending the prompt: the host is reachable or not, in seconds.
+    llm_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Until the first token: the host evaluates the whole prompt first (up to
+    # llm_context_tokens). gemma3:1b on a small, busy CPU host needed up to ~3 min for a full
+    # window (issue 24: whole calls of 217 s); no call waits for a slot in the host's queue
+    # (one invocation per slot), so this covers evaluation only, with room to spare.
+    llm_first_token_timeout_seconds: float = Field(default=300.0, gt=0)
+    # Between two tokens once they flow: a CPU host makes ~10-15 a second, a busy one still
+    # several; half a minute without one means the host stopped, found in seconds, not after a
+    # whole-call timeout of minutes.
+    llm_stall_timeout_seconds: float = Field(default=30.0, gt=0)
     ollama_keep_alive: str = "-1"
     # Context budget per call, prompt and answer included; gemma3:1b supports 32K.
     llm_context_tokens: int = Field(default=8192, ge=1024)
@@ -125,8 +143,16 @@ class Settings(BaseSettings):
     # Token estimate before the call; deliberately low chars/token so estimates err high.
     llm_chars_per_token: float = Field(default=3.0, gt=0)
     summary_max_chars: int = Field(default=1500, ge=100)
-    # Concurrent chunk calls for long documents: at most what the Ollama host serves at once.
-    llm_parallel_calls: int = Field(default=2, ge=1)
+    # Model calls in flight = summarize invocations x llm_parallel_calls, and must stay within
+    # the host's slots: a call beyond them waits in the host's queue, where its wait counts
+    # against its time to first token and ends in a timeout that throws the work away.
+    # template.yaml runs one invocation per slot (MODEL_HOST_SLOTS) and sets this to 1; raise
+    # it only where invocations x calls <= slots (a long document's chunks then run side by
+    # side).
+    llm_parallel_calls: int = Field(default=1, ge=1)
+    # The host's generation slots as the deployment states them (OLLAMA_NUM_PARALLEL x hosts,
+    # or the offline host's --slots under `make up`); /ready shows them. 0: not stated.
+    model_host_slots: int = Field(default=0, ge=0)
 
     # Retries: a transient failure makes the message visible again after
     # retry_base_seconds * 2**(attempt-1), capped, instead of the queue's full visibility timeout.
@@ -148,6 +174,18 @@ class Settings(BaseSettings):
     # an out-of-memory kill, counted on its record across redeliveries and sweeper re-sends)
     # is `failed` instead of being claimed again.
     max_worker_deaths: int = Field(default=3, ge=1)
+
+    def model_calls_note(self) -> str:
+        """What /ready says about model concurrency: the calls one invocation makes at once
+        and the host's slots, flagged when the two cannot hold (the template keeps them)."""
+        note = f"{self.llm_parallel_calls} model call(s) per summarize invocation"
+        if not self.model_host_slots:
+            return note + "; host slots not stated (MODEL_HOST_SLOTS)"
+        note += f", one invocation per host slot ({self.model_host_slots})"
+        if self.llm_parallel_calls > 1:
+            calls = self.llm_parallel_calls * self.model_host_slots
+            note += f": OVERSUBSCRIBED, up to {calls} calls for {self.model_host_slots} slots"
+        return note
 
     def webhook_secret_entries(self) -> str:
         return self.webhook_secrets.get_secret_value() if self.webhook_secrets else ""

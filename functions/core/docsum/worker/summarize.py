@@ -36,6 +36,7 @@ read ends `failed` with the reason, never retried) and stored beside the JSON te
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -61,6 +62,7 @@ from docsum.domain.errors import (
     stopped_the_worker,
 )
 from docsum.domain.messages import SummarizeRequest
+from docsum.extract.fetch import PageFetcher, no_page_fetcher
 from docsum.extract.kinds import UnsupportedFileType
 from docsum.extract.limits import ExtractionFailed
 from docsum.platform.delivery import Delivery, RetryLater
@@ -92,7 +94,9 @@ class SummarizeWorker:
         jitter: Jitter = random.uniform,
         *,
         notifier: CompletionNotifier | None = None,
+        pages: Callable[[], PageFetcher] | None = None,
     ) -> None:
+        """`pages`: makes the page fetcher (wiring gives the real one; None: no URL documents)."""
         self._store = store
         self._repository = repository
         self._queue = queue
@@ -107,6 +111,7 @@ class SummarizeWorker:
             settings.sandbox_limits(),
             settings.max_upload_bytes,
             metrics,
+            functools.cache(pages or no_page_fetcher),
         )
         self._jitter = jitter
         # One per worker (a Lambda sandbox): every delivery it handles shares what it knows.

@@ -86,7 +86,9 @@ function show(doc) {
   $("doc-id").textContent = doc.id;
   const source = doc.source;
   const pages = source && source.pages ? `${source.pages} page${source.pages === 1 ? "" : "s"}` : "";
-  $("doc-source").textContent = source ? [source.filename, pages].filter(Boolean).join(" · ") : "";
+  $("doc-source").textContent = source
+    ? [source.filename || source.url, pages].filter(Boolean).join(" · ")
+    : "";
   const options = doc.options;
   $("doc-options").textContent = options
     ? [options.length, options.format, options.language === "auto" ? "" : options.language]
@@ -216,7 +218,10 @@ function submission() {
     format: $("format").value,
     language: $("language").value,
   };
-  if (file && text.trim()) throw new ApiError("Choose a file or paste text, not both.", 0);
+  const url = $("url").value.trim();
+  if ([file, text.trim(), url].filter(Boolean).length > 1) {
+    throw new ApiError("Choose one: a file, a web page or pasted text.", 0);
+  }
   if (file) {
     if (file.size > DIRECT_UPLOAD_BYTES) {
       throw new ApiError(
@@ -228,7 +233,10 @@ function submission() {
     for (const [name, value] of Object.entries(options)) form.append(name, value);
     return form;
   }
-  if (!text.trim()) throw new ApiError("Choose a file or paste some text to summarize.", 0);
+  if (url) return title ? { url, title, ...options } : { url, ...options };
+  if (!text.trim()) {
+    throw new ApiError("Choose a file, give a web page or paste some text to summarize.", 0);
+  }
   return title ? { text, title, ...options } : { text, ...options };
 }
 
