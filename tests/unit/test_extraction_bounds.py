@@ -190,6 +190,18 @@ def test_the_child_detects_the_kind_and_refuses_what_is_not_declared() -> None:
             {"max_markdown_emphasis_marks": 10**9, "extraction_memory_mb": 48},
             "extraction stopped: memory limit 48 MB",
         ),
+        (  # OCR's bounds reach the child from the settings, each named
+            files.image_file(["one", "two"], "tiff"),
+            "two.tiff",
+            {"max_ocr_pages": 1},
+            "the image has 2 pages to OCR; at most 1 are OCR'd (MAX_OCR_PAGES)",
+        ),
+        (
+            files.png(),
+            "red.png",
+            {"max_image_pixels": 3000},
+            "page 1 is 64x64 pixels; at most 3000 pixels per page are OCR'd (MAX_IMAGE_PIXELS)",
+        ),
     ],
 )
 def test_the_worker_extracts_in_the_sandbox_and_fails_a_bomb_naming_its_limit(

@@ -15,15 +15,10 @@ from docsum.extract.kinds import UnsupportedFileType
 from docsum.intake.submission import Submission
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
-from docsum.summary.budget import ModelBudget
-from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
-from docsum.worker.policy import WorkerPolicy
-from docsum.worker.summarize import SummarizeWorker
 
 from tests import files
 from tests.conftest import Fakes
-from tests.fakes import longest_jitter
 
 
 def deliver_last(fakes: Fakes) -> Outcome:
@@ -113,46 +108,6 @@ def test_a_photo_uploaded_through_s3_is_read_by_ocr(fakes: Fakes) -> None:
     assert done.source.extraction is not None
     assert (done.source.extraction.method, done.source.extraction.ocr_pages) == ("ocr", 1)
     assert "natural satellite" in fakes.llm.calls[0].user
-
-
-@pytest.mark.parametrize(
-    ("setting", "data", "error"),
-    [
-        (
-            {"max_ocr_pages": 1},
-            files.image_file(["one", "two"], "tiff"),
-            "the image has 2 pages to OCR; at most 1 are OCR'd (MAX_OCR_PAGES)",
-        ),
-        (
-            {"max_image_pixels": 3000},
-            files.png(),
-            "page 1 is 64x64 pixels; at most 3000 pixels per page are OCR'd (MAX_IMAGE_PIXELS)",
-        ),
-        (
-            {"max_pdf_pages": 1},
-            files.pdf(["one", "two"]),
-            "the PDF has 2 pages; at most 1 are accepted",
-        ),
-    ],
-)
-def test_the_settings_bound_the_workers_extraction(
-    fakes: Fakes, settings: Settings, setting: dict[str, int], data: bytes, error: str
-) -> None:
-    bounded = settings.model_copy(update=setting)
-    worker = SummarizeWorker(
-        fakes.store,
-        fakes.repository,
-        fakes.queue,
-        Summarizer(fakes.llm, ModelBudget.of(bounded)),
-        WorkerPolicy.of(bounded),
-        fakes.clock,
-        fakes.metrics,
-        longest_jitter,
-    )
-    doc = fakes.service.submit_file(data, "file", None, Submission("r")).document
-    body = fakes.queue.sent[-1].model_dump_json()
-    assert worker.process(Delivery(body, 1, "rh-1"), lease_seconds=60) is Outcome.FAILED
-    assert fakes.repository.items[doc.id].error == error
 
 
 def test_same_bytes_again_is_the_same_document_and_no_new_llm_call(fakes: Fakes) -> None:
