@@ -63,6 +63,19 @@ $(IAC)/.installed: infra/requirements-iac.txt
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver' >/dev/null; }
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && touch $@
 
+# Tesseract's language data for OCR (English, German, French, Spanish: the languages the
+# summaries know), from Debian; the engine itself comes with the tesserocr wheel. `sam build`
+# copies the same files into the OcrDataLayer. Another language: add its tesseract-ocr-LANG
+# package here, its code to infra/ocr-data/Makefile and to OCR_LANGUAGES.
+TESSERACT_PACKAGES := tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa
+TESSDATA := /usr/share/tesseract-ocr/5/tessdata
+.tools/tesseract.ok:
+	@mkdir -p .tools
+	@test -f $(TESSDATA)/spa.traineddata || { \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TESSERACT_PACKAGES)) >/dev/null 2>&1 || \
+		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TESSERACT_PACKAGES)' >/dev/null; }
+	@test -f $(TESSDATA)/spa.traineddata && touch $@
+
 # Debian's ShellCheck: the model host's shell scripts are linted by a test.
 .tools/shellcheck.ok:
 	@mkdir -p .tools
@@ -73,9 +86,10 @@ $(IAC)/.installed: infra/requirements-iac.txt
 
 iac-tools: $(IAC)/.installed
 
-tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok .tools/chromium.ok .tools/shellcheck.ok
+tools: $(VENV)/.installed $(IAC)/.installed .tools/docker-compose.ok .tools/chromium.ok .tools/shellcheck.ok \
+	.tools/tesseract.ok
 
-up: $(VENV)/.installed
+up: $(VENV)/.installed .tools/tesseract.ok
 	$(PY) -m infra.local $(UP_ARGS)
 
 lint: $(VENV)/.installed
@@ -132,11 +146,11 @@ invoke-webhook: $(VENV)/.installed
 	$(PY) -m infra.invoke WebhookFunction events/webhook-batch.json
 
 # sam build + bytecode for every module (Lambda cannot write .pyc files: see infra/build.py).
-build: $(VENV)/.installed $(IAC)/.installed
+build: $(VENV)/.installed $(IAC)/.installed .tools/tesseract.ok
 	$(PY) -m infra.build
 
 # make deploy DEPLOY_ENV=staging: one environment of samconfig.toml (required, no default).
-deploy: $(VENV)/.installed $(IAC)/.installed
+deploy: $(VENV)/.installed $(IAC)/.installed .tools/tesseract.ok
 	DEPLOY_ENV="$(DEPLOY_ENV)" bash infra/deploy.sh
 
 # Post-deploy check of a running API (also run against the embedded stack by tests/e2e).

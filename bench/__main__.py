@@ -6,7 +6,8 @@ by side in one run, printed as a table and written to bench/results/<date>.json 
 3. concurrency N documents, consumer at MaximumConcurrency k, vs k parallel calls (<= 1.10)
 4. duplicates  repeated identical POSTs: latency and LLM calls caused (must be 0)
 5. coldstart   handler import time from the `sam build` artifact, artifact sizes
-6. extraction  file extraction (PDF, DOCX, HTML) vs the library called directly (>= 0.9);
+6. extraction  file extraction (PDF, DOCX, HTML, OCR of scans) vs the fastest library called
+               directly: pypdf or pypdfium2, python-docx, selectolax, Tesseract (>= 0.9);
                a web page by URL (policy, pinned GET, extraction) vs a plain HTTP GET of it
 7. backlog     a dozen documents (some long) at once to a host with k slots made slow on
                purpose: model time thrown away (0), timeouts (0), last done vs ideal (<= 1.15)

@@ -2,12 +2,14 @@
 the same bytes (goal: docsum keeps >= 0.9 of the library's throughput).
 
 The files are written here by the same kinds of writers the tests use (fpdf2 for PDF,
-python-docx for DOCX, plain markup for HTML). The direct side is the library's own text
-extraction (pypdf page by page, python-docx paragraphs, the selectolax calls of the HTML path):
-the ratio prices what docsum adds around it (type detection, decoding, bounds and deadline,
-titles, tables, paragraph structure). Each round times both sides on every file, in
-alternating order, and each side's fastest round is compared: on a shared machine the
-minimum is the estimate least disturbed by other work (a median here swung 0.6-1.0).
+python-docx for DOCX, plain markup for HTML; scans are text pages rendered by PDFium). The
+direct side is the library's own text extraction (for PDF the fastest of pypdf and pypdfium2,
+both measured; python-docx paragraphs; the selectolax calls of the HTML path; for OCR the
+Tesseract engine (tesserocr) on the same page images, with the same options): the ratio prices what
+docsum adds around it (type detection, decoding, bounds and deadline, titles, tables, paragraph
+structure, the page map). Each round times both sides on every file, in alternating order, and
+each side's fastest round is compared: on a shared machine the minimum is the estimate least
+disturbed by other work (a median here swung 0.6-1.0).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from docsum.domain.files import FileKind
@@ -64,11 +67,64 @@ def html_file(sections: int) -> bytes:
     return page.encode()
 
 
-def direct_pdf(data: bytes) -> str:
+def direct_pypdf(data: bytes) -> str:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
     return "\n\n".join(page.extract_text() or "" for page in reader.pages)
+
+
+def direct_pdfium(data: bytes) -> str:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(data)
+    texts = []
+    for page in document:
+        textpage = page.get_textpage()
+        texts.append(textpage.get_text_range())
+        textpage.close()
+        page.close()
+    document.close()
+    return "\n\n".join(texts)
+
+
+def scanned_tiff(pages: int) -> bytes:
+    """Pages of text as a scanner delivers them: fpdf2 writes each, PDFium renders it at
+    200 dpi, Pillow stores the pictures as one multi-page TIFF."""
+    import pypdfium2 as pdfium
+    from fpdf import FPDF
+
+    images = []
+    for number in range(pages):
+        document = FPDF()
+        document.set_font("helvetica", size=11)
+        document.add_page()
+        document.multi_cell(w=0, text=f"Page {number + 1}. " + PARAGRAPH * 8)
+        page = pdfium.PdfDocument(bytes(document.output()))[0]
+        images.append(page.render(scale=200 / 72, grayscale=True).to_pil())
+    out = io.BytesIO()
+    images[0].save(out, "TIFF", save_all=True, append_images=images[1:], compression="tiff_lzw")
+    return out.getvalue()
+
+
+def direct_tesseract(data: bytes) -> str:
+    """The OCR engine alone on every page: Pillow decodes the frame, Tesseract (tesserocr's API,
+    loaded once per document as docsum does) reads it with docsum's options, so the ratio prices
+    docsum's own work, not a different engine setting."""
+    import tesserocr
+    from docsum.extract.ocr import TESSDATA_DIRS
+    from PIL import Image, ImageSequence
+
+    texts = []
+    languages = ExtractionLimits(1).ocr_languages
+    with tesserocr.PyTessBaseAPI(
+        path=TESSDATA_DIRS[0] + "/", lang=languages, psm=tesserocr.PSM.AUTO
+    ) as api:
+        for frame in ImageSequence.Iterator(Image.open(io.BytesIO(data))):
+            api.SetImage(frame.convert("L"))
+            api.Recognize()
+            texts.append(api.GetTSVText(0))
+    return "\n\n".join(texts)
 
 
 def direct_docx(data: bytes) -> str:
@@ -107,31 +163,38 @@ def _timed(action: Callable[[], object]) -> float:
 def bench_extraction(rounds: int, say: Callable[[str], None]) -> dict[str, Any]:
     limits = ExtractionLimits(max_chars=5_000_000, deadline_seconds=600)
     pages = 60 if rounds > 3 else 20
-    corpus: list[tuple[FileKind, bytes, Callable[[bytes], str], int | None]] = [
-        (FileKind.PDF, pdf_file(pages), direct_pdf, pages),
-        (FileKind.DOCX, docx_file(pages * 10), direct_docx, None),
-        (FileKind.HTML, html_file(pages * 40), direct_html, None),
+    scans = 3 if rounds > 3 else 2
+    Direct = Callable[[bytes], str]
+    corpus: list[tuple[str, FileKind, bytes, dict[str, Direct], int | None, int]] = [
+        ("pdf", FileKind.PDF, pdf_file(pages), _PDF_LIBRARIES, pages, rounds),
+        ("docx", FileKind.DOCX, docx_file(pages * 10), {"python-docx": direct_docx}, None, rounds),
+        ("html", FileKind.HTML, html_file(pages * 40), {"selectolax": direct_html}, None, rounds),
+        # OCR is ~1 s a page: fewer rounds, still both sides in alternating order.
+        ("ocr tiff", FileKind.TIFF, scanned_tiff(scans), _OCR, scans, min(rounds, 3)),
     ]
     results: dict[str, Any] = {"rounds": rounds, "formats": {}}
-    for kind, data, direct, page_count in corpus:
+    for name, kind, data, libraries, page_count, runs in corpus:
         ours_text = extract(data, kind, limits).text  # warm: imports, caches
-        direct(data)
         ours: list[float] = []
-        theirs: list[float] = []
-        for round_number in range(rounds):
-            sides = [
-                (ours, lambda d=data, k=kind: extract(d, k, limits)),
-                (theirs, lambda d=data, f=direct: f(d)),
+        theirs: dict[str, list[float]] = {library: [] for library in libraries}
+        for round_number in range(runs):
+            sides: list[tuple[list[float], Callable[[], object]]] = [
+                (ours, partial(extract, data, kind, limits))
             ]
+            sides += [(theirs[lib], partial(f, data)) for lib, f in libraries.items()]
             if round_number % 2:
                 sides.reverse()
             for times, action in sides:
                 times.append(_timed(action))
-        docsum_s, direct_s = min(ours), min(theirs)
+        docsum_s = min(ours)
+        fastest = min(theirs, key=lambda library: min(theirs[library]))
+        direct_s = min(theirs[fastest])
         megabytes = len(data) / 1e6
         entry: dict[str, Any] = {
             "bytes": len(data),
             "chars": len(ours_text),
+            "library": fastest,
+            "libraries_s": {library: round(min(times), 4) for library, times in theirs.items()},
             "docsum_s": round(docsum_s, 4),
             "direct_s": round(direct_s, 4),
             "docsum_mb_per_s": round(megabytes / docsum_s, 2),
@@ -140,11 +203,18 @@ def bench_extraction(rounds: int, say: Callable[[str], None]) -> dict[str, Any]:
             "ratio": round(ratio(direct_s, docsum_s), 3),
         }
         if page_count:
-            entry["docsum_pages_per_s"] = round(page_count / docsum_s, 1)
-            entry["direct_pages_per_s"] = round(page_count / direct_s, 1)
-        results["formats"][kind.value] = entry
-        say(f"extraction {kind.value}: {entry}")
+            entry["docsum_pages_per_s"] = round(page_count / docsum_s, 2)
+            entry["direct_pages_per_s"] = round(page_count / direct_s, 2)
+        results["formats"][name] = entry
+        say(f"extraction {name}: {entry}")
     return results
+
+
+_PDF_LIBRARIES: dict[str, Callable[[bytes], str]] = {
+    "pypdf": direct_pypdf,
+    "pypdfium2": direct_pdfium,
+}
+_OCR: dict[str, Callable[[bytes], str]] = {"tesseract": direct_tesseract}
 
 
 def bench_page(rounds: int, say: Callable[[str], None]) -> dict[str, Any]:

@@ -330,7 +330,12 @@ class Template:
         for source in (self.globals_function(), self.resource(logical_id)):
             env.update(source.get("Environment", {}).get("Variables", {}))
         environment = {k: v if isinstance(v, dict) else _env_str(v) for k, v in env.items()}
-        layers = tuple(self.layer(ref_target(ref)) for ref in merged.get("Layers", []))
+        # SAM adds a function's own layers after the global ones (lists are additive).
+        refs = [
+            *self.globals_function().get("Layers", []),
+            *self.resource(logical_id).get("Layers", []),
+        ]
+        layers = tuple(self.layer(ref_target(ref)) for ref in refs)
         return FunctionSpec(
             logical_id=logical_id,
             code_uri=self._local_path(merged["CodeUri"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 PARAGRAPH = (
     "The Moon is Earth's only natural satellite. It formed about 4.5 billion years ago, "
@@ -96,11 +97,12 @@ def plain_zip() -> bytes:
     return out.getvalue()
 
 
-def png() -> bytes:
+def png(kind: str = "PNG") -> bytes:
+    """A small picture without text (a red square), as a PNG or any format Pillow writes."""
     from PIL import Image
 
     out = io.BytesIO()
-    Image.new("RGB", (64, 64), (200, 30, 30)).save(out, "PNG")
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(out, kind)
     return out.getvalue()
 
 
@@ -153,6 +155,68 @@ def pdf_with_a_photo(text: str, side_pixels: int = 800) -> bytes:
     document.add_page()
     document.image(photo, x=10, y=10, w=150)
     return bytes(document.output())
+
+
+def page_image(text: str, *, dpi: int = 150, size: int = 14) -> Any:
+    """A photo of a printed page, made for real: a text PDF (fpdf2) rendered by PDFium, cut to
+    the part with text so OCR stays quick."""
+    import pypdfium2 as pdfium
+    from fpdf import FPDF
+
+    document = FPDF()
+    document.set_font("helvetica", size=size)
+    document.add_page()
+    document.multi_cell(w=0, text=text)
+    bottom = document.get_y() + 8  # mm
+    page = pdfium.PdfDocument(bytes(document.output()))[0]
+    image = page.render(scale=dpi / 72).to_pil()
+    return image.crop((0, 0, image.width, round(bottom / 25.4 * dpi)))
+
+
+def image_file(texts: list[str], kind: str = "png", **page: Any) -> bytes:
+    """Each text on a page image, saved as `kind` (a TIFF keeps them all as its pages)."""
+    from PIL import Image
+
+    images = [
+        page_image(text, **page) if text else Image.new("RGB", (400, 300), "white")
+        for text in texts
+    ]
+    out = io.BytesIO()
+    images[0].save(out, kind.upper(), save_all=len(images) > 1, append_images=images[1:])
+    return out.getvalue()
+
+
+def scanned_pdf(pages: list[tuple[str, bool]]) -> bytes:
+    """A PDF of pages given as (text, scanned): a scanned page is only a picture of its text."""
+    from fpdf import FPDF
+
+    document = FPDF()
+    document.set_font("helvetica", size=11)
+    for text, scanned in pages:
+        document.add_page()
+        if scanned:
+            picture = io.BytesIO()
+            page_image(text, dpi=150).save(picture, "PNG")
+            document.image(picture, x=0, y=0, w=210)
+        else:
+            document.multi_cell(w=0, text=text)
+    return bytes(document.output())
+
+
+def png_header(width: int, height: int) -> bytes:
+    """The start of a PNG that declares `width` x `height` pixels (a decompression bomb's
+    header: its size is known before a single pixel is inflated)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    pixels = zlib.compress(b"\0" * (width + 1) * 4)  # the first rows only: never inflated
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels)
 
 
 def pptx(slides: list[tuple[str, str, str | None]] | None = None, *, title: str = "") -> bytes:

@@ -24,6 +24,13 @@ MEDIA_TYPES = {
     ".odp": "application/vnd.oasis.opendocument.presentation",
     ".rtf": "application/rtf",
     ".eml": "message/rfc822",
+    # Photos and scans: the API reads them by OCR.
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+    ".webp": "image/webp",
 }
 
 

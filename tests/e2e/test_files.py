@@ -1,7 +1,7 @@
 """Files on the embedded stack with the real offline LLM: a PDF sent directly, a larger one
 through a presigned S3 upload (S3 event → queue → worker), the same file twice; a slide deck,
 an OpenDocument text, an RTF and an e-mail; a web page by URL served on this machine, and a
-metadata-service URL refused."""
+metadata-service URL refused; scans and photos read by OCR."""
 
 from __future__ import annotations
 
@@ -18,11 +18,27 @@ from tests.http_servers import serving_pages
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 
 TEXT = "Queues decouple slow work from the request path. Workers summarize documents."
+GERMAN_PAGE = (
+    "Der Ausschuss prüfte die Quartalszahlen und genehmigte den Haushalt für das kommende "
+    "Jahr. Die Ausgaben für Straßen und Brücken steigen, während die Reisekosten sinken."
+)
 
 
 def settled(api: httpx.Client, location: str) -> dict[str, Any] | None:
     document: dict[str, Any] = api.get(location).json()
     return document if document["status"] in ("done", "failed") else None
+
+
+def send_to_s3(upload: dict[str, Any], filename: str, data: bytes, content_type: str) -> None:
+    """The file to the presigned POST of a `POST /uploads` answer, as a client sends it."""
+    presigned = upload["upload"]
+    posted = httpx.post(
+        presigned["url"],
+        data=presigned["fields"],
+        files={"file": (filename, data, content_type)},
+        timeout=60,
+    )
+    assert posted.status_code in (200, 204), posted.text
 
 
 def test_a_pdf_sent_directly_is_summarized_once(stack: Stack) -> None:
@@ -53,27 +69,58 @@ def test_a_larger_pdf_through_a_presigned_upload(stack: Stack) -> None:
         upload = response.json()
         assert api.get(upload["location"]).json()["status"] == "uploading"
 
-        posted = httpx.post(
-            upload["upload"]["url"],
-            data=upload["upload"]["fields"],
-            files={"file": ("large.pdf", data, "application/pdf")},
-            timeout=60,
-        )
-        assert posted.status_code in (200, 204), posted.text
+        send_to_s3(upload, "large.pdf", data, "application/pdf")
         document = wait_until(
             "the upload's summary", lambda: settled(api, upload["location"]), DOC_TIMEOUT
         )
     assert document["status"] == "done", document
-    assert document["source"] == {
+    assert {**document["source"], "page_starts": None} == {
         "kind": "pdf",
         "filename": "large.pdf",
         "bytes": len(data),
         "pages": 2,
         "content_type": "application/pdf",
+        "page_starts": None,
         "url": None,
         "fetched_generation": None,
     }
+    assert document["source"]["page_starts"][0] == 0
     assert document["title"] == "large.pdf"
+
+
+def test_scans_and_photos_are_read_by_ocr_and_a_textless_image_fails(stack: Stack) -> None:
+    """A scanned PDF (multipart) and a PNG photo of a page (presigned upload) are summarized
+    from the words on their pages; an image without text ends failed, saying so. The words
+    reach the model: the document's language is detected from the OCR'd text (German for the
+    scan) and its length is the page's; the stand-in model's summary itself is not a reliable
+    witness (one run summarized the English page as a copyright notice)."""
+    scanned = files.scanned_pdf([(GERMAN_PAGE, True)])
+    photo = files.image_file([files.PARAGRAPH], "png")
+    with stack.api() as api:
+        response = api.post("/documents", files={"file": ("scan.pdf", scanned, "application/pdf")})
+        assert response.status_code == 202, response.text
+        scan_location = response.headers["Location"]
+        blank = api.post("/documents", files={"file": ("red.png", files.png(), "image/png")})
+        assert blank.status_code == 202, blank.text
+        request = {"filename": "photo.png", "content_type": "image/png", "size": len(photo)}
+        upload = api.post("/uploads", json=request)
+        assert upload.status_code == 201, upload.text
+        send_to_s3(upload.json(), "photo.png", photo, "image/png")
+        locations = [scan_location, upload.json()["location"], blank.headers["Location"]]
+        scan, image, textless = (
+            wait_until("OCR'd documents", lambda loc=loc: settled(api, loc), DOC_TIMEOUT)
+            for loc in locations
+        )
+    for document, page, language in ((scan, GERMAN_PAGE, "de"), (image, files.PARAGRAPH, "en")):
+        assert document["status"] == "done", document
+        assert document["summary"]
+        assert document["language"] == language
+        assert abs(document["text_chars"] - len(page)) <= len(page) // 20  # lines, not words
+    assert (scan["extraction"]["method"], scan["source"]["kind"]) == ("ocr", "pdf")
+    assert (scan["extraction"]["pages"], scan["extraction"]["ocr_pages"]) == (1, 1)
+    assert 0.5 < scan["extraction"]["confidence"] <= 1
+    assert (image["extraction"]["method"], image["source"]["kind"]) == ("ocr", "png")
+    assert (textless["status"], textless["error"]) == ("failed", "no text found in the document")
 
 
 def test_a_deck_an_odt_an_rtf_and_an_email_each_reach_done(stack: Stack) -> None:

@@ -98,7 +98,11 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory, iac_tool: Callable[[str]
 def artifact_paths(build_dir: Path, function: FunctionSpec) -> list[Path]:
     """sys.path entries Lambda gives the function: /var/task, then each layer's python/."""
     paths = [build_dir / function.logical_id]
-    paths += [build_dir / layer.logical_id / "python" for layer in function.layers]
+    paths += [
+        build_dir / layer.logical_id / "python"
+        for layer in function.layers
+        if layer.build_method != "makefile"  # a data layer (OCR's languages): no code
+    ]
     for path in paths:
         assert path.is_dir(), f"missing build output {path}"
     return paths
@@ -121,6 +125,10 @@ def test_build_outputs_and_sizes(build_dir: Path, template: Template, tmp_path: 
             total += sizes[name]["unzipped_bytes"]
         assert total < LAMBDA_UNZIPPED_LIMIT, (function_id, total)
     for layer_id in template.logical_ids("AWS::Serverless::LayerVersion"):
+        layer = template.layer(layer_id)
+        if layer.build_method == "makefile":  # data: OCR's languages, where docsum looks
+            assert (build_dir / layer_id / "tessdata" / "eng.traineddata").is_file()
+            continue
         # Python layers must put packages under python/ (what /opt/python on sys.path needs).
         assert (build_dir / layer_id / "python" / "docsum" / "__init__.py").is_file()
     SIZES_FILE.parent.mkdir(exist_ok=True)
@@ -322,6 +330,41 @@ def test_summarize_artifact_handles_an_sqs_batch(
     ).get("Messages", [])
     records = json.loads((EVENTS / "sqs-batch.json").read_text())["Records"]
     assert sorted(m["Body"] for m in parked) == sorted(r["body"] for r in records)
+
+
+def test_summarize_artifact_reads_a_photo_by_ocr(
+    build_dir: Path, template: Template, tmp_path: Path
+) -> None:
+    """The deployed OCR: tesserocr's bundled Tesseract from the function's package and the
+    language data from the OcrDataLayer at /opt/tessdata (here its build directory), on a bare
+    interpreter — no Debian Tesseract on its path."""
+    from tests import files
+
+    function = template.function(SUMMARIZE)
+    photo = tmp_path / "page.png"
+    photo.write_bytes(files.image_file(["Größere Rücklagen für Brücken."]))
+    script = (
+        "import sys; from docsum.extract.dispatch import extract; "
+        "from docsum.extract.kinds import detect_kind; "
+        "from docsum.extract.limits import ExtractionLimits; "
+        "data = open(sys.argv[1], 'rb').read(); "
+        "result = extract(data, detect_kind(data), ExtractionLimits(max_chars=10_000)); "
+        "print(result.method, result.text)"
+    )
+    env = {
+        "PYTHONPATH": os.pathsep.join(map(str, artifact_paths(build_dir, function))),
+        "TESSDATA_PREFIX": f"{build_dir / 'OcrDataLayer' / 'tessdata'}/",
+        "PATH": "/nonexistent",  # no tesseract command to fall back on
+    }
+    done = subprocess.run(
+        [str(BASE_PYTHON), "-S", "-c", script, str(photo)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split(None, 1) == ["ocr", "Größere Rücklagen für Brücken.\n"]
 
 
 def test_every_module_ships_its_bytecode(build_dir: Path, template: Template) -> None:

@@ -326,24 +326,40 @@ def test_webhook_deliveries_have_their_own_queue_retries_and_dlq(
 def test_functions_runtime_architecture_tracing_and_layer(transformed: dict[str, Any]) -> None:
     functions = of_type(transformed, "AWS::Lambda::Function")
     assert set(functions) == {INGEST, SUMMARIZE, SWEEPER, WEBHOOK}
-    (layer_id,) = of_type(transformed, "AWS::Lambda::LayerVersion")
-    layer = transformed["Resources"][layer_id]["Properties"]
-    assert layer["CompatibleRuntimes"] == ["python3.12"]
+    layers = of_type(transformed, "AWS::Lambda::LayerVersion")
+    (layer_id,) = (name for name in layers if name.startswith("CoreLayer"))
+    (ocr_data_id,) = (name for name in layers if name.startswith("OcrDataLayer"))
+    for layer in layers.values():
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
     for logical_id, function in functions.items():
         props = function["Properties"]
         assert props["Runtime"] == "python3.12", logical_id
         assert props["Architectures"] == ["x86_64"], logical_id
         assert props["TracingConfig"] == {"Mode": "Active"}, logical_id
-        assert props["Layers"] == [{"Ref": layer_id}], logical_id
+        # SAM adds a function's own layers after the global one: OCR's language data only
+        # where files are read.
+        extra = [{"Ref": ocr_data_id}] if logical_id == SUMMARIZE else []
+        assert props["Layers"] == [{"Ref": layer_id}, *extra], logical_id
         assert props["LoggingConfig"]["LogGroup"] == {"Ref": f"{logical_id}LogGroup"}
 
 
-def test_layer_is_built_by_sam_for_python312(template: Template) -> None:
-    (layer_id,) = template.logical_ids("AWS::Serverless::LayerVersion")
-    layer = template.layer(layer_id)
+def test_layers_are_built_by_sam(template: Template) -> None:
+    assert set(template.logical_ids("AWS::Serverless::LayerVersion")) == {
+        "CoreLayer",
+        "OcrDataLayer",
+    }
+    layer = template.layer("CoreLayer")
     assert layer.build_method == "python3.12"
     assert layer.content_uri == REPO_ROOT / "functions" / "core"
     assert layer.compatible_runtimes == ("python3.12",)
+    # OCR's language data: copied by a makefile target (sam build runs it), no Python.
+    data = template.layer("OcrDataLayer")
+    assert data.build_method == "makefile"
+    assert data.content_uri == REPO_ROOT / "infra" / "ocr-data"
+    assert "build-OcrDataLayer:" in (data.content_uri / "Makefile").read_text()
+    summarize = template.function(SUMMARIZE)
+    assert [layer.logical_id for layer in summarize.layers] == ["CoreLayer", "OcrDataLayer"]
+    assert [layer.logical_id for layer in template.function(INGEST).layers] == ["CoreLayer"]
 
 
 def test_handlers_and_timeouts(template: Template) -> None:

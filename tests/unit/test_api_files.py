@@ -50,7 +50,9 @@ def test_multipart_pdf_answers_202_then_200_for_the_same_bytes(
         "content_type": "application/pdf",
         "url": None,
         "fetched_generation": None,
+        "page_starts": None,
     }
+    assert body["extraction"] is None  # not read yet
     again = client.post("/documents", files=sent, headers=AUTH)
     assert (again.status_code, again.json()["id"]) == (200, body["id"])
     assert len(fakes.queue.sent) == 1
@@ -95,7 +97,7 @@ def test_an_unknown_form_field_is_a_422_naming_it(
 @pytest.mark.parametrize(
     ("send", "status", "says"),
     [
-        ({"files": {"file": ("x.png", files.png(), "image/png")}}, 415, "image/png"),
+        ({"files": {"file": ("x.gif", files.png("GIF"), "image/gif")}}, 415, "image/gif"),
         ({"files": {"file": ("x.zip", files.plain_zip(), "application/zip")}}, 415, "ZIP"),
         ({"files": {"file": ("empty.txt", b"", "text/plain")}}, 415, "empty"),
         ({"files": {"title": (None, "no file")}}, 422, "file"),
@@ -120,6 +122,17 @@ def test_bad_files_get_a_problem_never_a_5xx(
         assert "application/pdf" in body["detail"]
 
 
+@pytest.mark.parametrize("kind", ["png", "jpeg", "tiff", "webp"])
+def test_photos_and_scans_are_accepted_as_files(client: TestClient, kind: str) -> None:
+    picture = files.png(kind.upper())
+    sent = {"file": (f"page.{kind}", picture, f"image/{kind}")}
+    response = client.post("/documents", files=sent, headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert response.json()["source"]["kind"] == kind
+    request = {"filename": f"page.{kind}", "content_type": f"image/{kind}", "size": 900_000}
+    assert client.post("/uploads", json=request, headers=AUTH).status_code == 201
+
+
 def test_upload_answers_201_with_a_presigned_post_and_a_location(
     client: TestClient, fakes: Fakes
 ) -> None:
@@ -138,7 +151,7 @@ def test_upload_answers_201_with_a_presigned_post_and_a_location(
 @pytest.mark.parametrize(
     ("request_body", "status", "says"),
     [
-        ({"filename": "a.png", "content_type": "image/png", "size": 10}, 415, "image/png"),
+        ({"filename": "a.gif", "content_type": "image/gif", "size": 10}, 415, "image/gif"),
         ({"filename": "a.pdf", "content_type": "application/pdf", "size": 1_000_001}, 413, ""),
         ({"filename": "a.pdf", "content_type": "application/pdf", "size": 0}, 422, "size"),
         ({"filename": "", "content_type": "application/pdf", "size": 5}, 422, "filename"),

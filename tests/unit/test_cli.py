@@ -154,7 +154,7 @@ def test_a_directory_is_walked_recursively_and_unsupported_files_are_skipped(
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.md").write_text("# A\n\nAlpha text here.")
     (tmp_path / "sub" / "b.txt").write_text("Beta text here.")
-    (tmp_path / "sub" / "image.png").write_bytes(b"not text")
+    (tmp_path / "sub" / "clip.mp4").write_bytes(b"not text")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "c.txt").write_text("Never sent.")
     result = served.run("submit", str(tmp_path), "--json", "--wait")
@@ -162,17 +162,17 @@ def test_a_directory_is_walked_recursively_and_unsupported_files_are_skipped(
     assert sorted(d["title"] for d in json_lines(result.stdout)) == ["a.md", "b.txt"]
     assert all(d["status"] == "done" for d in json_lines(result.stdout))
     assert "skipped" in result.stderr
-    assert "image.png" in result.stderr
+    assert "clip.mp4" in result.stderr
 
 
 def test_an_unsupported_file_is_a_usage_error_and_nothing_is_sent(
     served: ServedApi, tmp_path: Path
 ) -> None:
     (tmp_path / "ok.txt").write_text("Fine.")
-    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff")
-    result = served.run("submit", str(tmp_path / "ok.txt"), str(tmp_path / "photo.jpg"))
+    (tmp_path / "drawing.gif").write_bytes(b"GIF89a")
+    result = served.run("submit", str(tmp_path / "ok.txt"), str(tmp_path / "drawing.gif"))
     assert result.returncode == 2
-    assert "photo.jpg: file type not supported" in result.stderr
+    assert "drawing.gif: file type not supported" in result.stderr
     assert served.fakes.queue.sent == []
 
 

@@ -171,8 +171,8 @@ def test_the_child_detects_the_kind_and_refuses_what_is_not_declared() -> None:
     assert "is pdf, not the declared docx" in str(
         failure(files.pdf(), FileKind.DOCX, LIMITS, SANDBOX)
     )
-    with pytest.raises(UnsupportedFileType, match="image/png"):
-        extract_in_sandbox(files.png(), LIMITS, SANDBOX)
+    with pytest.raises(UnsupportedFileType, match="image/gif"):  # OCR reads PNG, not GIF
+        extract_in_sandbox(files.png("GIF"), LIMITS, SANDBOX)
 
 
 @pytest.mark.parametrize(
@@ -189,6 +189,18 @@ def test_the_child_detects_the_kind_and_refuses_what_is_not_declared() -> None:
             "runs.md",
             {"max_markdown_emphasis_marks": 10**9, "extraction_memory_mb": 48},
             "extraction stopped: memory limit 48 MB",
+        ),
+        (  # OCR's bounds reach the child from the settings, each named
+            files.image_file(["one", "two"], "tiff"),
+            "two.tiff",
+            {"max_ocr_pages": 1},
+            "the image has 2 pages to OCR; at most 1 are OCR'd (MAX_OCR_PAGES)",
+        ),
+        (
+            files.png(),
+            "red.png",
+            {"max_image_pixels": 3000},
+            "page 1 is 64x64 pixels; at most 3000 pixels per page are OCR'd (MAX_IMAGE_PIXELS)",
         ),
     ],
 )

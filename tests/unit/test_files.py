@@ -10,6 +10,7 @@ import pytest
 from docsum.domain.document import Status
 from docsum.domain.errors import FileTooLarge
 from docsum.domain.files import MEDIA_TYPES, FileKind
+from docsum.domain.views import DocumentOut
 from docsum.extract.kinds import UnsupportedFileType
 from docsum.intake.submission import Submission
 from docsum.platform.delivery import Delivery
@@ -77,6 +78,38 @@ def test_direct_pdf_is_stored_as_it_came_and_extracted_by_the_worker(fakes: Fake
     assert "Page one about the Moon." in fakes.llm.calls[0].user
 
 
+def test_a_pdf_records_its_page_map_and_how_its_text_was_obtained(fakes: Fakes) -> None:
+    data = files.scanned_pdf([("Page one about the Moon.", False), ("Page two on tides.", True)])
+    doc = fakes.service.submit_file(data, "mixed.pdf", None, Submission("r")).document
+    assert deliver_last(fakes) is Outcome.DONE
+    done = fakes.repository.items[doc.id]
+    text = fakes.store.objects[done.text_key]
+    assert done.source is not None
+    assert done.source.page_starts is not None
+    assert [text[start:].split("\n")[0] for start in done.source.page_starts] == [
+        "Page one about the Moon.",
+        "Page two on tides.",
+    ]
+    shown = DocumentOut.of(done).model_dump()
+    assert shown["extraction"]["method"] == "mixed"
+    assert (shown["extraction"]["pages"], shown["extraction"]["ocr_pages"]) == (2, 1)
+    assert 0.5 < shown["extraction"]["confidence"] <= 1
+    assert "extraction" not in shown["source"]  # shown once, beside the source
+    assert "page_starts" not in shown["source"]  # internal: the summary's citations name pages
+
+
+def test_a_photo_uploaded_through_s3_is_read_by_ocr(fakes: Fakes) -> None:
+    doc = fakes.service.create_upload("page.png", "image/png", 900_000, Submission("r")).document
+    photo = files.image_file([files.PARAGRAPH], "png")
+    assert arrive(fakes, f"uploads/{doc.id}", photo) is Outcome.DONE
+    done = fakes.repository.items[doc.id]
+    assert done.source is not None
+    assert (done.source.kind, done.source.pages) == ("png", 1)
+    assert done.source.extraction is not None
+    assert (done.source.extraction.method, done.source.extraction.ocr_pages) == ("ocr", 1)
+    assert "natural satellite" in fakes.llm.calls[0].user
+
+
 def test_same_bytes_again_is_the_same_document_and_no_new_llm_call(fakes: Fakes) -> None:
     data = files.docx(["A paragraph worth summarizing."])
     first = fakes.service.submit_file(data, "a.docx", None, Submission("r1")).document
@@ -101,8 +134,8 @@ def test_title_falls_back_to_the_file_name_and_a_given_title_wins(fakes: Fakes) 
 
 
 def test_unsupported_direct_upload_is_refused_before_anything_is_stored(fakes: Fakes) -> None:
-    with pytest.raises(UnsupportedFileType, match="image/png"):
-        fakes.service.submit_file(files.png(), "scan.pdf", "application/pdf", Submission("r"))
+    with pytest.raises(UnsupportedFileType, match="image/gif"):
+        fakes.service.submit_file(files.png("GIF"), "scan.pdf", "application/pdf", Submission("r"))
     assert not fakes.store.files
     assert not fakes.repository.items
 
@@ -118,7 +151,8 @@ def test_direct_upload_over_the_api_limit_names_the_setting(
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (files.pdf(image_only=True), "no extractable text"),
+        (files.pdf(image_only=True), "no text found in the document"),
+        (files.png(), "no text found in the document"),
         (files.pdf(user_password="pw"), "password-protected"),
         (files.pdf([files.PARAGRAPH] * 3)[:900], "damaged or truncated"),
     ],
@@ -224,8 +258,8 @@ def test_an_upload_over_the_limit_fails_without_being_read(
 
 
 def test_upload_requests_are_checked(fakes: Fakes, settings: Settings) -> None:
-    with pytest.raises(UnsupportedFileType, match="image/png"):
-        fakes.service.create_upload("a.png", "image/png", 10, Submission("r"))
+    with pytest.raises(UnsupportedFileType, match="image/gif"):
+        fakes.service.create_upload("a.gif", "image/gif", 10, Submission("r"))
     with pytest.raises(FileTooLarge):
         fakes.service.create_upload(
             "a.pdf", "application/pdf", settings.max_upload_bytes + 1, Submission("r")

@@ -166,7 +166,8 @@ def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
         (None, "page could not be fetched (HTTP 404)"),
         ((302, "text/html", b"http://169.254.169.254/latest/meta-data/"), "address not allowed"),
         ((200, "text/html", b"x" * 1_200_000), "page too large"),
-        ((200, "image/png", files.png()), "page type not supported (image/png)"),
+        ((200, "image/gif", files.png("GIF")), "page type not supported (image/gif)"),
+        ((200, "image/png", files.png()), "no readable text on the page"),  # OCR found none
         ((200, "text/html", b"<html><body><script>app()</script></body></html>"),
          "no readable text on the page"),
         ((200, "text/html", b""), "no readable text on the page"),

@@ -14,6 +14,7 @@ from docsum.adapters.s3 import S3TextStore
 from docsum.domain.document import (
     Citation,
     Document,
+    Extraction,
     GroundingStats,
     Progress,
     Source,
@@ -402,7 +403,16 @@ def test_an_upload_arrives_once_and_its_extraction_is_recorded(
     assert again is not None
     assert again.upload_version == "v1"
 
-    source = Source(kind=FileKind.PDF, filename="a.pdf", bytes=12, pages=3)
+    # The page map and how the text was obtained, OCR's confidence a float inside the source
+    # (DynamoDB takes Decimals only).
+    source = Source(
+        kind=FileKind.PDF,
+        filename="a.pdf",
+        bytes=12,
+        pages=3,
+        page_starts=[0, 120, 120],
+        extraction=Extraction(method="mixed", pages=3, ocr_pages=1, confidence=0.913),
+    )
     repository.save_extraction(doc.id, 1, 42, "From the file", source)  # not processing: no-op
     assert repository.get(doc.id) == arrived
     now = utc_now()

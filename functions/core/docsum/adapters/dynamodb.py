@@ -246,7 +246,7 @@ class DynamoDocumentRepository:
             ":g": generation,
             ":processing": Status.PROCESSING.value,
             ":chars": text_chars,
-            ":source": source.model_dump(exclude_none=True),
+            ":source": numbers(source.model_dump(exclude_none=True)),
         }
         update = "SET text_chars = :chars, #source = :source"
         if title:

@@ -39,17 +39,17 @@ def to_item(document: Document) -> dict[str, Any]:
     for key, value in data.items():
         if isinstance(value, datetime):
             data[key] = iso(value)
-        elif isinstance(value, float | list | dict):
-            data[key] = numbers(value)
         elif isinstance(value, StrEnum):
             data[key] = value.value
+        else:
+            data[key] = numbers(value)
     if not data.get("chunk_summaries"):
         data.pop("chunk_summaries", None)
     return data
 
 
 def numbers(value: Any) -> Any:
-    """`value` with every float as a Decimal (boto3 refuses floats, nested ones too)."""
+    """DynamoDB takes no float: Decimal instead, nested ones too (a source's OCR confidence)."""
     if isinstance(value, float):
         return Decimal(str(value))
     if isinstance(value, dict):

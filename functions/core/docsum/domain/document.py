@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -124,6 +124,20 @@ class Summary(BaseModel):
     note: str | None = None
 
 
+class Extraction(BaseModel):
+    """How a file's text was obtained."""
+
+    method: Literal["text", "ocr", "mixed"] = Field(
+        description="text: the file's own text; ocr: read from page images; mixed: a PDF whose "
+        "text pages kept their text layer and whose scanned pages were OCR'd"
+    )
+    pages: int | None = Field(default=None, description="Pages, for formats that have them")
+    ocr_pages: int = Field(default=0, description="Pages read by OCR")
+    confidence: float | None = Field(
+        default=None, description="OCR's mean word confidence (0-1), when OCR found words"
+    )
+
+
 class SourceInfo(BaseModel):
     """The file or web page a document came from (absent for JSON text), as the API shows it."""
 
@@ -144,11 +158,13 @@ class SourceInfo(BaseModel):
 
 
 class Source(SourceInfo):
-    """The file a document came from, with what only the service needs."""
+    """The file or web page a document came from, as stored: with what only the service needs
+    and how its text was obtained (the API shows that as the document's `extraction`)."""
 
     # Page map: offset in the extracted text where page i+1 starts (citations name pages; the
     # API shows the pages there, not the map: it can be thousands of numbers).
     page_starts: list[int] | None = None
+    extraction: Extraction | None = None
 
 
 class Document(BaseModel):

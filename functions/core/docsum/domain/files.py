@@ -17,6 +17,11 @@ class FileKind(StrEnum):
     ODP = "odp"
     RTF = "rtf"
     EML = "eml"
+    # Photos and scans: read by OCR.
+    PNG = "png"
+    JPEG = "jpeg"
+    TIFF = "tiff"
+    WEBP = "webp"
 
 
 MEDIA_TYPES: dict[FileKind, str] = {
@@ -31,5 +36,10 @@ MEDIA_TYPES: dict[FileKind, str] = {
     FileKind.ODP: "application/vnd.oasis.opendocument.presentation",
     FileKind.RTF: "application/rtf",
     FileKind.EML: "message/rfc822",
+    FileKind.PNG: "image/png",
+    FileKind.JPEG: "image/jpeg",
+    FileKind.TIFF: "image/tiff",
+    FileKind.WEBP: "image/webp",
 }
+IMAGE_KINDS = (FileKind.PNG, FileKind.JPEG, FileKind.TIFF, FileKind.WEBP)
 SUPPORTED_TYPES_TEXT = ", ".join(MEDIA_TYPES.values())

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from docsum.domain.document import (
     Document,
+    Extraction,
     GroundingStats,
     Progress,
     SourceInfo,
@@ -39,6 +40,11 @@ class DocumentOut(BaseModel):
     llm_calls: int | None = Field(description="Model calls the summary took (retries included)")
     progress: Progress | None
     source: SourceInfo | None = Field(default=None, description="The file, for file submissions")
+    extraction: Extraction | None = Field(
+        default=None,
+        description="How the file's text was obtained (its own text layer, OCR or both), once "
+        "it was extracted",
+    )
     callback_url: str | None = None
     options: SummaryOptions = Field(description="What the summary was asked to be")
     language: str | None = Field(
@@ -71,4 +77,5 @@ class DocumentOut(BaseModel):
         return cls(
             **document.model_dump(include=shown),
             summary_chars=len(document.summary) if document.summary is not None else None,
+            extraction=document.source.extraction if document.source else None,
         )

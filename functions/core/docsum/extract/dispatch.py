@@ -13,10 +13,14 @@ bounds (`sandbox`) for what these bounds miss.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
 
-from docsum.domain.files import FileKind
+from docsum.domain.files import IMAGE_KINDS, FileKind
 from docsum.extract.decode import is_blank
 from docsum.extract.html import read_html, read_markdown, read_text
+from docsum.extract.image import read_image
 from docsum.extract.limits import (
     Extracted,
     ExtractionDeadline,
@@ -32,23 +36,27 @@ from docsum.extract.pdf import read_pdf
 from docsum.extract.rtf import read_rtf
 from docsum.extract.slides import read_pptx
 
+Reader = Callable[[bytes, ExtractionLimits, ExtractionDeadline], Extracted]
+READERS: dict[FileKind, Reader] = {
+    FileKind.PDF: read_pdf,
+    FileKind.DOCX: read_docx,
+    FileKind.EPUB: read_epub,
+    FileKind.HTML: read_html,
+    FileKind.MARKDOWN: read_markdown,
+    FileKind.TEXT: read_text,
+    FileKind.PPTX: read_pptx,
+    FileKind.ODT: read_odt,
+    FileKind.ODP: read_odp,
+    FileKind.RTF: read_rtf,
+    FileKind.EML: read_eml,
+    **{image: partial(read_image, kind=image) for image in IMAGE_KINDS},
+}
+
 
 def extract(data: bytes, kind: FileKind, limits: ExtractionLimits) -> Extracted:
     """The text of a file already known to be `kind`. Raises `ExtractionFailed`."""
     deadline = ExtractionDeadline(limits.deadline_seconds)
-    extractor = {
-        FileKind.PDF: read_pdf,
-        FileKind.DOCX: read_docx,
-        FileKind.EPUB: read_epub,
-        FileKind.HTML: read_html,
-        FileKind.MARKDOWN: read_markdown,
-        FileKind.TEXT: read_text,
-        FileKind.PPTX: read_pptx,
-        FileKind.ODT: read_odt,
-        FileKind.ODP: read_odp,
-        FileKind.RTF: read_rtf,
-        FileKind.EML: read_eml,
-    }[kind]
+    extractor = READERS[kind]
     try:
         result = extractor(data, limits, deadline)
     except (ExtractionFailed, MemoryError):
@@ -57,14 +65,19 @@ def extract(data: bytes, kind: FileKind, limits: ExtractionLimits) -> Extracted:
         raise ExtractionFailed(
             f"the {kind.value} file could not be read: {type(exc).__name__}: {reason_of(exc)}"
         ) from exc
-    tidy = kind in (FileKind.HTML, FileKind.MARKDOWN, FileKind.EPUB)  # html_text's output
+    # html_text's output, and paged text (tidied page by page: the page map stays true)
+    tidy = result.page_starts is not None or kind in (
+        FileKind.HTML,
+        FileKind.MARKDOWN,
+        FileKind.EPUB,
+    )
     text = result.text if tidy else _tidy(result.text)
     if is_blank(text):
         raise ExtractionFailed(f"the {kind.value} file contains no text")
     if len(text) > limits.max_chars:
         raise ExtractionFailed(too_long(len(text), limits.max_chars))
     title = " ".join(result.title.split())[:300] if result.title else None
-    return Extracted(text=text, kind=kind, title=title or None, pages=result.pages)
+    return replace(result, text=text, kind=kind, title=title or None)
 
 
 def _tidy(text: str) -> str:

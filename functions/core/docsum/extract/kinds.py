@@ -36,6 +36,12 @@ _KIND_OF_SUFFIX = {
     ".odp": FileKind.ODP,
     ".rtf": FileKind.RTF,
     ".eml": FileKind.EML,
+    ".png": FileKind.PNG,
+    ".jpg": FileKind.JPEG,
+    ".jpeg": FileKind.JPEG,
+    ".tif": FileKind.TIFF,
+    ".tiff": FileKind.TIFF,
+    ".webp": FileKind.WEBP,
 }
 # A ZIP too damaged to open still shows its first members' local headers: enough to name the
 # format, so the reader of that format says what is wrong with it.
@@ -83,6 +89,9 @@ def detect_kind(
         return FileKind.PDF
     if data.startswith(b"PK\x03\x04"):
         return _zip_kind(data)
+    image = _image_kind(data)
+    if image is not None:
+        return image
     # Before the magic-number lookup: RTF and e-mail are text with a signature of their own.
     if is_rtf(data):
         return FileKind.RTF
@@ -99,6 +108,19 @@ def detect_kind(
     if hinted in _TEXT_KINDS:
         return hinted
     return FileKind.HTML if _HTML_START.match(data[:4096]) else FileKind.TEXT
+
+
+def _image_kind(data: bytes) -> FileKind | None:
+    """The image formats read by OCR, from their signatures."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return FileKind.PNG
+    if data.startswith(b"\xff\xd8\xff"):
+        return FileKind.JPEG
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return FileKind.TIFF
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return FileKind.WEBP
+    return None
 
 
 def _zip_kind(data: bytes) -> FileKind:

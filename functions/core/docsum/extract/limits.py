@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from docsum.domain.errors import DocsumError
 from docsum.domain.files import FileKind
@@ -25,6 +26,15 @@ class ExtractionLimits:
     max_markup_elements: int = 1_000_000
     max_html_depth: int = 1_000
     max_markdown_emphasis_marks: int = 200_000
+    # OCR (docsum.extract.ocr). Flat fields: the limits travel to the extraction child as JSON.
+    max_ocr_pages: int = 50
+    max_image_pixels: int = 40_000_000  # an A4 page at 600 dpi is 35 MP; a 12 MP photo fits
+    ocr_page_seconds: float = 60.0
+    ocr_timeout_seconds: float = 300.0
+    # The first language's model leads: with English first, Tesseract dropped the accents of
+    # small letters (esta, aqui, revisö); accented languages first kept them, English unharmed.
+    ocr_languages: str = "spa+fra+deu+eng"
+    ocr_dpi: int = 200  # a scanned PDF page's render resolution: 300 dpi read no better here
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,16 @@ class Extracted:
     kind: FileKind
     title: str | None = None
     pages: int | None = None
+    # Where each page begins in `text` (formats with pages), and how the text was obtained:
+    # "text" (the file's own), "ocr" or "mixed"; OCR's mean word confidence (0-1).
+    page_starts: tuple[int, ...] | None = None
+    method: Literal["text", "ocr", "mixed"] = "text"
+    ocr_pages: int = 0
+    confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.page_starts, list):  # back from the sandbox's JSON
+            object.__setattr__(self, "page_starts", tuple(self.page_starts))
 
 
 class ExtractionDeadline:

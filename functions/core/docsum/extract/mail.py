@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from docsum.domain.files import FileKind
+from docsum.domain.files import IMAGE_KINDS, FileKind
 from docsum.extract.decode import decode_text
 from docsum.extract.html import html_text
 from docsum.extract.limits import (
@@ -136,6 +136,8 @@ def _attachments(
             )
             if kind is FileKind.EML:
                 raise UnsupportedFileType("an e-mail attached to an e-mail")
+            if kind in IMAGE_KINDS:  # logos and signatures: OCR would cost seconds for nothing
+                raise UnsupportedFileType("an image attached to an e-mail (not OCR'd)")
             extracted = extract(data, kind, remaining)
         except (UnsupportedFileType, ExtractionFailed) as exc:
             logger.info(

@@ -1,10 +1,14 @@
-"""PDF → text (pypdf), page by page within the page limit and the deadline."""
+"""PDF → text, page by page within the page limit and the deadline: a page's text layer where it
+has one, OCR for a page that is only a picture (a scan), and the page map.
+
+pypdfium2 reads the text layer: measured here it was 4x (fpdf2 files) to 13x (real manuals)
+faster than pypdf, with the same words, and it joins words hyphenated across lines.
+"""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 from docsum.domain.files import FileKind
 from docsum.extract.limits import (
@@ -12,49 +16,112 @@ from docsum.extract.limits import (
     ExtractionDeadline,
     ExtractionFailed,
     ExtractionLimits,
-    collect,
-    reason_of,
+    too_long,
 )
+from docsum.extract.ocr import Ocr, PageText, check_page_count, check_pixels, paged
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+# A page with fewer letters and digits than this in its text layer, and a picture on it, is
+# read by OCR (a scan with a stray page number or a scanner's stamp has a few).
+MIN_TEXT_LAYER_CHARS = 16
+_PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
+# PDFium marks a hyphen it added at a line break with U+FFFE: the word continues on the next line.
+_SOFT_HYPHEN_BREAK = re.compile("\ufffe\r?\n")
+
+
+def tidy(text: str) -> str:
+    """Spaces collapsed within lines, at most one blank line between paragraphs."""
+    lines = (" ".join(line.split()) for line in text.replace("\r\n", "\n").split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def read_pdf(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
 
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise ExtractionFailed("the PDF is password-protected; remove the password and retry")
-        pages = len(reader.pages)
-        if pages > limits.max_pdf_pages:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) == _PDFIUM_PASSWORD_ERROR:
             raise ExtractionFailed(
-                f"the PDF has {pages} pages; at most {limits.max_pdf_pages} are accepted"
-            )
-        title = _pdf_title(reader)
-
-        def texts() -> Iterator[str]:
-            for page in reader.pages:
-                yield page.extract_text() or ""
-
-        text = collect(texts(), limits, deadline, f"PDF of {pages} pages")
-    except ExtractionFailed:
-        raise
-    except FileNotDecryptedError as exc:
-        raise ExtractionFailed("the PDF is password-protected; remove the password") from exc
-    except DependencyError as exc:
-        raise ExtractionFailed(f"the PDF's encryption is not supported: {exc}") from exc
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise ExtractionFailed(f"the PDF is damaged or truncated: {reason_of(exc)}") from exc
-    if not text.strip():
-        raise ExtractionFailed(
-            "the PDF has no extractable text (scanned pages or images only); OCR is not supported"
-        )
-    return Extracted(text=text, kind=FileKind.PDF, title=title, pages=pages)
-
-
-def _pdf_title(reader: Any) -> str | None:
+                "the PDF is password-protected; remove the password and retry"
+            ) from exc
+        raise ExtractionFailed(f"the PDF is damaged or truncated: {exc}") from exc
     try:
-        metadata = reader.metadata
-        return str(metadata.title) if metadata is not None and metadata.title else None
+        count = len(document)
+        if count > limits.max_pdf_pages:
+            raise ExtractionFailed(
+                f"the PDF has {count} pages; at most {limits.max_pdf_pages} are accepted"
+            )
+        pages: list[PageText | None] = []  # None: to OCR
+        chars = 0
+        for number in range(count):
+            deadline.check(f"PDF of {count} pages")
+            page = document[number]
+            text = _page_text(page)
+            if not _usable(text) and _has_picture(page, pdfium_c):
+                pages.append(None)
+            else:
+                pages.append(PageText(text))
+                chars += len(text)
+                if chars > limits.max_chars:  # stop reading early
+                    raise ExtractionFailed(too_long(chars, limits.max_chars))
+            page.close()
+        to_ocr = [number for number, page in enumerate(pages) if page is None]
+        check_page_count(len(to_ocr), limits, "the PDF has")
+        with Ocr(limits) as ocr:
+            for number in to_ocr:
+                page = document[number]
+                pages[number] = ocr.read(_render(page, number + 1, limits), number + 1)
+                page.close()
+        title = _title(document)
+    finally:
+        document.close()
+    return paged([page for page in pages if page is not None], FileKind.PDF, title)
+
+
+def _page_text(page: Any) -> str:
+    textpage = page.get_textpage()
+    try:
+        raw = textpage.get_text_range()
+    finally:
+        textpage.close()
+    return tidy(_SOFT_HYPHEN_BREAK.sub("", raw).replace("\ufffe", "-"))
+
+
+def _usable(text: str) -> bool:
+    """At least MIN_TEXT_LAYER_CHARS letters or digits: stops counting there (counting a whole
+    page cost more than PDFium's own text extraction)."""
+    found = 0
+    for ch in text:
+        if ch.isalnum():
+            found += 1
+            if found >= MIN_TEXT_LAYER_CHARS:
+                return True
+    return False
+
+
+def _has_picture(page: Any, pdfium_c: Any) -> bool:
+    return next(iter(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE])), None) is not None
+
+
+def _render(page: Any, number: int, limits: ExtractionLimits) -> Image.Image:
+    """The page as a grayscale image at `ocr_dpi`, scaled down to fit the pixel limit (the
+    renderer is ours: a huge page size costs resolution, not memory)."""
+    width, height = page.get_size()  # points: 1/72 inch
+    scale = limits.ocr_dpi / 72
+    if width * height * scale * scale > limits.max_image_pixels:
+        scale = (limits.max_image_pixels / (width * height)) ** 0.5 * 0.999  # rounding room
+    check_pixels(round(width * scale), round(height * scale), number, limits)
+    image: Image.Image = page.render(scale=scale, grayscale=True).to_pil()
+    return image
+
+
+def _title(document: Any) -> str | None:
+    try:
+        title = document.get_metadata_dict().get("Title")
     except Exception:  # a damaged info dictionary must not cost the text
         return None
+    return str(title) if title else None

@@ -23,7 +23,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from docsum.domain.files import FileKind
+from docsum.domain.files import IMAGE_KINDS, FileKind
 from docsum.extract.dispatch import extract
 from docsum.extract.kinds import UnsupportedFileType, detect_kind
 from docsum.extract.limits import Extracted, ExtractionFailed, ExtractionLimits
@@ -32,8 +32,11 @@ from docsum.platform.observability import logger
 # Imported before the limits are set: a library's code is the child's baseline, not the
 # file's cost. A kind not listed here imports its parsers under the limit.
 _DETECTION = ("puremagic", "charset_normalizer")
+# OCR's code (its language models load under the limit: they are the file's cost, ~100 MB).
+_OCR = ("PIL.Image", "tesserocr")
 PRELOAD: dict[FileKind, tuple[str, ...]] = {
-    FileKind.PDF: ("pypdf",),
+    FileKind.PDF: ("pypdfium2", *_OCR),
+    **{image: _OCR for image in IMAGE_KINDS},
     FileKind.DOCX: ("docx", "lxml.etree"),
     FileKind.EPUB: ("ebooklib.epub", "lxml.etree", "selectolax.lexbor"),
     FileKind.HTML: ("selectolax.lexbor", *_DETECTION),

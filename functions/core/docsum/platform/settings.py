@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     page_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     page_timeout_seconds: float = Field(default=20.0, gt=0)
     page_max_redirects: int = Field(default=5, ge=0)
+    # OCR of scans and photos (Tesseract; docs/files.md): pages OCR'd per document, pixels per
+    # page (decompression bombs), time per page and in total (on top of the extraction timeout),
+    # the languages ("+"-joined Tesseract codes, each needs its tesseract-ocr-LANG package) and
+    # the render resolution of a scanned PDF page.
+    max_ocr_pages: int = Field(default=50, ge=1)
+    max_image_pixels: int = Field(default=40_000_000, ge=1)
+    ocr_page_seconds: float = Field(default=60.0, gt=0)
+    ocr_timeout_seconds: float = Field(default=300.0, gt=0)
+    ocr_languages: str = Field(default="spa+fra+deu+eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
+    ocr_dpi: int = Field(default=200, ge=50, le=600)
     # A duplicate POST of a document still `queued` after this long re-sends its message: it
     # covers a crash between the DynamoDB write and the SQS send (the worker ignores extras).
     requeue_after_seconds: int = Field(default=60, ge=0)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
-from docsum.domain.document import Document, Source
+from docsum.domain.document import Document, Extraction, Source
 from docsum.domain.files import FileKind
 from docsum.extract.fetch import NO_READABLE_TEXT, PageFetcher, PageFetchFailed, type_not_supported
 from docsum.extract.kinds import UnsupportedFileType, detect_kind, kind_of_filename
 from docsum.extract.limits import Extracted, ExtractionFailed, ExtractionLimits
+from docsum.extract.ocr import NO_TEXT
 from docsum.extract.sandbox import SandboxLimits, extract_in_sandbox
 from docsum.platform.observability import logger
 from docsum.ports.metrics import MetricsRecorder
@@ -72,15 +74,37 @@ class FileText:
         kind = extracted.kind
         self._store.put_text(document.text_key, extracted.text)
         title = document.title or extracted.title or source.filename
-        source = source.model_copy(update={"bytes": len(data), "pages": extracted.pages})
+        source = source.model_copy(update={"bytes": len(data), **self._how_read(extracted)})
         self._repository.save_extraction(
             document.id, generation, len(extracted.text), title, source
         )
         logger.info(
             "text extracted",
-            extra={"kind": kind.value, "bytes": len(data), "chars": len(extracted.text)},
+            extra={
+                "kind": kind.value,
+                "bytes": len(data),
+                "chars": len(extracted.text),
+                "method": extracted.method,
+                "ocr_pages": extracted.ocr_pages,
+            },
         )
         return extracted.text, title, source.page_starts
+
+    def _how_read(self, extracted: Extracted) -> dict[str, Any]:
+        """The source's pages, page map and how its text was obtained (OCR pages counted)."""
+        if extracted.ocr_pages:
+            self._metrics.count("OcrPages", extracted.ocr_pages)
+        starts = extracted.page_starts
+        return {
+            "pages": extracted.pages,
+            "page_starts": list(starts) if starts is not None else None,
+            "extraction": Extraction(
+                method=extracted.method,
+                pages=extracted.pages,
+                ocr_pages=extracted.ocr_pages,
+                confidence=extracted.confidence,
+            ),
+        }
 
     def _page_text(
         self, document: Document, source: Source, url: str, generation: int
@@ -99,7 +123,7 @@ class FileText:
             extracted = self._extract(page.data, kind=kind)
         except ExtractionFailed as exc:
             # A page of scripts, images or an empty shell: the one stable reason for all.
-            if "contains no text" in str(exc) or "no extractable text" in str(exc):
+            if "contains no text" in str(exc) or NO_TEXT in str(exc):
                 raise PageFetchFailed(NO_READABLE_TEXT) from exc
             raise
         self._store.put_text(document.text_key, extracted.text)
@@ -113,9 +137,9 @@ class FileText:
                 update={
                     "kind": kind,
                     "bytes": len(page.data),
-                    "pages": extracted.pages,
                     "content_type": page.media_type,
                     "fetched_generation": generation,
+                    **self._how_read(extracted),
                 }
             ),
         )

@@ -5,7 +5,7 @@ worker's lease."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from docsum.extract.limits import ExtractionLimits
 from docsum.extract.sandbox import STARTUP_ALLOWANCE_SECONDS, SandboxLimits
@@ -34,25 +34,31 @@ class WorkerPolicy(SettingsSlice):
     max_markdown_emphasis_marks: int
     extraction_memory_mb: int
     max_worker_deaths: int
+    max_ocr_pages: int
+    max_image_pixels: int
+    ocr_page_seconds: float
+    ocr_timeout_seconds: float
+    ocr_languages: str
+    ocr_dpi: int
 
     def extraction_limits(self) -> ExtractionLimits:
+        # The limits named as their settings (pages, unpacked size, parser work, OCR's) pass
+        # as they are.
+        same = {f.name for f in fields(ExtractionLimits)} & {f.name for f in fields(self)}
         return ExtractionLimits(
             max_chars=self.max_document_chars,
-            max_pdf_pages=self.max_pdf_pages,
-            max_unpacked_bytes=self.max_unpacked_bytes,
             deadline_seconds=self.extraction_timeout_seconds,
-            max_markup_elements=self.max_markup_elements,
-            max_html_depth=self.max_html_depth,
-            max_markdown_emphasis_marks=self.max_markdown_emphasis_marks,
+            **{name: getattr(self, name) for name in same},
         )
 
     def sandbox_limits(self) -> SandboxLimits:
-        """The OS limits of the extraction's child: memory, CPU (the extraction's deadline),
-        and the wall clock (that plus the child's start-up)."""
+        """The OS limits of the extraction's child: memory, CPU (the extraction's deadline and
+        OCR's, which runs on top of it), and the wall clock (that plus the child's start-up)."""
+        seconds = self.extraction_timeout_seconds + self.ocr_timeout_seconds
         return SandboxLimits(
             memory_bytes=self.extraction_memory_mb * 1024 * 1024,
-            cpu_seconds=math.ceil(self.extraction_timeout_seconds),
-            wall_seconds=self.extraction_timeout_seconds + STARTUP_ALLOWANCE_SECONDS,
+            cpu_seconds=math.ceil(seconds),
+            wall_seconds=seconds + STARTUP_ALLOWANCE_SECONDS,
         )
 
     def retry_delay(self, failing_for: float, jitter: Jitter) -> int:
