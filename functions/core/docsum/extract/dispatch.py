@@ -21,6 +21,7 @@ from docsum.domain.files import IMAGE_KINDS, FileKind
 from docsum.extract.decode import is_blank
 from docsum.extract.html import read_html, read_markdown, read_text
 from docsum.extract.image import read_image
+from docsum.extract.kinds import UnsupportedFileType, detect_kind
 from docsum.extract.limits import (
     Extracted,
     ExtractionDeadline,
@@ -48,9 +49,24 @@ READERS: dict[FileKind, Reader] = {
     FileKind.ODT: read_odt,
     FileKind.ODP: read_odp,
     FileKind.RTF: read_rtf,
-    FileKind.EML: read_eml,
+    FileKind.EML: lambda data, limits, deadline: read_eml(
+        data, limits, deadline, read_attachment=_attachment
+    ),
     **{image: partial(read_image, kind=image) for image in IMAGE_KINDS},
 }
+
+
+def _attachment(
+    data: bytes, filename: str | None, declared_type: str, limits: ExtractionLimits
+) -> Extracted:
+    """An e-mail's attachment, read by its own format's path; not another e-mail, not an
+    image (logos and signatures: OCR would cost seconds for nothing)."""
+    kind = detect_kind(data, filename=filename, declared_type=declared_type)
+    if kind is FileKind.EML:
+        raise UnsupportedFileType("an e-mail attached to an e-mail")
+    if kind in IMAGE_KINDS:
+        raise UnsupportedFileType("an image attached to an e-mail (not OCR'd)")
+    return extract(data, kind, limits)
 
 
 def extract(data: bytes, kind: FileKind, limits: ExtractionLimits) -> Extracted:

@@ -13,11 +13,12 @@ and an OLE reader into the function for a format Outlook also exports as .eml.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from docsum.domain.files import IMAGE_KINDS, FileKind
+from docsum.domain.errors import DocsumError
+from docsum.domain.files import FileKind
 from docsum.extract.decode import decode_text
 from docsum.extract.html import html_text
 from docsum.extract.limits import (
@@ -59,7 +60,19 @@ def is_email(data: bytes) -> bool:
     return b"from" in names and len(names & _MAIL_HEADERS) >= 3
 
 
-def read_eml(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
+# Reads one attachment by its own format (the dispatch gives it, so this module needs neither
+# the dispatch nor the detection: they import this one). Raises a DocsumError for a file it
+# leaves out (an unsupported type, an image, an e-mail, a file that yields no text).
+AttachmentReader = Callable[[bytes, str | None, str, ExtractionLimits], Extracted]
+
+
+def read_eml(
+    data: bytes,
+    limits: ExtractionLimits,
+    deadline: ExtractionDeadline,
+    *,
+    read_attachment: AttachmentReader,
+) -> Extracted:
     import email
     from email import policy
     from email.message import EmailMessage
@@ -77,7 +90,7 @@ def read_eml(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline
         body = _body(message, limits)
         if body:
             yield body
-        for name, text in _attachments(message, limits, deadline):
+        for name, text in _attachments(message, limits, deadline, read_attachment):
             yield f"Attachment: {name}\n\n{text}"
 
     text = collect(blocks(), limits, deadline, "e-mail")
@@ -112,9 +125,8 @@ def _attachments(
     message: EmailMessage,
     limits: ExtractionLimits,
     deadline: ExtractionDeadline,
+    read_attachment: AttachmentReader,
 ) -> Iterator[tuple[str, str]]:
-    from docsum.extract.dispatch import extract  # the dispatch reads e-mails: import late
-    from docsum.extract.kinds import UnsupportedFileType, detect_kind
     from docsum.platform.observability import logger
 
     read = 0
@@ -131,15 +143,10 @@ def _attachments(
         deadline.check("e-mail attachments")
         remaining = replace(limits, deadline_seconds=max(deadline.remaining(), 0.0))
         try:
-            kind = detect_kind(
-                data, filename=part.get_filename(), declared_type=part.get_content_type()
+            extracted = read_attachment(
+                data, part.get_filename(), part.get_content_type(), remaining
             )
-            if kind is FileKind.EML:
-                raise UnsupportedFileType("an e-mail attached to an e-mail")
-            if kind in IMAGE_KINDS:  # logos and signatures: OCR would cost seconds for nothing
-                raise UnsupportedFileType("an image attached to an e-mail (not OCR'd)")
-            extracted = extract(data, kind, remaining)
-        except (UnsupportedFileType, ExtractionFailed) as exc:
+        except DocsumError as exc:
             logger.info(
                 "e-mail attachment left out", extra={"attachment": name, "reason": str(exc)}
             )
