@@ -11,19 +11,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from docsum.adapters.http_page import Urllib3PageGetter
-from docsum.extract.fetch import (
-    FetchLimits,
-    PageAnswer,
-    PageFetchFailed,
-    fetch_page,
-)
+from docsum.extract.fetch import FetchLimits, PageFetchFailed, fetch_page
+from docsum.ports.pages import PageAnswer
 from docsum.push.callbacks import CallbackPolicy
 
 from tests import files
 
 LIMITS = FetchLimits(max_bytes=1_000_000, timeout_seconds=5, max_redirects=3)
 PDF = files.pdf(["A PDF served at a URL."])
-PNG = files.png()
+GIF = files.png("GIF")  # images OCR reads are PNG, JPEG, TIFF, WebP; not GIF
 
 
 class _Site(BaseHTTPRequestHandler):
@@ -50,7 +46,7 @@ class _Site(BaseHTTPRequestHandler):
             case "/untyped-pdf":
                 self._send(200, PDF, {"Content-Type": "application/octet-stream"})
             case "/image":
-                self._send(200, PNG, {"Content-Type": "image/png"})
+                self._send(200, GIF, {"Content-Type": "image/gif"})
             case "/missing":
                 self._send(404, b"not here", html)
             case "/moved":
@@ -146,7 +142,7 @@ def test_a_redirect_is_followed_and_the_final_url_kept(site: ThreadingHTTPServer
     [
         ("/missing", "page could not be fetched (HTTP 404)"),
         ("/error", "page could not be fetched (HTTP 500)"),
-        ("/image", "page type not supported (image/png)"),
+        ("/image", "page type not supported (image/gif)"),
         ("/to-private", "address not allowed"),
         ("/to-metadata", "address not allowed"),
         ("/loop", "page could not be fetched (too many redirects)"),

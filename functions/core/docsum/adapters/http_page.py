@@ -12,7 +12,7 @@ from urllib3.exceptions import HTTPError, TimeoutError
 
 from docsum.adapters.http_webhook import PinnedHttp
 from docsum.domain.errors import WebhookSendFailed
-from docsum.extract.fetch import PageAnswer, PageTimedOut, PageUnreachable
+from docsum.ports.pages import PageAnswer, PageTimedOut, PageUnreachable
 
 _CHUNK = 64 * 1024
 

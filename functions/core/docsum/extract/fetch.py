@@ -13,15 +13,14 @@ document's `failed` reason, stable so clients can match on them.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 from urllib.parse import urljoin
 
 from docsum.domain.errors import CallbackUrlRefused
 from docsum.extract.kinds import kind_of_media_type
 from docsum.extract.limits import ExtractionFailed
 from docsum.platform.observability import logger
+from docsum.ports.pages import PageGetter, PageTimedOut, PageUnreachable
 from docsum.push.callbacks import REDIRECT_STATUSES, CallbackPolicy
 
 ADDRESS_NOT_ALLOWED = "address not allowed"
@@ -48,36 +47,6 @@ def type_not_supported(media_type: str) -> str:
 class PageFetchFailed(ExtractionFailed):
     """The page could not be had: permanent for this generation (re-summarize fetches again).
     The message is one of the stable reasons above."""
-
-
-class PageTimedOut(Exception):
-    """Raised by a `PageGetter` when its time ran out (connect or read)."""
-
-
-class PageUnreachable(Exception):
-    """Raised by a `PageGetter` when no checked address answered."""
-
-
-@dataclass(frozen=True)
-class PageAnswer:
-    status: int
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes  # empty for a redirect or an error status
-    too_large: bool = False  # the body (or its Content-Length) went past the cap
-
-
-class PageGetter(Protocol):
-    def get(
-        self,
-        url: str,
-        addresses: tuple[str, ...],
-        headers: Mapping[str, str],
-        max_bytes: int,
-        deadline: float,
-    ) -> PageAnswer:
-        """One GET of `url`, connected only to one of `addresses`; never follows a redirect;
-        the body only for a 2xx answer, read until `max_bytes` (then `too_large`) or the
-        `time.monotonic()` deadline (then `PageTimedOut`)."""
 
 
 @dataclass(frozen=True)
