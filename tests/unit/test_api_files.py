@@ -50,7 +50,6 @@ def test_multipart_pdf_answers_202_then_200_for_the_same_bytes(
         "content_type": "application/pdf",
         "url": None,
         "fetched_generation": None,
-        "page_starts": None,
     }
     assert body["extraction"] is None  # not read yet
     again = client.post("/documents", files=sent, headers=AUTH)
