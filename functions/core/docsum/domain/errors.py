@@ -139,6 +139,9 @@ class ContextOverflow(DocsumError):
         )
         self.planned_tokens = planned_tokens
         self.window_tokens = window_tokens
+        # Answers already received in the same guarded call (a guard retry, made longer by its
+        # feedback, can overflow after a first answer): their calls are still spent.
+        self.answered: tuple[Any, ...] = ()
 
     reason = "document does not fit the model's context window"
 
@@ -170,7 +173,10 @@ class GuardRejected(DocsumError):
     """No answer of the model passed the guard (`docsum.summary.guard`), not even after a retry and
     salvage: permanent for this document. The message is a stable reason."""
 
-    def __init__(self, reason: str, problems: tuple[Any, ...] = ()) -> None:
+    def __init__(
+        self, reason: str, problems: tuple[Any, ...] = (), answers: tuple[Any, ...] = ()
+    ) -> None:
         super().__init__(reason)
         self.problems = problems
+        self.answers = answers  # the model's answers it took: their calls are still spent
         self.outcomes: dict[str, int] = {}  # the guard's outcomes so far (metrics)

@@ -60,10 +60,21 @@ class Tally:
         self.completion_tokens += answer.completion_tokens
         self.model_seconds += answer.model_seconds
 
-    def add_guarded(self, guarded: Guarded) -> None:
-        self.calls += len(guarded.answers) - 1  # the first call is counted when it is made
-        for answer in guarded.answers:
+    def add_answers(self, answers: tuple[ChatAnswer, ...]) -> None:
+        """The calls one guarded call took (passed or rejected)."""
+        self.calls += max(len(answers) - 1, 0)  # the first call is counted when it is made
+        for answer in answers:
             self.add(answer)
+
+    def add_overflowed(self, overflow: ContextOverflow) -> None:
+        """The calls of a guarded call that ended in an overflow: the overflowing call is
+        counted when it is made, the answers before it here."""
+        self.calls += len(overflow.answered)
+        for answer in overflow.answered:
+            self.add(answer)
+
+    def add_guarded(self, guarded: Guarded) -> None:
+        self.add_answers(guarded.answers)
         self.outcomes[guarded.outcome.value] += 1
         for problem in guarded.problems:  # each failed answer, check by check
             self.outcomes[f"check_{problem.check.value}"] += 1
@@ -249,7 +260,11 @@ class ModelCalls:
             seed=(call.seed or 0) + 1,
         )
         logger.warning("answer failed the guard: retrying", extra={"problems": _brief(problems)})
-        second = self.timed_call(retry, deadline)
+        try:
+            second = self.timed_call(retry, deadline)
+        except ContextOverflow as exc:
+            exc.answered = (first,)
+            raise
         retried, retry_problems = self._judge(second, expect)
         if not retry_problems:
             return Guarded(retried, (first, second), GuardOutcome.RETRY_PASSED, kept)
@@ -262,7 +277,7 @@ class ModelCalls:
         if fallback is not None:
             logger.info("no answer passed the guard", extra={"fallback": fallback_outcome.value})
             return Guarded(fallback, (first, second), fallback_outcome, both)
-        raise GuardRejected(retry_problems[0].reason, both)
+        raise GuardRejected(retry_problems[0].reason, both, (first, second))
 
     def _judge(
         self, answer: ChatAnswer, expect: guard.Expectation

@@ -142,6 +142,7 @@ class MapReduce:
         try:
             guarded = self._s.guarded_call(call, expect, self._deadline)
         except ContextOverflow as exc:
+            self._tally.add_overflowed(exc)
             return None, self._s.smaller_budget(exc, call, source, self._title)
         self._tally.add_guarded(guarded)
         return guarded, None
@@ -208,6 +209,7 @@ class MapReduce:
                     try:
                         guarded = future.result()
                     except ContextOverflow as exc:
+                        self._tally.add_overflowed(exc)
                         if failure is None:
                             try:
                                 pending.extendleft(reversed(self._split(level, task, exc, call)))

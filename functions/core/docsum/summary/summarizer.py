@@ -79,6 +79,7 @@ class Summarizer:
         try:
             return self._summarize(text, title, partials, target, tally, deadline)
         except GuardRejected as exc:
+            tally.add_answers(exc.answers)  # the rejected answers cost calls too
             tally.outcomes[GuardOutcome.REJECTED.value] += 1
             for problem in exc.problems:
                 tally.outcomes[f"check_{problem.check.value}"] += 1
@@ -147,6 +148,7 @@ class Summarizer:
                     single, expect, deadline, target.verbatim(text, target.budget, form)
                 )
             except ContextOverflow as exc:  # the model counted more than estimated: split
+                tally.add_overflowed(exc)
                 cap = calls.smaller_budget(exc, single, text, title)
             else:
                 tally.add_guarded(guarded)
