@@ -43,6 +43,12 @@ class LambdaPageSource:
 
     def fetch(self, url: str) -> Page:
         key = page_key(uuid.uuid4().hex)
+        try:
+            return self._fetch(url, key)
+        finally:
+            self._forget(key)  # whatever the answer, nothing stays behind
+
+    def _fetch(self, url: str, key: str) -> Page:
         answer = self._invoke(PageFetchRequest(url=url, key=key))
         if answer.failed is not None:
             raise PageFetchFailed(answer.failed)
@@ -54,8 +60,6 @@ class LambdaPageSource:
             raise PageFetchFailed(PAGE_TOO_LARGE) from exc
         except Exception as exc:  # missing, or S3 failing: not the page's fault
             raise PageFetchUnavailable(f"the fetched page is not at {key}: {exc}") from exc
-        finally:
-            self._forget(key)
         return Page(url=answer.url, data=data, media_type=answer.media_type)
 
     def _invoke(self, request: PageFetchRequest) -> PageFetchAnswer:
