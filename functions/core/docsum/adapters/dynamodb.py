@@ -250,7 +250,7 @@ class DynamoDocumentRepository:
         }
         update = "SET text_chars = :chars, #source = :source"
         if title:
-            update += ", title = if_not_exists(title, :title)"
+            update += ", title = :title"
             values[":title"] = title
         self._update(
             document_id,
