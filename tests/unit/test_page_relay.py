@@ -33,7 +33,7 @@ from tests import files
 from tests.conftest import Fakes
 from tests.fakes import InMemoryTextStore
 from tests.http_servers import Served
-from tests.unit.test_pages import PageStack, deliver, html_page, make_stack, site, summarized
+from tests.unit.test_pages import _deliver, _page, _Stack, make_stack, site, summarized
 
 FUNCTION = "docsum-fetch"
 
@@ -63,21 +63,21 @@ def _page_objects(bucket: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def remote(fakes: Fakes, lambda_twin: InProcessLambda, aws_env: LocalResources) -> PageStack:
+def remote(fakes: Fakes, lambda_twin: InProcessLambda, aws_env: LocalResources) -> _Stack:
     """The API and the worker on fakes; the worker's pages come through the fetch function."""
     store = S3TextStore(boto3.client("s3"), aws_env.bucket)
     return make_stack(fakes, lambda: LambdaPageSource(lambda_twin, FUNCTION, store, 1_000_000))
 
 
 def test_the_page_comes_through_the_fetch_function_and_is_summarized(
-    remote: PageStack,
+    remote: _Stack,
     fakes: Fakes,
     site: tuple[str, Served],
     lambda_twin: InProcessLambda,
     aws_env: LocalResources,
 ) -> None:
     base, pages = site
-    pages["/moon"] = html_page("The Moon | Encyclopedia", files.PARAGRAPH)
+    pages["/moon"] = _page("The Moon | Encyclopedia", files.PARAGRAPH)
     pages["/old"] = (301, "text/html", b"/moon")
     document = summarized(remote, fakes, f"{base}/old")
     assert document.status is Status.DONE, document.error
@@ -105,7 +105,7 @@ def test_the_page_comes_through_the_fetch_function_and_is_summarized(
     ],
 )
 def test_page_failures_keep_their_stable_reasons(
-    remote: PageStack,
+    remote: _Stack,
     fakes: Fakes,
     site: tuple[str, Served],
     path: str,
@@ -135,7 +135,7 @@ def test_a_failed_invoke_is_retried_never_failed(
     fakes: Fakes, site: tuple[str, Served], failing: str
 ) -> None:
     base, pages = site
-    pages["/moon"] = html_page("The Moon", files.PARAGRAPH)
+    pages["/moon"] = _page("The Moon", files.PARAGRAPH)
     spec = load_template().function("FetchFunction")
     client = (
         _Throttled() if failing == "throttled" else InProcessLambda({FUNCTION: _crashing}, spec)
@@ -144,7 +144,7 @@ def test_a_failed_invoke_is_retried_never_failed(
     stack.client.post("/documents", json={"url": f"{base}/moon"})
     request = fakes.queue.sent[-1]
     with pytest.raises(RetryLater):
-        deliver(stack, request)
+        _deliver(stack, request)
     document = fakes.repository.items[request.document_id]
     assert (document.status, document.error) == (Status.QUEUED, "page fetch function unavailable")
     assert [delay for _, delay in fakes.queue.retries] == [10]  # back after the backoff

@@ -41,7 +41,7 @@ def site() -> Iterator[tuple[str, Served]]:
 
 
 @dataclass
-class PageStack:
+class _Stack:
     service: DocumentService
     worker: SummarizeWorker
     client: TestClient
@@ -51,15 +51,13 @@ LOCAL = Settings(api_token=None, callback_allow_loopback_http=True, max_receive_
 
 
 @pytest.fixture
-def stack(fakes: Fakes) -> PageStack:
+def stack(fakes: Fakes) -> _Stack:
     policy = CallbackPolicy.from_settings(LOCAL)
     limits = FetchLimits(max_bytes=1_000_000, timeout_seconds=5, max_redirects=3)
     return make_stack(fakes, lambda: PageFetcher(policy, Urllib3PageGetter(), limits))
 
 
-def make_stack(
-    fakes: Fakes, pages: Callable[[], PageSource], settings: Settings = LOCAL
-) -> PageStack:
+def make_stack(fakes: Fakes, pages: Callable[[], PageSource], settings: Settings = LOCAL) -> _Stack:
     """The API and the worker on `fakes`, the worker getting pages from `pages`."""
     policy = CallbackPolicy.from_settings(settings)
     service = DocumentService(
@@ -83,32 +81,32 @@ def make_stack(
         pages=pages,
     )
     client = TestClient(create_app(settings, service), raise_server_exceptions=False)
-    return PageStack(service, worker, client)
+    return _Stack(service, worker, client)
 
 
-def deliver(stack: PageStack, request: SummarizeRequest) -> None:
+def _deliver(stack: _Stack, request: SummarizeRequest) -> None:
     delivery = Delivery(body=request.model_dump_json(), receive_count=1, receipt_handle="rh")
     stack.worker.process(delivery, lease_seconds=60)
 
 
-def summarized(stack: PageStack, fakes: Fakes, url: str) -> Document:
+def summarized(stack: _Stack, fakes: Fakes, url: str) -> Document:
     """`url` submitted and its message delivered once: the document as that left it."""
     stack.client.post("/documents", json={"url": url})
     request = fakes.queue.sent[-1]
-    deliver(stack, request)
+    _deliver(stack, request)
     return fakes.repository.items[request.document_id]
 
 
-def html_page(title: str, text: str) -> tuple[int, str, bytes]:
+def _page(title: str, text: str) -> tuple[int, str, bytes]:
     html = f"<html><head><title>{title}</title></head><body><nav>Home</nav><p>{text}</p></body>"
     return 200, "text/html; charset=utf-8", html.encode()
 
 
 def test_a_url_is_accepted_at_once_and_the_same_url_is_the_same_document(
-    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages["/moon"] = html_page("The Moon", files.PARAGRAPH)
+    pages["/moon"] = _page("The Moon", files.PARAGRAPH)
     first = stack.client.post("/documents", json={"url": f"{base}/moon"})
     assert first.status_code == 202, first.text
     body = first.json()
@@ -125,10 +123,10 @@ def test_a_url_is_accepted_at_once_and_the_same_url_is_the_same_document(
 
 
 def test_the_worker_summarizes_the_page_main_text_with_its_title(
-    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages["/moon"] = html_page("The Moon | Encyclopedia", files.PARAGRAPH)
+    pages["/moon"] = _page("The Moon | Encyclopedia", files.PARAGRAPH)
     document = summarized(stack, fakes, f"{base}/moon")
     assert document.status is Status.DONE, document.error
     assert document.title == "The Moon | Encyclopedia"
@@ -139,13 +137,13 @@ def test_the_worker_summarizes_the_page_main_text_with_its_title(
 
 
 def test_a_given_title_wins_and_a_pdf_goes_through_the_pdf_path(
-    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
     pages["/report"] = (200, "application/pdf", files.pdf(["A report served as PDF."]))
     stack.client.post("/documents", json={"url": f"{base}/report", "title": "Mine"})
     request = fakes.queue.sent[-1]
-    deliver(stack, request)
+    _deliver(stack, request)
     document = fakes.repository.items[request.document_id]
     assert (document.status, document.title) == (Status.DONE, "Mine")
     assert document.source is not None
@@ -155,19 +153,19 @@ def test_a_given_title_wins_and_a_pdf_goes_through_the_pdf_path(
 
 
 def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
-    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages["/news"] = html_page("News", "Yesterday the tide was high.")
+    pages["/news"] = _page("News", "Yesterday the tide was high.")
     stack.client.post("/documents", json={"url": f"{base}/news"})
     first = fakes.queue.sent[-1]
-    deliver(stack, first)
-    pages["/news"] = html_page("News", "Today the tide is low.")
+    _deliver(stack, first)
+    pages["/news"] = _page("News", "Today the tide is low.")
     answer = stack.client.post(f"/documents/{first.document_id}/summarize")
     assert answer.status_code == 202
     second = fakes.queue.sent[-1]
     assert second.generation == 2
-    deliver(stack, second)
+    _deliver(stack, second)
     document = fakes.repository.items[first.document_id]
     assert document.status is Status.DONE
     assert fakes.store.get_text(document.text_key) == "Today the tide is low."
@@ -215,7 +213,7 @@ def test_a_re_fetched_page_brings_its_new_title_and_a_given_title_is_kept(
     ],
 )  # fmt: skip
 def test_failures_end_the_document_failed_with_a_stable_reason(
-    stack: PageStack,
+    stack: _Stack,
     fakes: Fakes,
     site: tuple[str, Served],
     served: tuple[int, str, bytes] | None,
@@ -241,7 +239,7 @@ def test_failures_end_the_document_failed_with_a_stable_reason(
     ],
 )
 def test_refused_urls_and_bodies_are_a_422_before_anything_is_stored(
-    stack: PageStack, fakes: Fakes, body: dict[str, Any], field: str
+    stack: _Stack, fakes: Fakes, body: dict[str, Any], field: str
 ) -> None:
     answer = stack.client.post("/documents", json=body)
     assert_problem(answer, 422, stack.client)
@@ -249,7 +247,7 @@ def test_refused_urls_and_bodies_are_a_422_before_anything_is_stored(
     assert not fakes.queue.sent
 
 
-def test_a_form_with_a_file_and_a_url_is_a_422(stack: PageStack, fakes: Fakes) -> None:
+def test_a_form_with_a_file_and_a_url_is_a_422(stack: _Stack, fakes: Fakes) -> None:
     sent = {"file": ("a.txt", b"text", "text/plain"), "url": (None, "https://example.org/")}
     answer = stack.client.post("/documents", files=sent)
     assert_problem(answer, 422, stack.client)
@@ -257,6 +255,6 @@ def test_a_form_with_a_file_and_a_url_is_a_422(stack: PageStack, fakes: Fakes) -
     assert not fakes.queue.sent
 
 
-def test_a_metadata_url_is_refused_naming_the_address_rule(stack: PageStack) -> None:
+def test_a_metadata_url_is_refused_naming_the_address_rule(stack: _Stack) -> None:
     answer = stack.client.post("/documents", json={"url": "http://169.254.169.254/latest/"})
     assert "address not allowed" in answer.json()["detail"]
