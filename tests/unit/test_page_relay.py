@@ -19,11 +19,12 @@ from docsum.adapters.lambda_page import LambdaPageSource
 from docsum.adapters.s3 import S3TextStore
 from docsum.domain.document import Status
 from docsum.domain.errors import PageFetchUnavailable
-from docsum.extract.fetch import PAGE_TOO_LARGE, PageFetchFailed
+from docsum.extract.fetch import PAGE_TOO_LARGE, PageFetcher, PageFetchFailed
 from docsum.extract.page_relay import PageRelay
 from docsum.platform.delivery import RetryLater
-from docsum.platform.settings import get_settings
+from docsum.platform.settings import Settings, get_settings
 from docsum.ports.pages import Page
+from docsum.wiring import AwsClients, page_source
 from pydantic import ValidationError
 
 from infra.bootstrap import LocalResources
@@ -228,3 +229,17 @@ def test_the_relay_writes_only_under_the_page_prefix(event: dict[str, Any]) -> N
     with pytest.raises(ValidationError):
         PageRelay(_Never(), store).handle(event)
     assert store.files == {}
+
+
+def test_wiring_fetches_in_process_unless_a_fetch_function_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    clients = AwsClients.create()
+    assert isinstance(page_source(Settings(), clients), PageFetcher)
+    source = page_source(Settings(page_fetch_function=FUNCTION), clients)
+    assert isinstance(source, LambdaPageSource)
+    # The invoke waits past the function's Timeout: a slow page ends as the function's own
+    # `page timed out`, never as the worker's client giving up first.
+    waits = source._lambda.meta.config.read_timeout
+    assert waits > load_template().function("FetchFunction").timeout
