@@ -162,6 +162,31 @@ def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
     assert document.source.fetched_generation == 2
 
 
+def test_a_re_fetched_page_brings_its_new_title_and_a_given_title_is_kept(
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
+) -> None:
+    base, pages = site
+    url = f"{base}/news"
+    ids = [
+        stack.client.post("/documents", json=body).json()["id"]
+        for body in ({"url": url}, {"url": url, "title": "Mine", "length": "short"})
+    ]
+    days = ("Monday", "Tuesday", "Wednesday")
+    for generation, title in enumerate((f"{day}'s news" for day in days), start=1):
+        pages["/news"] = _page(title, files.PARAGRAPH)
+        for doc_id in ids:
+            if generation > 1:
+                assert stack.client.post(f"/documents/{doc_id}/summarize").status_code == 202
+            request = [r for r in fakes.queue.sent if r.document_id == doc_id][-1]
+            assert request.generation == generation
+            _deliver(stack, request)
+        titles = [stack.client.get(f"/documents/{doc_id}").json()["title"] for doc_id in ids]
+        assert titles == [title, "Mine"]
+    for doc_id in ids:
+        document = fakes.repository.items[doc_id]
+        assert (document.status, document.summary_generation) == (Status.DONE, 3)
+
+
 @pytest.mark.parametrize(
     ("served", "reason"),
     [

@@ -33,7 +33,7 @@ class WorkTransitions:
         }
         update = "SET text_chars = :chars, #source = :source"
         if title:
-            update += ", title = if_not_exists(title, :title)"
+            update += ", title = :title"
             values[":title"] = title
         update_document(
             self._table,

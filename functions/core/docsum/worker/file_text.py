@@ -127,7 +127,9 @@ class FileText:
                 raise PageFetchFailed(NO_READABLE_TEXT) from exc
             raise
         self._store.put_text(document.text_key, extracted.text)
-        title = document.title or extracted.title or url
+        # The page's title unless the client gave one (a title from an earlier fetch is not).
+        from_page = not document.title or source.title_from_page
+        title = (extracted.title or url) if from_page else document.title
         self._repository.save_extraction(
             document.id,
             generation,
@@ -139,6 +141,7 @@ class FileText:
                     "bytes": len(page.data),
                     "content_type": page.media_type,
                     "fetched_generation": generation,
+                    "title_from_page": from_page,
                     **self._how_read(extracted),
                 }
             ),
