@@ -23,7 +23,7 @@ from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.policy import WorkerPolicy
 from docsum.worker.summarize import SummarizeWorker
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from fastapi.testclient import TestClient
 
 from tests import files
@@ -80,7 +80,9 @@ def make_stack(fakes: Fakes, pages: Callable[[], PageSource], settings: Settings
         longest_jitter,
         pages=pages,
     )
-    client = TestClient(create_app(settings, service), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(ApiSettings.of(settings), service), raise_server_exceptions=False
+    )
     return _Stack(service, worker, client)
 
 
