@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -133,7 +134,7 @@ def _crashing(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("failing", ["throttled", "crashed"])
 def test_a_failed_invoke_is_retried_never_failed(
-    fakes: Fakes, site: tuple[str, Served], failing: str
+    fakes: Fakes, site: tuple[str, Served], failing: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     base, pages = site
     pages["/moon"] = _page("The Moon", files.PARAGRAPH)
@@ -144,8 +145,12 @@ def test_a_failed_invoke_is_retried_never_failed(
     stack = make_stack(fakes, lambda: LambdaPageSource(client, FUNCTION, fakes.store, 1_000_000))
     stack.client.post("/documents", json={"url": f"{base}/moon"})
     request = fakes.queue.sent[-1]
-    with pytest.raises(RetryLater):
+    with pytest.raises(RetryLater), caplog.at_level(logging.INFO):
         _deliver(stack, request)
+    # A known outage, retried like one (a warning), not logged as an unexpected error.
+    assert [r.message for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "transient failure, retrying"
+    ]
     document = fakes.repository.items[request.document_id]
     assert (document.status, document.error) == (Status.QUEUED, "page fetch function unavailable")
     assert [delay for _, delay in fakes.queue.retries] == [10]  # back after the backoff
