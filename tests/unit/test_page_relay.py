@@ -7,6 +7,7 @@ page failure keeps its stable reason, and a failed invoke is retried, never `fai
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import logging
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
 from docsum.adapters.lambda_page import LambdaPageSource
 from docsum.adapters.s3 import S3TextStore
 from docsum.domain.document import Status
@@ -248,3 +251,28 @@ def test_wiring_fetches_in_process_unless_a_fetch_function_is_named(
     # `page timed out`, never as the worker's client giving up first.
     waits = source._lambda.meta.config.read_timeout
     assert waits > load_template().function("FetchFunction").timeout
+
+
+def test_the_invoke_is_a_valid_lambda_call_and_a_function_error_an_outage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Against botocore's own Lambda model (its Stubber checks the request and the answer's
+    shapes): a synchronous invoke of the named function with the JSON request, and Lambda's
+    answer to a crashed function read as an outage."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = boto3.client("lambda", aws_access_key_id="x", aws_secret_access_key="x")
+    store = InMemoryTextStore()
+    crashed = json.dumps({"errorMessage": "boom", "errorType": "RuntimeError"}).encode()
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke",
+            {
+                "StatusCode": 200,
+                "FunctionError": "Unhandled",
+                "Payload": StreamingBody(io.BytesIO(crashed), len(crashed)),
+            },
+            {"FunctionName": FUNCTION, "InvocationType": "RequestResponse", "Payload": ANY},
+        )
+        with pytest.raises(PageFetchUnavailable, match=r"Unhandled: .*boom"):
+            LambdaPageSource(client, FUNCTION, store, 100).fetch("https://example.org/")
+        stub.assert_no_pending_responses()
