@@ -5,18 +5,19 @@ again, and each failure's stable reason on the document."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from docsum.adapters.http_page import Urllib3PageGetter
-from docsum.domain.document import Status
+from docsum.domain.document import Document, Status
 from docsum.domain.messages import SummarizeRequest
 from docsum.extract.fetch import FetchLimits, PageFetcher
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
+from docsum.ports.pages import PageSource
 from docsum.push.callbacks import CallbackPolicy
 from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
@@ -46,11 +47,19 @@ class _Stack:
     client: TestClient
 
 
+LOCAL = Settings(api_token=None, callback_allow_loopback_http=True, max_receive_count=3)
+
+
 @pytest.fixture
 def stack(fakes: Fakes) -> _Stack:
-    settings = Settings(api_token=None, callback_allow_loopback_http=True, max_receive_count=3)
-    policy = CallbackPolicy.from_settings(settings)
+    policy = CallbackPolicy.from_settings(LOCAL)
     limits = FetchLimits(max_bytes=1_000_000, timeout_seconds=5, max_redirects=3)
+    return make_stack(fakes, lambda: PageFetcher(policy, Urllib3PageGetter(), limits))
+
+
+def make_stack(fakes: Fakes, pages: Callable[[], PageSource], settings: Settings = LOCAL) -> _Stack:
+    """The API and the worker on `fakes`, the worker getting pages from `pages`."""
+    policy = CallbackPolicy.from_settings(settings)
     service = DocumentService(
         fakes.store,
         fakes.repository,
@@ -69,7 +78,7 @@ def stack(fakes: Fakes) -> _Stack:
         fakes.clock,
         fakes.metrics,
         longest_jitter,
-        pages=lambda: PageFetcher(policy, Urllib3PageGetter(), limits),
+        pages=pages,
     )
     client = TestClient(
         create_app(ApiSettings.of(settings), service), raise_server_exceptions=False
@@ -80,6 +89,14 @@ def stack(fakes: Fakes) -> _Stack:
 def _deliver(stack: _Stack, request: SummarizeRequest) -> None:
     delivery = Delivery(body=request.model_dump_json(), receive_count=1, receipt_handle="rh")
     stack.worker.process(delivery, lease_seconds=60)
+
+
+def summarized(stack: _Stack, fakes: Fakes, url: str) -> Document:
+    """`url` submitted and its message delivered once: the document as that left it."""
+    stack.client.post("/documents", json={"url": url})
+    request = fakes.queue.sent[-1]
+    _deliver(stack, request)
+    return fakes.repository.items[request.document_id]
 
 
 def _page(title: str, text: str) -> tuple[int, str, bytes]:
@@ -112,10 +129,7 @@ def test_the_worker_summarizes_the_page_main_text_with_its_title(
 ) -> None:
     base, pages = site
     pages["/moon"] = _page("The Moon | Encyclopedia", files.PARAGRAPH)
-    stack.client.post("/documents", json={"url": f"{base}/moon"})
-    request = fakes.queue.sent[-1]
-    _deliver(stack, request)
-    document = fakes.repository.items[request.document_id]
+    document = summarized(stack, fakes, f"{base}/moon")
     assert document.status is Status.DONE, document.error
     assert document.title == "The Moon | Encyclopedia"
     assert fakes.store.get_text(document.text_key) == files.PARAGRAPH  # no navigation
@@ -210,10 +224,7 @@ def test_failures_end_the_document_failed_with_a_stable_reason(
     base, pages = site
     if served is not None:
         pages["/page"] = served
-    stack.client.post("/documents", json={"url": f"{base}/page"})
-    request = fakes.queue.sent[-1]
-    _deliver(stack, request)
-    document = fakes.repository.items[request.document_id]
+    document = summarized(stack, fakes, f"{base}/page")
     assert (document.status, document.error) == (Status.FAILED, reason)
     assert not fakes.llm.calls
 

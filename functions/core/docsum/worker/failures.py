@@ -34,6 +34,7 @@ from docsum.domain.errors import (
     GuardRejected,
     LLMError,
     NoProgressInTime,
+    PageFetchUnavailable,
     TextMissing,
     WorkSuperseded,
     gave_up,
@@ -110,6 +111,8 @@ class Failures:
                     self._breaker.host_down()
                 if not exc.transient:
                     return self.fail(claimed, request, exc.reason, exc)
+                return self.retry_or_fail(claimed, request, delivery, exc)
+            case PageFetchUnavailable():  # the fetch function, not the page: an outage
                 return self.retry_or_fail(claimed, request, delivery, exc)
             case _:  # a bug or an unforeseen outage: retry, then the DLQ
                 logger.exception("unexpected error")  # still inside the caller's `except`

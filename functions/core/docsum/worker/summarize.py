@@ -36,11 +36,12 @@ from pydantic import ValidationError
 from docsum.domain.document import Document, Progress, Status, utc_now
 from docsum.domain.errors import LLMError, WorkSuperseded, stopped_the_worker
 from docsum.domain.messages import SummarizeRequest
-from docsum.extract.fetch import PageFetcher, no_page_fetcher
+from docsum.extract.fetch import no_page_fetcher
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.observability import EMF_METRICS, logger
 from docsum.platform.retry import CircuitBreaker, Deadline, Jitter
 from docsum.ports.metrics import MetricsRecorder
+from docsum.ports.pages import PageSource
 from docsum.ports.push import CompletionNotifier
 from docsum.ports.queues import WorkQueue
 from docsum.ports.repository import DocumentRepository
@@ -67,9 +68,9 @@ class SummarizeWorker:
         jitter: Jitter = random.uniform,
         *,
         notifier: CompletionNotifier | None = None,
-        pages: Callable[[], PageFetcher] | None = None,
+        pages: Callable[[], PageSource] | None = None,
     ) -> None:
-        """`pages`: makes the page fetcher (wiring gives the real one; None: no URL documents)."""
+        """`pages`: makes the page source (wiring gives the real one; None: no URL documents)."""
         self._store = store
         self._repository = repository
         self._queue = queue
