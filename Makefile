@@ -112,7 +112,7 @@ docs: $(VENV)/.installed
 # Line and branch coverage of functions/, cli/ and ollama-host/ (child processes included):
 # the table lists the files not fully covered; below [tool.coverage.report] fail_under fails.
 test: tools lint typecheck docs
-	DOCSUM_NO_SKIPS=1 $(PY) -m pytest --cov --cov-report=term:skip-covered
+	DOCSUM_NO_SKIPS=1 $(PY) -m pytest --cov --cov-report=term:skip-covered --durations=15
 
 faults: $(VENV)/.installed
 	$(PY) -m pytest -m faults
