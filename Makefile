@@ -16,7 +16,7 @@ IAC := .tools/iac
 export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/$(IAC)/bin:$(PATH)
 
 .PHONY: help up test lint fmt typecheck docs faults bench quality openapi model invoke-ingest invoke-summarize \
-	invoke-sweeper invoke-webhook build deploy smoke clean tools iac-tools
+	invoke-sweeper invoke-webhook invoke-fetch build deploy smoke clean tools iac-tools
 
 help:
 	@echo "make up      - run the whole pipeline locally (no Docker needed)"
@@ -27,7 +27,7 @@ help:
 	@echo "make quality - summary quality report (guard, budget, format, language) via both stand-ins"
 	@echo "make model   - fetch the real gemma3:1b for the offline host (815 MB, once)"
 	@echo "make openapi - regenerate the OpenAPI spec inside template.yaml"
-	@echo "make invoke-ingest / invoke-summarize / invoke-sweeper / invoke-webhook - run a handler with an events/ file, no Docker"
+	@echo "make invoke-ingest / invoke-summarize / invoke-sweeper / invoke-webhook / invoke-fetch - run a handler with an events/ file, no Docker"
 	@echo "make deploy DEPLOY_ENV=staging - build (and push a changed model-host image), then sam deploy (docs/deploying.md)"
 	@echo "make smoke API_URL=... TOKEN=... - check a deployed API end to end"
 
@@ -114,7 +114,7 @@ docs: $(VENV)/.installed
 # Line and branch coverage of functions/, cli/ and ollama-host/ (child processes included):
 # the table lists the files not fully covered; below [tool.coverage.report] fail_under fails.
 test: tools lint typecheck docs
-	DOCSUM_NO_SKIPS=1 $(PY) -m pytest --cov --cov-report=term:skip-covered
+	DOCSUM_NO_SKIPS=1 $(PY) -m pytest --cov --cov-report=term:skip-covered --durations=15
 
 faults: $(VENV)/.installed
 	$(PY) -m pytest -m faults
@@ -146,6 +146,9 @@ invoke-sweeper: $(VENV)/.installed
 
 invoke-webhook: $(VENV)/.installed
 	$(PY) -m infra.invoke WebhookFunction events/webhook-batch.json
+
+invoke-fetch: $(VENV)/.installed
+	$(PY) -m infra.invoke FetchFunction events/fetch-page.json
 
 # sam build + bytecode for every module (Lambda cannot write .pyc files: see infra/build.py).
 build: $(VENV)/.installed $(IAC)/.installed .tools/tesseract.ok

@@ -7,6 +7,7 @@ context, and prints the handler's JSON response on stdout (logs and metrics go t
     python -m infra.invoke IngestFunction events/post-document.json
     python -m infra.invoke SummarizeFunction events/sqs-batch.json
     python -m infra.invoke WebhookFunction events/webhook-batch.json
+    python -m infra.invoke FetchFunction events/fetch-page.json
 
 AWS is an in-process moto server on a free loopback port, with the bucket, table and queues
 created from template.yaml, unless ``--endpoint-url`` names a running one (a ``make up`` stack,
@@ -62,6 +63,7 @@ def invoke(function_logical_id: str, event: dict[str, Any], endpoint_url: str) -
         or generated_webhook_secrets(EVENTS_TOKEN),
         "WEBHOOK_SECRETS_PARAMETER": "",
         "CALLBACK_ALLOW_LOOPBACK_HTTP": "true",
+        "PAGE_FETCH_FUNCTION": "",  # no VPC here: the worker fetches pages itself
     }
     if "OLLAMA_MODEL" in os.environ:
         stack_values["OLLAMA_MODEL"] = os.environ["OLLAMA_MODEL"]

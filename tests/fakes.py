@@ -240,7 +240,7 @@ class InMemoryDocumentRepository:
             doc = self.items[document_id]
             ok = doc.generation == generation and doc.status == Status.PROCESSING
             self._change(
-                document_id, ok, text_chars=text_chars, source=source, title=doc.title or title
+                document_id, ok, text_chars=text_chars, source=source, title=title or doc.title
             )
 
     def claim(

@@ -121,6 +121,8 @@ def local_function_env(
         "WEBHOOK_SECRETS_PARAMETER": "",
         # A developer's receiver runs on this machine: callbacks may use http to loopback.
         "CALLBACK_ALLOW_LOOPBACK_HTTP": "true",
+        # No VPC here: the summarize function fetches web pages itself (no FetchFunction).
+        "PAGE_FETCH_FUNCTION": "",
         # uvicorn serves at /: there is no API Gateway stage prefix (/v1) to account for.
         "API_ROOT_PATH": "",
         # Logs reach the console as they are written, not when a buffer fills.

@@ -71,3 +71,9 @@ def test_webhook_batch_retries_an_unreachable_receiver_and_parks_the_unsigned() 
     assert invoke("WebhookFunction", "webhook-batch.json") == {
         "batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]
     }
+
+
+def test_fetch_page_event_refuses_the_metadata_address() -> None:
+    """The sample asks for the instance metadata service: refused by the policy, answered
+    with the stable reason (no request is made, nothing is written)."""
+    assert invoke("FetchFunction", "fetch-page.json") == {"failed": "address not allowed"}

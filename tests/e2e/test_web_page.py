@@ -1,5 +1,6 @@
 """The web page in a real headless Chromium (Debian's, driven by chromedriver) against the
-embedded stack: token, paste, progress, the summary; untrusted titles stay text."""
+embedded stack: token, paste, a file, a web page's URL, progress, the summary; untrusted titles
+stay text."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.e2e.support import DOC_TIMEOUT, Stack
+from tests.http_servers import serving_pages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm, pytest.mark.browser]
 
@@ -164,6 +166,31 @@ def test_upload_a_pdf_watch_it_and_read_the_summary_with_a_hostile_title_shown_a
     screenshot = tmp_path / "web-page.png"
     browser.save_screenshot(str(screenshot))
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_web_page_given_by_url_is_fetched_and_shown_with_its_own_title(
+    browser: WebDriver, stack: Stack
+) -> None:
+    # A page on loopback http: the stack allows it as `make up` does (CALLBACK_ALLOW_LOOPBACK_HTTP).
+    article = (
+        "<html><head><title>The waggle dance</title></head><body><nav>Home · Bees</nav>"
+        f"<article><p>{TEXT}</p></article></body></html>"
+    )
+    served = {"/waggle.html": (200, "text/html; charset=utf-8", article.encode())}
+    with serving_pages(served) as base:
+        url = f"{base}/waggle.html"
+        open_page(browser, stack)
+        enter_token(browser, stack.info["api_token"])
+        wait_for_message(browser, "Token accepted")
+        browser.find_element(By.ID, "url").send_keys(url)
+        browser.find_element(By.ID, "submit").click()
+        assert wait_until_settled(browser) == "done"
+    assert browser.find_element(By.ID, "doc-title").text == "The waggle dance"
+    assert browser.find_element(By.ID, "doc-source").text == url
+    summary = browser.find_element(By.ID, "doc-summary").text
+    assert 0 < len(summary) <= 1500
+    assert message(browser) == "Summary ready."
+    assert severe_console_entries(browser) == []
 
 
 def test_options_chosen_on_the_page_are_the_documents_options(

@@ -38,7 +38,8 @@ SIZES_FILE = REPO_ROOT / ".aws-sam" / "artifact-sizes.json"
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function + layers, unzipped
 # Parameters without a default need a local value; the summarize tests never reach Ollama.
 # Values the template leaves to the cloud (the model hosts' private name): a closed local port.
-LOCAL_VALUES = {"OLLAMA_HOST": "http://127.0.0.1:9"}
+# No VPC here: the summarize function fetches pages itself (PAGE_FETCH_FUNCTION empty).
+LOCAL_VALUES = {"OLLAMA_HOST": "http://127.0.0.1:9", "PAGE_FETCH_FUNCTION": ""}
 
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3.12"
 
@@ -414,3 +415,14 @@ def test_webhook_artifact_handles_an_sqs_batch(
         WaitTimeSeconds=0,
     ).get("Messages", [])
     assert [m["Body"] for m in parked] == [records[1]["body"]]
+
+
+def test_fetch_artifact_answers_the_page_event(
+    build_dir: Path, template: Template, moto_endpoint: str, tmp_path: Path
+) -> None:
+    """The sample asks for the metadata service: the built function refuses it by the policy
+    (the core layer's fetch, urllib3 from the layer) and answers the stable reason."""
+    function = template.function("FetchFunction")
+    resources = _resources(template, moto_endpoint, "artifact-fetch")
+    report = invoke(build_dir, function, resources, moto_endpoint, ["fetch-page.json"], tmp_path)
+    assert report["results"] == [{"failed": "address not allowed"}]

@@ -15,6 +15,9 @@ import re
 from typing import Any
 
 import pytest
+from docsum.adapters.lambda_page import FETCH_FUNCTION_MARGIN_SECONDS, invoke_read_timeout
+from docsum.domain.ids import PAGES_PREFIX
+from docsum.platform.settings import Settings
 
 from infra.rules import check_parameters, main
 from infra.template import REPO_ROOT, Template, TemplateError
@@ -120,12 +123,25 @@ def test_summarize_role_is_its_own_and_eni_actions_only_in_a_vpc(
     assert [s["Principal"] for s in assume] == [{"Service": "lambda.amazonaws.com"}]
     (policy,) = role["Properties"]["Policies"]
     raw_statements = policy["PolicyDocument"]["Statement"]
-    eni = [s for s in raw_statements if isinstance(s, dict) and "Fn::If" in s]
-    assert len(eni) == 1
-    condition, statement, otherwise = eni[0]["Fn::If"]
-    assert condition == "SummarizeInVpc"
-    assert otherwise == NO_VALUE
-    assert {a.split(":")[0] for a in statement["Action"]} == {"ec2"}
+    # Only in a VPC: the ENI actions, and web pages through FetchFunction (invoke it, read
+    # and delete what it left under pages/).
+    in_vpc = {}
+    for entry in raw_statements:
+        if isinstance(entry, dict) and "Fn::If" in entry:
+            condition, statement, otherwise = entry["Fn::If"]
+            assert (condition, otherwise) == ("SummarizeInVpc", NO_VALUE)
+            in_vpc[statement["Sid"]] = statement
+    assert set(in_vpc) == {
+        "ManageVpcNetworkInterfaces",
+        "FetchPagesOutsideTheVpc",
+        "ReadAndDeleteFetchedPages",
+        "FindFetchedPageVersions",
+    }
+    assert {a.split(":")[0] for a in in_vpc["ManageVpcNetworkInterfaces"]["Action"]} == {"ec2"}
+    assert in_vpc["FetchPagesOutsideTheVpc"]["Resource"] == {"Fn::GetAtt": ["FetchFunction", "Arn"]}
+    assert in_vpc["FindFetchedPageVersions"]["Condition"] == {
+        "StringLike": {"s3:prefix": ["pages/*"]}
+    }
     # The same condition attaches the function to the subnets.
     assert function["VpcConfig"]["Fn::If"][0] == "SummarizeInVpc"
     # Receive/delete: the queue's own ARN (SAM's policy would grant every queue).
@@ -318,7 +334,7 @@ def test_own_network_private_subnets_in_one_or_two_zones(
         for endpoint in of_type(transformed, "AWS::EC2::VPCEndpoint").values()
         if endpoint["Properties"]["VpcEndpointType"] == "Interface"
     ]
-    assert len(placed) == 3 + 9
+    assert len(placed) == 3 + 10
     assert all(subnets == ZONE_SUBNETS for subnets in placed), placed
     # No way out to the internet: no gateway, no NAT, no route but the endpoints'.
     for forbidden in (
@@ -349,6 +365,7 @@ REQUIRED_INTERFACE_ENDPOINTS = {
     "ecs-telemetry": "the hosts' container health (and metrics)",
     "ecr.api": "image pulls: authorization and manifests",
     "ecr.dkr": "image pulls: the registry (layers come through the S3 gateway)",
+    "lambda": "the summarize function: invoking FetchFunction for web pages (no NAT)",
 }
 OPTIONAL_INTERFACE_ENDPOINTS = {"xray": "TraceEndpoint"}
 
@@ -398,7 +415,7 @@ def _decide(template: Template, condition: str, **parameters: Any) -> bool | Non
 
 
 def test_idle_default_interface_endpoint_count(template: Template) -> None:
-    """The cost table's idle default: 8 interface endpoints in one zone (docs: deploying)."""
+    """The cost table's idle default: 9 interface endpoints in one zone (docs: deploying)."""
     raw = template.raw["Resources"]
     interface_ids = [
         lid
@@ -407,7 +424,7 @@ def test_idle_default_interface_endpoint_count(template: Template) -> None:
         and res["Properties"]["VpcEndpointType"] == "Interface"
     ]
     created = [lid for lid in interface_ids if _decide(template, raw[lid]["Condition"])]
-    assert len(created) == len(REQUIRED_INTERFACE_ENDPOINTS) == 8
+    assert len(created) == len(REQUIRED_INTERFACE_ENDPOINTS) == 9
     assert _decide(template, "OwnNetworkInTwoZones") is False
     assert _decide(template, "OwnNetworkInTwoZones", VpcZoneCount=2) is True
     everything = [
@@ -415,7 +432,7 @@ def test_idle_default_interface_endpoint_count(template: Template) -> None:
         for lid in interface_ids
         if _decide(template, raw[lid]["Condition"], VpcOptionalEndpoints="xray")
     ]
-    assert len(everything) == 9
+    assert len(everything) == 10
 
 
 def _ingress_rules(transformed: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -471,6 +488,57 @@ def test_summarize_function_runs_in_the_private_subnets(transformed: dict[str, A
     assert env[1]["Fn::Sub"].startswith("http://${ModelHostDiscoveryService.Name}.")
     namespace = props(transformed, "ModelHostNamespace")
     assert env[1]["Fn::Sub"].split("Name}.", 1)[1] == namespace["Name"]["Fn::Sub"] + ":11434"
+
+
+FETCH = "FetchFunction"
+
+
+def test_pages_are_fetched_outside_the_vpc_exactly_when_the_worker_is_inside_one(
+    template: Template, transformed: dict[str, Any]
+) -> None:
+    """The VPC has no NAT gateway: a worker inside it gets web pages through FetchFunction,
+    which runs outside any VPC; a worker outside one fetches them itself, and then nothing of
+    FetchFunction exists."""
+    fetch_parts = [FETCH, f"{FETCH}Role", f"{FETCH}LogGroup", f"{FETCH}ErrorRateAlarm"]
+    for logical_id in fetch_parts:
+        assert template.raw["Resources"][logical_id]["Condition"] == "SummarizeInVpc", logical_id
+    assert _decide(template, "SummarizeInVpc") is True  # the stack's own host
+    assert _decide(template, "SummarizeInVpc", OllamaHost="https://ollama.example.com") is False
+    yours_in_a_vpc = {"OllamaHostInVpc": "http://10.0.1.5:11434", "SummarizeSubnetIds": "s-1"}
+    assert _decide(template, "SummarizeInVpc", **yours_in_a_vpc) is True
+    function = props(transformed, FETCH)
+    assert "VpcConfig" not in function
+    assert function["Role"] == {"Fn::GetAtt": [f"{FETCH}Role", "Arn"]}
+    spec = template.function(FETCH)
+    assert spec.code_uri == REPO_ROOT / "functions" / "fetch"
+    assert spec.handler == "fetch_handler.handler"
+    assert [layer.logical_id for layer in spec.layers] == ["CoreLayer"]  # no parsers: no OCR
+    # Its Timeout is the page's time cap plus the margin to store it, and the worker waits for
+    # longer than that: a slow page ends as `page timed out`, never as a client timeout.
+    declared = {
+        spec.environment.get("PAGE_TIMEOUT_SECONDS"),
+        template.function(SUMMARIZE).environment.get("PAGE_TIMEOUT_SECONDS"),
+    }
+    assert len(declared) == 1, "both functions must fetch under the same time cap"
+    (page_timeout,) = declared
+    cap = float(page_timeout or Settings.model_fields["page_timeout_seconds"].default)
+    assert spec.timeout == cap + FETCH_FUNCTION_MARGIN_SECONDS
+    assert invoke_read_timeout(cap) > spec.timeout
+    # The page it leaves is read once and deleted; a crash's leftovers go within a day.
+    rules = template.resource("DocumentsBucket")["LifecycleConfiguration"]["Rules"]
+    (pages,) = [rule for rule in rules if rule.get("Prefix") == PAGES_PREFIX]
+    assert pages["Status"] == "Enabled"
+    assert (pages["ExpirationInDays"], pages["NoncurrentVersionExpiration"]) == (
+        1,
+        {"NoncurrentDays": 1},
+    )
+    # Alarmed like the summarize function: whole invocations failing (a page's own failure
+    # is an answer, not an error).
+    rate = props(transformed, f"{FETCH}ErrorRateAlarm")
+    metrics = {m["Id"]: m for m in rate["Metrics"]}
+    for name in ("errors", "invocations"):
+        dimensions = metrics[name]["MetricStat"]["Metric"]["Dimensions"]
+        assert dimensions == [{"Name": "FunctionName", "Value": {"Ref": FETCH}}]
 
 
 def test_own_model_host_resources_are_conditional(template: Template) -> None:

@@ -48,6 +48,7 @@ INGEST = "IngestFunction"
 SUMMARIZE = "SummarizeFunction"
 SWEEPER = "SweeperFunction"
 WEBHOOK = "WebhookFunction"
+FETCH = "FetchFunction"
 
 
 def load_template_text(text: str) -> Template:
@@ -124,7 +125,12 @@ def test_function_spec_merges_globals_and_resolves_parameter_defaults(template: 
         "RATE_LIMIT_REQUESTS",
         "RATE_LIMIT_WINDOW_SECONDS",
     }
-    assert {k: v for k, v in env.items() if k not in ingest_only} == summarize_env
+    # The defaults run the stack's host, so the function is in a VPC: pages via FetchFunction.
+    assert summarize_env["PAGE_FETCH_FUNCTION"] == {"Ref": FETCH}
+    summarize_only = {"PAGE_FETCH_FUNCTION"}
+    assert {k: v for k, v in env.items() if k not in ingest_only} == {
+        k: v for k, v in summarize_env.items() if k not in summarize_only
+    }
     assert env["RETENTION_DAYS"] == str(template.parameter_default("RetentionDays"))
 
 
@@ -325,7 +331,7 @@ def test_webhook_deliveries_have_their_own_queue_retries_and_dlq(
 
 def test_functions_runtime_architecture_tracing_and_layer(transformed: dict[str, Any]) -> None:
     functions = of_type(transformed, "AWS::Lambda::Function")
-    assert set(functions) == {INGEST, SUMMARIZE, SWEEPER, WEBHOOK}
+    assert set(functions) == {INGEST, SUMMARIZE, SWEEPER, WEBHOOK, FETCH}
     layers = of_type(transformed, "AWS::Lambda::LayerVersion")
     (layer_id,) = (name for name in layers if name.startswith("CoreLayer"))
     (ocr_data_id,) = (name for name in layers if name.startswith("OcrDataLayer"))
@@ -409,11 +415,18 @@ def test_environment(template: Template, transformed: dict[str, Any]) -> None:
         "RATE_LIMIT_WINDOW_SECONDS": {"Ref": "RateLimitWindowSeconds"},
     }
     webhook_own = {"WEBHOOK_SECRETS_PARAMETER": {"Ref": "WebhookSecretsParameterName"}}
+    # Only in a VPC (no way out) does the worker get pages through FetchFunction.
+    summarize_own = {
+        "PAGE_FETCH_FUNCTION": {
+            "Fn::If": ["SummarizeInVpc", {"Ref": FETCH}, {"Ref": "AWS::NoValue"}]
+        }
+    }
     for logical_id, own in (
         (INGEST, ingest_own),
-        (SUMMARIZE, {}),
+        (SUMMARIZE, summarize_own),
         (SWEEPER, {}),
         (WEBHOOK, webhook_own),
+        (FETCH, {}),
     ):
         env = transformed["Resources"][logical_id]["Properties"]["Environment"]["Variables"]
         assert env == {**expected, **own}, logical_id
@@ -553,6 +566,17 @@ EXPECTED_PERMISSIONS = {
         ("sqs:SendMessage", "SummarizeDeadLetterQueue"),  # parks unprocessable messages
         ("sqs:SendMessage", "WebhookQueue"),  # queues webhook notifications
         ("events:PutEvents", "events:default-bus"),  # completion events, default bus only
+        # Only in a VPC (SummarizeInVpc): web pages through FetchFunction, read back, deleted.
+        ("lambda:InvokeFunction", FETCH),
+        ("s3:GetObject", "DocumentsBucket/pages/*"),
+        ("s3:DeleteObject", "DocumentsBucket/pages/*"),
+        ("s3:DeleteObjectVersion", "DocumentsBucket/pages/*"),
+        ("s3:ListBucketVersions", "DocumentsBucket"),  # the page's versions (pages/ only)
+    },
+    FETCH: {
+        ("s3:PutObject", "DocumentsBucket/pages/*"),  # the page for the worker, nothing else
+        ("logs:CreateLogStream", "FetchFunctionLogGroup"),
+        ("logs:PutLogEvents", "FetchFunctionLogGroup"),
     },
     WEBHOOK: {
         ("sqs:ReceiveMessage", "WebhookQueue"),  # the event source, this queue only
@@ -584,10 +608,11 @@ EXPECTED_MANAGED_POLICIES: dict[str, set[str]] = {
     SWEEPER: set(),
     SUMMARIZE: set(),
     WEBHOOK: set(),
+    FETCH: set(),
 }
 
 
-@pytest.mark.parametrize("function", [INGEST, SUMMARIZE, SWEEPER, WEBHOOK])
+@pytest.mark.parametrize("function", [INGEST, SUMMARIZE, SWEEPER, WEBHOOK, FETCH])
 def test_iam_least_privilege(function: str, transformed: dict[str, Any]) -> None:
     role_ref = transformed["Resources"][function]["Properties"]["Role"]
     role = transformed["Resources"][role_ref["Fn::GetAtt"][0]]
@@ -632,6 +657,7 @@ def test_no_other_roles_or_policies(transformed: dict[str, Any]) -> None:
         f"{SUMMARIZE}Role",
         f"{SWEEPER}Role",
         f"{WEBHOOK}Role",
+        f"{FETCH}Role",
         "ModelHostTaskExecutionRole",
         "ModelHostInstanceRole",
     }
@@ -805,6 +831,7 @@ def test_log_groups_have_retention(template: Template) -> None:
         f"{SUMMARIZE}LogGroup",
         f"{SWEEPER}LogGroup",
         f"{WEBHOOK}LogGroup",
+        f"{FETCH}LogGroup",
         "ModelHostLogGroup",
     }
     for logical_id in groups:

@@ -30,7 +30,7 @@ from docsum.summary.summarizer import Summarizer
 from docsum.worker.outcomes import Outcome
 from docsum.worker.policy import WorkerPolicy
 from docsum.worker.summarize import SummarizeWorker
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from fastapi.testclient import TestClient
 from offline_ollama import OfflineOllama
 
@@ -145,7 +145,7 @@ def test_a_long_real_text_is_summarized_in_chunks_within_every_window(
     store, queue = InMemoryTextStore(), InMemoryWorkQueue()
     repository = InMemoryDocumentRepository()
     service = DocumentService(store, repository, queue, IntakeLimits.of(settings))
-    client = TestClient(create_app(settings, service))
+    client = TestClient(create_app(ApiSettings.of(settings), service))
     worker = SummarizeWorker(
         store,
         repository,

@@ -8,7 +8,7 @@ import pytest
 from docsum.domain.document import Status
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from docsum_api.dependencies import get_service
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -23,7 +23,7 @@ AUTH = {"Authorization": "Bearer current-token"}
 def client(fakes: Fakes) -> TestClient:
     settings = Settings(api_token=TOKENS, max_document_chars=1000)
     service = DocumentService(fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings))
-    return TestClient(create_app(settings, service), raise_server_exceptions=False)
+    return TestClient(create_app(ApiSettings.of(settings), service), raise_server_exceptions=False)
 
 
 def assert_problem(response: Any, status: int, client: TestClient) -> dict[str, Any]:
@@ -199,7 +199,9 @@ def test_readiness_reports_each_dependency(fakes: Fakes) -> None:
     def down() -> None:
         raise ConnectionError("refused")
 
-    healthy = TestClient(create_app(settings, service, {"s3": lambda: None}, {"ollama": down}))
+    healthy = TestClient(
+        create_app(ApiSettings.of(settings), service, {"s3": lambda: None}, {"ollama": down})
+    )
     ready = healthy.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"s3": "ok", "ollama": "failed"}
@@ -207,10 +209,14 @@ def test_readiness_reports_each_dependency(fakes: Fakes) -> None:
     def served() -> str:
         return "gemma3:1b (your Ollama)"
 
-    described = TestClient(create_app(settings, service, {"s3": lambda: None}, {"ollama": served}))
+    described = TestClient(
+        create_app(ApiSettings.of(settings), service, {"s3": lambda: None}, {"ollama": served})
+    )
     assert described.get("/ready").json()["checks"]["ollama"] == "ok: gemma3:1b (your Ollama)"
 
-    broken = TestClient(create_app(settings, service, {"s3": lambda: None, "sqs": down}))
+    broken = TestClient(
+        create_app(ApiSettings.of(settings), service, {"s3": lambda: None, "sqs": down})
+    )
     body = assert_problem(broken.get("/ready"), 503, broken)
     assert "sqs" in body["detail"]
     assert body["checks"]["s3"] == "ok"
@@ -219,7 +225,7 @@ def test_readiness_reports_each_dependency(fakes: Fakes) -> None:
 def test_title_limit_is_the_setting(fakes: Fakes) -> None:
     settings = Settings(max_title_chars=5)
     service = DocumentService(fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings))
-    client = TestClient(create_app(settings, service))
+    client = TestClient(create_app(ApiSettings.of(settings), service))
     body = assert_problem(
         client.post("/documents", json={"text": "Body.", "title": "Longer"}), 422, client
     )

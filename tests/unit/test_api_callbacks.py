@@ -14,7 +14,7 @@ from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
 from docsum.ports.push import WebhookResponse
 from docsum.push.callbacks import CallbackPolicy
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from fastapi.testclient import TestClient
 
 from tests.conftest import Fakes
@@ -51,7 +51,7 @@ def client_for(
         callbacks=policy,
         callback_probe=probe,
     )
-    return TestClient(create_app(settings, service), raise_server_exceptions=False)
+    return TestClient(create_app(ApiSettings.of(settings), service), raise_server_exceptions=False)
 
 
 WAYS = ["json", "multipart-file", "multipart-text", "upload"]

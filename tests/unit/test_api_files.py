@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from fastapi.testclient import TestClient
 
 from tests import files
@@ -29,7 +29,9 @@ def client(fakes: Fakes, settings_files: Settings) -> TestClient:
         IntakeLimits.of(settings_files),
         uploads=fakes.store,
     )
-    return TestClient(create_app(settings_files, service), raise_server_exceptions=False)
+    return TestClient(
+        create_app(ApiSettings.of(settings_files), service), raise_server_exceptions=False
+    )
 
 
 def test_multipart_pdf_answers_202_then_200_for_the_same_bytes(

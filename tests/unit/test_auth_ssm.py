@@ -8,8 +8,8 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
-from docsum_api.app import create_app
-from docsum_api.auth import TOKEN_CACHE_SECONDS, TokenSource
+from docsum_api.app import ApiSettings, create_app
+from docsum_api.auth import TOKEN_CACHE_SECONDS, TokenSettings, TokenSource
 from fastapi.testclient import TestClient
 
 from infra.bootstrap import LocalResources
@@ -39,7 +39,13 @@ def client(aws_env: LocalResources, fakes: Fakes, clock: Clock) -> Iterator[Test
     parameters.clear_caches()
     settings = Settings(api_token_parameter=PARAMETER)
     service = DocumentService(fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings))
-    yield TestClient(create_app(settings, service, tokens=TokenSource(settings, clock=clock)))
+    yield TestClient(
+        create_app(
+            ApiSettings.of(settings),
+            service,
+            tokens=TokenSource(TokenSettings.of(settings), clock=clock),
+        )
+    )
     parameters.clear_caches()
 
 

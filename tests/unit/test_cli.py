@@ -20,7 +20,7 @@ from docsum.domain.errors import LLMError
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from docsum_cli.api import DIRECT_UPLOAD_BYTES
 from docsum_cli.config import Config, resolve
 
@@ -59,7 +59,7 @@ def served(fakes: Fakes) -> Iterator[ServedApi]:
     service = DocumentService(
         fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings), uploads=fakes.store
     )
-    app = create_app(settings, service)
+    app = create_app(ApiSettings.of(settings), service)
     stop = threading.Event()
     paused = threading.Event()
 

@@ -7,8 +7,15 @@ from typing import Any
 import pytest
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
-from docsum_api.app import create_app
-from docsum_api.auth import Caller, ClientToken, TokenSource, authenticate, parse_tokens
+from docsum_api.app import ApiSettings, create_app
+from docsum_api.auth import (
+    Caller,
+    ClientToken,
+    TokenSettings,
+    TokenSource,
+    authenticate,
+    parse_tokens,
+)
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.testclient import TestClient
 
@@ -37,7 +44,7 @@ def bearer(token: str) -> HTTPAuthorizationCredentials:
 
 
 def test_token_entries_name_their_client() -> None:
-    source = TokenSource(Settings(api_token=TOKENS))
+    source = TokenSource(TokenSettings.of(Settings(api_token=TOKENS)))
     assert authenticate(bearer("alice-new"), source) == Caller("alice")
     assert authenticate(bearer("alice-old"), source) == Caller("alice")
     assert authenticate(bearer("bob-token"), source) == Caller("bob")
@@ -47,7 +54,7 @@ def test_token_entries_name_their_client() -> None:
 
 def test_a_hashed_entry_does_not_accept_its_hash_as_the_token() -> None:
     digest = hashlib.sha256(CAROL_TOKEN.encode()).hexdigest()
-    source = TokenSource(Settings(api_token=f"carol:sha256:{digest}"))
+    source = TokenSource(TokenSettings.of(Settings(api_token=f"carol:sha256:{digest}")))
     with pytest.raises(Exception, match="invalid bearer token"):
         authenticate(bearer(digest), source)
     with pytest.raises(Exception, match="invalid bearer token"):
@@ -66,7 +73,7 @@ def test_malformed_entries_are_skipped_never_accepted() -> None:
 
 
 def test_a_value_with_no_valid_entry_keeps_auth_on() -> None:
-    source = TokenSource(Settings(api_token="bad name:token"))
+    source = TokenSource(TokenSettings.of(Settings(api_token="bad name:token")))
     assert source.enabled
     with pytest.raises(Exception, match="invalid bearer token"):
         authenticate(bearer("token"), source)
@@ -78,7 +85,7 @@ def client(fakes: Fakes) -> TestClient:
     service = DocumentService(
         fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings), fakes.clock
     )
-    return TestClient(create_app(settings, service), raise_server_exceptions=False)
+    return TestClient(create_app(ApiSettings.of(settings), service), raise_server_exceptions=False)
 
 
 def post(client: TestClient, text: str, headers: dict[str, str]) -> Any:
@@ -169,7 +176,8 @@ def test_rate_limit_is_per_client_with_retry_after(fakes: Fakes) -> None:
     )
     limiter = InMemoryRateLimiter(requests=3, window_seconds=60)
     client = TestClient(
-        create_app(settings, service, rate_limiter=limiter), raise_server_exceptions=False
+        create_app(ApiSettings.of(settings), service, rate_limiter=limiter),
+        raise_server_exceptions=False,
     )
 
     statuses = [client.get("/documents", headers=ALICE).status_code for _ in range(3)]

@@ -21,7 +21,7 @@ import pytest
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.settings import Settings
 from docsum.push.callbacks import CallbackPolicy
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 
 from tests import files
 from tests.conftest import Fakes
@@ -41,7 +41,7 @@ def api_url(fakes: Fakes) -> Iterator[str]:
         IntakeLimits.of(settings),
         callbacks=CallbackPolicy.from_settings(settings),
     )
-    with serving_app(create_app(settings, service)) as url:
+    with serving_app(create_app(ApiSettings.of(settings), service)) as url:
         yield url
 
 

@@ -18,7 +18,7 @@ from docsum.intake.submission import Submission
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
 from docsum.worker.outcomes import Outcome
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from fastapi.testclient import TestClient
 
 from tests.conftest import Fakes
@@ -35,7 +35,7 @@ def app_client(fakes: Fakes, settings: Settings, **checks: Any) -> TestClient:
         fakes.clock,
         uploads=fakes.store,
     )
-    return TestClient(create_app(settings, service, **checks))
+    return TestClient(create_app(ApiSettings.of(settings), service, **checks))
 
 
 def service_of(fakes: Fakes, settings: Settings) -> DocumentService:

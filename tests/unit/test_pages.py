@@ -5,24 +5,25 @@ again, and each failure's stable reason on the document."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from docsum.adapters.http_page import Urllib3PageGetter
-from docsum.domain.document import Status
+from docsum.domain.document import Document, Status
 from docsum.domain.messages import SummarizeRequest
 from docsum.extract.fetch import FetchLimits, PageFetcher
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
+from docsum.ports.pages import PageSource
 from docsum.push.callbacks import CallbackPolicy
 from docsum.summary.budget import ModelBudget
 from docsum.summary.summarizer import Summarizer
 from docsum.worker.policy import WorkerPolicy
 from docsum.worker.summarize import SummarizeWorker
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from fastapi.testclient import TestClient
 
 from tests import files
@@ -46,11 +47,19 @@ class _Stack:
     client: TestClient
 
 
+LOCAL = Settings(api_token=None, callback_allow_loopback_http=True, max_receive_count=3)
+
+
 @pytest.fixture
 def stack(fakes: Fakes) -> _Stack:
-    settings = Settings(api_token=None, callback_allow_loopback_http=True, max_receive_count=3)
-    policy = CallbackPolicy.from_settings(settings)
+    policy = CallbackPolicy.from_settings(LOCAL)
     limits = FetchLimits(max_bytes=1_000_000, timeout_seconds=5, max_redirects=3)
+    return make_stack(fakes, lambda: PageFetcher(policy, Urllib3PageGetter(), limits))
+
+
+def make_stack(fakes: Fakes, pages: Callable[[], PageSource], settings: Settings = LOCAL) -> _Stack:
+    """The API and the worker on `fakes`, the worker getting pages from `pages`."""
+    policy = CallbackPolicy.from_settings(settings)
     service = DocumentService(
         fakes.store,
         fakes.repository,
@@ -69,15 +78,25 @@ def stack(fakes: Fakes) -> _Stack:
         fakes.clock,
         fakes.metrics,
         longest_jitter,
-        pages=lambda: PageFetcher(policy, Urllib3PageGetter(), limits),
+        pages=pages,
     )
-    client = TestClient(create_app(settings, service), raise_server_exceptions=False)
+    client = TestClient(
+        create_app(ApiSettings.of(settings), service), raise_server_exceptions=False
+    )
     return _Stack(service, worker, client)
 
 
 def _deliver(stack: _Stack, request: SummarizeRequest) -> None:
     delivery = Delivery(body=request.model_dump_json(), receive_count=1, receipt_handle="rh")
     stack.worker.process(delivery, lease_seconds=60)
+
+
+def summarized(stack: _Stack, fakes: Fakes, url: str) -> Document:
+    """`url` submitted and its message delivered once: the document as that left it."""
+    stack.client.post("/documents", json={"url": url})
+    request = fakes.queue.sent[-1]
+    _deliver(stack, request)
+    return fakes.repository.items[request.document_id]
 
 
 def _page(title: str, text: str) -> tuple[int, str, bytes]:
@@ -110,10 +129,7 @@ def test_the_worker_summarizes_the_page_main_text_with_its_title(
 ) -> None:
     base, pages = site
     pages["/moon"] = _page("The Moon | Encyclopedia", files.PARAGRAPH)
-    stack.client.post("/documents", json={"url": f"{base}/moon"})
-    request = fakes.queue.sent[-1]
-    _deliver(stack, request)
-    document = fakes.repository.items[request.document_id]
+    document = summarized(stack, fakes, f"{base}/moon")
     assert document.status is Status.DONE, document.error
     assert document.title == "The Moon | Encyclopedia"
     assert fakes.store.get_text(document.text_key) == files.PARAGRAPH  # no navigation
@@ -160,6 +176,31 @@ def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
     assert document.source.fetched_generation == 2
 
 
+def test_a_re_fetched_page_brings_its_new_title_and_a_given_title_is_kept(
+    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
+) -> None:
+    base, pages = site
+    url = f"{base}/news"
+    ids = [
+        stack.client.post("/documents", json=body).json()["id"]
+        for body in ({"url": url}, {"url": url, "title": "Mine", "length": "short"})
+    ]
+    days = ("Monday", "Tuesday", "Wednesday")
+    for generation, title in enumerate((f"{day}'s news" for day in days), start=1):
+        pages["/news"] = _page(title, files.PARAGRAPH)
+        for doc_id in ids:
+            if generation > 1:
+                assert stack.client.post(f"/documents/{doc_id}/summarize").status_code == 202
+            request = [r for r in fakes.queue.sent if r.document_id == doc_id][-1]
+            assert request.generation == generation
+            _deliver(stack, request)
+        titles = [stack.client.get(f"/documents/{doc_id}").json()["title"] for doc_id in ids]
+        assert titles == [title, "Mine"]
+    for doc_id in ids:
+        document = fakes.repository.items[doc_id]
+        assert (document.status, document.summary_generation) == (Status.DONE, 3)
+
+
 @pytest.mark.parametrize(
     ("served", "reason"),
     [
@@ -183,10 +224,7 @@ def test_failures_end_the_document_failed_with_a_stable_reason(
     base, pages = site
     if served is not None:
         pages["/page"] = served
-    stack.client.post("/documents", json={"url": f"{base}/page"})
-    request = fakes.queue.sent[-1]
-    _deliver(stack, request)
-    document = fakes.repository.items[request.document_id]
+    document = summarized(stack, fakes, f"{base}/page")
     assert (document.status, document.error) == (Status.FAILED, reason)
     assert not fakes.llm.calls
 

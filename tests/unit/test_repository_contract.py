@@ -427,14 +427,22 @@ def test_an_upload_arrives_once_and_its_extraction_is_recorded(
     )
 
 
-def test_extraction_keeps_a_title_the_client_gave(repository: DocumentRepository) -> None:
+def test_extraction_stores_the_title_it_is_given_and_none_keeps_the_stored_one(
+    repository: DocumentRepository,
+) -> None:
+    # The worker decides (a client's title is kept, a re-fetched page's new title replaces
+    # the last fetch's); the repository stores what it is given.
     doc = new_document()
     repository.create(doc)
     now = utc_now()
     repository.claim(doc.id, 1, now, now + timedelta(minutes=1))
-    repository.save_extraction(doc.id, 1, 7, "File title", Source(kind=FileKind.TEXT))
+    repository.save_extraction(doc.id, 1, 7, None, Source(kind=FileKind.TEXT))
+    assert (kept := repository.get(doc.id)) is not None
+    assert kept.title == "T"
+    page = Source(url="https://example.org/news", kind=FileKind.HTML, title_from_page=True)
+    repository.save_extraction(doc.id, 1, 7, "Page title", page)
     assert (extracted := repository.get(doc.id)) is not None
-    assert extracted.title == "T"
+    assert (extracted.title, extracted.source) == ("Page title", page)
 
 
 def test_s3_file_store_and_presigned_post_policy(aws_env: LocalResources) -> None:

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 from docsum.platform.settings import Settings
-from docsum_api.app import create_app
+from docsum_api.app import ApiSettings, create_app
 from docsum_api.web_page import WEB_DIR
 from fastapi.testclient import TestClient
 
@@ -17,7 +17,7 @@ from tests.conftest import Fakes
 
 def client_for(fakes: Fakes, root_path: str = "") -> TestClient:
     settings = Settings(api_token="secret-token")
-    app = create_app(settings, fakes.service)
+    app = create_app(ApiSettings.of(settings), fakes.service)
     return TestClient(app, root_path=root_path, raise_server_exceptions=False)
 
 

@@ -15,12 +15,14 @@ from docsum.adapters.rate_limit import DynamoRateLimiter
 from docsum.adapters.s3 import S3TextStore
 from docsum.adapters.sqs import SqsWebhookQueue, SqsWorkQueue
 from docsum.extract.fetch import FetchLimits, PageFetcher
+from docsum.extract.page_relay import PageRelay
 from docsum.intake.documents import DEVELOPMENT_ID_SECRET, DocumentService, IntakeLimits
 from docsum.intake.uploads import UploadArrivals
 from docsum.platform.lazy import on_first_use
 from docsum.platform.observability import EMF_METRICS
 from docsum.platform.settings import Settings
 from docsum.ports.llm import LanguageModel
+from docsum.ports.pages import PageSource
 from docsum.ports.push import CallbackProbe, CompletionNotifier
 from docsum.ports.rate_limit import RateLimiter
 from docsum.push.callbacks import CallbackPolicy
@@ -56,12 +58,12 @@ def boto_config() -> Config:
     )
 
 
-def _boto3(factory: str, service: str) -> Any:
+def _boto3(factory: str, service: str, config: Config | None = None) -> Any:
     """`boto3.client(service)` or `boto3.resource(service)`; boto3 itself is imported here, on
     first use, too (~0.07 s a cold start need not pay)."""
     import boto3
 
-    return getattr(boto3, factory)(service, config=boto_config())
+    return getattr(boto3, factory)(service, config=config or boto_config())
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,34 @@ def page_fetcher(settings: Settings) -> PageFetcher:
     return PageFetcher(CallbackPolicy.from_settings(settings), Urllib3PageGetter(), limits)
 
 
+def page_source(settings: Settings, clients: AwsClients) -> PageSource:
+    """Where the worker gets pages: fetched in its own process, or, when PAGE_FETCH_FUNCTION
+    names one (the summarize function in a VPC with no way out), by that function."""
+    if not settings.page_fetch_function:
+        return page_fetcher(settings)
+    from botocore.config import Config
+
+    from docsum.adapters.lambda_page import LambdaPageSource, invoke_read_timeout
+
+    # The invoke waits for the whole fetch; one retry (throttling, a dropped connection).
+    config = boto_config().merge(
+        Config(
+            read_timeout=invoke_read_timeout(settings.page_timeout_seconds),
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
+    )
+    lambda_client = on_first_use(functools.partial(_boto3, "client", "lambda", config))
+    store = S3TextStore(clients.s3, settings.documents_bucket)
+    return LambdaPageSource(
+        lambda_client, settings.page_fetch_function, store, settings.page_max_bytes
+    )
+
+
+def page_relay(settings: Settings, clients: AwsClients) -> PageRelay:
+    """The fetch function's use case: the worker's own fetcher, the documents bucket."""
+    return PageRelay(page_fetcher(settings), S3TextStore(clients.s3, settings.documents_bucket))
+
+
 def summarize_worker(
     settings: Settings, clients: AwsClients, llm: LanguageModel | None = None
 ) -> SummarizeWorker:
@@ -218,7 +248,7 @@ def summarize_worker(
         WorkerPolicy.of(settings),
         metrics=EMF_METRICS,
         notifier=completion_notifier(settings, clients),
-        pages=functools.partial(page_fetcher, settings),
+        pages=functools.partial(page_source, settings, clients),
     )
 
 

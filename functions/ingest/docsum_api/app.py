@@ -4,24 +4,33 @@ Mangum for Lambda; the local stack serves the same app with uvicorn."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from docsum.intake.documents import DocumentService
-from docsum.platform.settings import Settings
 from docsum.ports.rate_limit import RateLimiter
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from docsum_api import problems, routes, schemas, web_page
-from docsum_api.auth import TokenSource
+from docsum_api.auth import TokenSettings, TokenSource
 from docsum_api.dependencies import ReadinessCheck
 from docsum_api.middleware import CorrelateAndLog
 
-__all__ = ["ReadinessCheck", "create_app"]
+__all__ = ["ApiSettings", "ReadinessCheck", "create_app"]
+
+
+@dataclass(frozen=True)
+class ApiSettings(TokenSettings):
+    """What the app itself reads: the tokens (`TokenSettings`) and the request bodies' limits.
+    The use cases get their own slices (the service is built with `IntakeLimits`)."""
+
+    max_document_chars: int
+    max_direct_upload_bytes: int
 
 
 def create_app(
-    settings: Settings,
+    settings: ApiSettings,
     service: DocumentService,
     readiness_checks: dict[str, ReadinessCheck] | None = None,
     informational_checks: dict[str, ReadinessCheck] | None = None,
@@ -34,7 +43,6 @@ def create_app(
         summary="Submit documents and read their LLM summaries",
         redoc_url=None,  # /docs (Swagger UI) and /openapi.json are the documented ones
     )
-    app.state.settings = settings
     app.state.service = service
     app.state.tokens = tokens or TokenSource(settings)
     app.state.rate_limiter = rate_limiter

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from docsum.domain.document import CLIENT_NAME_PATTERN, DEFAULT_OWNER
 from docsum.platform.observability import logger
-from docsum.platform.settings import Settings
+from docsum.platform.settings import SettingsSlice
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 bearer_scheme = HTTPBearer(auto_error=False, description="Bearer token (API_TOKEN)")
 TOKEN_CACHE_SECONDS = 300.0
@@ -30,6 +31,14 @@ TOKEN_CACHE_SECONDS = 300.0
 
 class Unauthorized(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class TokenSettings(SettingsSlice):
+    """Where the accepted tokens come from: the setting, or the SSM parameter it names."""
+
+    api_token: SecretStr | None
+    api_token_parameter: str | None
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ class TokenSource:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: TokenSettings,
         *,
         max_age: float = TOKEN_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,

@@ -1,5 +1,5 @@
-"""What routes receive, as `Annotated` dependencies: the service, the caller (authenticated
-and within its rate limit), the settings.
+"""What routes receive, as `Annotated` dependencies: the service and the caller (authenticated
+and within its rate limit).
 `create_app` puts the real objects on `app.state`; tests may swap any of them with
 `app.dependency_overrides`."""
 
@@ -13,7 +13,6 @@ from typing import Annotated
 
 from docsum.domain.document import utc_now
 from docsum.intake.documents import DocumentService
-from docsum.platform.settings import Settings
 from docsum.ports.rate_limit import RateLimiter
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,11 +26,6 @@ from docsum_api.schemas import DOCUMENT_FILE_FORM, DocumentIn, FileFields
 # A dependency check: raises when it fails; may say what it found ("ok: <that>").
 ReadinessCheck = Callable[[], object]  # a `str` it returns describes the dependency
 _JSON_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json\s*(?:;.*)?$", re.IGNORECASE)
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def get_service(request: Request) -> DocumentService:
@@ -149,5 +143,4 @@ def json_body(request: Request) -> None:
 
 Service = Annotated[DocumentService, Depends(get_service)]
 CurrentCaller = Annotated[Caller, Depends(within_rate_limit)]
-CurrentSettings = Annotated[Settings, Depends(get_settings)]
 Submitted = Annotated[DocumentIn | FileSubmission, Depends(document_submission)]

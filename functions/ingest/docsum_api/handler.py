@@ -13,7 +13,7 @@ from docsum.wiring import AwsClients, document_service, model_host_check, rate_l
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
-from docsum_api.app import ReadinessCheck, create_app
+from docsum_api.app import ApiSettings, ReadinessCheck, create_app
 
 settings = get_settings()
 clients = AwsClients.create()
@@ -33,7 +33,7 @@ def _readiness_checks() -> dict[str, ReadinessCheck]:
 
 
 app = create_app(
-    settings,
+    ApiSettings.of(settings),
     document_service(settings, clients),
     readiness_checks=_readiness_checks(),
     informational_checks={"ollama": model_host_check(settings)},

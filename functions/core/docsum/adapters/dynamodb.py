@@ -1,9 +1,10 @@
-"""DynamoDB: the document repository, every transition one conditional write."""
+"""DynamoDB: the document repository, every transition one conditional write. The API side's
+half is here (create, read, list, delete, re-summarize, uploads); the summarize side's is in
+`dynamodb_work`."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -12,28 +13,27 @@ from docsum.adapters.client_errors import error_is
 from docsum.adapters.dynamodb_items import (
     ACTIVE_INDEX,
     OWNER_INDEX,
-    PENDING_INDEX,
     TEXT_INDEX,
     from_item,
     iso,
-    numbers,
     to_item,
+    update_document,
 )
-from docsum.domain.document import Document, DocumentPage, Progress, Source, Status, Summary
+from docsum.adapters.dynamodb_work import WorkTransitions
+from docsum.domain.document import Document, DocumentPage, Status
 from docsum.domain.errors import DocumentNotFound
 from docsum.domain.paging import decode_cursor, encode_cursor
-from docsum.ports.repository import Release
 
 # A tombstone outlives every message that may still name its document: the DLQ keeps messages
 # 14 days, and a redrive can bring one back within them.
 TOMBSTONE_LIFETIME = timedelta(days=15)
 _SPARSE_PAGE_READ = 100  # items per read once a status filter or expiry thinned a page
-_LEAVE_INDEX = "processing_until, pending, due_at, retrying_since, active_owner"
 
 
-class DynamoDocumentRepository:
-    """Each transition is one conditional UpdateItem; a failed condition means another
-    delivery or request got there first, never an error."""
+class DynamoDocumentRepository(WorkTransitions):
+    """Each transition is one conditional write; a failed condition means another delivery or
+    request got there first, never an error. The summarize side's transitions (claim, release,
+    summary, …) are `WorkTransitions`'."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -159,36 +159,9 @@ class DynamoDocumentRepository:
                 return False
             query["ExclusiveStartKey"] = result["LastEvaluatedKey"]
 
-    def _update(
-        self,
-        document_id: str,
-        update: str,
-        condition: str,
-        values: dict[str, Any],
-        names: dict[str, str] | None = None,
-    ) -> Document | None:
-        try:
-            result = self._table.update_item(
-                Key={"id": document_id},
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                # DynamoDB rejects names an expression does not use.
-                ExpressionAttributeNames={
-                    key: value
-                    for key, value in {"#status": "status", **(names or {})}.items()
-                    if key in update or key in condition
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if error_is(exc, "ConditionalCheckFailedException"):
-                return None
-            raise
-        return from_item(result["Attributes"])
-
     def request_summary(self, document_id: str, now: datetime, correlation_id: str) -> Document:
-        document = self._update(
+        document = update_document(
+            self._table,
             document_id,
             "SET generation = generation + :one, #status = :queued, attempts = :zero, "
             "unfinished_attempts = :zero, updated_at = :now, enqueued_at = :now, "
@@ -209,7 +182,8 @@ class DynamoDocumentRepository:
         return document
 
     def mark_enqueued(self, document_id: str, generation: int, now: datetime) -> None:
-        self._update(
+        update_document(
+            self._table,
             document_id,
             "SET enqueued_at = :now, due_at = :now",
             "generation = :g AND #status = :queued",
@@ -237,188 +211,4 @@ class DynamoDocumentRepository:
         else:
             update += ", expires_at = :expires"
             values[":expires"] = expires_at
-        return self._update(document_id, update, "#status = :uploading", values)
-
-    def save_extraction(
-        self, document_id: str, generation: int, text_chars: int, title: str | None, source: Source
-    ) -> None:
-        values: dict[str, Any] = {
-            ":g": generation,
-            ":processing": Status.PROCESSING.value,
-            ":chars": text_chars,
-            ":source": numbers(source.model_dump(exclude_none=True)),
-        }
-        update = "SET text_chars = :chars, #source = :source"
-        if title:
-            update += ", title = if_not_exists(title, :title)"
-            values[":title"] = title
-        self._update(
-            document_id,
-            update,
-            "generation = :g AND #status = :processing",
-            values,
-            {"#source": "source"},
-        )
-
-    def claim(
-        self, document_id: str, generation: int, now: datetime, lease_until: datetime
-    ) -> Document | None:
-        return self._update(
-            document_id,
-            "SET #status = :processing, attempts = attempts + :one, processing_until = :lease, "
-            "unfinished_attempts = if_not_exists(unfinished_attempts, :zero) + :one, "
-            "updated_at = :now, pending = :processing, due_at = :lease",
-            "generation = :g AND summary_generation < :g AND #status <> :failed "
-            "AND (#status <> :processing OR processing_until < :now)",
-            {
-                ":g": generation,
-                ":one": 1,
-                ":zero": 0,
-                ":failed": Status.FAILED.value,
-                ":processing": Status.PROCESSING.value,
-                ":lease": iso(lease_until),
-                ":now": iso(now),
-            },
-        )
-
-    def save_progress(
-        self, document_id: str, generation: int, progress: Progress, chunk_summaries: dict[str, str]
-    ) -> bool:
-        saved = self._update(
-            document_id,
-            "SET progress = :progress, chunk_summaries = :chunks",
-            "generation = :g AND #status = :processing",
-            {
-                ":g": generation,
-                ":processing": Status.PROCESSING.value,
-                ":progress": progress.model_dump(),
-                ":chunks": chunk_summaries,
-            },
-        )
-        return saved is not None
-
-    def release(
-        self, document_id: str, generation: int, now: datetime, how: Release
-    ) -> Document | None:
-        return self._update(
-            document_id,
-            "SET #status = :queued, #error = :reason, updated_at = :now, pending = :queued, "
-            "due_at = :due"
-            + (", retrying_since = if_not_exists(retrying_since, :now)" if how.failed else "")
-            # An attempt that ends on its own: the worker-death count starts again.
-            + (", unfinished_attempts = :zero" if how.held else "")
-            + " REMOVE processing_until",
-            "generation = :g AND summary_generation < :g AND #status = :expected",
-            {
-                ":g": generation,
-                ":queued": Status.QUEUED.value,
-                ":reason": how.reason,
-                ":now": iso(now),
-                ":due": iso(how.retry_at or now),
-                ":expected": (Status.PROCESSING if how.held else Status.QUEUED).value,
-                **({":zero": 0} if how.held else {}),
-            },
-            {"#error": "error"},
-        )
-
-    def requeue(
-        self, seen: Document, now: datetime, next_due: datetime, reason: str | None
-    ) -> Document | None:
-        expected = {
-            ":g": seen.generation,
-            ":seen_status": seen.status.value,
-            ":seen_due": iso(seen.due_at or seen.enqueued_at),
-        }
-        update = "SET #status = :queued, updated_at = :now, pending = :queued, due_at = :due"
-        values: dict[str, Any] = {
-            **expected,
-            ":queued": Status.QUEUED.value,
-            ":now": iso(now),
-            ":due": iso(next_due),
-        }
-        if reason is not None:
-            update += ", #error = :reason, retrying_since = if_not_exists(retrying_since, :now)"
-            values[":reason"] = reason
-        return self._update(
-            seen.id,
-            update + " REMOVE processing_until",
-            "generation = :g AND summary_generation < :g AND #status = :seen_status "
-            "AND due_at = :seen_due",
-            values,
-            {"#error": "error"},
-        )
-
-    def overdue(self, now: datetime, stuck_before: datetime, limit: int) -> list[Document]:
-        found: list[Document] = []
-        for status, before in ((Status.PROCESSING, now), (Status.QUEUED, stuck_before)):
-            query: dict[str, Any] = {
-                "IndexName": PENDING_INDEX,
-                "KeyConditionExpression": "pending = :status AND due_at < :before",
-                "ExpressionAttributeValues": {":status": status.value, ":before": iso(before)},
-            }
-            while len(found) < limit:
-                page = self._table.query(**query, Limit=limit - len(found))
-                found.extend(from_item(item) for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return found[:limit]
-
-    def save_summary(
-        self, document_id: str, generation: int, summary: Summary, now: datetime
-    ) -> bool:
-        saved = self._update(
-            document_id,
-            "SET summary = :summary, summary_generation = :g, #status = :done, "
-            "model = :model, prompt_tokens = :pt, completion_tokens = :ct, "
-            "model_seconds = :ms, summarized_at = :now, updated_at = :now, "
-            "#language = :language, summary_verbatim = :verbatim, llm_calls = :calls, "
-            "#method = :method, #sentences = :sentences, #grounding = :grounding, #note = :note "
-            "REMOVE #error, progress, chunk_summaries, " + _LEAVE_INDEX,
-            "generation = :g AND summary_generation < :g AND #status <> :failed",
-            {
-                ":g": generation,
-                ":summary": summary.text,
-                ":done": Status.DONE.value,
-                ":failed": Status.FAILED.value,
-                ":model": summary.model,
-                ":pt": summary.prompt_tokens,
-                ":ct": summary.completion_tokens,
-                ":ms": Decimal(str(summary.model_seconds)),
-                ":now": iso(now),
-                ":language": summary.language,
-                ":verbatim": summary.verbatim,
-                ":calls": summary.llm_calls,
-                ":method": summary.method.value,
-                ":sentences": numbers([s.model_dump() for s in summary.sentences]),
-                ":grounding": numbers(summary.grounding and summary.grounding.model_dump()),
-                ":note": summary.note,
-            },
-            # Names, as DynamoDB reserves many words (LANGUAGE among them).
-            {
-                "#error": "error",
-                "#language": "language",
-                "#method": "method",
-                "#sentences": "sentences",
-                "#grounding": "grounding",
-                "#note": "note",
-            },
-        )
-        return saved is not None
-
-    def mark_failed(self, document_id: str, generation: int, reason: str, now: datetime) -> bool:
-        failed = self._update(
-            document_id,
-            # `retrying_since` stays: `failed` is final, the record says when failures began.
-            "SET #status = :failed, #error = :reason, updated_at = :now "
-            "REMOVE processing_until, pending, due_at, active_owner",
-            "generation = :g AND summary_generation < :g",
-            {
-                ":g": generation,
-                ":failed": Status.FAILED.value,
-                ":reason": reason,
-                ":now": iso(now),
-            },
-            {"#error": "error"},
-        )
-        return failed is not None
+        return update_document(self._table, document_id, update, "#status = :uploading", values)

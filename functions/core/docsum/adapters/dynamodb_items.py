@@ -1,5 +1,5 @@
-"""A document as a DynamoDB item and back, and the table's indexes (template.yaml declares them;
-a test keeps the two in step)."""
+"""A document as a DynamoDB item and back, one conditional update of it, and the table's
+indexes (template.yaml declares them; a test keeps the two in step)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from docsum.adapters.client_errors import error_is
 from docsum.domain.document import Document, Status
 
 # The table's secondary indexes (template.yaml declares them; a test keeps the two in step).
@@ -76,3 +79,34 @@ def from_item(item: dict[str, Any]) -> Document:
     data.pop("pending", None)  # the sweeper's index key, derived from the status
     data.pop("active_owner", None)  # the fairness index key, from the status and owner
     return Document.model_validate(data)
+
+
+def update_document(
+    table: Any,
+    document_id: str,
+    update: str,
+    condition: str,
+    values: dict[str, Any],
+    names: dict[str, str] | None = None,
+) -> Document | None:
+    """One conditional UpdateItem; the document as it is now, or None when the condition
+    failed (another delivery or request got there first: never an error)."""
+    try:
+        result = table.update_item(
+            Key={"id": document_id},
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            # DynamoDB rejects names an expression does not use.
+            ExpressionAttributeNames={
+                key: value
+                for key, value in {"#status": "status", **(names or {})}.items()
+                if key in update or key in condition
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if error_is(exc, "ConditionalCheckFailedException"):
+            return None
+        raise
+    return from_item(result["Attributes"])

@@ -165,6 +165,8 @@ class Source(SourceInfo):
     # API shows the pages there, not the map: it can be thousands of numbers).
     page_starts: list[int] | None = None
     extraction: Extraction | None = None
+    # A web page's title is the page's own (the client gave none): the next fetch's replaces it.
+    title_from_page: bool = False
 
 
 class Document(BaseModel):

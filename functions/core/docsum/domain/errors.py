@@ -160,6 +160,14 @@ class NoProgressInTime(DocsumError):
     reason = "the model was too slow to finish one part within an invocation"
 
 
+class PageFetchUnavailable(DocsumError):
+    """The fetch function could not be asked, or did not answer (throttled, crashed, timed out,
+    its page not where it said): an outage, retried like one; the page's own failures are
+    `PageFetchFailed` reasons, never this."""
+
+    reason = "page fetch function unavailable"
+
+
 class CallbackUrlRefused(DocsumError):
     """A callback URL the service will not call (see `docsum.push.callbacks`): the reason is safe to
     show the client."""

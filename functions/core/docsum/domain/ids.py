@@ -43,3 +43,13 @@ def bytes_digest(data: bytes) -> str:
 def original_key(owner: str, digest: str) -> str:
     """Where a file sent with the request is kept as it came: once per (owner, content)."""
     return f"originals/{owner}/{digest}"
+
+
+PAGES_PREFIX = "pages/"
+
+
+def page_key(token: str) -> str:
+    """Where the fetch function leaves a page for the worker to read (once, then deleted; the
+    bucket's lifecycle removes what a crash left within a day). Only this prefix is the fetch
+    function's to write."""
+    return f"{PAGES_PREFIX}{token}"

@@ -20,7 +20,7 @@ from docsum.domain.errors import CallbackUrlRefused
 from docsum.extract.kinds import kind_of_media_type
 from docsum.extract.limits import ExtractionFailed
 from docsum.platform.observability import logger
-from docsum.ports.pages import PageGetter, PageTimedOut, PageUnreachable
+from docsum.ports.pages import Page, PageGetter, PageTimedOut, PageUnreachable
 from docsum.push.callbacks import REDIRECT_STATUSES, CallbackPolicy
 
 ADDRESS_NOT_ALLOWED = "address not allowed"
@@ -47,13 +47,6 @@ def type_not_supported(media_type: str) -> str:
 class PageFetchFailed(ExtractionFailed):
     """The page could not be had: permanent for this generation (re-summarize fetches again).
     The message is one of the stable reasons above."""
-
-
-@dataclass(frozen=True)
-class Page:
-    url: str  # the final URL, after redirects
-    data: bytes
-    media_type: str | None  # the served Content-Type's media type, lower-case
 
 
 @dataclass(frozen=True)
@@ -98,7 +91,8 @@ def fetch_page(url: str, policy: CallbackPolicy, getter: PageGetter, limits: Fet
 
 
 class PageFetcher:
-    """The policy, the HTTP client and the limits a worker fetches pages with."""
+    """The policy, the HTTP client and the limits pages are fetched with (a `PageSource`): in
+    the worker's process, or in the fetch function on its behalf (docsum.extract.page_relay)."""
 
     def __init__(self, policy: CallbackPolicy, getter: PageGetter, limits: FetchLimits) -> None:
         self._policy = policy

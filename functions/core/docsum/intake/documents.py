@@ -1,4 +1,5 @@
-"""Ingest-side use cases: submit, read and re-summarize documents."""
+"""Ingest-side use cases: submit a text, a page or a file, start an upload, delete and
+re-summarize (the reads: `docsum.intake.reading`)."""
 
 from __future__ import annotations
 
@@ -6,30 +7,24 @@ import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from docsum.domain.document import (
     DEFAULT_OWNER,
-    TEXT_SPAN_MAX_CHARS,
     UPLOADS_PREFIX,
     Document,
-    DocumentPage,
     Source,
     Status,
     retention_end,
     utc_now,
 )
 from docsum.domain.errors import (
-    LEASE_EXPIRED,
     CallbackUrlRefused,
-    ClientBusy,
     DocumentNotFound,
     DocumentTooLarge,
     FileTooLarge,
     InvalidDocument,
-    InvalidTextRange,
-    TextMissing,
     UploadPending,
 )
 from docsum.domain.files import MEDIA_TYPES
@@ -43,9 +38,10 @@ from docsum.domain.ids import (
 )
 from docsum.domain.messages import SummarizeRequest
 from docsum.extract.kinds import UnsupportedFileType, detect_kind, kind_of_media_type
+from docsum.intake.client_share import ClientShare, ShareLimits
+from docsum.intake.reading import UPLOAD_RECORD_GRACE_SECONDS, DocumentReader
 from docsum.intake.submission import Submission
 from docsum.platform.observability import EMF_METRICS, logger
-from docsum.platform.settings import SettingsSlice
 from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.push import CallbackProbe
 from docsum.ports.queues import WorkQueue
@@ -56,14 +52,12 @@ from docsum.push.callbacks import CallbackPolicy, check_at_submission
 # Used only when no secret is configured (unit tests, a bare local run): ids are then as
 # guessable as they were before ownership, which is why the template always provides one.
 DEVELOPMENT_ID_SECRET = b"docsum-development-only"
-# An `uploading` record outlives its URL by this much: the file's S3 event may come late.
-UPLOAD_RECORD_GRACE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
-class IntakeLimits(SettingsSlice):
-    """The settings submissions answer to: sizes, upload URLs, retention, re-sends, and each
-    client's share of the queue."""
+class IntakeLimits(ShareLimits):
+    """The settings submissions answer to: sizes, upload URLs, retention, re-sends, and (the
+    fields of `ShareLimits`) each client's share of the queue."""
 
     max_document_chars: int
     max_title_chars: int
@@ -72,9 +66,6 @@ class IntakeLimits(SettingsSlice):
     upload_url_seconds: int
     retention_days: int
     requeue_after_seconds: int
-    max_active_documents_per_client: int
-    max_active_chars_per_client: int
-    busy_retry_after_seconds: int
 
 
 @dataclass(frozen=True)
@@ -92,11 +83,12 @@ class Upload:
     expires_at: datetime
 
 
-class DocumentService:
-    """Write order for a new document: S3 text, then the DynamoDB record (conditional), then the
-    SQS message. A crash after the text leaves only an unreferenced object; a crash after the
-    record leaves it `queued` without a message, which the next submission of the same text
-    re-sends (see `_requeue_if_stuck`). A message never names a document that does not exist."""
+class DocumentService(DocumentReader):
+    """The reads (`DocumentReader`) and every change. Write order for a new document: S3
+    text, then the DynamoDB record (conditional), then the SQS message. A crash after the text
+    leaves only an unreferenced object; a crash after the record leaves it `queued` without a
+    message, which the next submission of the same text re-sends (see `_requeue_if_stuck`). A
+    message never names a document that does not exist."""
 
     def __init__(
         self,
@@ -114,13 +106,12 @@ class DocumentService:
     ) -> None:
         """`id_secret` is called once, at the first submission (reads need no key).
         `callback_probe`: refuses redirecting callback URLs at submission (None: no probe)."""
-        self._store = store
+        super().__init__(store, repository, clock)
         self._uploads = uploads
-        self._repository = repository
         self._queue = queue
         self._settings = settings
-        self._clock = clock
         self._metrics = metrics
+        self._share = ClientShare(settings, repository, clock, metrics)
         self._id_secret = functools.cache(id_secret)
         # None: the strict policy (https, public addresses only); wiring passes the configured one.
         self._callbacks = callbacks or CallbackPolicy(allow_loopback_http=False)
@@ -216,7 +207,7 @@ class DocumentService:
         if size > self._settings.max_upload_bytes:
             raise FileTooLarge(size, self._settings.max_upload_bytes)
         self._check_callback(submission.callback_url)
-        self._check_share(submission.owner, 0)
+        self._share.check(submission.owner, 0)
         doc_id = uuid.uuid4().hex
         key = f"{UPLOADS_PREFIX}{doc_id}"
         now = self._clock()
@@ -224,9 +215,8 @@ class DocumentService:
         post = self._uploads.presign_post(
             key, content_type, size, self._settings.upload_url_seconds
         )
-        document = self._new_document(
+        document = submission.record(
             doc_id,
-            submission,
             now,
             status=Status.UPLOADING,
             text_key=text_key(submission.owner, doc_id),  # the content's digest is not known yet
@@ -258,76 +248,12 @@ class DocumentService:
         existing = self._live(self._repository.get(doc_id))
         if existing is not None:
             return self._duplicate(existing)
-        self._check_share(submission.owner, fields["text_chars"])  # a file's: once extracted
+        self._share.check(submission.owner, fields["text_chars"])  # a file's: once extracted
         store()
         now = self._clock()
         expires_at = retention_end(now, self._settings.retention_days)
-        document = self._new_document(
-            doc_id, submission, now, due_at=now, expires_at=expires_at, **fields
-        )
+        document = submission.record(doc_id, now, due_at=now, expires_at=expires_at, **fields)
         return self._accept(document, submission.correlation_id, event, **detail)
-
-    @staticmethod
-    def _new_document(
-        doc_id: str, submission: Submission, now: datetime, **fields: Any
-    ) -> Document:
-        """A new document's record: what the submission carries, its times, and `fields`."""
-        return Document(
-            id=doc_id,
-            owner=submission.owner,
-            title=submission.title,
-            options=submission.options,
-            created_at=now,
-            updated_at=now,
-            enqueued_at=now,
-            correlation_id=submission.correlation_id,
-            callback_url=submission.callback_url,
-            **fields,
-        )
-
-    def text_span(self, doc_id: str, start: int, end: int, owner: str = DEFAULT_OWNER) -> str:
-        """Characters `start` to `end` of the owner's extracted text (what a summary sentence
-        cites). Another owner's document is missing, whatever the range."""
-        if end <= start:
-            raise InvalidTextRange("end", f"end ({end}) must be greater than start ({start})")
-        if end - start > TEXT_SPAN_MAX_CHARS:
-            raise InvalidTextRange("end", f"at most {TEXT_SPAN_MAX_CHARS} characters at a time")
-        document = self.get(doc_id, owner)
-        if end > document.text_chars:
-            raise InvalidTextRange(
-                "end", f"end ({end}) is past the text's {document.text_chars} characters"
-            )
-        try:
-            text = self._store.get_text(document.text_key)
-        except TextMissing:  # deleted meanwhile: gone, like the document
-            raise DocumentNotFound(doc_id) from None
-        return text[start:end]
-
-    def get(self, doc_id: str, owner: str = DEFAULT_OWNER) -> Document:
-        """Another owner's document is reported missing, exactly like an absent one."""
-        document = self._live(self._repository.get(doc_id))
-        if document is None or document.owner != owner:
-            raise DocumentNotFound(doc_id)
-        if document.lease_expired(self._clock()):
-            # Still `processing` until the sweeper or a redelivery takes it over; say so.
-            document.error = LEASE_EXPIRED
-        return self._expired_upload(document) or document
-
-    def _expired_upload(self, document: Document) -> Document | None:
-        """An upload whose URL has expired without the file arriving reads as `failed` (its
-        record's expiry, an hour later, then removes it)."""
-        if document.status is not Status.UPLOADING or document.expires_at is None:
-            return None
-        url_expired = document.expires_at - UPLOAD_RECORD_GRACE_SECONDS
-        if self._clock().timestamp() <= url_expired:
-            return None
-        when = datetime.fromtimestamp(url_expired, UTC).isoformat().replace("+00:00", "Z")
-        return document.model_copy(
-            update={
-                "status": Status.FAILED,
-                "error": f"the file did not arrive before the upload URL expired at {when}",
-            }
-        )
 
     def _accept(
         self, document: Document, correlation_id: str, event: str, **detail: object
@@ -352,15 +278,6 @@ class DocumentService:
                 "title", f"at most {self._settings.max_title_chars} characters, got {len(title)}"
             )
 
-    def list(
-        self,
-        owner: str = DEFAULT_OWNER,
-        limit: int = 20,
-        cursor: str | None = None,
-        status: Status | None = None,
-    ) -> DocumentPage:
-        return self._repository.list_owned(owner, limit, cursor, status, self._clock())
-
     def delete(self, doc_id: str, owner: str = DEFAULT_OWNER) -> None:
         """Record first (from then on the document is gone for readers and the worker), then
         its S3 objects, unless another document of the owner (other options, same content)
@@ -380,7 +297,7 @@ class DocumentService:
         if stored is not None and stored.status is Status.UPLOADING:
             raise UploadPending(doc_id)  # a document never goes back to `uploading`
         if current.finished:  # work again; one still queued or in progress adds nothing
-            self._check_share(owner, current.text_chars)
+            self._share.check(owner, current.text_chars)
         document = self._repository.request_summary(doc_id, self._clock(), correlation_id)
         self._send(document, correlation_id)
         self._metrics.count("ResummarizeRequested")
@@ -388,32 +305,6 @@ class DocumentService:
             "re-summarize requested",
             extra={"document_id": doc_id, "generation": document.generation},
         )
-        return document
-
-    def _check_share(self, owner: str, adding_chars: int) -> None:
-        """`ClientBusy` when one more document (of `adding_chars`) would take `owner` past
-        its share of the queue."""
-        s = self._settings
-        documents, chars = self._repository.active_work(owner, self._clock())
-        if s.max_active_documents_per_client and documents >= s.max_active_documents_per_client:
-            busy = (
-                f"{documents} documents are uploading, queued or in progress; "
-                f"MAX_ACTIVE_DOCUMENTS_PER_CLIENT is {s.max_active_documents_per_client}"
-            )
-        elif s.max_active_chars_per_client and chars + adding_chars > s.max_active_chars_per_client:
-            busy = (
-                f"{chars} characters are queued or in progress and this adds {adding_chars}; "
-                f"MAX_ACTIVE_CHARS_PER_CLIENT is {s.max_active_chars_per_client}"
-            )
-        else:
-            return
-        self._metrics.count("ClientBusy")
-        raise ClientBusy(f"{busy}: retry once some are done", s.busy_retry_after_seconds)
-
-    def _live(self, document: Document | None) -> Document | None:
-        """None for an expired document: DynamoDB's TTL deletes it only eventually."""
-        if document is None or document.expired(self._clock()):
-            return None
         return document
 
     def _duplicate(self, document: Document) -> Accepted:

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     page_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     page_timeout_seconds: float = Field(default=20.0, gt=0)
     page_max_redirects: int = Field(default=5, ge=0)
+    # The function that fetches pages for a worker with no way to the internet (template.yaml
+    # names FetchFunction while the summarize function runs in a VPC); empty: the worker
+    # fetches them itself.
+    page_fetch_function: str = ""
     # OCR of scans and photos (Tesseract; docs/files.md): pages OCR'd per document, pixels per
     # page (decompression bombs), time per page and in total (on top of the extraction timeout),
     # the languages ("+"-joined Tesseract codes: by default those infra/ocr-data/languages.mk

@@ -1,5 +1,7 @@
 """Web pages: one pinned GET, never following a redirect (the fetch policy in
-docsum.extract.fetch decides where to go; adapters.http_page makes the request)."""
+docsum.extract.fetch decides where to go; adapters.http_page makes the request), and a page by
+URL as the worker gets it (`PageSource`: fetched in its own process, or by the fetch function
+outside a VPC that has no way to the internet)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,21 @@ class PageAnswer:
     headers: Mapping[str, str]  # lower-case names
     body: bytes  # empty for a redirect or an error status
     too_large: bool = False  # the body (or its Content-Length) went past the cap
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str  # the final URL, after redirects
+    data: bytes
+    media_type: str | None  # the served Content-Type's media type, lower-case
+
+
+class PageSource(Protocol):
+    def fetch(self, url: str) -> Page:
+        """The page at `url` under the fetch policy, or `PageFetchFailed`
+        (docsum.extract.fetch) with one of its stable reasons; anything else raised is an
+        outage the worker retries."""
+        ...
 
 
 class PageGetter(Protocol):

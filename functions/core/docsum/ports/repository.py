@@ -80,8 +80,8 @@ class DocumentRepository(Protocol):
     def save_extraction(
         self, document_id: str, generation: int, text_chars: int, title: str | None, source: Source
     ) -> None:
-        """Record the extracted text's size and what the file said about itself; the title
-        only when the client gave none."""
+        """Record the extracted text's size and what the file said about itself, and `title`
+        (None keeps the stored one): the caller keeps a title the client gave."""
         ...
 
     def claim(

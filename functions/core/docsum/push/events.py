@@ -15,8 +15,9 @@ from docsum.domain.messages import WebhookMessage
 from docsum.domain.views import DocumentOut
 from docsum.platform.observability import EMF_METRICS, logger
 from docsum.ports.metrics import MetricsRecorder
-from docsum.ports.push import EventPublisher
+from docsum.ports.push import CompletionNotifier, EventPublisher
 from docsum.ports.queues import WebhookQueue
+from docsum.ports.repository import DocumentRepository
 
 EVENT_SOURCE = "docsum"
 DETAIL_TYPES = {Status.DONE: "Document Summarized", Status.FAILED: "Document Failed"}
@@ -74,3 +75,17 @@ class NoNotifications:
 
     def document_finished(self, document: Document) -> None:
         return None
+
+
+def notify_finished(
+    repository: DocumentRepository, notifier: CompletionNotifier, document_id: str
+) -> None:
+    """After a document's final write: events and webhooks carry the stored final state, read
+    back after the write."""
+    try:
+        document = repository.get(document_id)
+    except Exception:
+        logger.exception("finished document not read back: no notification")
+        return
+    if document is not None and document.finished:
+        notifier.document_finished(document)

@@ -14,13 +14,14 @@ from urllib.parse import urlsplit
 
 from docsum.domain.document import Document, Extraction, Source
 from docsum.domain.files import FileKind
-from docsum.extract.fetch import NO_READABLE_TEXT, PageFetcher, PageFetchFailed, type_not_supported
+from docsum.extract.fetch import NO_READABLE_TEXT, PageFetchFailed, type_not_supported
 from docsum.extract.kinds import UnsupportedFileType, detect_kind, kind_of_filename
 from docsum.extract.limits import Extracted, ExtractionFailed, ExtractionLimits
 from docsum.extract.ocr import NO_TEXT
 from docsum.extract.sandbox import SandboxLimits, extract_in_sandbox
 from docsum.platform.observability import logger
 from docsum.ports.metrics import MetricsRecorder
+from docsum.ports.pages import PageSource
 from docsum.ports.repository import DocumentRepository
 from docsum.ports.storage import TextStore
 
@@ -34,9 +35,10 @@ class FileText:
         sandbox: SandboxLimits,
         max_upload_bytes: int,
         metrics: MetricsRecorder,
-        pages: Callable[[], PageFetcher],
+        pages: Callable[[], PageSource],
     ) -> None:
-        """`pages`: the page fetcher, made on the first URL document (urllib3, the CA store)."""
+        """`pages`: where pages come from, made on the first URL document (urllib3 and the CA
+        store, or the fetch function's client)."""
         self._pages = pages
         self._store = store
         self._repository = repository
@@ -127,7 +129,9 @@ class FileText:
                 raise PageFetchFailed(NO_READABLE_TEXT) from exc
             raise
         self._store.put_text(document.text_key, extracted.text)
-        title = document.title or extracted.title or url
+        # The page's title unless the client gave one (a title from an earlier fetch is not).
+        from_page = not document.title or source.title_from_page
+        title = (extracted.title or url) if from_page else document.title
         self._repository.save_extraction(
             document.id,
             generation,
@@ -139,6 +143,7 @@ class FileText:
                     "bytes": len(page.data),
                     "content_type": page.media_type,
                     "fetched_generation": generation,
+                    "title_from_page": from_page,
                     **self._how_read(extracted),
                 }
             ),

@@ -1,26 +1,16 @@
 """Summarize-side use case: one SQS delivery of a `SummarizeRequest`.
 
 SQS delivers at least once and retries what fails, so every step is idempotent and every
-state change a conditional write. What the worker does with each kind of failure:
-- transient (LLM unreachable, 5xx, timeout, or an unexpected error): back to `queued` with a
-  stable reason, the message made visible again after a jittered backoff that grows with how
-  long the document has been failing, and reported failed, so SQS redelivers it. Once it has
-  failed for `retry_window_seconds` the document is `failed` and the message parked in the DLQ;
-  maxReceiveCount is only a backstop, sized to the window;
+state change a conditional write. What a failure comes to (`failed`, a retry after a backoff,
+a pause, the DLQ) is `docsum.worker.failures`; here:
 - the model host is down (one call found it unreachable): a shared circuit breaker puts every
   other delivery back until the host is probed again, without calling it;
-- out of time (the invocation's deadline): finished chunk summaries are kept, the document
-  goes back to `queued` and a fresh message continues it later;
-- permanent, for a known document (text missing, text too long for the model, no answer
-  passed the guard even after its retry): `failed` with the reason, message consumed
-  (retrying cannot help; re-summarize is the way back);
 - a poison document, whose workers died without a word (timeout, out of memory)
   `max_worker_deaths` times: each claim counts on the record, each attempt that ends on its
   own resets the count, so the claim after the last death sees it and fails the document;
 - `failed` and `done` are final for their generation: later deliveries (redriven from the DLQ,
   re-sent) are consumed without work; only a re-summarize (a new generation) starts again;
-- a message that cannot be processed at all (malformed, unknown document): parked in the DLQ
-  at once, its document (if it can be identified) marked `failed`;
+- a message for an unknown document: parked in the DLQ at once;
 - duplicate or stale deliveries, and deliveries for a deleted or expired document: consumed
   without an LLM call (a delete always wins over a summarization in flight: every write below
   is conditional on a record the delete has replaced by a tombstone; what a summarization in
@@ -37,47 +27,31 @@ read ends `failed` with the reason, never retried) and stored beside the JSON te
 from __future__ import annotations
 
 import functools
-import json
-import math
 import random
-import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from docsum.domain.document import DOCUMENT_ID_PATTERN, Document, Progress, Status, utc_now
-from docsum.domain.errors import (
-    HOST_DOWN_KINDS,
-    ContextOverflow,
-    DeadlineReached,
-    DocsumError,
-    FileTooLarge,
-    GuardRejected,
-    LLMError,
-    NoProgressInTime,
-    TextMissing,
-    WorkSuperseded,
-    gave_up,
-    stopped_the_worker,
-)
+from docsum.domain.document import Document, Progress, Status, utc_now
+from docsum.domain.errors import LLMError, WorkSuperseded, stopped_the_worker
 from docsum.domain.messages import SummarizeRequest
-from docsum.extract.fetch import PageFetcher, no_page_fetcher
-from docsum.extract.kinds import UnsupportedFileType
-from docsum.extract.limits import ExtractionFailed
+from docsum.extract.fetch import no_page_fetcher
 from docsum.platform.delivery import Delivery, RetryLater
 from docsum.platform.observability import EMF_METRICS, logger
 from docsum.platform.retry import CircuitBreaker, Deadline, Jitter
 from docsum.ports.metrics import MetricsRecorder
+from docsum.ports.pages import PageSource
 from docsum.ports.push import CompletionNotifier
 from docsum.ports.queues import WorkQueue
-from docsum.ports.repository import DocumentRepository, Release
+from docsum.ports.repository import DocumentRepository
 from docsum.ports.storage import TextStore
-from docsum.push.events import NoNotifications
+from docsum.push.events import NoNotifications, notify_finished
 from docsum.summary.map_reduce import PartialResults
 from docsum.summary.summarizer import Summarizer
+from docsum.worker.failures import Failures
 from docsum.worker.file_text import FileText
-from docsum.worker.outcomes import DELETED_WHILE_SUMMARIZED, MALFORMED, Outcome
+from docsum.worker.outcomes import DELETED_WHILE_SUMMARIZED, Outcome, count_guard
 from docsum.worker.policy import WorkerPolicy
 
 
@@ -94,9 +68,9 @@ class SummarizeWorker:
         jitter: Jitter = random.uniform,
         *,
         notifier: CompletionNotifier | None = None,
-        pages: Callable[[], PageFetcher] | None = None,
+        pages: Callable[[], PageSource] | None = None,
     ) -> None:
-        """`pages`: makes the page fetcher (wiring gives the real one; None: no URL documents)."""
+        """`pages`: makes the page source (wiring gives the real one; None: no URL documents)."""
         self._store = store
         self._repository = repository
         self._queue = queue
@@ -113,12 +87,14 @@ class SummarizeWorker:
             metrics,
             functools.cache(pages or no_page_fetcher),
         )
-        self._jitter = jitter
         # One per worker (a Lambda sandbox): every delivery it handles shares what it knows.
         self.breaker = CircuitBreaker(
             settings.retry_base_seconds, settings.retry_max_seconds, clock, jitter
         )
         self._notifier = notifier or NoNotifications()
+        self._failures = Failures(
+            repository, queue, settings, clock, metrics, jitter, self.breaker, self._notifier
+        )
 
     def process(self, delivery: Delivery, lease_seconds: float) -> Outcome:
         """One summarize message. `lease_seconds`: how long this invocation can still run;
@@ -127,7 +103,7 @@ class SummarizeWorker:
         try:
             request = SummarizeRequest.model_validate_json(delivery.body)
         except ValidationError as exc:
-            return self._park_malformed(delivery, exc)
+            return self._failures.park_malformed(delivery, exc)
         return self.process_request(request, delivery, lease_seconds)
 
     def process_request(
@@ -163,7 +139,9 @@ class SummarizeWorker:
         if not self.breaker.allow():
             # The host was found down moments ago: no probe per document, come back later.
             circuit_open = LLMError("unreachable", "circuit breaker open", transient=True)
-            return self._retry_or_fail(document, request, delivery, circuit_open, held=False)
+            return self._failures.retry_or_fail(
+                document, request, delivery, circuit_open, held=False
+            )
 
         now = self._clock()
         claimed = self._repository.claim(
@@ -174,7 +152,7 @@ class SummarizeWorker:
         deaths = claimed.unfinished_attempts - 1  # the claims before this one never ended
         if deaths >= self._settings.max_worker_deaths:
             reason = stopped_the_worker(deaths)
-            return self._fail(claimed, request, reason, RuntimeError(reason))
+            return self._failures.fail(claimed, request, reason, RuntimeError(reason))
         deadline = Deadline(
             now + timedelta(seconds=lease_seconds),
             self._settings.deadline_margin_seconds,
@@ -199,10 +177,10 @@ class SummarizeWorker:
             # A delete while the worker works removes the text too: that is no failure.
             if self._repository.was_deleted(claimed.id):
                 return self._gone(DELETED_WHILE_SUMMARIZED)
-            return self._after_error(claimed, request, delivery, deadline, exc)
+            return self._failures.after_error(claimed, request, delivery, deadline, exc)
         self.breaker.host_up()
 
-        self._count_guard(summary.guard_outcomes)
+        count_guard(self._metrics, summary.guard_outcomes)
         if not self._repository.save_summary(
             claimed.id, request.generation, summary, self._clock()
         ):
@@ -213,7 +191,7 @@ class SummarizeWorker:
         self._record_done(
             claimed, summary.model_seconds, summary.prompt_tokens, summary.completion_tokens
         )
-        self._notify_finished(claimed.id)
+        notify_finished(self._repository, self._notifier, claimed.id)
         logger.info(
             "summary stored",
             extra={
@@ -223,44 +201,6 @@ class SummarizeWorker:
             },
         )
         return Outcome.DONE
-
-    def _after_error(
-        self,
-        claimed: Document,
-        request: SummarizeRequest,
-        delivery: Delivery,
-        deadline: Deadline,
-        exc: Exception,
-    ) -> Outcome:
-        """What a failed summarization of a live document comes to: `failed` when another try
-        cannot help, a retry when it may, a pause when time ran out after some progress."""
-        match exc:
-            case WorkSuperseded():
-                logger.info("work stopped: a newer request exists")
-                return Outcome.SUPERSEDED
-            case TextMissing() | ContextOverflow():
-                return self._fail(claimed, request, exc.reason, exc)
-            case GuardRejected():  # already retried once: another try would cost the same
-                self._count_guard(exc.outcomes)
-                # The reason quotes the answer: the record keeps it, the log names the checks.
-                checks = ", ".join(dict.fromkeys(p.check.value for p in exc.problems))
-                return self._fail(claimed, request, str(exc), exc, logged=f"guard: {checks}")
-            case ExtractionFailed() | UnsupportedFileType() | FileTooLarge():
-                return self._fail(claimed, request, str(exc), exc)  # readable by design
-            case DeadlineReached() if not deadline.progressed:
-                return self._retry_or_fail(claimed, request, delivery, NoProgressInTime())
-            case DeadlineReached():
-                return self._pause(claimed, request, exc)
-            case LLMError():
-                self._metrics.count(f"LLMErrors_{exc.kind}")
-                if exc.kind in HOST_DOWN_KINDS:
-                    self.breaker.host_down()
-                if not exc.transient:
-                    return self._fail(claimed, request, exc.reason, exc)
-                return self._retry_or_fail(claimed, request, delivery, exc)
-            case _:  # a bug or an unforeseen outage: retry, then the DLQ
-                logger.exception("unexpected error")  # still inside the caller's `except`
-                return self._retry_or_fail(claimed, request, delivery, exc)
 
     def _gone(self, why: str) -> Outcome:
         logger.info(why)
@@ -297,129 +237,6 @@ class SummarizeWorker:
         self._queue.retry_later(delivery.receipt_handle, delay)
         logger.info("being summarized by another worker", extra={"retry_in_seconds": delay})
         raise RetryLater("in progress elsewhere")
-
-    def _retry_or_fail(
-        self,
-        document: Document,
-        request: SummarizeRequest,
-        delivery: Delivery,
-        exc: Exception,
-        held: bool = True,
-    ) -> Outcome:
-        """A transient failure: retry after a jittered backoff that grows with how long the
-        document has been failing, until `retry_window_seconds`; then `failed` and the DLQ.
-        `held`: this delivery claimed the document (else it never called the host)."""
-        reason = exc.reason if isinstance(exc, DocsumError) else DocsumError.reason
-        now = self._clock()
-        failing_for = (now - (document.retrying_since or now)).total_seconds()
-        attempt = delivery.receive_count
-        s = self._settings
-        if failing_for >= s.retry_window_seconds:
-            self._fail(document, request, gave_up(reason, s.retry_window_seconds), exc)
-            self._queue.dead_letter(delivery.body, reason)
-            return Outcome.FAILED
-        if attempt >= s.max_receive_count:  # a backstop: the window should end first
-            self._fail(document, request, f"gave up after {attempt} attempts: {reason}", exc)
-            # Visible at once, so SQS moves it to the DLQ now rather than after the timeout.
-            self._queue.retry_later(delivery.receipt_handle, 0)
-            raise RetryLater(reason)
-        if isinstance(exc, LLMError) and exc.kind in HOST_DOWN_KINDS:
-            # The wake-up signal of hosts scaled to zero (template.yaml: ModelHostWakeUpAlarm).
-            self._metrics.count("HeldForModelHost")
-        if held:
-            delay = s.retry_delay(failing_for, self._jitter)
-        else:  # wait for the breaker's probe, spread over half its period again
-            delay = max(1, math.ceil(self.breaker.open_seconds() * self._jitter(1.0, 1.5)))
-        retry_at = now + timedelta(seconds=delay)
-        how = Release(reason, retry_at=retry_at, held=held)
-        self._repository.release(document.id, request.generation, now, how)
-        self._queue.retry_later(delivery.receipt_handle, delay)
-        logger.warning(
-            "transient failure, retrying",
-            extra={
-                "attempt": attempt,
-                "retry_in_seconds": delay,
-                "reason": reason,
-                "detail": str(exc),
-                "called_host": held,
-            },
-        )
-        raise RetryLater(reason)
-
-    def _pause(
-        self, document: Document, request: SummarizeRequest, exc: DeadlineReached
-    ) -> Outcome:
-        """Out of time: what is done is stored; a fresh message (not a redelivery, so no
-        receive is spent) continues the document in another invocation."""
-        now = self._clock()
-        paused = Release(exc.reason, failed=False, held=True)
-        self._repository.release(document.id, request.generation, now, paused)
-        self._queue.send(request.model_copy(update={"enqueued_at": now}))
-        logger.info("out of time: paused, a new message resumes it")
-        return Outcome.PAUSED
-
-    def _park_malformed(self, delivery: Delivery, exc: ValidationError) -> Outcome:
-        detail = exc.errors()[0]["msg"] if exc.errors() else str(exc)
-        self._queue.dead_letter(delivery.body, f"{MALFORMED}: {detail}")
-        self._metrics.count("MalformedMessages")
-        logger.error(
-            "malformed message parked in the DLQ",
-            extra={"message_id": delivery.message_id, "detail": detail},
-        )
-        document = self._identify(delivery.body)
-        if document is not None and self._repository.mark_failed(
-            document.id, document.generation, MALFORMED, self._clock()
-        ):
-            self._notify_finished(document.id)
-        return Outcome.PARKED
-
-    def _identify(self, body: str) -> Document | None:
-        """The document a malformed message names, if it names one that exists."""
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return None
-        doc_id = data.get("document_id") if isinstance(data, dict) else None
-        if not isinstance(doc_id, str) or not re.fullmatch(DOCUMENT_ID_PATTERN, doc_id):
-            return None
-        return self._repository.get(doc_id)
-
-    def _fail(
-        self,
-        document: Document,
-        request: SummarizeRequest,
-        reason: str,
-        exc: Exception,
-        *,
-        logged: str | None = None,
-    ) -> Outcome:
-        """`failed` with a stable `reason`; the exception's own text goes to the log only,
-        unless `logged` stands in for both (a reason that quotes document or model text)."""
-        failed = self._repository.mark_failed(
-            document.id, request.generation, reason, self._clock()
-        )
-        self._metrics.count("SummariesFailed")
-        details = {"reason": logged} if logged else {"reason": reason, "detail": str(exc)}
-        logger.error("summarization failed", extra=details)
-        if failed:
-            self._notify_finished(document.id)
-        return Outcome.FAILED
-
-    def _notify_finished(self, document_id: str) -> None:
-        """Events and webhooks carry the stored final state, read back after the write."""
-        try:
-            document = self._repository.get(document_id)
-        except Exception:
-            logger.exception("finished document not read back: no notification")
-            return
-        if document is not None and document.finished:
-            self._notifier.document_finished(document)
-
-    def _count_guard(self, outcomes: dict[str, int]) -> None:
-        """`Guard_<outcome>` per answer (passed, retry_passed, salvaged, …) and
-        `Guard_check_<check>` per check an answer failed."""
-        for outcome, times in outcomes.items():
-            self._metrics.count(f"Guard_{outcome}", times)
 
     def _record_done(
         self, document: Document, model_seconds: float, prompt_tokens: int, completion_tokens: int
