@@ -65,16 +65,18 @@ $(IAC)/.installed: infra/requirements-iac.txt
 
 # Tesseract's language data for OCR (English, German, French, Spanish: the languages the
 # summaries know), from Debian; the engine itself comes with the tesserocr wheel. `sam build`
-# copies the same files into the OcrDataLayer. Another language: add its tesseract-ocr-LANG
-# package here, its code to infra/ocr-data/Makefile and to OCR_LANGUAGES.
-TESSERACT_PACKAGES := tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa
-TESSDATA := /usr/share/tesseract-ocr/5/tessdata
-.tools/tesseract.ok:
+# copies the same files into the OcrDataLayer. The languages are listed once, in
+# infra/ocr-data/languages.mk (another language: its code there and in OCR_LANGUAGES); a new
+# one is installed on the next `make tools`.
+include infra/ocr-data/languages.mk
+TESSERACT_PACKAGES := $(addprefix tesseract-ocr-,$(OCR_LANGUAGE_FILES))
+TESSDATA_FILES := $(foreach lang,$(OCR_LANGUAGE_FILES),$(TESSDATA)/$(lang).traineddata)
+.tools/tesseract.ok: infra/ocr-data/languages.mk
 	@mkdir -p .tools
-	@test -f $(TESSDATA)/spa.traineddata || { \
+	@ls $(TESSDATA_FILES) >/dev/null 2>&1 || { \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TESSERACT_PACKAGES)) >/dev/null 2>&1 || \
 		sudo sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TESSERACT_PACKAGES)' >/dev/null; }
-	@test -f $(TESSDATA)/spa.traineddata && touch $@
+	@ls $(TESSDATA_FILES) >/dev/null && touch $@
 
 # Debian's ShellCheck: the model host's shell scripts are linted by a test.
 .tools/shellcheck.ok:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 from docsum.domain.files import FileKind
-from docsum.extract.decode import decode_text
+from docsum.extract.decode import decode_text, tidy
 from docsum.extract.dispatch import extract
 from docsum.extract.kinds import UnsupportedFileType, detect_kind
 from docsum.extract.limits import ExtractionFailed, ExtractionLimits
@@ -160,6 +163,38 @@ def test_the_bytes_decide_not_the_declared_type() -> None:
 def test_decode_text_refuses_binary() -> None:
     with pytest.raises(ExtractionFailed, match="binary"):
         decode_text(b"abc\x00\x01\x02")
+
+
+def _tidy_line_by_line(text: str) -> str:
+    """What tidy means, written plainly: each line's whitespace collapsed, 3+ breaks to 2."""
+    lines = (" ".join(line.split()) for line in text.replace("\r\n", "\n").split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "tidied"),
+    [
+        ("One line.\r\nNext line.\r\n", "One line.\nNext line."),  # PDFium's line breaks
+        ("  a \t b\u00a0 c  \n\n\n\n d\u3000", "a b c\n\nd"),
+        ("a\u2028b\x0cc", "a b c"),  # line separators and form feeds are spaces within a line
+        ("Already tidy.\nTwo lines.", "Already tidy.\nTwo lines."),
+        ("para one\n\npara two", "para one\n\npara two"),
+        ("a\u200bb \ufffe", "a\u200bb \ufffe"),  # not whitespace: kept
+    ],
+)
+def test_tidy_collapses_whitespace_within_lines_and_blank_lines(text: str, tidied: str) -> None:
+    assert tidy(text) == tidied
+
+
+def test_tidy_shortcut_for_text_already_tidy_agrees_with_the_line_by_line_rule() -> None:
+    # Short strings of every kind of whitespace and a few letters: both of tidy's paths (the
+    # shortcut returns text it finds tidy as it is) must agree with the plain rule.
+    pieces = ["a", "é", " ", "  ", "\t", "\n", "\n\n", "\r", "\r\n", "\x0b", "\x85", "\xa0"]
+    pieces += ["\u2028", "\u3000", "\x1c", "\u200b", "-"]
+    draw = random.Random(25)
+    for _ in range(20_000):
+        text = "".join(draw.choice(pieces) for _ in range(draw.randint(0, 12)))
+        assert tidy(text) == _tidy_line_by_line(text), repr(text)
 
 
 def test_html_that_is_not_html_at_all_is_still_read_as_text() -> None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import shutil
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +23,7 @@ from docsum.extract.sandbox import extract_in_sandbox
 from docsum.platform.settings import Settings
 from docsum.worker.policy import WorkerPolicy
 
+from infra.local.processes import REPO_ROOT
 from tests import files
 
 LIMITS = ExtractionLimits(max_chars=500_000)
@@ -196,3 +200,39 @@ def test_ocr_runs_in_the_extraction_sandbox_within_the_default_limits(settings: 
         (0, len(GERMAN) + 2),
     )
     assert result.usage.peak_bytes - result.usage.baseline_bytes < sandbox.memory_bytes
+
+
+def make_variable(makefile: Path, name: str, cwd: Path) -> list[str]:
+    """A variable as make itself expands it in `makefile`, run from `cwd`."""
+    shown = subprocess.run(
+        ["make", "-s", "-f", str(makefile), "--eval", f"show-it: ; @echo $({name})", "show-it"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return shown.stdout.split()
+
+
+def test_the_ocr_languages_are_one_list_installed_shipped_and_loaded(tmp_path: Path) -> None:
+    """infra/ocr-data/languages.mk lists the languages once: the top Makefile installs their
+    Debian packages (here, in CI, on the build machine), the layer's Makefile copies their data
+    into the OcrDataLayer (sam build runs it from a copy of the folder), and OCR_LANGUAGES'
+    default loads exactly those (one not installed fails every OCR; one installed but never
+    loaded is layer weight for nothing), accented languages before English."""
+    layer = REPO_ROOT / "infra" / "ocr-data"
+    (listed,) = (
+        line.split(":=")[1].split()
+        for line in (layer / "languages.mk").read_text().splitlines()
+        if line.startswith("OCR_LANGUAGE_FILES :=")
+    )
+    packages = make_variable(REPO_ROOT / "Makefile", "TESSERACT_PACKAGES", REPO_ROOT)
+    assert packages == [f"tesseract-ocr-{code}" for code in listed]
+    shutil.copytree(layer, tmp_path / "build")
+    copied = make_variable(layer / "Makefile", "OCR_LANGUAGE_FILES", tmp_path / "build")
+    assert copied == listed
+    default = Settings.model_fields["ocr_languages"].default
+    assert sorted(default.split("+")) == sorted(listed)
+    assert ExtractionLimits(max_chars=1).ocr_languages == default
+    assert default.split("+")[-1] == "eng"

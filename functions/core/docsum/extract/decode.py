@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 
 from docsum.extract.limits import ExtractionFailed
+
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -65,3 +68,21 @@ def decode_text(data: bytes) -> str:
         return data.decode("cp1252")
     except UnicodeDecodeError as exc:
         raise ExtractionFailed("the text's encoding could not be recognised") from exc
+
+
+def tidy(text: str) -> str:
+    """Spaces collapsed within lines, at most one blank line between paragraphs.
+
+    A PDF is tidied page by page (its page map must stay true): C-level string calls only, and
+    text already tidy, as PDFium gives most pages, is recognised in three passes and returned as
+    it is (the general path cost 60 pages ~2 ms, a tenth of PDFium's own time)."""
+    text = text.replace("\r\n", "\n").strip()
+    flat = text.replace("\n", " ")
+    # Every whitespace character but the space is unprintable: only single spaces and single
+    # line breaks, none next to another, is what the general path would leave unchanged.
+    if flat.isprintable() and "  " not in flat:
+        return text
+    lines = "\n".join(map(" ".join, map(str.split, text.split("\n"))))
+    if "\n\n\n" in lines:
+        lines = _BLANK_LINES.sub("\n\n", lines)
+    return lines.strip()

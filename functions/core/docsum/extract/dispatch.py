@@ -12,13 +12,12 @@ bounds (`sandbox`) for what these bounds miss.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
 from docsum.domain.files import IMAGE_KINDS, FileKind
-from docsum.extract.decode import is_blank
+from docsum.extract.decode import is_blank, tidy
 from docsum.extract.html import read_html, read_markdown, read_text
 from docsum.extract.image import read_image
 from docsum.extract.kinds import UnsupportedFileType, detect_kind
@@ -82,21 +81,15 @@ def extract(data: bytes, kind: FileKind, limits: ExtractionLimits) -> Extracted:
             f"the {kind.value} file could not be read: {type(exc).__name__}: {reason_of(exc)}"
         ) from exc
     # html_text's output, and paged text (tidied page by page: the page map stays true)
-    tidy = result.page_starts is not None or kind in (
+    tidied = result.page_starts is not None or kind in (
         FileKind.HTML,
         FileKind.MARKDOWN,
         FileKind.EPUB,
     )
-    text = result.text if tidy else _tidy(result.text)
+    text = result.text if tidied else tidy(result.text)
     if is_blank(text):
         raise ExtractionFailed(f"the {kind.value} file contains no text")
     if len(text) > limits.max_chars:
         raise ExtractionFailed(too_long(len(text), limits.max_chars))
     title = " ".join(result.title.split())[:300] if result.title else None
     return replace(result, text=text, kind=kind, title=title or None)
-
-
-def _tidy(text: str) -> str:
-    """Spaces collapsed within lines, at most one blank line between paragraphs."""
-    lines = (" ".join(line.split()) for line in text.replace("\r\n", "\n").split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

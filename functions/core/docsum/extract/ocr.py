@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 NO_TEXT = "no text found in the document"
+PAGE_BREAK = "\n\n"  # between pages' texts: a paragraph break, as between paragraphs
 
 
 class OcrUnavailable(ExtractionFailed):
@@ -158,21 +159,24 @@ def paged(pages: Sequence[PageText], kind: FileKind, title: str | None = None) -
     """One text, a blank line between pages; page i begins at page_starts[i] (an empty page
     begins where the next text does). Each page's text must already be tidy. No text at all on
     any page is a failure, never an empty summary."""
-    text = ""
+    texts: list[str] = []  # joined once at the end
     starts: list[int] = []
+    end = 0  # where the next page's text begins
     waiting = 0  # empty pages, which begin where the next text does
     for page in pages:
         if not page.text:
             waiting += 1
             continue
-        if text:
-            text += "\n\n"
-        starts += [len(text)] * (waiting + 1)
+        if texts:
+            end += len(PAGE_BREAK)
+        starts += [end] * (waiting + 1)
         waiting = 0
-        text += page.text
-    starts += [len(text)] * waiting
-    if not text:
+        texts.append(page.text)
+        end += len(page.text)
+    starts += [end] * waiting
+    if not texts:
         raise ExtractionFailed(NO_TEXT)
+    text = PAGE_BREAK.join(texts)
     ocr = [page for page in pages if page.ocr]
     read = [page for page in pages if not page.ocr and page.text]
     scored = [page.confidence for page in ocr if page.confidence is not None]

@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from docsum.domain.files import FileKind
+from docsum.extract.decode import tidy
 from docsum.extract.limits import (
     Extracted,
     ExtractionDeadline,
@@ -28,13 +29,8 @@ if TYPE_CHECKING:
 MIN_TEXT_LAYER_CHARS = 16
 _PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
 # PDFium marks a hyphen it added at a line break with U+FFFE: the word continues on the next line.
+_SOFT_HYPHEN = "\ufffe"
 _SOFT_HYPHEN_BREAK = re.compile("\ufffe\r?\n")
-
-
-def tidy(text: str) -> str:
-    """Spaces collapsed within lines, at most one blank line between paragraphs."""
-    lines = (" ".join(line.split()) for line in text.replace("\r\n", "\n").split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 def read_pdf(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline) -> Extracted:
@@ -57,25 +53,32 @@ def read_pdf(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadline
             )
         pages: list[PageText | None] = []  # None: to OCR
         chars = 0
+        doing = f"PDF of {count} pages"
         for number in range(count):
-            deadline.check(f"PDF of {count} pages")
+            deadline.check(doing)
             page = document[number]
-            text = _page_text(page)
-            if not _usable(text) and _has_picture(page, pdfium_c):
+            try:
+                text = _page_text(page)
+                scan = not _usable(text) and _has_picture(page, pdfium_c)
+            finally:
+                page.close()  # PDFium's page and text page freed now, not at garbage collection
+            if scan:
                 pages.append(None)
             else:
                 pages.append(PageText(text))
                 chars += len(text)
                 if chars > limits.max_chars:  # stop reading early
                     raise ExtractionFailed(too_long(chars, limits.max_chars))
-            page.close()
         to_ocr = [number for number, page in enumerate(pages) if page is None]
         check_page_count(len(to_ocr), limits, "the PDF has")
         with Ocr(limits) as ocr:
             for number in to_ocr:
                 page = document[number]
-                pages[number] = ocr.read(_render(page, number + 1, limits), number + 1)
-                page.close()
+                try:
+                    image = _render(page, number + 1, limits)
+                finally:
+                    page.close()
+                pages[number] = ocr.read(image, number + 1)
         title = _title(document)
     finally:
         document.close()
@@ -88,7 +91,9 @@ def _page_text(page: Any) -> str:
         raw = textpage.get_text_range()
     finally:
         textpage.close()
-    return tidy(_SOFT_HYPHEN_BREAK.sub("", raw).replace("\ufffe", "-"))
+    if _SOFT_HYPHEN in raw:  # a search in C; the regex only on the pages that need it
+        raw = _SOFT_HYPHEN_BREAK.sub("", raw).replace(_SOFT_HYPHEN, "-")
+    return tidy(raw)
 
 
 def _usable(text: str) -> bool:

@@ -56,8 +56,8 @@ class Settings(BaseSettings):
     page_fetch_function: str = ""
     # OCR of scans and photos (Tesseract; docs/files.md): pages OCR'd per document, pixels per
     # page (decompression bombs), time per page and in total (on top of the extraction timeout),
-    # the languages ("+"-joined Tesseract codes, each needs its tesseract-ocr-LANG package) and
-    # the render resolution of a scanned PDF page.
+    # the languages ("+"-joined Tesseract codes: by default those infra/ocr-data/languages.mk
+    # installs and ships, a unit test keeps them the same) and a scanned PDF page's resolution.
     max_ocr_pages: int = Field(default=50, ge=1)
     max_image_pixels: int = Field(default=40_000_000, ge=1)
     ocr_page_seconds: float = Field(default=60.0, gt=0)
