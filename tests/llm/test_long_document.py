@@ -41,7 +41,7 @@ from .conftest import MODEL
 # 900 s: the guard may retry a chunk's answer once, and two cores are shared.
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(900)]
 
-MIN_CHARS = 50_000
+MIN_CHARS = 25_000
 # Public-domain-style real prose that ships with every Python: the standard library's own
 # documentation. Fixed modules, sorted members: the same text on every run of a given Python.
 MODULES = [
@@ -195,7 +195,9 @@ def test_a_long_real_text_is_summarized_in_chunks_within_every_window(
     # Every chunk was asked for (the output guard may have asked some twice; a chunk too long
     # for the window is split, which raises the total while it runs).
     assert len(chunks) >= max(totals)
-    assert max(done) >= min(totals)
+    # Every planned chunk was seen done; the total also counts the final combine call, which
+    # ends with the document itself (no progress after it).
+    assert max(done) >= min(totals) - 1
     assert max(totals) <= len(answered)  # every planned chunk is one answered call
     print(
         f"\nlong document: {len(text)} chars; {len(chunks)} chunk calls, {len(combines)} "
