@@ -198,6 +198,28 @@ def test_truncated_packages_are_named_and_fail_readably(make, kind, what) -> Non
 
 
 @pytest.mark.parametrize(
+    ("make", "kind", "what", "part"),
+    [
+        (files.docx, FileKind.DOCX, "DOCX", "word/document.xml"),
+        (files.pptx, FileKind.PPTX, "PPTX", "ppt/slides/slide1.xml"),
+        (files.odt, FileKind.ODT, "ODT", "content.xml"),
+    ],
+)
+def test_a_package_whose_part_does_not_inflate_fails_as_damaged(make, kind, what, part) -> None:  # type: ignore[no-untyped-def]
+    # The directory is whole (sizes, names): only the part's deflate stream is broken, which
+    # the reader itself meets (small packages are not inflated ahead of it).
+    data = bytearray(make())
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as package:
+        info = package.getinfo(part)
+    assert info.compress_type == zipfile.ZIP_DEFLATED
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start : start + info.compress_size] = bytes([0xFF]) * info.compress_size
+    assert detect_kind(bytes(data)) is kind
+    with pytest.raises(ExtractionFailed, match=f"the {what} is damaged"):
+        extract(bytes(data), kind, LIMITS)
+
+
+@pytest.mark.parametrize(
     ("make", "kind", "what"),
     [
         (files.pptx, FileKind.PPTX, "PPTX"),

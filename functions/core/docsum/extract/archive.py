@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 from docsum.extract.limits import ExtractionFailed, ExtractionLimits, reason_of
 
 # A 300-slide deck with pictures has ~2,000 parts; a directory of 100,000 empty members is a
 # few MB of ZIP that costs every reader time and memory before it finds any text.
 MAX_PARTS = 10_000
+# What reading a member's data raises when it is damaged: a bad CRC (BadZipFile), a broken
+# deflate stream (zlib.error), a stream cut short (EOFError), a bad local header (OSError).
+ZIP_DATA_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
 
 
 def open_package(data: bytes, limits: ExtractionLimits, what: str) -> zipfile.ZipFile:
@@ -57,5 +61,5 @@ def read_member(archive: zipfile.ZipFile, name: str, what: str) -> bytes:
         return archive.read(name)
     except KeyError as exc:
         raise ExtractionFailed(f"the {what} has no {name}") from exc
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # bad CRC, truncated
+    except (*ZIP_DATA_ERRORS, ValueError) as exc:
         raise ExtractionFailed(f"the {what} is damaged: {name}: {reason_of(exc)}") from exc

@@ -13,9 +13,9 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-import zlib
 from collections.abc import Iterator
 
+from docsum.extract.archive import ZIP_DATA_ERRORS
 from docsum.extract.limits import ExtractionFailed, reason_of
 
 # Members a DOCX or EPUB reader parses into a tree (python-docx loads every XML part, ebooklib
@@ -50,17 +50,26 @@ def check_elements(count: int, limit: int, what: str) -> None:
 def check_archive_elements(data: bytes, limit: int, what: str) -> None:
     """The elements of every markup member of a DOCX or EPUB together, counted while
     inflating them 1 MB at a time (memory stays at one chunk whatever the member's size),
-    stopped once over `limit`."""
+    stopped once over `limit`.
+
+    Markup declared smaller than `limit` bytes is not inflated: each element takes a `<`, and
+    zipfile, which every reader here goes through, never yields more than a member's declared
+    size, however its data inflates."""
     count = 0
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for info in archive.infolist():
-                if not info.filename.lower().endswith(_MARKUP_SUFFIXES):
-                    continue
+            markup = [
+                info
+                for info in archive.infolist()
+                if info.filename.lower().endswith(_MARKUP_SUFFIXES)
+            ]
+            if sum(info.file_size for info in markup) <= limit:
+                return
+            for info in markup:
                 for chunk in _inflated(archive, info):
                     count += markup_elements(chunk)  # a `</` split between chunks errs high
                     check_elements(count, limit, what)
-    except (zipfile.BadZipFile, zlib.error) as exc:
+    except ZIP_DATA_ERRORS as exc:
         raise ExtractionFailed(f"the {what} is damaged or truncated: {reason_of(exc)}") from exc
 
 

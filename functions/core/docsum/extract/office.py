@@ -5,11 +5,10 @@ before either parses it."""
 from __future__ import annotations
 
 import io
-import zipfile
 from collections.abc import Iterator
 
 from docsum.domain.files import FileKind
-from docsum.extract.archive import check_package
+from docsum.extract.archive import ZIP_DATA_ERRORS, check_package
 from docsum.extract.bounds import check_archive_elements
 from docsum.extract.decode import decode_text
 from docsum.extract.html import html_text
@@ -43,7 +42,7 @@ def read_docx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadlin
         title = document.core_properties.title or None
     except ExtractionFailed:
         raise
-    except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, SyntaxError) as exc:
+    except (PackageNotFoundError, KeyError, ValueError, SyntaxError, *ZIP_DATA_ERRORS) as exc:
         # lxml's XMLSyntaxError is a SyntaxError.
         raise ExtractionFailed(f"the DOCX is damaged: {reason_of(exc)}") from exc
     return Extracted(text=text, kind=FileKind.DOCX, title=title)

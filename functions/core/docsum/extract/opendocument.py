@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from docsum.domain.files import FileKind
-from docsum.extract.archive import open_package
+from docsum.extract.archive import ZIP_DATA_ERRORS, open_package
 from docsum.extract.limits import (
     Extracted,
     ExtractionDeadline,
@@ -59,7 +59,7 @@ def odf_kind(archive: zipfile.ZipFile) -> FileKind | None:
         if info.file_size > 200:
             return None
         declared = archive.read(info).decode("ascii", "replace").strip()
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError):
+    except (KeyError, ValueError, *ZIP_DATA_ERRORS):
         return None
     return _MIMETYPES.get(declared)
 
@@ -86,7 +86,7 @@ def _read(
                 text = collect(blocks, limits, deadline, what)
         except KeyError as exc:
             raise ExtractionFailed(f"the {what} has no content.xml") from exc
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:  # bad CRC, truncated member
+        except ZIP_DATA_ERRORS as exc:
             raise ExtractionFailed(f"the {what} is damaged: {reason_of(exc)}") from exc
     if not text.strip():
         raise ExtractionFailed(f"the {what} contains no text")
@@ -182,6 +182,6 @@ def _title(archive: zipfile.ZipFile) -> str | None:
         if info.file_size > _MAX_META_BYTES:
             return None
         node = fromstring(archive.read(info)).find(f"{_OFFICE}meta/{_DC}title")
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ParseError, DefusedXmlException):
+    except (KeyError, ParseError, DefusedXmlException, *ZIP_DATA_ERRORS):
         return None
     return node.text if node is not None and node.text else None

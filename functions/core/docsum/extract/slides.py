@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from docsum.domain.files import FileKind
-from docsum.extract.archive import check_package
+from docsum.extract.archive import ZIP_DATA_ERRORS, check_package
 from docsum.extract.bounds import check_archive_elements
 from docsum.extract.limits import (
     Extracted,
@@ -38,7 +38,7 @@ def read_pptx(data: bytes, limits: ExtractionLimits, deadline: ExtractionDeadlin
 
     try:
         deck = Presentation(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, SyntaxError) as exc:
+    except (PackageNotFoundError, KeyError, ValueError, SyntaxError, *ZIP_DATA_ERRORS) as exc:
         # lxml's XMLSyntaxError is a SyntaxError; a part the package names but lacks: KeyError.
         raise ExtractionFailed(f"the PPTX is damaged: {exc}") from exc
     slides = list(deck.slides)
