@@ -70,7 +70,14 @@ def run_ingest(quick: bool, work: Path) -> dict[str, Any]:
     token = secrets.token_urlsafe(16)
     # The bench empties the queue after every batch (see Boto3Sequence.empty_queue).
     purge = {"MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR": "false"}
-    with api_over_moto(work, token, visibility_timeout=3600, moto_env=purge) as (moto, res, api):
+    # With no consumer, the one client would hold its whole share of the queue after 20 posts
+    # and every later one would be a 429: the share is off here (its query is then skipped too).
+    no_share = {"MAX_ACTIVE_DOCUMENTS_PER_CLIENT": "0", "MAX_ACTIVE_CHARS_PER_CLIENT": "0"}
+    with api_over_moto(work, token, visibility_timeout=3600, moto_env=purge, extra=no_share) as (
+        moto,
+        res,
+        api,
+    ):
         say(f"ingest: API {api.url} over moto {moto.url}")
         return ingest.bench_ingest(api.url, token, moto.url, res, plan, say)
 

@@ -79,6 +79,22 @@ def test_the_character_share_counts_queued_text(fakes: Fakes, settings: Settings
     assert submit(service, "y" * 40, "alice")
 
 
+def test_with_no_share_set_a_client_is_never_busy_and_its_work_is_not_counted(
+    fakes: Fakes, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unlimited = settings.model_copy(
+        update={"max_active_documents_per_client": 0, "max_active_chars_per_client": 0}
+    )
+    service = service_of(fakes, unlimited)
+
+    def counted(*_: object) -> tuple[int, int]:
+        raise AssertionError("no share is set: the client's work need not be counted")
+
+    monkeypatch.setattr(fakes.repository, "active_work", counted)
+    for n in range(settings.max_active_documents_per_client + 5):
+        assert submit(service, f"Document number {n} of a client without a share.", "alice")
+
+
 def test_the_api_answers_429_with_retry_after(fakes: Fakes, settings: Settings) -> None:
     capped = settings.model_copy(
         update={"max_active_documents_per_client": 1, "busy_retry_after_seconds": 30}

@@ -40,6 +40,8 @@ class ClientShare:
         """`ClientBusy` when one more document (of `adding_chars`) would take `owner` past
         its share of the queue."""
         s = self._limits
+        if not (s.max_active_documents_per_client or s.max_active_chars_per_client):
+            return  # no share set: no query either
         documents, chars = self._repository.active_work(owner, self._clock())
         if s.max_active_documents_per_client and documents >= s.max_active_documents_per_client:
             busy = (
