@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from infra.local import harness
 from infra.local.harness import STACK_STOP_TIMEOUT, Stack
 from infra.local.processes import group_alive, is_listening
@@ -53,9 +55,15 @@ def document(stack: Stack, doc_id: str) -> dict[str, Any]:
     return found
 
 
-def settled(stack: Stack, doc_id: str) -> dict[str, Any] | None:
-    found = document(stack, doc_id)
+def settled_at(api: httpx.Client, location: str) -> dict[str, Any] | None:
+    """The document at ``location`` once it is done or failed; None while it is not."""
+    found: dict[str, Any] = api.get(location).json()
     return found if found["status"] in ("done", "failed") else None
+
+
+def settled(stack: Stack, doc_id: str) -> dict[str, Any] | None:
+    with stack.api() as api:
+        return settled_at(api, f"/documents/{doc_id}")
 
 
 def listening_ports(stack: Stack) -> list[int]:

@@ -23,6 +23,7 @@ from tests.e2e.support import (
     FAST_RETRIES,
     Stack,
     count_llm_calls,
+    settled_at,
     start_stack,
     stop_stack,
 )
@@ -93,8 +94,13 @@ def s3_keys(stack: Stack) -> set[str]:
 
 
 def settled(api: httpx.Client, doc_id: str) -> dict[str, Any] | None:
-    document: dict[str, Any] = api.get(f"/documents/{doc_id}").json()
-    return document if document["status"] in ("done", "failed") else None
+    return settled_at(api, f"/documents/{doc_id}")
+
+
+def wait_settled(api: httpx.Client, doc_id: str, timeout: float = DOC_TIMEOUT) -> dict[str, Any]:
+    """Poll once a second: every poll counts against the client's RATE_LIMIT per WINDOW, and
+    a test's later reads must still fit (at 10 polls a second a slow summary used it all)."""
+    return wait_until(f"{doc_id} settled", lambda: settled(api, doc_id), timeout, interval=1)
 
 
 def llm_calls(stack: Stack) -> int:
@@ -160,9 +166,7 @@ def test_two_clients_are_isolated(stack: Stack) -> None:
         again = alice.post("/documents", json={"text": f"  {TEXT}\n"})
         assert (again.status_code, again.json()["id"]) == (200, doc_id)  # duplicate per client
 
-        done = wait_until(
-            "Alice's summary", lambda: settled(alice, doc_id), DOC_TIMEOUT, interval=1
-        )
+        done = wait_settled(alice, doc_id)
         assert done["status"] == "done"
         for method, path in (
             ("GET", f"/documents/{doc_id}"),
@@ -263,9 +267,7 @@ def test_a_flooding_client_cannot_queue_ahead_of_everyone(stack: Stack) -> None:
         mine = alice.post("/documents", json={"text": f"Alice, after the flood. {TEXT}"})
         assert mine.status_code == 202, mine.text
         alice_id = mine.json()["id"]
-        done = wait_until(
-            "Alice's summary", lambda: settled(alice, alice_id), (SHARE + 1) * DOC_TIMEOUT, 1
-        )
+        done = wait_settled(alice, alice_id, (SHARE + 1) * DOC_TIMEOUT)
         assert done["status"] == "done"
         ahead = [
             d
@@ -342,7 +344,7 @@ def test_a_multi_page_pdf_cites_its_text_and_only_its_owner_reads_it(stack: Stac
         posted = alice.post("/documents", files=sent)
         assert posted.status_code == 202, posted.text
         doc_id = posted.json()["id"]
-        document = wait_until("the PDF's summary", lambda: settled(alice, doc_id), DOC_TIMEOUT)
+        document = wait_settled(alice, doc_id)
         assert document["status"] == "done", document
         assert document["source"]["pages"] == 3
         assert document["method"] in ("abstractive", "extractive")

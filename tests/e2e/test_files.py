@@ -13,7 +13,7 @@ from docsum.summary.grounding import stems
 
 from infra.local.processes import wait_until
 from tests import files
-from tests.e2e.support import DOC_TIMEOUT, Stack, count_llm_calls
+from tests.e2e.support import DOC_TIMEOUT, Stack, count_llm_calls, settled_at
 from tests.http_servers import serving_pages
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
@@ -23,11 +23,6 @@ GERMAN_PAGE = (
     "Der Ausschuss prüfte die Quartalszahlen und genehmigte den Haushalt für das kommende "
     "Jahr. Die Ausgaben für Straßen und Brücken steigen, während die Reisekosten sinken."
 )
-
-
-def settled(api: httpx.Client, location: str) -> dict[str, Any] | None:
-    document: dict[str, Any] = api.get(location).json()
-    return document if document["status"] in ("done", "failed") else None
 
 
 def summarized_from(api: httpx.Client, location: str, document: dict[str, Any], page: str) -> None:
@@ -69,7 +64,7 @@ def test_a_pdf_sent_directly_is_summarized_once(stack: Stack) -> None:
         response = api.post("/documents", files=sent)
         assert response.status_code == 202, response.text
         location = response.headers["Location"]
-        document = wait_until("the PDF's summary", lambda: settled(api, location), DOC_TIMEOUT)
+        document = wait_until("the PDF's summary", lambda: settled_at(api, location), DOC_TIMEOUT)
         assert document["status"] == "done", document
         assert (document["title"], document["source"]["pages"]) == ("Direct PDF", 2)
         calls = count_llm_calls(stack.state_dir / "llm.log")
@@ -92,7 +87,7 @@ def test_a_larger_pdf_through_a_presigned_upload(stack: Stack) -> None:
 
         send_to_s3(upload, "large.pdf", data, "application/pdf")
         document = wait_until(
-            "the upload's summary", lambda: settled(api, upload["location"]), DOC_TIMEOUT
+            "the upload's summary", lambda: settled_at(api, upload["location"]), DOC_TIMEOUT
         )
     assert document["status"] == "done", document
     assert document["source"] == {
@@ -131,7 +126,7 @@ def test_scans_and_photos_are_read_by_ocr_and_a_textless_image_fails(stack: Stac
         send_to_s3(upload.json(), "photo.png", photo, "image/png")
         locations = [scan_location, upload.json()["location"], blank.headers["Location"]]
         scan, image, textless = (
-            wait_until("OCR'd documents", lambda loc=loc: settled(api, loc), DOC_TIMEOUT)
+            wait_until("OCR'd documents", lambda loc=loc: settled_at(api, loc), DOC_TIMEOUT)
             for loc in locations
         )
         read = (
@@ -164,7 +159,7 @@ def test_a_deck_an_odt_an_rtf_and_an_email_each_reach_done(stack: Stack) -> None
             assert response.status_code == 202, (name, response.text)
             locations[name] = response.headers["Location"]
         done = {
-            name: wait_until(name, lambda at=at: settled(api, at), DOC_TIMEOUT)
+            name: wait_until(name, lambda at=at: settled_at(api, at), DOC_TIMEOUT)
             for name, at in locations.items()
         }
     for name, document in done.items():
@@ -187,7 +182,7 @@ def test_a_web_page_served_here_is_summarized_and_a_metadata_url_refused(stack: 
         response = api.post("/documents", json={"url": f"{base}/article.html"})
         assert response.status_code == 202, response.text
         location = response.headers["Location"]
-        document = wait_until("the page's summary", lambda: settled(api, location), DOC_TIMEOUT)
+        document = wait_until("the page's summary", lambda: settled_at(api, location), DOC_TIMEOUT)
         again = api.post("/documents", json={"url": f"{base}/article.html"})
     assert document["status"] == "done", document
     assert document["title"] == "Queue page"

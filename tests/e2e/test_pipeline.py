@@ -19,6 +19,7 @@ from tests.e2e.support import (
     DOC_TIMEOUT,
     Stack,
     count_llm_calls,
+    settled_at,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
@@ -31,11 +32,6 @@ TEXT = (
 
 def llm_calls(stack: Stack) -> int:
     return count_llm_calls(stack.state_dir / "llm.log")
-
-
-def settled(api: httpx.Client, doc_id: str) -> dict[str, Any] | None:
-    document: dict[str, Any] = api.get(f"/documents/{doc_id}").json()
-    return document if document["status"] in ("done", "failed") else None
 
 
 def queue_drained(stack: Stack) -> bool:
@@ -60,7 +56,9 @@ def summarized(stack: Stack) -> tuple[dict[str, Any], int]:
         assert response.status_code == 202, response.text
         assert response.json()["status"] == "queued"
         assert response.headers["Location"] == f"/documents/{response.json()['id']}"
-        document = wait_until("a summary", lambda: settled(api, response.json()["id"]), DOC_TIMEOUT)
+        document = wait_until(
+            "a summary", lambda: settled_at(api, f"/documents/{response.json()['id']}"), DOC_TIMEOUT
+        )
     return document, before
 
 
@@ -109,7 +107,9 @@ def test_duplicate_sqs_delivery_gives_one_summary(stack: Stack) -> None:
         )
         assert response.status_code == 202
         doc_id = response.json()["id"]
-        first = wait_until("a summary", lambda: settled(api, doc_id), DOC_TIMEOUT)
+        first = wait_until(
+            "a summary", lambda: settled_at(api, f"/documents/{doc_id}"), DOC_TIMEOUT
+        )
         assert first["status"] == "done"
         redeliveries = stack.metric("docsum_duplicate_deliveries_total")
         # The message the API sent, delivered twice more (the same fields the API writes).
@@ -247,7 +247,11 @@ def test_one_text_two_option_sets_two_summaries_one_stored_text(stack: Stack) ->
             ids[name] = response.json()["id"]
         assert ids["short-bullets"] != ids["long-paragraph"]
         done = {
-            name: wait_until(f"the {name} summary", lambda i=doc_id: settled(api, i), DOC_TIMEOUT)
+            name: wait_until(
+                f"the {name} summary",
+                lambda i=doc_id: settled_at(api, f"/documents/{i}"),
+                DOC_TIMEOUT,
+            )
             for name, doc_id in ids.items()
         }
     for document in done.values():

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from infra.local.processes import wait_until
-from tests.e2e.support import DOC_TIMEOUT, Stack
+from tests.e2e.support import DOC_TIMEOUT, Stack, settled
 from tests.webhook_receiver import running_receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm]
@@ -23,12 +23,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.llm]
 
 def text() -> str:
     return f"Webhooks tell clients when work is done ({uuid.uuid4().hex}). Polling wastes calls."
-
-
-def settled(stack: Stack, doc_id: str) -> dict[str, Any] | None:
-    with stack.api() as api:
-        document: dict[str, Any] = api.get(f"/documents/{doc_id}").json()
-    return document if document["status"] in ("done", "failed") else None
 
 
 def submit(stack: Stack, callback_url: str | None) -> dict[str, Any]:
