@@ -3,6 +3,8 @@ person can act on."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,10 @@ TERMINAL = frozenset({"done", "failed"})
 # API Gateway and Lambda payload limits); larger ones, or any the API answers 413 for, go
 # through a presigned S3 upload (`POST /uploads`).
 DIRECT_UPLOAD_BYTES = 4_000_000
+# A 429 (the client's rate limit, or its share of the queue full) refused the call before the
+# API did anything, so any call may be sent again after its Retry-After: a folder of more files
+# than the share is sent in full, a slow one. One call waits at most this long in all.
+RATE_LIMIT_PATIENCE_SECONDS = 600.0
 
 
 class ApiError(Exception):
@@ -26,10 +32,17 @@ class ApiError(Exception):
 
 
 class DocsumApi:
-    def __init__(self, config: Config, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        config: Config,
+        timeout: float = 30.0,
+        on_wait: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        """`on_wait` is told, before each wait, why and how long a call waits (a 429)."""
         headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
         self.url = config.api_url
         self._http = httpx.Client(base_url=config.api_url, headers=headers, timeout=timeout)
+        self._on_wait = on_wait
 
     def __enter__(self) -> DocsumApi:
         return self
@@ -64,9 +77,9 @@ class DocsumApi:
         fields = {**options, **({"title": title} if title else {})}
         if size <= DIRECT_UPLOAD_BYTES:
             try:
-                with path.open("rb") as file:
-                    files = {"file": (path.name, file, media_type)}
-                    response = self._call("POST", "/documents", data=fields, files=files)
+                # Bytes, not the open file: a call sent again after a 429 sends them again.
+                files = {"file": (path.name, path.read_bytes(), media_type)}
+                response = self._call("POST", "/documents", data=fields, files=files)
                 return response.json(), response.status_code == 202
             except ApiError as exc:
                 if exc.status != 413:
@@ -135,17 +148,38 @@ class DocsumApi:
         return dict(self._call("POST", f"/documents/{document_id}/summarize").json())
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        waited = 0.0
+        while True:
+            response = self._send(method, path, **kwargs)
+            wait = _retry_after(response)
+            if wait is None or waited + wait > RATE_LIMIT_PATIENCE_SECONDS:
+                break
+            self._on_wait(f"{_explain(response, self.url)} (waiting {wait:g} s)")
+            time.sleep(wait)
+            waited += wait
+        if response.status_code >= 400:
+            raise ApiError(_explain(response, self.url), response.status_code)
+        return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.ConnectError:
             raise ApiError(f"no API answers at {self.url}: is `make up` running?") from None
         except httpx.TimeoutException:
             raise ApiError(f"the API at {self.url} did not answer in time") from None
         except httpx.HTTPError as exc:
             raise ApiError(f"cannot reach {self.url}: {exc}") from None
-        if response.status_code >= 400:
-            raise ApiError(_explain(response, self.url), response.status_code)
-        return response
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds a 429 asks the caller to wait (Retry-After in seconds), None for any other."""
+    if response.status_code != 429:
+        return None
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
 
 
 def _explain(response: httpx.Response, url: str) -> str:
@@ -162,6 +196,5 @@ def _explain(response: httpx.Response, url: str) -> str:
     if status == 415:
         return f"file type not supported: {detail}"
     if status == 429:
-        wait = response.headers.get("Retry-After")
-        return f"rate limited: {detail}" + (f" (retry after {wait} s)" if wait else "")
+        return detail  # says which limit: the client's request rate, or its share of the queue
     return f"{status} {problem.get('title', '')}: {detail}".replace(" :", ":")

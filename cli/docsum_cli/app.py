@@ -44,7 +44,10 @@ class Session:
             raise click.UsageError(str(exc)) from None
 
     def api(self) -> DocsumApi:
-        return DocsumApi(self.config)
+        return DocsumApi(self.config, on_wait=self.note)
+
+    def note(self, message: str) -> None:
+        self.err.print(message, highlight=False, markup=False)
 
     @property
     def animated(self) -> bool:
@@ -103,6 +106,7 @@ def wait_for(session: Session, api: DocsumApi, items: list[Tracked], timeout: fl
         for item in pending():
             try:
                 item.document = api.get(item.document["id"])  # type: ignore[index]
+                item.error = None  # a poll that failed once (the network) is not the outcome
             except ApiError as exc:
                 item.error = str(exc)
 
@@ -110,7 +114,7 @@ def wait_for(session: Session, api: DocsumApi, items: list[Tracked], timeout: fl
         for item in items:
             if shown.get(item.name) != item.line():
                 shown[item.name] = item.line()
-                session.err.print(item.line(), highlight=False, markup=False)
+                session.note(item.line())
 
     def timed_out() -> bool:
         if time.monotonic() < deadline:
@@ -196,7 +200,7 @@ def submit(
     except SourceError as exc:
         raise click.UsageError(str(exc)) from None
     for note in skipped:
-        session.err.print(note, highlight=False, markup=False)
+        session.note(note)
     items = [Tracked(source.name) for source in sources]
     with session.api() as api:
         for source, item in zip(sources, items, strict=True):

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from docsum.domain.errors import LLMError
 from docsum.intake.documents import DocumentService, IntakeLimits
 from docsum.platform.delivery import Delivery
 from docsum.platform.settings import Settings
+from docsum.ports.rate_limit import RateLimiter
 from docsum_api.app import ApiSettings, create_app
 from docsum_cli.api import DIRECT_UPLOAD_BYTES
 from docsum_cli.config import Config, resolve
@@ -27,6 +29,7 @@ from docsum_cli.config import Config, resolve
 from infra.local.processes import LOOPBACK, free_port
 from tests.cli_runner import CLI_PATH, docsum
 from tests.conftest import Fakes
+from tests.fakes import InMemoryRateLimiter
 from tests.http_servers import serving_app
 
 TOKEN = "cli-token"
@@ -46,20 +49,23 @@ class ServedApi:
         return docsum(*args, "--api-url", self.url, *auth, stdin=stdin)
 
 
-@pytest.fixture
-def served(fakes: Fakes) -> Iterator[ServedApi]:
+@contextmanager
+def serving(
+    fakes: Fakes, rate_limiter: RateLimiter | None = None, **settings: Any
+) -> Iterator[ServedApi]:
     """The ingest app under uvicorn on a free port, and a thread that delivers every queued
     message to the worker use case, as the queue would."""
-    settings = Settings(
+    chosen = Settings(
         api_token=TOKEN,
         max_document_chars=2000,
         max_upload_bytes=MAX_UPLOAD_BYTES,
         summarize_queue_url="queue",
+        **settings,
     )
     service = DocumentService(
-        fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(settings), uploads=fakes.store
+        fakes.store, fakes.repository, fakes.queue, IntakeLimits.of(chosen), uploads=fakes.store
     )
-    app = create_app(ApiSettings.of(settings), service)
+    app = create_app(ApiSettings.of(chosen), service, rate_limiter=rate_limiter)
     stop = threading.Event()
     paused = threading.Event()
 
@@ -80,6 +86,12 @@ def served(fakes: Fakes) -> Iterator[ServedApi]:
     finally:
         stop.set()
         delivering.join(10)
+
+
+@pytest.fixture
+def served(fakes: Fakes) -> Iterator[ServedApi]:
+    with serving(fakes) as api:
+        yield api
 
 
 def json_lines(output: str) -> list[dict[str, Any]]:
@@ -209,6 +221,36 @@ def test_too_large_is_exit_3_and_says_so(served: ServedApi) -> None:
     result = served.run("submit", "-", stdin="x" * 3000)  # the app's limit is 2,000
     assert result.returncode == 3
     assert "too large" in result.stderr
+
+
+def test_a_rate_limited_client_waits_out_retry_after_and_gets_every_summary(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.txt").write_text(f"File {name}: cats sleep for most of the day.")
+    # 2 requests in 2 s: three submissions and their polls (three a second) cannot fit.
+    with serving(fakes, InMemoryRateLimiter(requests=2, window_seconds=2)) as served:
+        result = served.run("submit", str(tmp_path), "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [d["status"] for d in json_lines(result.stdout)] == ["done"] * 3
+    assert "rate limit of client default reached" in result.stderr
+    assert "waiting 1 s" in result.stderr or "waiting 2 s" in result.stderr
+
+
+def test_a_folder_larger_than_the_clients_share_is_sent_in_full(
+    fakes: Fakes, tmp_path: Path
+) -> None:
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.txt").write_text(f"File {name}: dogs bark at the post.")
+    with serving(fakes, max_active_documents_per_client=1, busy_retry_after_seconds=1) as served:
+        result = served.run("submit", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    assert len({d["id"] for d in json_lines(result.stdout)}) == 3
+    # b and c each waited (at least once) for the one before.
+    assert result.stderr.count("1 documents are uploading, queued or in progress") >= 2
+    assert "MAX_ACTIVE_DOCUMENTS_PER_CLIENT is 1: retry once some are done (waiting 1 s)" in (
+        result.stderr
+    )
 
 
 def test_resummarize_waits_for_the_new_summary(served: ServedApi) -> None:
