@@ -17,8 +17,11 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from tests.conftest import Fakes
 from tests.e2e.support import DOC_TIMEOUT, Stack
+from tests.fakes import InMemoryRateLimiter
 from tests.http_servers import serving_pages
+from tests.served_api import TOKEN, ServedApi, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.llm, pytest.mark.browser]
 
@@ -61,9 +64,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def open_page(browser: WebDriver, stack: Stack) -> None:
+def open_page(browser: WebDriver, stack: Stack | ServedApi) -> None:
     browser.get_log("browser")  # what an earlier test left (e.g. its expected 401) is not ours
-    browser.get(f"{stack.api_url}/")
+    browser.get(f"{stack.api_url if isinstance(stack, Stack) else stack.url}/")
     browser.execute_script("sessionStorage.clear()")
     browser.refresh()
     WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "token").is_displayed())
@@ -229,3 +232,25 @@ def test_list_and_delete_from_the_page(browser: WebDriver, stack: Stack) -> None
     WebDriverWait(browser, 15).until(lambda b: title not in b.find_element(By.ID, "documents").text)
     with stack.api() as api:
         assert api.get(f"/documents/{posted.json()['id']}").status_code == 404
+
+
+def test_a_poll_refused_by_the_rate_limit_is_waited_out_and_watching_goes_on(
+    browser: WebDriver, fakes: Fakes
+) -> None:
+    """A 429 (or the network, or a 5xx) while the page polls says nothing about the document:
+    the page says so, waits the Retry-After and polls again until the summary is there."""
+    fakes.llm.script = ["Bees dance to tell the others where the flowers are."]
+    # 3 requests in 4 s: the token check, the submission, then the polls meet the limit.
+    with serving(fakes, InMemoryRateLimiter(requests=3, window_seconds=4)) as served:
+        served.worker_paused.set()  # the document stays queued while the polls meet the limit
+        open_page(browser, served)
+        enter_token(browser, TOKEN)
+        wait_for_message(browser, "Token accepted")
+        browser.find_element(By.ID, "text").send_keys(TEXT)
+        browser.find_element(By.ID, "submit").click()
+        limited = wait_for_message(browser, "Trying again in", timeout=30)
+        assert "rate limit of client default reached" in limited
+        served.worker_paused.clear()
+        assert wait_until_settled(browser) == "done"
+        assert message(browser) == "Summary ready."
+        assert "Bees dance" in browser.find_element(By.ID, "doc-summary").text

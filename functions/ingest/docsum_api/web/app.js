@@ -30,9 +30,16 @@ function say(text, isError = false) {
 }
 
 class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, retryAfter = 0) {
     super(message);
     this.status = status;
+    this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
+  }
+
+  // The API could not answer now (the network, a 5xx) or refused before doing anything (a
+  // 429): nothing is known about the document, so watching it goes on.
+  get passing() {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
   }
 }
 
@@ -68,7 +75,12 @@ async function api(method, path, body) {
   }
   if (!response.ok) {
     const detail = payload && typeof payload.detail === "string" ? payload.detail : "";
-    throw new ApiError(detail || `The API answered ${response.status}.`, response.status);
+    const retryAfter = Number(response.headers.get("Retry-After")) || 0;
+    throw new ApiError(
+      detail || `The API answered ${response.status}.`,
+      response.status,
+      retryAfter,
+    );
   }
   return payload;
 }
@@ -230,13 +242,23 @@ function watch(doc) {
     return;
   }
   say(`Document ${doc.status}…`);
+  poll(doc.id, POLL_MS);
+}
+
+function poll(id, delayMs) {
   pollTimer = setTimeout(async () => {
     try {
-      watch(await api("GET", `documents/${doc.id}`));
+      watch(await api("GET", `documents/${id}`));
     } catch (error) {
-      fail(error);
+      if (!error.passing) {
+        fail(error);
+        return;
+      }
+      const seconds = Math.max(POLL_MS / 1000, error.retryAfter);
+      say(`${error.message} Trying again in ${seconds} s…`, true);
+      poll(id, seconds * 1000);
     }
-  }, POLL_MS);
+  }, delayMs);
 }
 
 function checkedId(doc) {
