@@ -38,12 +38,12 @@ from tests import files
 from tests.conftest import Fakes
 from tests.fakes import InMemoryTextStore
 from tests.http_servers import Served
-from tests.unit.test_pages import _deliver, _page, _Stack, make_stack, site, summarized
+from tests.unit.page_stack import PageStack, deliver, html_page, make_stack, site, summarized
 
 FUNCTION = "docsum-fetch"
 
 
-__all__ = ["site"]  # the loopback site of pages, as test_pages serves it
+__all__ = ["site"]  # a fixture: pytest finds it by name
 
 
 @pytest.fixture
@@ -68,21 +68,21 @@ def _page_objects(bucket: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def remote(fakes: Fakes, lambda_twin: InProcessLambda, aws_env: LocalResources) -> _Stack:
+def remote(fakes: Fakes, lambda_twin: InProcessLambda, aws_env: LocalResources) -> PageStack:
     """The API and the worker on fakes; the worker's pages come through the fetch function."""
     store = S3TextStore(boto3.client("s3"), aws_env.bucket)
     return make_stack(fakes, lambda: LambdaPageSource(lambda_twin, FUNCTION, store, 1_000_000))
 
 
 def test_the_page_comes_through_the_fetch_function_and_is_summarized(
-    remote: _Stack,
+    remote: PageStack,
     fakes: Fakes,
     site: tuple[str, Served],
     lambda_twin: InProcessLambda,
     aws_env: LocalResources,
 ) -> None:
     base, pages = site
-    pages["/moon"] = _page("The Moon | Encyclopedia", files.PARAGRAPH)
+    pages["/moon"] = html_page("The Moon | Encyclopedia", files.PARAGRAPH)
     pages["/old"] = (301, "text/html", b"/moon")
     document = summarized(remote, fakes, f"{base}/old")
     assert document.status is Status.DONE, document.error
@@ -110,7 +110,7 @@ def test_the_page_comes_through_the_fetch_function_and_is_summarized(
     ],
 )
 def test_page_failures_keep_their_stable_reasons(
-    remote: _Stack,
+    remote: PageStack,
     fakes: Fakes,
     site: tuple[str, Served],
     path: str,
@@ -140,7 +140,7 @@ def test_a_failed_invoke_is_retried_never_failed(
     fakes: Fakes, site: tuple[str, Served], failing: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     base, pages = site
-    pages["/moon"] = _page("The Moon", files.PARAGRAPH)
+    pages["/moon"] = html_page("The Moon", files.PARAGRAPH)
     spec = load_template().function("FetchFunction")
     client = (
         _Throttled() if failing == "throttled" else InProcessLambda({FUNCTION: _crashing}, spec)
@@ -149,7 +149,7 @@ def test_a_failed_invoke_is_retried_never_failed(
     stack.client.post("/documents", json={"url": f"{base}/moon"})
     request = fakes.queue.sent[-1]
     with pytest.raises(RetryLater), caplog.at_level(logging.INFO):
-        _deliver(stack, request)
+        deliver(stack, request)
     # A known outage, retried like one (a warning), not logged as an unexpected error.
     assert [r.message for r in caplog.records if r.levelno >= logging.WARNING] == [
         "transient failure, retrying"

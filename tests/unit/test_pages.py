@@ -5,110 +5,43 @@ again, and each failure's stable reason on the document."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from docsum.adapters.http_page import Urllib3PageGetter
-from docsum.domain.document import Document, Status
-from docsum.domain.messages import SummarizeRequest
+from docsum.domain.document import Status
 from docsum.extract.fetch import FetchLimits, PageFetcher
-from docsum.intake.documents import DocumentService, IntakeLimits
-from docsum.platform.delivery import Delivery
-from docsum.platform.settings import Settings
-from docsum.ports.pages import PageSource
 from docsum.push.callbacks import CallbackPolicy
-from docsum.summary.budget import ModelBudget
-from docsum.summary.summarizer import Summarizer
-from docsum.worker.policy import WorkerPolicy
-from docsum.worker.summarize import SummarizeWorker
-from docsum_api.app import ApiSettings, create_app
-from fastapi.testclient import TestClient
 
 from tests import files
 from tests.conftest import Fakes
-from tests.fakes import longest_jitter
-from tests.http_servers import Served, serving_pages
+from tests.http_servers import Served
+from tests.unit.page_stack import (
+    LOCAL,
+    PageStack,
+    deliver,
+    html_page,
+    make_stack,
+    site,
+    summarized,
+)
 from tests.unit.test_api import assert_problem
 
-
-@pytest.fixture
-def site() -> Iterator[tuple[str, Served]]:
-    served: Served = {}
-    with serving_pages(served) as base:
-        yield base, served
-
-
-@dataclass
-class _Stack:
-    service: DocumentService
-    worker: SummarizeWorker
-    client: TestClient
-
-
-LOCAL = Settings(api_token=None, callback_allow_loopback_http=True, max_receive_count=3)
+__all__ = ["site"]  # a fixture: pytest finds it by name
 
 
 @pytest.fixture
-def stack(fakes: Fakes) -> _Stack:
+def stack(fakes: Fakes) -> PageStack:
     policy = CallbackPolicy.from_settings(LOCAL)
     limits = FetchLimits(max_bytes=1_000_000, timeout_seconds=5, max_redirects=3)
     return make_stack(fakes, lambda: PageFetcher(policy, Urllib3PageGetter(), limits))
 
 
-def make_stack(fakes: Fakes, pages: Callable[[], PageSource], settings: Settings = LOCAL) -> _Stack:
-    """The API and the worker on `fakes`, the worker getting pages from `pages`."""
-    policy = CallbackPolicy.from_settings(settings)
-    service = DocumentService(
-        fakes.store,
-        fakes.repository,
-        fakes.queue,
-        IntakeLimits.of(settings),
-        fakes.clock,
-        fakes.metrics,
-        callbacks=policy,
-    )
-    worker = SummarizeWorker(
-        fakes.store,
-        fakes.repository,
-        fakes.queue,
-        Summarizer(fakes.llm, ModelBudget.of(settings)),
-        WorkerPolicy.of(settings),
-        fakes.clock,
-        fakes.metrics,
-        longest_jitter,
-        pages=pages,
-    )
-    client = TestClient(
-        create_app(ApiSettings.of(settings), service), raise_server_exceptions=False
-    )
-    return _Stack(service, worker, client)
-
-
-def _deliver(stack: _Stack, request: SummarizeRequest) -> None:
-    delivery = Delivery(body=request.model_dump_json(), receive_count=1, receipt_handle="rh")
-    stack.worker.process(delivery, lease_seconds=60)
-
-
-def summarized(stack: _Stack, fakes: Fakes, url: str) -> Document:
-    """`url` submitted and its message delivered once: the document as that left it."""
-    stack.client.post("/documents", json={"url": url})
-    request = fakes.queue.sent[-1]
-    _deliver(stack, request)
-    return fakes.repository.items[request.document_id]
-
-
-def _page(title: str, text: str) -> tuple[int, str, bytes]:
-    html = f"<html><head><title>{title}</title></head><body><nav>Home</nav><p>{text}</p></body>"
-    return 200, "text/html; charset=utf-8", html.encode()
-
-
 def test_a_url_is_accepted_at_once_and_the_same_url_is_the_same_document(
-    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
+    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages["/moon"] = _page("The Moon", files.PARAGRAPH)
+    pages["/moon"] = html_page("The Moon", files.PARAGRAPH)
     first = stack.client.post("/documents", json={"url": f"{base}/moon"})
     assert first.status_code == 202, first.text
     body = first.json()
@@ -125,10 +58,10 @@ def test_a_url_is_accepted_at_once_and_the_same_url_is_the_same_document(
 
 
 def test_the_worker_summarizes_the_page_main_text_with_its_title(
-    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
+    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages["/moon"] = _page("The Moon | Encyclopedia", files.PARAGRAPH)
+    pages["/moon"] = html_page("The Moon | Encyclopedia", files.PARAGRAPH)
     document = summarized(stack, fakes, f"{base}/moon")
     assert document.status is Status.DONE, document.error
     assert document.title == "The Moon | Encyclopedia"
@@ -139,13 +72,13 @@ def test_the_worker_summarizes_the_page_main_text_with_its_title(
 
 
 def test_a_given_title_wins_and_a_pdf_goes_through_the_pdf_path(
-    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
+    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
     pages["/report"] = (200, "application/pdf", files.pdf(["A report served as PDF."]))
     stack.client.post("/documents", json={"url": f"{base}/report", "title": "Mine"})
     request = fakes.queue.sent[-1]
-    _deliver(stack, request)
+    deliver(stack, request)
     document = fakes.repository.items[request.document_id]
     assert (document.status, document.title) == (Status.DONE, "Mine")
     assert document.source is not None
@@ -155,19 +88,19 @@ def test_a_given_title_wins_and_a_pdf_goes_through_the_pdf_path(
 
 
 def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
-    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
+    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
-    pages["/news"] = _page("News", "Yesterday the tide was high.")
+    pages["/news"] = html_page("News", "Yesterday the tide was high.")
     stack.client.post("/documents", json={"url": f"{base}/news"})
     first = fakes.queue.sent[-1]
-    _deliver(stack, first)
-    pages["/news"] = _page("News", "Today the tide is low.")
+    deliver(stack, first)
+    pages["/news"] = html_page("News", "Today the tide is low.")
     answer = stack.client.post(f"/documents/{first.document_id}/summarize")
     assert answer.status_code == 202
     second = fakes.queue.sent[-1]
     assert second.generation == 2
-    _deliver(stack, second)
+    deliver(stack, second)
     document = fakes.repository.items[first.document_id]
     assert document.status is Status.DONE
     assert fakes.store.get_text(document.text_key) == "Today the tide is low."
@@ -177,7 +110,7 @@ def test_re_summarize_fetches_the_changed_page_as_a_new_generation(
 
 
 def test_a_re_fetched_page_brings_its_new_title_and_a_given_title_is_kept(
-    stack: _Stack, fakes: Fakes, site: tuple[str, Served]
+    stack: PageStack, fakes: Fakes, site: tuple[str, Served]
 ) -> None:
     base, pages = site
     url = f"{base}/news"
@@ -187,13 +120,13 @@ def test_a_re_fetched_page_brings_its_new_title_and_a_given_title_is_kept(
     ]
     days = ("Monday", "Tuesday", "Wednesday")
     for generation, title in enumerate((f"{day}'s news" for day in days), start=1):
-        pages["/news"] = _page(title, files.PARAGRAPH)
+        pages["/news"] = html_page(title, files.PARAGRAPH)
         for doc_id in ids:
             if generation > 1:
                 assert stack.client.post(f"/documents/{doc_id}/summarize").status_code == 202
             request = [r for r in fakes.queue.sent if r.document_id == doc_id][-1]
             assert request.generation == generation
-            _deliver(stack, request)
+            deliver(stack, request)
         titles = [stack.client.get(f"/documents/{doc_id}").json()["title"] for doc_id in ids]
         assert titles == [title, "Mine"]
     for doc_id in ids:
@@ -215,7 +148,7 @@ def test_a_re_fetched_page_brings_its_new_title_and_a_given_title_is_kept(
     ],
 )  # fmt: skip
 def test_failures_end_the_document_failed_with_a_stable_reason(
-    stack: _Stack,
+    stack: PageStack,
     fakes: Fakes,
     site: tuple[str, Served],
     served: tuple[int, str, bytes] | None,
@@ -241,7 +174,7 @@ def test_failures_end_the_document_failed_with_a_stable_reason(
     ],
 )
 def test_refused_urls_and_bodies_are_a_422_before_anything_is_stored(
-    stack: _Stack, fakes: Fakes, body: dict[str, Any], field: str
+    stack: PageStack, fakes: Fakes, body: dict[str, Any], field: str
 ) -> None:
     answer = stack.client.post("/documents", json=body)
     assert_problem(answer, 422, stack.client)
@@ -249,7 +182,7 @@ def test_refused_urls_and_bodies_are_a_422_before_anything_is_stored(
     assert not fakes.queue.sent
 
 
-def test_a_form_with_a_file_and_a_url_is_a_422(stack: _Stack, fakes: Fakes) -> None:
+def test_a_form_with_a_file_and_a_url_is_a_422(stack: PageStack, fakes: Fakes) -> None:
     sent = {"file": ("a.txt", b"text", "text/plain"), "url": (None, "https://example.org/")}
     answer = stack.client.post("/documents", files=sent)
     assert_problem(answer, 422, stack.client)
@@ -257,6 +190,6 @@ def test_a_form_with_a_file_and_a_url_is_a_422(stack: _Stack, fakes: Fakes) -> N
     assert not fakes.queue.sent
 
 
-def test_a_metadata_url_is_refused_naming_the_address_rule(stack: _Stack) -> None:
+def test_a_metadata_url_is_refused_naming_the_address_rule(stack: PageStack) -> None:
     answer = stack.client.post("/documents", json={"url": "http://169.254.169.254/latest/"})
     assert "address not allowed" in answer.json()["detail"]
