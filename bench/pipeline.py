@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -208,6 +208,11 @@ def _direct_batch(direct: Direct, batch: list[tuple[str, str]], k: int) -> dict[
     return {"direct": time.perf_counter() - started}
 
 
+def model_calls(documents: Iterable[dict[str, Any]]) -> int:
+    """Model calls the documents' summaries took (a record without the count took one)."""
+    return sum(document.get("llm_calls") or 1 for document in documents)
+
+
 def _pipeline_batch(pipeline: Pipeline, batch: list[tuple[str, str]]) -> dict[str, float]:
     sent = time.time()
     ids = [pipeline.post(text, title)[1] for text, title in batch]
@@ -215,7 +220,7 @@ def _pipeline_batch(pipeline: Pipeline, batch: list[tuple[str, str]]) -> dict[st
     return {
         "pipeline": max(at(r["summarized_at"]) for r in records.values()) - sent,
         # The direct side makes one call a document; the guard may have asked again.
-        "pipeline_calls": sum(r.get("llm_calls") or 1 for r in records.values()),
+        "pipeline_calls": model_calls(records.values()),
     }
 
 
@@ -359,7 +364,7 @@ def bench_duplicates(
     pipeline.settle()
     burst_calls = pipeline.llm_calls() - before
     # What summarizing the document itself took (2 when the guard retried a bad answer).
-    needed = sum(doc.get("llm_calls") or 1 for doc in burst_done.values())
+    needed = model_calls(burst_done.values())
     result: dict[str, Any] = {
         "first_post": {"status": status, "llm_calls": first},
         "repeated_posts": {
