@@ -98,17 +98,26 @@ def wait_for(session: Session, api: DocsumApi, items: list[Tracked], timeout: fl
     a line per change otherwise)."""
     deadline = time.monotonic() + timeout
     shown: dict[str, str] = {}
+    refused: set[str] = set()  # polls the API answered about the document itself (a 404)
 
     def pending() -> list[Tracked]:
-        return [i for i in items if i.document is not None and i.status not in TERMINAL]
+        return [
+            i
+            for i in items
+            if i.document is not None
+            and i.document["status"] not in TERMINAL
+            and i.name not in refused
+        ]
 
     def refresh() -> None:
         for item in pending():
             try:
                 item.document = api.get(item.document["id"])  # type: ignore[index]
-                item.error = None  # a poll that failed once (the network) is not the outcome
+                item.error = None  # a poll lost to the network or a 5xx is not the outcome
             except ApiError as exc:
                 item.error = str(exc)
+                if exc.status is not None and exc.status < 500:
+                    refused.add(item.name)
 
     def print_changes() -> None:
         for item in items:
@@ -120,7 +129,8 @@ def wait_for(session: Session, api: DocsumApi, items: list[Tracked], timeout: fl
         if time.monotonic() < deadline:
             return False
         for item in pending():
-            item.error = f"still {item.status} after {timeout:.0f} s"
+            last = f"; last poll: {item.error}" if item.error else ""
+            item.error = f"still {item.document['status']} after {timeout:.0f} s{last}"  # type: ignore[index]
         return True
 
     if session.animated:

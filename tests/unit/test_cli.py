@@ -8,6 +8,7 @@ import os
 import pty
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from docsum_cli.api import DIRECT_UPLOAD_BYTES
 from docsum_cli.config import Config, resolve
 
 from infra.local.processes import LOOPBACK, free_port
-from tests.cli_runner import CLI_PATH, docsum
+from tests.cli_runner import cli_environment, docsum
 from tests.conftest import Fakes
 from tests.fakes import InMemoryRateLimiter
 from tests.served_api import TOKEN, ServedApi, serving
@@ -209,6 +210,25 @@ def test_wait_that_runs_out_of_time_is_exit_3(served: ServedApi) -> None:
     assert "still queued after 1 s" in result.stderr
 
 
+def test_a_document_deleted_during_a_wait_ends_the_wait_with_exit_3(served: ServedApi) -> None:
+    served.worker_paused.set()  # it stays queued
+    submitted = served.run("submit", "-", "--json", stdin="Owls hunt at night.")
+    doc_id = json_lines(submitted.stdout)[0]["id"]
+    args = ["get", doc_id, "--wait", "--timeout", "120", "--api-url", served.url, "--token", TOKEN]
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "docsum_cli", *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cli_environment(),
+    )
+    time.sleep(2)  # a poll or two: still queued
+    assert served.run("delete", doc_id).returncode == 0
+    _, stderr = waiting.communicate(timeout=30)  # not the 120 s of --timeout
+    assert waiting.returncode == 3, stderr
+    assert f"{doc_id}: 404" in stderr
+
+
 def test_unknown_id_is_exit_3(served: ServedApi) -> None:
     result = served.run("get", "f" * 32)
     assert result.returncode == 3
@@ -219,8 +239,7 @@ def test_on_a_terminal_wait_draws_a_live_progress_table(served: ServedApi) -> No
     """stdout on a pseudo-terminal: rich's live display (cursor movement), then the summary."""
     served.fakes.llm.script = ["A terminal shows text."]  # shorter than the text: it passes
     controller, terminal = pty.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100"}
-    env["PYTHONPATH"] = os.pathsep.join([str(CLI_PATH), env.get("PYTHONPATH", "")])
+    env = {**cli_environment(), "TERM": "xterm-256color", "COLUMNS": "100"}
     args = ["submit", "-", "--wait", "--api-url", served.url, "--token", TOKEN]
     proc = subprocess.Popen(
         [sys.executable, "-m", "docsum_cli", *args],
