@@ -70,6 +70,15 @@ def test_an_invented_claim_has_low_support() -> None:
     assert found.min_support == found.sentences[0].support
 
 
+@pytest.mark.parametrize("check_words", [True, False])
+def test_a_sentence_of_no_content_words_is_unsupported(check_words: bool) -> None:
+    """A small model's "(not in the document)" or "It is so." says nothing a passage could
+    support: it must not be stored as a supported sentence without a source."""
+    for sentence in ("(not in the document)", "It is so.", "Es ist so."):
+        found = ground([sentence], REPORT, check_words=check_words).sentences[0]
+        assert (found.supported, found.sources, found.why) == (False, (), "no content words")
+
+
 def test_another_language_is_judged_on_figures_only() -> None:
     # German capitalizes every noun: capitals are no sign of a name in it.
     german = "Das neue Fährterminal kostete 48 Millionen Euro."

@@ -246,7 +246,7 @@ def test_presigned_upload_to_s3_then_the_s3_event_through_the_worker(
     stage_prefix: str, handlers: Any, aws_env: LocalResources
 ) -> None:
     ingest, summarize, llm = handlers
-    data = files.pdf(["An uploaded page."] * 3)
+    data = files.pdf(["An uploaded page about queues."] * 3)
     event = load_event("post-upload.json")
     event["body"] = json.dumps(
         {"filename": "up.pdf", "content_type": "application/pdf", "size": len(data)}

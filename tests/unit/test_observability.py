@@ -34,7 +34,7 @@ def test_pipeline_metrics_names(fakes: Fakes) -> None:
     text = "Some text about cats and dogs, long enough that a short answer summarizes it."
     fakes.service.submit(text, Submission("c"))
     fakes.service.submit(text, Submission("c"))
-    fakes.llm.script = [transient("timeout"), "A summary."]
+    fakes.llm.script = [transient("timeout"), "Cats and dogs."]
     request = fakes.queue.sent[0]
     with pytest.raises(RetryLater):  # reported failed, so SQS delivers it again
         fakes.worker.process(Delivery(request.model_dump_json(), 1, "rh"), 60)

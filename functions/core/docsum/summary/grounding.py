@@ -11,8 +11,9 @@ Content words are compared by a prefix stem (the first `_STEM` letters: "license
 "licensing" meet, in every supported language, without a stemmer per language); the words
 any text has (a compact stop list of the supported languages) and the words summaries use
 about a document ("describes", "outlines") are ignored. A sentence is unsupported when its
-support is below `SUPPORT_MIN`, or when it has a figure, a name or a quoted term the document
-does not have anywhere: those never come from a faithful summary, however well the rest fits.
+support is below `SUPPORT_MIN`, when it has a figure, a name or a quoted term the document
+does not have anywhere (those never come from a faithful summary, however well the rest fits),
+or when it has no content word at all: nothing in it could be cited.
 
 No model, no download: BM25 is a few numpy operations over posting lists (`rank-bm25` would
 score every passage for every query word; measured in `bench`, 500,000 characters index and
@@ -309,7 +310,9 @@ def align(
     why = ""
     if missing:
         why = "not in the document: " + ", ".join(missing)
-    elif check_words and query and support < SUPPORT_MIN:
+    elif not query:  # only words any text has ("(not in the document)"): nothing to cite
+        why = "no content words"
+    elif check_words and support < SUPPORT_MIN:
         why = f"support {support:.2f} below {SUPPORT_MIN}"
     sources = tuple(
         Span(start, end, page_of(start, page_starts))
