@@ -28,6 +28,7 @@ from typing import Any
 
 from infra.bootstrap import create_resources, physical_name
 from infra.local.environment import (
+    LOCAL_ONLY,
     REGION,
     aws_environment,
     function_environment,
@@ -56,14 +57,11 @@ def invoke(function_logical_id: str, event: dict[str, Any], endpoint_url: str) -
         **aws_environment(endpoint_url),
         "OLLAMA_HOST": os.environ.get("OLLAMA_HOST") or OLLAMA_DEFAULT_HOST,
         "API_TOKEN": EVENTS_TOKEN,
-        "API_TOKEN_PARAMETER": "",  # no SSM here: the token comes from API_TOKEN
         "DOCUMENT_ID_SECRET": EVENTS_DOCUMENT_ID_SECRET,
-        # Likewise the webhook secrets (one generated per client), and callbacks to loopback.
+        # One webhook secret generated per client (no SSM here: see LOCAL_ONLY).
         "WEBHOOK_SECRETS": os.environ.get("WEBHOOK_SECRETS")
         or generated_webhook_secrets(EVENTS_TOKEN),
-        "WEBHOOK_SECRETS_PARAMETER": "",
-        "CALLBACK_ALLOW_LOOPBACK_HTTP": "true",
-        "PAGE_FETCH_FUNCTION": "",  # no VPC here: the worker fetches pages itself
+        **LOCAL_ONLY,
     }
     if "OLLAMA_MODEL" in os.environ:
         stack_values["OLLAMA_MODEL"] = os.environ["OLLAMA_MODEL"]

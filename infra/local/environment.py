@@ -94,6 +94,18 @@ def inherited_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in dropped}
 
 
+# What differs on this machine for every function, on the local stack and under `infra.invoke`.
+LOCAL_ONLY = {
+    # Locally the tokens and webhook secrets come from the environment: there is no SSM.
+    "API_TOKEN_PARAMETER": "",
+    "WEBHOOK_SECRETS_PARAMETER": "",
+    # A developer's receiver runs on this machine: callbacks may use http to loopback.
+    "CALLBACK_ALLOW_LOOPBACK_HTTP": "true",
+    # No VPC here: the summarize function fetches web pages itself (no FetchFunction).
+    "PAGE_FETCH_FUNCTION": "",
+}
+
+
 def local_function_env(
     template: Template,
     logical_id: str,
@@ -115,14 +127,8 @@ def local_function_env(
         **aws_environment(endpoint_url),
         "OLLAMA_HOST": ollama_host,
         "API_TOKEN": token,
-        # Locally the tokens and webhook secrets come from the environment: there is no SSM.
-        "API_TOKEN_PARAMETER": "",
         "WEBHOOK_SECRETS": webhook_secrets,
-        "WEBHOOK_SECRETS_PARAMETER": "",
-        # A developer's receiver runs on this machine: callbacks may use http to loopback.
-        "CALLBACK_ALLOW_LOOPBACK_HTTP": "true",
-        # No VPC here: the summarize function fetches web pages itself (no FetchFunction).
-        "PAGE_FETCH_FUNCTION": "",
+        **LOCAL_ONLY,
         # uvicorn serves at /: there is no API Gateway stage prefix (/v1) to account for.
         "API_ROOT_PATH": "",
         # Logs reach the console as they are written, not when a buffer fills.

@@ -173,16 +173,9 @@ class _Answering:
         key = json.loads(request["Payload"])["key"]
         if self._data is not None:
             self._store.put_bytes(key, self._data, "text/html")
-        body = self._payload if isinstance(self._payload, bytes) else json.dumps(self._payload)
-        return {"StatusCode": 200, "Payload": _Body(body)}
-
-
-class _Body:
-    def __init__(self, body: str | bytes) -> None:
-        self._body = body.encode() if isinstance(body, str) else body
-
-    def read(self) -> bytes:
-        return self._body
+        payload = self._payload
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return {"StatusCode": 200, "Payload": io.BytesIO(body)}
 
 
 def test_the_page_is_read_back_and_deleted() -> None:

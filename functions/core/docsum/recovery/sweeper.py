@@ -30,7 +30,7 @@ from docsum.ports.metrics import MetricsRecorder
 from docsum.ports.push import CompletionNotifier
 from docsum.ports.queues import WorkQueue
 from docsum.ports.repository import DocumentRepository
-from docsum.push.events import NoNotifications
+from docsum.push.events import NoNotifications, notify_finished
 
 WORKER_LOST = "worker stopped before finishing"
 
@@ -97,9 +97,7 @@ class Sweeper:
                 self._metrics.count("SummariesFailed")
                 report.failed.append(document.id)
                 logger.error("swept: failed", extra={"document_id": document.id})
-                finished = self._repository.get(document.id)
-                if finished is not None and finished.finished:  # told, like the worker's
-                    self._notifier.document_finished(finished)
+                notify_finished(self._repository, self._notifier, document.id)  # as the worker
             return
         if document.status is Status.PROCESSING and not lease_expired:
             return  # a live worker took it since the query
