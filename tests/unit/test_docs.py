@@ -1,6 +1,6 @@
 """What `mkdocs build --strict` cannot see: the README lives outside `docs/`, so its links into
-the site are checked here, and the markers the bench and quality tools write their tables
-between must stay on their pages."""
+the site are checked here, the markers the bench and quality tools write their tables between
+must stay on their pages, and the README's layout names the template's functions."""
 
 from __future__ import annotations
 
@@ -72,3 +72,17 @@ def test_the_quick_start_commands_are_make_targets() -> None:
     for command in ("make up", "make test"):
         assert command in quick_start
         assert re.search(rf"^{command.split()[1]}:", makefile, re.MULTILINE)
+
+
+def test_the_readme_layout_names_every_function_of_the_template() -> None:
+    from infra.template import load_template
+
+    template = load_template()
+    folders = {
+        template.function(logical_id).code_uri.name
+        for logical_id in template.logical_ids("AWS::Serverless::Function")
+    }
+    (line,) = [line for line in README.read_text().splitlines() if line.startswith("functions/ ")]
+    named = re.search(r"\(([^)]*)\)", line)
+    assert named is not None, line
+    assert set(named.group(1).split(", ")) == folders
